@@ -1,0 +1,81 @@
+//! The one contract between the engine and everything that shows its work.
+//!
+//! The engine sends [`Event`]s on a bounded channel and returns a [`Report`]
+//! when the run ends; renderers (progress bars, plain lines, JSON lines, test
+//! recorders) consume them. Nothing here prints or knows about terminals.
+
+use std::time::Duration;
+
+/// Index of a job in the run's job list; stable for the whole run.
+pub type JobId = usize;
+
+/// Something that happened to one job, or to the run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The run starts with this many jobs; `known_bytes` sums the totals the
+    /// manifest already knows (lengths of unfinished jobs not yet contacted are
+    /// unknown).
+    RunStarted { jobs: usize, known_bytes: u64 },
+    /// The file is already complete on disk: no request was made.
+    Skipped { id: JobId, path: String, bytes: u64 },
+    /// An attempt got a response and starts writing at `offset`.
+    Started {
+        id: JobId,
+        path: String,
+        offset: u64,
+        total: Option<u64>,
+    },
+    /// Absolute position of the job (bytes on disk, including a resumed prefix).
+    /// Coalesced by the engine to about ten a second per job.
+    Progress { id: JobId, pos: u64 },
+    /// The attempt failed with a transient error; another follows after `delay`.
+    Retrying {
+        id: JobId,
+        attempt: u32,
+        reason: String,
+        delay: Duration,
+    },
+    /// The bytes on disk were dropped and the file starts again from zero.
+    Restarted { id: JobId, reason: String },
+    /// Complete, verified and renamed to its final name.
+    Finished {
+        id: JobId,
+        path: String,
+        bytes: u64,
+        sha256: String,
+    },
+    /// Gave up on this job; the rest of the run goes on.
+    Failed {
+        id: JobId,
+        path: String,
+        error: String,
+    },
+    /// Stopped by Ctrl-C / SIGTERM with its progress saved.
+    Interrupted { id: JobId, path: String, pos: u64 },
+}
+
+/// What a finished run amounts to.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Report {
+    pub done: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub interrupted: usize,
+    /// Bytes received over the network in this run.
+    pub bytes: u64,
+    pub elapsed: Duration,
+    /// True when the run was stopped by a signal.
+    pub cancelled: bool,
+}
+
+impl Report {
+    /// Mean network speed over the run, in bytes a second.
+    pub fn mean_speed(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            self.bytes as f64 / secs
+        } else {
+            0.0
+        }
+    }
+}
