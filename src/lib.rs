@@ -2,6 +2,20 @@
 //!
 //! The library holds the engine and everything it needs; `main.rs` is a thin
 //! shell around [`app`]. Arrows point one way: `engine` uses `http`, `store`,
-//! `verify` and `event`; `ui` only reads `event`.
+//! `verify` and `event`; `ui` only reads `event`; only `app` knows both sides.
 
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod engine;
+pub mod error;
 pub mod event;
+pub mod http;
+pub mod list;
+pub mod naming;
+pub mod serve;
+pub mod store;
+pub mod sums;
+pub mod ui;
+pub mod verify;

@@ -1,0 +1,345 @@
+//! Wires validated config to the engine and a renderer, handles Ctrl-C and
+//! SIGTERM, and turns outcomes into exit codes. The only place besides
+//! `main.rs` and `ui/` that prints.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{Cli, Command, DemoArgs, GetArgs, ServeArgs, StatusArgs, VerifyArgs};
+use crate::config::GetConfig;
+use crate::event::Report;
+use crate::store::manifest::{JobState, Manifest};
+use crate::ui::{self, human_bytes, human_duration};
+use crate::verify::{verify, VerifyItem, VerifyOutcome};
+
+/// Exit codes (also in README): all done.
+pub const EXIT_OK: u8 = 0;
+/// Some downloads (or verifications) failed; the rest completed.
+pub const EXIT_FAILED: u8 = 1;
+/// Bad usage, bad input, or an unusable manifest / lock.
+pub const EXIT_USAGE: u8 = 2;
+/// Stopped by a signal after saving progress.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// Depth of the engine -> renderer channel; progress beyond it is dropped.
+const EVENT_QUEUE: usize = 1024;
+
+/// Runs one command; an `Err` is reported by `main` and exits with [`EXIT_USAGE`].
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Get(args) => get(args).await,
+            Command::Verify(args) => verify_cmd(args).await,
+            Command::Status(args) => status(args),
+            Command::Serve(args) => serve(args).await,
+            Command::Demo(args) => demo(args).await,
+        }
+    })
+}
+
+/// The exit code a finished `get` run earns.
+pub fn exit_code(report: &Report) -> u8 {
+    if report.cancelled {
+        EXIT_INTERRUPTED
+    } else if report.failed > 0 {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    }
+}
+
+async fn get(args: GetArgs) -> anyhow::Result<u8> {
+    let cfg = GetConfig::from_args(args)?;
+    let client = crate::http::build_client(&cfg.client)?;
+    let cancel = on_signal();
+    let out_dir = cfg.engine.out_dir.clone();
+    let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
+    let mode = ui::choose(cfg.quiet);
+    // The renderer gets a thread of its own: terminal writes never hold up
+    // the runtime's workers.
+    let renderer = std::thread::Builder::new()
+        .name("haul-ui".into())
+        .spawn(move || {
+            let mut renderer = ui::renderer(mode);
+            while let Some(event) = rx.blocking_recv() {
+                renderer.event(&event);
+            }
+            renderer
+        })
+        .context("cannot start the progress display")?;
+    let result = crate::engine::run(cfg.engine, client, cfg.jobs, tx, cancel).await;
+    let mut renderer = match renderer.join() {
+        Ok(renderer) => renderer,
+        Err(_) => bail!("the progress display crashed"),
+    };
+    let report = result?;
+    renderer.finish(&report);
+    if report.cancelled {
+        eprintln!(
+            "interrupted: progress saved in {}; run the same command again to resume",
+            out_dir.join(".haul").display()
+        );
+    }
+    Ok(exit_code(&report))
+}
+
+/// Cancels the returned token on the first Ctrl-C or SIGTERM; a second one
+/// exits at once.
+fn on_signal() -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let token = cancel.clone();
+    tokio::spawn(async move {
+        if wait_for_signal().await.is_err() {
+            return;
+        }
+        token.cancel();
+        if wait_for_signal().await.is_ok() {
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+    });
+    cancel
+}
+
+async fn wait_for_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await
+}
+
+async fn verify_cmd(args: VerifyArgs) -> anyhow::Result<u8> {
+    let items = verify_items(&args.dir, args.checksums.as_deref())?;
+    let dir = args.dir.clone();
+    let quiet = args.quiet;
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let summary = tokio::task::spawn_blocking(move || {
+        verify(&dir, items, threads, |item, outcome| match outcome {
+            VerifyOutcome::Ok if !quiet => println!("ok       {}", item.path),
+            VerifyOutcome::Ok => {}
+            VerifyOutcome::Mismatch { got } => eprintln!(
+                "MISMATCH {}: expected sha256 {}, got {}",
+                item.path,
+                hex::encode(item.expected),
+                hex::encode(got)
+            ),
+            VerifyOutcome::Missing => eprintln!("MISSING  {}", item.path),
+            VerifyOutcome::Unreadable(err) => eprintln!("UNREADABLE {}: {err}", item.path),
+        })
+    })
+    .await
+    .context("the verify run crashed")?;
+    let bad = summary.mismatched + summary.missing + summary.unreadable;
+    if !quiet || bad > 0 {
+        eprintln!(
+            "verified {} files ({}): {} ok, {} mismatched, {} missing, {} unreadable",
+            summary.ok + bad,
+            human_bytes(summary.bytes),
+            summary.ok,
+            summary.mismatched,
+            summary.missing,
+            summary.unreadable
+        );
+    }
+    Ok(if bad > 0 { EXIT_FAILED } else { EXIT_OK })
+}
+
+/// What to verify: the sums file if given, else every file the manifest
+/// records as done.
+fn verify_items(dir: &Path, sums: Option<&Path>) -> anyhow::Result<Vec<VerifyItem>> {
+    if let Some(path) = sums {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let entries = crate::sums::parse_sums(&text, &path.display().to_string())?;
+        return Ok(entries
+            .into_iter()
+            .map(|e| VerifyItem {
+                path: e.path.to_string(),
+                expected: e.sha256,
+            })
+            .collect());
+    }
+    let Some(records) = Manifest::load_readonly(dir)? else {
+        bail!(
+            "no haul manifest in {} (nothing downloaded there?); pass --checksums FILE to verify against a sums file",
+            dir.display()
+        );
+    };
+    let mut items = Vec::new();
+    for rec in records {
+        if rec.state != JobState::Done {
+            continue;
+        }
+        let Some(hex_sum) = rec.sha256.as_deref() else {
+            continue;
+        };
+        let mut expected = [0u8; 32];
+        hex::decode_to_slice(hex_sum, &mut expected).with_context(|| {
+            format!(
+                "manifest in {} has a bad sha256 for {}",
+                dir.display(),
+                rec.path
+            )
+        })?;
+        items.push(VerifyItem {
+            path: rec.path,
+            expected,
+        });
+    }
+    Ok(items)
+}
+
+fn status(args: StatusArgs) -> anyhow::Result<u8> {
+    let Some(records) = Manifest::load_readonly(&args.dir)? else {
+        bail!("no haul manifest in {}", args.dir.display());
+    };
+    let count = |state| records.iter().filter(|r| r.state == state).count();
+    let done_bytes: u64 = records
+        .iter()
+        .filter(|r| r.state == JobState::Done)
+        .filter_map(|r| r.total)
+        .sum();
+    println!(
+        "{} jobs: {} done ({}), {} partial, {} pending, {} failed",
+        records.len(),
+        count(JobState::Done),
+        human_bytes(done_bytes),
+        count(JobState::Partial),
+        count(JobState::Pending),
+        count(JobState::Failed)
+    );
+    for rec in records.iter().filter(|r| r.state != JobState::Done) {
+        let total = rec.total.map_or("?".to_string(), human_bytes);
+        let state = match rec.state {
+            JobState::Partial => "partial",
+            JobState::Pending => "pending",
+            JobState::Failed => "failed",
+            JobState::Done => "done",
+        };
+        let error = rec
+            .last_error
+            .as_deref()
+            .map(|e| format!(", last error: {e}"))
+            .unwrap_or_default();
+        println!(
+            "{state:<8} {}  {} / {}  (attempts {}{error})",
+            rec.path,
+            human_bytes(rec.bytes_done),
+            total,
+            rec.attempts
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
+    if !args.root.is_dir() {
+        bail!("{} is not a directory", args.root.display());
+    }
+    let addr = format!("{}:{}", args.bind, args.port);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    eprintln!(
+        "serving {} on http://{local}/ (Ctrl-C to stop)",
+        args.root.display()
+    );
+    let cancel = on_signal();
+    let opts = crate::serve::ServeOptions {
+        limit_rate: args.limit_rate,
+    };
+    crate::serve::serve(listener, args.root, opts, cancel).await?;
+    Ok(EXIT_OK)
+}
+
+/// Per-connection rate of the demo server: slow enough that the bars are
+/// worth watching for a few seconds, fast enough not to bore.
+const DEMO_RATE: u64 = 24 << 20;
+
+async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
+    let started = std::time::Instant::now();
+    let src = std::env::temp_dir().join("haul-demo-src");
+    std::fs::create_dir_all(&src).with_context(|| format!("cannot create {}", src.display()))?;
+    let gen_dir = src.clone();
+    let files = tokio::task::spawn_blocking(move || {
+        crate::demo::generate(
+            &gen_dir,
+            &crate::demo::default_set(),
+            crate::demo::DEFAULT_SEED,
+        )
+    })
+    .await
+    .context("demo data generation crashed")?
+    .with_context(|| format!("cannot write demo files into {}", src.display()))?;
+    // Fixed mtimes keep the served ETags stable across demo runs, so an
+    // interrupted demo resumes instead of restarting.
+    for file in &files {
+        let path = src.join(&file.name);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| {
+                f.set_modified(std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+            })
+            .with_context(|| format!("cannot set the time of {}", path.display()))?;
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}/", listener.local_addr()?);
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(crate::serve::serve(
+        listener,
+        src.clone(),
+        crate::serve::ServeOptions {
+            limit_rate: Some(DEMO_RATE),
+        },
+        shutdown.clone(),
+    ));
+    let list = src.join("urls.txt");
+    std::fs::write(&list, crate::demo::url_list(&base, &files))
+        .with_context(|| format!("cannot write {}", list.display()))?;
+    eprintln!(
+        "demo: serving {} generated files from {base}, downloading into {}",
+        files.len(),
+        args.dir.display()
+    );
+    let dir = args.dir.display().to_string();
+    let list_arg = list.display().to_string();
+    let cli = Cli::try_parse_from(["haul", "get", "-i", &list_arg, "-d", &dir])?;
+    let Command::Get(get_args) = cli.command else {
+        bail!("internal error: demo built the wrong command");
+    };
+    let code = get(get_args).await?;
+    shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+    if code != EXIT_OK {
+        return Ok(code);
+    }
+    eprintln!("demo: re-hashing what was downloaded (haul verify -d {dir})");
+    let verified = verify_cmd(VerifyArgs {
+        dir: args.dir.clone(),
+        checksums: None,
+        quiet: false,
+    })
+    .await?;
+    eprintln!(
+        "demo: done in {}. Run it again: complete files are skipped without a request.",
+        human_duration(started.elapsed())
+    );
+    Ok(verified)
+}

@@ -1,0 +1,137 @@
+//! The command line as the user typed it: clap derive structs, no logic.
+//! `config.rs` turns these into validated settings.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// A resumable, parallel, verifying HTTP(S) download manager.
+///
+/// Exit codes: 0 all done, 1 some downloads failed, 2 bad usage or input,
+/// 130 interrupted (progress saved: run the same command again to resume).
+#[derive(Debug, Parser)]
+#[command(name = "haul", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Download URLs (from the command line and/or an aria2-style list).
+    Get(GetArgs),
+    /// Re-hash downloaded files against the manifest or a sha256sum file.
+    Verify(VerifyArgs),
+    /// Show what the manifest in an output directory records.
+    Status(StatusArgs),
+    /// Serve a directory over HTTP with Range and ETag support.
+    Serve(ServeArgs),
+    /// Run an offline demo: serve generated files on loopback and download them.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// URLs to download (http or https).
+    pub urls: Vec<String>,
+    /// Read URLs from FILE ("-" for standard input), aria2 input-file style.
+    #[arg(short = 'i', long = "input-file", value_name = "FILE")]
+    pub input: Option<String>,
+    /// Directory to save into; state is kept in DIR/.haul/.
+    #[arg(short = 'd', long = "dir", value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+    /// Downloads at once.
+    #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = 8)]
+    pub jobs: usize,
+    /// Connections to one host at once.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub max_per_host: usize,
+    /// Attempts per file before giving up (the first one included).
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub max_tries: u32,
+    /// Base wait between attempts in seconds; it doubles each time, with jitter.
+    #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_secs)]
+    pub retry_wait: f64,
+    /// Longest wait between attempts, Retry-After included, in seconds.
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_secs)]
+    pub max_retry_wait: f64,
+    /// Abort an attempt that receives no bytes for this many seconds.
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_secs)]
+    pub stall_timeout: f64,
+    /// Give up connecting after this many seconds.
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
+    pub connect_timeout: f64,
+    /// sha256sum-format file of expected checksums (names relative to DIR).
+    #[arg(long, value_name = "FILE")]
+    pub checksums: Option<PathBuf>,
+    /// Extra request header for every URL, "Name: value" (repeatable).
+    #[arg(long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+    /// User-Agent header.
+    #[arg(long, value_name = "UA")]
+    pub user_agent: Option<String>,
+    /// Also trust the CA certificates in this PEM file.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// Replace existing files that haul did not download.
+    #[arg(long)]
+    pub allow_overwrite: bool,
+    /// Print only errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Output directory of an earlier `haul get`.
+    #[arg(short = 'd', long = "dir", value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+    /// Check against this sha256sum-format file instead of the manifest.
+    #[arg(long, value_name = "FILE")]
+    pub checksums: Option<PathBuf>,
+    /// Print only problems.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Output directory of an earlier `haul get`.
+    #[arg(short = 'd', long = "dir", value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Directory to serve.
+    pub root: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: String,
+    /// Port (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Cap each connection at this many bytes a second.
+    #[arg(long, value_name = "BYTES")]
+    pub limit_rate: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where the demo downloads to.
+    #[arg(
+        short = 'd',
+        long = "dir",
+        value_name = "DIR",
+        default_value = "haul-demo"
+    )]
+    pub dir: PathBuf,
+}
+
+/// Seconds as a non-negative decimal, so tests can ask for 0.05 s waits.
+fn parse_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=86_400.0 * 365.0).contains(&v) => Ok(v),
+        _ => Err(format!("'{s}' is not a number of seconds")),
+    }
+}

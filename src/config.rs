@@ -1,0 +1,162 @@
+//! Validated settings for each command, built from the raw command line:
+//! reads and checks the URL list, the checksum file and the headers, so that
+//! bad input is rejected before anything is downloaded.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::GetArgs;
+use crate::engine::retry::RetryPolicy;
+use crate::engine::EngineConfig;
+use crate::http::{split_header, ClientError, ClientOptions};
+use crate::list::{entries_from_args, parse_list, plan, JobSpec, ListError};
+use crate::sums::{parse_sums, SumsError};
+
+/// How often a running download syncs and records its offset. Resume does
+/// not depend on it within one boot (the page cache survives a kill), only
+/// after a crash of the whole machine.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// Everything `haul get` needs, checked.
+#[derive(Debug)]
+pub struct GetConfig {
+    pub engine: EngineConfig,
+    pub client: ClientOptions,
+    pub jobs: Vec<JobSpec>,
+    pub quiet: bool,
+}
+
+/// Bad usage or bad input: exit code 2, before any download.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("nothing to download: give URLs or -i FILE")]
+    NoUrls,
+    #[error("{0} must be at least 1")]
+    Zero(&'static str),
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    List(#[from] ListError),
+    #[error(transparent)]
+    Sums(#[from] SumsError),
+    #[error(transparent)]
+    Header(#[from] ClientError),
+    #[error("{sums}:{line}: checksum for '{path}' differs from the one given at {origin}")]
+    ChecksumConflict {
+        sums: String,
+        line: usize,
+        path: String,
+        origin: String,
+    },
+}
+
+impl GetConfig {
+    pub fn from_args(args: GetArgs) -> Result<GetConfig, ConfigError> {
+        if args.jobs == 0 {
+            return Err(ConfigError::Zero("-j"));
+        }
+        if args.max_per_host == 0 {
+            return Err(ConfigError::Zero("--max-per-host"));
+        }
+        if args.max_tries == 0 {
+            return Err(ConfigError::Zero("--max-tries"));
+        }
+        let mut entries = entries_from_args(&args.urls)?;
+        if let Some(input) = &args.input {
+            let (text, source) = if input == "-" {
+                let mut text = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut text)
+                    .map_err(|source| ConfigError::Read {
+                        path: "<stdin>".into(),
+                        source,
+                    })?;
+                (text, "<stdin>".to_string())
+            } else {
+                let text = std::fs::read_to_string(input).map_err(|source| ConfigError::Read {
+                    path: input.into(),
+                    source,
+                })?;
+                (text, input.clone())
+            };
+            entries.extend(parse_list(&text, &source)?);
+        }
+        if entries.is_empty() {
+            return Err(ConfigError::NoUrls);
+        }
+        let mut jobs = plan(entries)?;
+        if let Some(path) = &args.checksums {
+            apply_sums(&mut jobs, path)?;
+        }
+        let headers = args
+            .headers
+            .iter()
+            .map(|raw| split_header(raw))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(GetConfig {
+            engine: EngineConfig {
+                out_dir: args.dir,
+                jobs: args.jobs,
+                max_per_host: args.max_per_host,
+                retry: RetryPolicy {
+                    max_tries: args.max_tries,
+                    base: Duration::from_secs_f64(args.retry_wait),
+                    max_wait: Duration::from_secs_f64(args.max_retry_wait),
+                },
+                stall_timeout: Duration::from_secs_f64(args.stall_timeout),
+                checkpoint_every: CHECKPOINT_EVERY,
+                allow_overwrite: args.allow_overwrite,
+            },
+            client: ClientOptions {
+                connect_timeout: Duration::from_secs_f64(args.connect_timeout),
+                user_agent: args.user_agent,
+                ca_cert: args.ca_cert,
+                headers,
+            },
+            jobs,
+            quiet: args.quiet,
+        })
+    }
+}
+
+/// Attaches sha256sum-file entries to the jobs with the same output path.
+fn apply_sums(jobs: &mut [JobSpec], path: &std::path::Path) -> Result<(), ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let source = path.display().to_string();
+    let sums = parse_sums(&text, &source)?;
+    let by_path: HashMap<&str, usize> = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, job)| (job.path.as_str(), i))
+        .collect();
+    let mut updates = Vec::new();
+    for entry in &sums {
+        if let Some(&i) = by_path.get(entry.path.as_str()) {
+            updates.push((i, entry));
+        }
+    }
+    for (i, entry) in updates {
+        let job = &mut jobs[i];
+        match job.checksum {
+            Some(given) if given != entry.sha256 => {
+                return Err(ConfigError::ChecksumConflict {
+                    sums: source,
+                    line: entry.line,
+                    path: job.path.to_string(),
+                    origin: job.origin.to_string(),
+                })
+            }
+            _ => job.checksum = Some(entry.sha256),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,327 @@
+//! The download engine: reconciles the job list with the manifest, then runs
+//! a bounded pool of workers (at most `jobs` at once and `max_per_host` per
+//! host) until every job has finished, failed, or been interrupted.
+//!
+//! It reports through [`Event`]s and a [`Report`]; it never prints and knows
+//! nothing of terminals or the command line.
+
+pub mod recorder;
+pub mod retry;
+pub mod worker;
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::event::{Event, JobId, Report};
+use crate::list::JobSpec;
+use crate::store::lock::{DirLock, LockError};
+use crate::store::manifest::{boot_id, JobRecord, JobState, Manifest, ManifestError};
+use recorder::Recorder;
+use retry::RetryPolicy;
+use worker::{run_job, Outcome, Shared};
+
+/// Engine settings, already validated.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub out_dir: PathBuf,
+    /// Downloads at once.
+    pub jobs: usize,
+    /// Connections to one host at once.
+    pub max_per_host: usize,
+    pub retry: RetryPolicy,
+    /// An attempt that receives nothing for this long is aborted.
+    pub stall_timeout: Duration,
+    /// How often a running download syncs its data and records its offset.
+    pub checkpoint_every: Duration,
+    /// Replace final-named files that haul did not download.
+    pub allow_overwrite: bool,
+}
+
+/// Why a run could not start or could not save its state at the end.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cannot create output directory {}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error("the manifest writer stopped unexpectedly")]
+    WriterPanicked,
+    #[error("cannot start the manifest writer")]
+    Spawn(#[source] std::io::Error),
+}
+
+/// Downloads `specs` into `cfg.out_dir`, resuming whatever an earlier run left.
+pub async fn run(
+    cfg: EngineConfig,
+    client: reqwest::Client,
+    specs: Vec<JobSpec>,
+    events: mpsc::Sender<Event>,
+    cancel: CancellationToken,
+) -> Result<Report, EngineError> {
+    let started = Instant::now();
+    let out_dir = cfg.out_dir.clone();
+    std::fs::create_dir_all(&out_dir).map_err(|source| EngineError::CreateDir {
+        path: out_dir.clone(),
+        source,
+    })?;
+    let _lock = DirLock::acquire(&out_dir)?;
+    let (queue, skipped, manifest) = tokio::task::spawn_blocking(move || {
+        let mut manifest = Manifest::open(&out_dir)?;
+        let (queue, skipped, changed) = reconcile(&manifest, specs, &out_dir);
+        manifest.insert_all(changed)?;
+        Ok::<_, ManifestError>((queue, skipped, manifest))
+    })
+    .await
+    .map_err(|_| EngineError::WriterPanicked)??;
+
+    let mut report = Report::default();
+    let known_bytes = queue
+        .iter()
+        .filter_map(|job| job.record.total)
+        .chain(skipped.iter().map(|s| s.bytes))
+        .sum();
+    let _ = events
+        .send(Event::RunStarted {
+            jobs: queue.len() + skipped.len(),
+            known_bytes,
+        })
+        .await;
+    for skip in skipped {
+        report.skipped += 1;
+        let _ = events
+            .send(Event::Skipped {
+                id: skip.id,
+                path: skip.path,
+                bytes: skip.bytes,
+            })
+            .await;
+    }
+
+    let (recorder, writer) = Recorder::spawn(manifest).map_err(EngineError::Spawn)?;
+    let shared = Arc::new(Shared {
+        client,
+        cfg: cfg.clone(),
+        events,
+        recorder,
+        cancel: cancel.clone(),
+        boot_id: boot_id(),
+    });
+    dispatch(&shared, queue, &mut report).await;
+    report.cancelled = cancel.is_cancelled();
+    // Dropping the last Recorder lets the writer compact and close the manifest.
+    drop(shared);
+    writer.join().await?;
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+/// A job waiting for a worker.
+struct Queued {
+    id: JobId,
+    spec: Arc<JobSpec>,
+    record: JobRecord,
+}
+
+/// A job already complete on disk.
+struct Skip {
+    id: JobId,
+    path: String,
+    bytes: u64,
+}
+
+/// Matches each job with what the manifest knows: complete files are skipped
+/// without a request; a path whose URL changed starts afresh. Returns the
+/// queue, the skipped jobs and the records to write.
+fn reconcile(
+    manifest: &Manifest,
+    specs: Vec<JobSpec>,
+    out_dir: &std::path::Path,
+) -> (Vec<Queued>, Vec<Skip>, Vec<JobRecord>) {
+    let mut queue = Vec::new();
+    let mut skipped = Vec::new();
+    let mut changed = Vec::new();
+    for (id, spec) in specs.into_iter().enumerate() {
+        let path = spec.path.to_string();
+        let url = spec.url.to_string();
+        let record = match manifest.get(&path) {
+            Some(rec) if rec.url == url => rec.clone(),
+            _ => {
+                let fresh = JobRecord {
+                    path: path.clone(),
+                    url,
+                    state: JobState::Pending,
+                    bytes_done: 0,
+                    total: None,
+                    etag: None,
+                    last_modified: None,
+                    attempts: 0,
+                    last_error: None,
+                    sha256: None,
+                    boot_id: None,
+                };
+                changed.push(fresh.clone());
+                fresh
+            }
+        };
+        if is_complete(&record, &spec, out_dir) {
+            skipped.push(Skip {
+                id,
+                path,
+                bytes: record.total.unwrap_or(0),
+            });
+        } else {
+            queue.push(Queued {
+                id,
+                spec: Arc::new(spec),
+                record,
+            });
+        }
+    }
+    (queue, skipped, changed)
+}
+
+/// Done in the manifest, the final file present with the recorded length,
+/// and no different checksum asked for since.
+fn is_complete(rec: &JobRecord, spec: &JobSpec, out_dir: &std::path::Path) -> bool {
+    if rec.state != JobState::Done {
+        return false;
+    }
+    if let Some(expected) = spec.checksum {
+        if rec.sha256.as_deref() != Some(hex::encode(expected).as_str()) {
+            return false;
+        }
+    }
+    let len = std::fs::metadata(spec.path.to_path(out_dir)).map(|m| m.len());
+    matches!((len, rec.total), (Ok(len), Some(total)) if len == total)
+}
+
+/// Jobs waiting for a slot, grouped by host so one busy host never blocks
+/// the queue for the others.
+struct HostQueues {
+    waiting: HashMap<String, VecDeque<Queued>>,
+    /// Hosts in first-seen order, for a fair round robin.
+    order: Vec<String>,
+    next: usize,
+    running: HashMap<String, usize>,
+}
+
+impl HostQueues {
+    fn new(jobs: Vec<Queued>) -> Self {
+        let mut waiting: HashMap<String, VecDeque<Queued>> = HashMap::new();
+        let mut order = Vec::new();
+        for job in jobs {
+            let host = host_key(&job.spec.url);
+            waiting
+                .entry(host)
+                .or_insert_with_key(|host| {
+                    order.push(host.clone());
+                    VecDeque::new()
+                })
+                .push_back(job);
+        }
+        HostQueues {
+            waiting,
+            order,
+            next: 0,
+            running: HashMap::new(),
+        }
+    }
+
+    /// The next job whose host has a free connection, if any.
+    fn pop(&mut self, max_per_host: usize) -> Option<(String, Queued)> {
+        for step in 0..self.order.len() {
+            let idx = (self.next + step) % self.order.len();
+            let host = &self.order[idx];
+            let busy = self.running.get(host).copied().unwrap_or(0);
+            if busy >= max_per_host {
+                continue;
+            }
+            if let Some(job) = self.waiting.get_mut(host).and_then(VecDeque::pop_front) {
+                let host = host.clone();
+                *self.running.entry(host.clone()).or_default() += 1;
+                self.next = idx + 1;
+                return Some((host, job));
+            }
+        }
+        None
+    }
+
+    fn release(&mut self, host: &str) {
+        if let Some(n) = self.running.get_mut(host) {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
+fn host_key(url: &url::Url) -> String {
+    format!(
+        "{}:{}",
+        url.host_str().unwrap_or(""),
+        url.port_or_known_default().unwrap_or(0)
+    )
+}
+
+/// Runs the queue with bounded parallelism. A slot is taken before a task
+/// is spawned, so the queue only moves when a worker is free; a panicking
+/// worker counts as a failed job.
+async fn dispatch(shared: &Arc<Shared>, queue: Vec<Queued>, report: &mut Report) {
+    let mut hosts = HostQueues::new(queue);
+    let mut running = JoinSet::new();
+    let mut in_flight: HashMap<tokio::task::Id, (String, JobId)> = HashMap::new();
+    let run_seed: u64 = rand::rngs::StdRng::from_os_rng().random();
+    loop {
+        while running.len() < shared.cfg.jobs && !shared.cancel.is_cancelled() {
+            let Some((host, job)) = hosts.pop(shared.cfg.max_per_host) else {
+                break;
+            };
+            let seed = run_seed ^ (job.id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let handle = running.spawn(run_job(shared.clone(), job.id, job.spec, job.record, seed));
+            in_flight.insert(handle.id(), (host, job.id));
+        }
+        let Some(joined) = running.join_next_with_id().await else {
+            break;
+        };
+        let (task, result) = match joined {
+            Ok((task, result)) => (task, Ok(result)),
+            Err(err) => (err.id(), Err(err)),
+        };
+        let Some((host, id)) = in_flight.remove(&task) else {
+            continue;
+        };
+        hosts.release(&host);
+        match result {
+            Ok((outcome, fetched)) => {
+                report.bytes += fetched;
+                match outcome {
+                    Outcome::Finished => report.done += 1,
+                    Outcome::Failed => report.failed += 1,
+                    Outcome::Interrupted => report.interrupted += 1,
+                }
+            }
+            Err(err) => {
+                report.failed += 1;
+                let _ = shared
+                    .events
+                    .send(Event::Failed {
+                        id,
+                        path: String::new(),
+                        error: format!("internal error: {err}"),
+                    })
+                    .await;
+            }
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! The retry policy: given what went wrong, it decides whether and when to
+//! try again. It never sleeps and never reads the clock itself, so the whole
+//! schedule is unit-tested with a seeded RNG.
+
+use std::time::Duration;
+
+use rand::Rng;
+
+/// Retry settings, from the command line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts in all (the first one included) before a job fails.
+    pub max_tries: u32,
+    /// Base delay; the n-th retry waits up to `base × 2^(n-1)`.
+    pub base: Duration,
+    /// Upper bound on any single wait, `Retry-After` included.
+    pub max_wait: Duration,
+}
+
+/// What the engine should do after a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Decision {
+    /// Wait this long, then try again.
+    RetryAfter(Duration),
+    /// Stop: the error is permanent or the budget is spent.
+    GiveUp,
+}
+
+impl RetryPolicy {
+    /// Decides on the next step after `failures` consecutive failures without
+    /// progress (1 after the first failure). The caller resets its count when an
+    /// attempt wrote bytes, so a flaky but moving transfer is never cut short.
+    ///
+    /// Exponential backoff with full jitter (a uniform draw in
+    /// `[0, base × 2^(failures-1)]`, capped), unless the server said when to come
+    /// back: a `Retry-After` is honoured up to `max_wait`.
+    pub fn decide(
+        &self,
+        transient: bool,
+        failures: u32,
+        retry_after: Option<Duration>,
+        rng: &mut impl Rng,
+    ) -> Decision {
+        if !transient || failures >= self.max_tries {
+            return Decision::GiveUp;
+        }
+        if let Some(wait) = retry_after {
+            return Decision::RetryAfter(wait.min(self.max_wait));
+        }
+        let exp = failures.saturating_sub(1).min(20);
+        let ceiling = self
+            .base
+            .saturating_mul(1u32 << exp)
+            .min(self.max_wait)
+            .as_secs_f64();
+        // Full jitter, but never less than a tenth of the ceiling: a zero wait
+        // against a struggling server is a retry storm.
+        let wait = rng.random_range(ceiling * 0.1..=ceiling.max(f64::MIN_POSITIVE));
+        Decision::RetryAfter(Duration::from_secs_f64(wait))
+    }
+}
+
+/// Parses a `Retry-After` value (RFC 9110 §10.2.3): delta-seconds or an
+/// HTTP date, measured from `now`. A date in the past means "now".
+pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+    use std::time::SystemTime;
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            max_tries: 5,
+            base: Duration::from_secs(1),
+            max_wait: Duration::from_secs(10),
+        }
+    }
+
+    #[test]
+    fn backoff_grows_exponentially_within_jittered_bounds() {
+        let mut rng = StdRng::seed_from_u64(7);
+        for failures in 1..5u32 {
+            let ceiling = (1u64 << (failures - 1)).min(10) as f64;
+            for _ in 0..200 {
+                match policy().decide(true, failures, None, &mut rng) {
+                    Decision::RetryAfter(d) => {
+                        let s = d.as_secs_f64();
+                        assert!(
+                            s >= ceiling * 0.1 - 1e-9 && s <= ceiling + 1e-9,
+                            "{failures}: {s}"
+                        );
+                    }
+                    Decision::GiveUp => panic!("gave up early at {failures}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn backoff_is_capped_by_max_wait() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let p = RetryPolicy {
+            max_tries: 100,
+            ..policy()
+        };
+        for _ in 0..100 {
+            let Decision::RetryAfter(d) = p.decide(true, 60, None, &mut rng) else {
+                panic!("gave up");
+            };
+            assert!(d <= Duration::from_secs(10));
+        }
+    }
+
+    #[test]
+    fn same_seed_gives_same_schedule() {
+        let run = |seed| {
+            let mut rng = StdRng::seed_from_u64(seed);
+            (1..5)
+                .map(|n| policy().decide(true, n, None, &mut rng))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run(42), run(42));
+    }
+
+    #[test]
+    fn gives_up_on_permanent_errors_and_after_max_tries() {
+        let mut rng = StdRng::seed_from_u64(0);
+        assert_eq!(policy().decide(false, 1, None, &mut rng), Decision::GiveUp);
+        assert_eq!(policy().decide(true, 5, None, &mut rng), Decision::GiveUp);
+        assert!(matches!(
+            policy().decide(true, 4, None, &mut rng),
+            Decision::RetryAfter(_)
+        ));
+    }
+
+    #[test]
+    fn retry_after_is_honoured_and_capped() {
+        let mut rng = StdRng::seed_from_u64(0);
+        let d = policy().decide(true, 1, Some(Duration::from_secs(3)), &mut rng);
+        assert_eq!(d, Decision::RetryAfter(Duration::from_secs(3)));
+        let d = policy().decide(true, 1, Some(Duration::from_secs(3600)), &mut rng);
+        assert_eq!(d, Decision::RetryAfter(Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn parses_retry_after_seconds_and_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480); // Wed, 21 Oct 2015 07:28:00 GMT
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
+    }
+}

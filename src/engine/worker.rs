@@ -1,0 +1,644 @@
+//! One job from start to finish: choosing where to resume, the attempt loop,
+//! streaming the body into the `.part` file while hashing it, checkpoints,
+//! the checksum check and the final rename.
+//!
+//! Every attempt starts from the bytes already on disk: resuming *is* the
+//! retry. Any doubt about whether the server's bytes continue ours (a 200 to
+//! a ranged request, a Content-Range that does not line up, a changed
+//! validator) restarts the file from zero rather than splicing.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use reqwest::header::{HeaderMap, CONTENT_RANGE, ETAG, IF_RANGE, LAST_MODIFIED, RANGE};
+use reqwest::StatusCode;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::recorder::Recorder;
+use super::retry::{parse_retry_after, Decision};
+use super::EngineConfig;
+use crate::error::DownloadError;
+use crate::event::{Event, JobId};
+use crate::http::range::{check_resumed, if_range_value, parse_content_range, ContentRange};
+use crate::list::redact;
+use crate::list::JobSpec;
+use crate::store::manifest::{JobRecord, JobState};
+use crate::store::part::{part_len, part_path, promote, PartFile};
+
+/// Progress events per job are coalesced to this interval (about ten a second).
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
+/// What the run-wide pieces every worker shares.
+pub(crate) struct Shared {
+    pub client: reqwest::Client,
+    pub cfg: EngineConfig,
+    pub events: mpsc::Sender<Event>,
+    pub recorder: Recorder,
+    pub cancel: CancellationToken,
+    pub boot_id: Option<String>,
+}
+
+/// How a job ended, and how many bytes it pulled over the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Finished,
+    Failed,
+    Interrupted,
+}
+
+/// Why an attempt stopped short.
+enum Stop {
+    Failed(DownloadError),
+    Cancelled,
+}
+
+impl From<DownloadError> for Stop {
+    fn from(err: DownloadError) -> Self {
+        Stop::Failed(err)
+    }
+}
+
+/// Runs one job to its end; returns the outcome and the bytes fetched.
+pub(crate) async fn run_job(
+    shared: Arc<Shared>,
+    id: JobId,
+    spec: Arc<JobSpec>,
+    record: JobRecord,
+    seed: u64,
+) -> (Outcome, u64) {
+    let final_path = spec.path.to_path(&shared.cfg.out_dir);
+    let mut worker = Worker {
+        part_path: part_path(&final_path),
+        final_path,
+        url: redact(&spec.url),
+        shared,
+        id,
+        spec,
+        rec: record,
+        pos: 0,
+        hasher: Sha256::new(),
+        fetched: 0,
+        last_progress: None,
+        rng: StdRng::seed_from_u64(seed),
+    };
+    let outcome = worker.run().await;
+    (outcome, worker.fetched)
+}
+
+struct Worker {
+    shared: Arc<Shared>,
+    id: JobId,
+    spec: Arc<JobSpec>,
+    /// What the manifest knows of this job; every save sends a copy.
+    rec: JobRecord,
+    url: String,
+    final_path: PathBuf,
+    part_path: PathBuf,
+    /// Bytes of the `.part` file that `hasher` has seen.
+    pos: u64,
+    hasher: Sha256,
+    fetched: u64,
+    last_progress: Option<Instant>,
+    rng: StdRng,
+}
+
+impl Worker {
+    async fn run(&mut self) -> Outcome {
+        match self.prepare().await {
+            Ok(true) => return self.finish().await,
+            Ok(false) => {}
+            Err(err) => return self.fail(err).await,
+        }
+        let mut failures = 0u32;
+        loop {
+            if self.shared.cancel.is_cancelled() {
+                return self.interrupted().await;
+            }
+            self.rec.attempts += 1;
+            let before = self.pos;
+            let err = match self.attempt().await {
+                Ok(()) => return self.finish().await,
+                Err(Stop::Cancelled) => return self.interrupted().await,
+                Err(Stop::Failed(err)) => err,
+            };
+            // An attempt that moved the file forward earns a fresh budget: a
+            // flaky link that keeps making progress should still finish.
+            failures = if self.pos > before { 1 } else { failures + 1 };
+            let decision = self.shared.cfg.retry.decide(
+                err.is_transient(),
+                failures,
+                err.retry_after(),
+                &mut self.rng,
+            );
+            let Decision::RetryAfter(delay) = decision else {
+                return self.fail(err).await;
+            };
+            self.rec.last_error = Some(err.chain());
+            self.save();
+            self.emit(Event::Retrying {
+                id: self.id,
+                attempt: self.rec.attempts,
+                reason: err.chain(),
+                delay,
+            })
+            .await;
+            tokio::select! {
+                _ = self.shared.cancel.cancelled() => return self.interrupted().await,
+                _ = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
+    /// Decides where to resume and re-hashes the prefix kept. Returns true
+    /// when the file is already complete on disk and only needs its rename.
+    async fn prepare(&mut self) -> Result<bool, DownloadError> {
+        let io = |path: &PathBuf| {
+            let path = path.clone();
+            move |source| DownloadError::Io { path, source }
+        };
+        let final_exists = tokio::fs::symlink_metadata(&self.final_path).await.is_ok();
+        if final_exists && self.rec.state != JobState::Done && !self.shared.cfg.allow_overwrite {
+            return Err(DownloadError::Exists {
+                path: self.spec.path.to_string(),
+            });
+        }
+        let on_disk = part_len(&self.part_path)
+            .await
+            .map_err(io(&self.part_path))?;
+
+        // Recorded as done but killed before the rename: the complete .part
+        // is still there; promote it if it hashes to what was recorded.
+        if self.rec.state == JobState::Done && Some(on_disk) == self.rec.total {
+            if let Some(recorded) = self.rec.sha256.clone() {
+                self.hash_prefix(on_disk).await?;
+                if hex::encode(self.hasher.clone().finalize()) == recorded {
+                    return Ok(true);
+                }
+            }
+        }
+
+        let offset = resume_offset(&self.rec, on_disk, self.shared.boot_id.as_deref());
+        self.hasher = Sha256::new();
+        self.pos = 0;
+        if offset > 0 {
+            self.hash_prefix(offset).await?;
+        } else {
+            self.rec.bytes_done = 0;
+        }
+        self.rec.state = JobState::Partial;
+        Ok(false)
+    }
+
+    async fn hash_prefix(&mut self, len: u64) -> Result<(), DownloadError> {
+        let path = self.part_path.clone();
+        let mut hasher = Sha256::new();
+        let result = tokio::task::spawn_blocking(move || {
+            crate::verify::hash_prefix(&path, len, &mut hasher).map(|()| hasher)
+        })
+        .await
+        .map_err(|err| DownloadError::Io {
+            path: self.part_path.clone(),
+            source: std::io::Error::other(err),
+        })?;
+        self.hasher = result.map_err(|source| DownloadError::Io {
+            path: self.part_path.clone(),
+            source,
+        })?;
+        self.pos = len;
+        Ok(())
+    }
+
+    /// One request and its body, from `self.pos` on. Ok means the file is
+    /// complete on disk (synced).
+    async fn attempt(&mut self) -> Result<(), Stop> {
+        let mut req = self.shared.client.get(self.spec.url.clone());
+        for (name, value) in &self.spec.headers {
+            req = req.header(name.as_str(), value.as_str());
+        }
+        if self.pos > 0 {
+            req = req.header(RANGE, format!("bytes={}-", self.pos));
+            let validator =
+                if_range_value(self.rec.etag.as_deref(), self.rec.last_modified.as_deref());
+            if let Some(validator) = validator {
+                req = req.header(IF_RANGE, validator);
+            }
+        }
+        let resp = self.cancellable(req.send()).await?;
+        let resp = match resp {
+            Ok(resp) => resp,
+            Err(source) if source.is_connect() => {
+                return Err(Stop::Failed(DownloadError::Connect {
+                    url: self.url.clone(),
+                    source,
+                }))
+            }
+            Err(source) => {
+                return Err(Stop::Failed(DownloadError::Request {
+                    url: self.url.clone(),
+                    source,
+                }))
+            }
+        };
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        match status {
+            StatusCode::OK => {
+                if self.pos > 0 {
+                    let reason = "the server sent the whole file (range ignored or file changed)";
+                    self.restart(reason).await?;
+                }
+                self.rec.total = resp.content_length();
+                self.rec.etag = header_str(&headers, ETAG);
+                self.rec.last_modified = header_str(&headers, LAST_MODIFIED);
+            }
+            StatusCode::PARTIAL_CONTENT => {
+                let content_range = header_str(&headers, CONTENT_RANGE);
+                let total = check_resumed(content_range.as_deref(), self.pos, self.rec.total)
+                    .and_then(|total| self.same_validator(&headers).map(|()| total));
+                match total {
+                    Ok(total) => self.rec.total = Some(total),
+                    Err(reason) => {
+                        self.restart(&reason).await?;
+                        return Err(Stop::Failed(DownloadError::BadRange {
+                            url: self.url.clone(),
+                            reason,
+                        }));
+                    }
+                }
+            }
+            StatusCode::RANGE_NOT_SATISFIABLE if self.pos > 0 => {
+                let content_range = header_str(&headers, CONTENT_RANGE);
+                let complete = content_range.as_deref().and_then(parse_content_range);
+                // Done only if the server's length is exactly what we hold
+                // and what we recorded; If-Range already vouched for the validator.
+                if complete == Some(ContentRange::Unsatisfied { complete: self.pos })
+                    && self.rec.total == Some(self.pos)
+                {
+                    return Ok(());
+                }
+                let reason = format!(
+                    "416 with Content-Range {content_range:?} for bytes {}-",
+                    self.pos
+                );
+                self.restart(&reason).await?;
+                return Err(Stop::Failed(DownloadError::BadRange {
+                    url: self.url.clone(),
+                    reason,
+                }));
+            }
+            _ => {
+                let retry_after = headers
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
+                return Err(Stop::Failed(DownloadError::Status {
+                    url: self.url.clone(),
+                    status: status.as_u16(),
+                    retry_after,
+                }));
+            }
+        }
+        if self.rec.total.is_some_and(|total| self.pos > total) {
+            self.restart("the file on disk is longer than the server's")
+                .await?;
+            return Err(Stop::Failed(DownloadError::BadRange {
+                url: self.url.clone(),
+                reason: "length shrank".into(),
+            }));
+        }
+        // Validators and length go to the manifest before any byte they vouch for.
+        self.save();
+        self.emit(Event::Started {
+            id: self.id,
+            path: self.spec.path.to_string(),
+            offset: self.pos,
+            total: self.rec.total,
+        })
+        .await;
+
+        let mut part = PartFile::open_at(&self.part_path, self.pos)
+            .await
+            .map_err(|source| DownloadError::Io {
+                path: self.part_path.clone(),
+                source,
+            })?;
+        let streamed = self.stream(&mut part, resp).await;
+        // Whatever happened, keep what arrived: sync, then let the manifest count it.
+        part.sync().await.map_err(|source| DownloadError::Io {
+            path: self.part_path.clone(),
+            source,
+        })?;
+        self.checkpoint();
+        streamed
+    }
+
+    async fn stream(&mut self, part: &mut PartFile, resp: reqwest::Response) -> Result<(), Stop> {
+        let stall = self.shared.cfg.stall_timeout;
+        let mut body = resp.bytes_stream();
+        let mut last_checkpoint = Instant::now();
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = self.shared.cancel.cancelled() => return Err(Stop::Cancelled),
+                next = tokio::time::timeout(stall, body.next()) => next,
+            };
+            let chunk = match next {
+                Err(_) => {
+                    return Err(Stop::Failed(DownloadError::Stalled {
+                        url: self.url.clone(),
+                        secs: stall.as_secs_f64(),
+                    }))
+                }
+                Ok(None) => break,
+                Ok(Some(Err(source))) => {
+                    return Err(Stop::Failed(DownloadError::Body {
+                        url: self.url.clone(),
+                        got: self.pos,
+                        source,
+                    }))
+                }
+                Ok(Some(Ok(chunk))) => chunk,
+            };
+            if let Some(total) = self.rec.total {
+                if self.pos + chunk.len() as u64 > total {
+                    return Err(Stop::Failed(DownloadError::TooLong {
+                        url: self.url.clone(),
+                        expected: total,
+                    }));
+                }
+            }
+            part.write(&chunk)
+                .await
+                .map_err(|source| DownloadError::Io {
+                    path: self.part_path.clone(),
+                    source,
+                })?;
+            self.hasher.update(&chunk);
+            self.pos += chunk.len() as u64;
+            self.fetched += chunk.len() as u64;
+            self.progress();
+            if last_checkpoint.elapsed() >= self.shared.cfg.checkpoint_every {
+                part.sync().await.map_err(|source| DownloadError::Io {
+                    path: self.part_path.clone(),
+                    source,
+                })?;
+                self.checkpoint();
+                last_checkpoint = Instant::now();
+            }
+        }
+        match self.rec.total {
+            Some(total) if self.pos < total => Err(Stop::Failed(DownloadError::Truncated {
+                url: self.url.clone(),
+                got: self.pos,
+                expected: total,
+            })),
+            Some(_) => Ok(()),
+            None => {
+                self.rec.total = Some(self.pos);
+                Ok(())
+            }
+        }
+    }
+
+    /// Checks the checksum, records "done" durably, then renames: a
+    /// final-named file is always complete and verified.
+    async fn finish(&mut self) -> Outcome {
+        let got = hex::encode(self.hasher.clone().finalize());
+        if let Some(expected) = self.spec.checksum {
+            let expected = hex::encode(expected);
+            if got != expected {
+                let err = DownloadError::Checksum {
+                    path: self.spec.path.to_string(),
+                    expected,
+                    got,
+                };
+                // The bytes are wrong, so the next run must not resume them.
+                self.rec.bytes_done = 0;
+                return self.fail(err).await;
+            }
+        }
+        self.rec.state = JobState::Done;
+        self.rec.bytes_done = self.pos;
+        self.rec.total = Some(self.pos);
+        self.rec.sha256 = Some(got.clone());
+        self.rec.last_error = None;
+        if let Err(msg) = self.shared.recorder.save_synced(self.rec.clone()).await {
+            return self
+                .fail_msg(format!("cannot record {} as done: {msg}", self.spec.path))
+                .await;
+        }
+        if let Err(source) = promote(&self.part_path, &self.final_path).await {
+            let err = DownloadError::Io {
+                path: self.final_path.clone(),
+                source,
+            };
+            return self.fail(err).await;
+        }
+        self.emit(Event::Finished {
+            id: self.id,
+            path: self.spec.path.to_string(),
+            bytes: self.pos,
+            sha256: got,
+        })
+        .await;
+        Outcome::Finished
+    }
+
+    /// Drops the bytes on disk and starts over from zero.
+    async fn restart(&mut self, reason: &str) -> Result<(), Stop> {
+        self.pos = 0;
+        self.hasher = Sha256::new();
+        self.rec.bytes_done = 0;
+        self.rec.total = None;
+        self.rec.etag = None;
+        self.rec.last_modified = None;
+        // Truncate now so a kill before the next write cannot resurrect the old bytes.
+        PartFile::open_at(&self.part_path, 0)
+            .await
+            .map_err(|source| DownloadError::Io {
+                path: self.part_path.clone(),
+                source,
+            })?;
+        self.checkpoint();
+        self.emit(Event::Restarted {
+            id: self.id,
+            reason: reason.to_string(),
+        })
+        .await;
+        Ok(())
+    }
+
+    /// A 206 must come from the same version of the file we hold.
+    fn same_validator(&self, headers: &HeaderMap) -> Result<(), String> {
+        match (&self.rec.etag, header_str(headers, ETAG)) {
+            (Some(ours), Some(theirs)) if *ours != theirs => {
+                Err(format!("ETag changed from {ours} to {theirs}"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn fail(&mut self, err: DownloadError) -> Outcome {
+        self.fail_msg(err.chain()).await
+    }
+
+    async fn fail_msg(&mut self, msg: String) -> Outcome {
+        self.rec.state = JobState::Failed;
+        self.rec.last_error = Some(msg.clone());
+        // Best effort: the failure itself is what the user needs to see.
+        let _ = self.shared.recorder.save_synced(self.rec.clone()).await;
+        self.emit(Event::Failed {
+            id: self.id,
+            path: self.spec.path.to_string(),
+            error: msg,
+        })
+        .await;
+        Outcome::Failed
+    }
+
+    async fn interrupted(&mut self) -> Outcome {
+        self.save();
+        self.emit(Event::Interrupted {
+            id: self.id,
+            path: self.spec.path.to_string(),
+            pos: self.pos,
+        })
+        .await;
+        Outcome::Interrupted
+    }
+
+    /// Records `pos` as durable: call only right after a sync.
+    fn checkpoint(&mut self) {
+        self.rec.bytes_done = self.pos;
+        self.save();
+    }
+
+    fn save(&mut self) {
+        self.rec.boot_id = self.shared.boot_id.clone();
+        self.shared.recorder.save(self.rec.clone());
+    }
+
+    fn progress(&mut self) {
+        let now = Instant::now();
+        if self
+            .last_progress
+            .is_some_and(|last| now.duration_since(last) < PROGRESS_EVERY)
+        {
+            return;
+        }
+        self.last_progress = Some(now);
+        // Progress is droppable: a slow renderer must not slow the download.
+        let _ = self.shared.events.try_send(Event::Progress {
+            id: self.id,
+            pos: self.pos,
+        });
+    }
+
+    async fn emit(&self, event: Event) {
+        let _ = self.shared.events.send(event).await;
+    }
+
+    async fn cancellable<T>(&self, fut: impl std::future::Future<Output = T>) -> Result<T, Stop> {
+        let stall = self.shared.cfg.stall_timeout;
+        tokio::select! {
+            biased;
+            _ = self.shared.cancel.cancelled() => Err(Stop::Cancelled),
+            out = tokio::time::timeout(stall, fut) => out.map_err(|_| {
+                Stop::Failed(DownloadError::Stalled { url: self.url.clone(), secs: stall.as_secs_f64() })
+            }),
+        }
+    }
+}
+
+/// Where to resume a job, given its record and the `.part` length on disk.
+///
+/// The manifest's `bytes_done` only counts synced bytes. While the kernel has
+/// not rebooted since they were written, the page cache survived any kill,
+/// so the whole `.part` is good; after a reboot only the synced prefix is.
+/// Without a validator there is no way to tell a changed file from ours, so
+/// nothing is resumed.
+pub(crate) fn resume_offset(rec: &JobRecord, on_disk: u64, boot_id: Option<&str>) -> u64 {
+    if rec.etag.is_none() && rec.last_modified.is_none() {
+        return 0;
+    }
+    let same_boot = boot_id.is_some() && rec.boot_id.as_deref() == boot_id;
+    let offset = if same_boot {
+        on_disk
+    } else {
+        on_disk.min(rec.bytes_done)
+    };
+    match rec.total {
+        Some(total) if offset > total => 0,
+        _ => offset,
+    }
+}
+
+fn header_str(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(bytes_done: u64, total: Option<u64>, boot: Option<&str>) -> JobRecord {
+        JobRecord {
+            path: "a".into(),
+            url: "http://h/a".into(),
+            state: JobState::Partial,
+            bytes_done,
+            total,
+            etag: Some("\"e\"".into()),
+            last_modified: None,
+            attempts: 1,
+            last_error: None,
+            sha256: None,
+            boot_id: boot.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn resumes_whole_part_within_the_same_boot() {
+        assert_eq!(
+            resume_offset(&rec(10, Some(100), Some("b1")), 40, Some("b1")),
+            40
+        );
+    }
+
+    #[test]
+    fn resumes_only_synced_bytes_after_a_reboot() {
+        assert_eq!(
+            resume_offset(&rec(10, Some(100), Some("b1")), 40, Some("b2")),
+            10
+        );
+        assert_eq!(resume_offset(&rec(10, Some(100), None), 40, None), 10);
+    }
+
+    #[test]
+    fn a_part_cut_short_by_hand_resumes_from_what_is_left() {
+        assert_eq!(
+            resume_offset(&rec(50, Some(100), Some("b1")), 20, Some("b2")),
+            20
+        );
+    }
+
+    #[test]
+    fn never_resumes_without_a_validator_or_past_the_end() {
+        let mut r = rec(10, Some(100), Some("b1"));
+        r.etag = None;
+        assert_eq!(resume_offset(&r, 40, Some("b1")), 0);
+        assert_eq!(
+            resume_offset(&rec(10, Some(30), Some("b1")), 40, Some("b1")),
+            0
+        );
+    }
+}

@@ -1,0 +1,120 @@
+//! Why a download attempt failed, and whether another attempt could help.
+//!
+//! `is_transient` sits beside the variants so that a new variant forces the
+//! decision. Messages name the URL (credentials redacted) or the path; causes
+//! stay in `source()` and are printed as a chain at the top.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// One attempt's failure.
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    #[error("cannot connect to {url}")]
+    Connect {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("request to {url} failed")]
+    Request {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{url} answered {status}")]
+    Status {
+        url: String,
+        status: u16,
+        retry_after: Option<Duration>,
+    },
+    #[error("no data from {url} for {secs:.1} s")]
+    Stalled { url: String, secs: f64 },
+    #[error("reading the body of {url} failed after {got} bytes")]
+    Body {
+        url: String,
+        got: u64,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("body of {url} ended after {got} of {expected} bytes")]
+    Truncated {
+        url: String,
+        got: u64,
+        expected: u64,
+    },
+    #[error("body of {url} is longer than the announced {expected} bytes")]
+    TooLong { url: String, expected: u64 },
+    #[error("bad ranged answer from {url}: {reason}")]
+    BadRange { url: String, reason: String },
+    #[error("checksum mismatch for {path}: expected sha256 {expected}, got {got}")]
+    Checksum {
+        path: String,
+        expected: String,
+        got: String,
+    },
+    #[error("{path} exists and was not downloaded by haul (pass --allow-overwrite to replace it)")]
+    Exists { path: String },
+    #[error("cannot write {}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl DownloadError {
+    /// Whether another attempt, resuming from the bytes on disk, may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Connect { .. }
+            | Self::Stalled { .. }
+            | Self::Body { .. }
+            | Self::Truncated { .. }
+            | Self::TooLong { .. }
+            | Self::BadRange { .. } => true,
+            Self::Request { source, .. } => request_is_transient(source),
+            Self::Status { status, .. } => matches!(status, 408 | 429 | 500..=599),
+            Self::Checksum { .. } | Self::Exists { .. } | Self::Io { .. } => false,
+        }
+    }
+
+    /// How long the server asked us to wait, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// The message with its causes, for events and the manifest's last_error.
+    pub fn chain(&self) -> String {
+        chain(self)
+    }
+}
+
+/// An error and its causes on one line, "a: b: c", for events and the
+/// manifest's last_error (the CLI prints causes on lines of their own).
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut cause = err.source();
+    while let Some(err) = cause {
+        let msg = err.to_string();
+        // reqwest repeats its URL-bearing message one level down; skip echoes.
+        if !out.contains(&msg) {
+            out.push_str(": ");
+            out.push_str(&msg);
+        }
+        cause = err.source();
+    }
+    out
+}
+
+/// Redirect-policy errors (loops, too many hops, a non-HTTP target) are final;
+/// timeouts and connection-level failures are worth another attempt.
+fn request_is_transient(err: &reqwest::Error) -> bool {
+    if err.is_redirect() || err.is_builder() {
+        return false;
+    }
+    err.is_timeout() || err.is_connect() || err.is_request() || err.is_body()
+}

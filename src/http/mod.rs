@@ -1,0 +1,133 @@
+//! Building the HTTP client: TLS roots, timeouts, redirects, and the headers
+//! every request carries. Range arithmetic lives in [`range`].
+
+pub mod range;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT_ENCODING};
+use reqwest::redirect;
+
+/// Most redirect hops followed for one request.
+pub const MAX_REDIRECTS: usize = 10;
+
+/// Client settings from the command line.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub connect_timeout: Duration,
+    pub user_agent: Option<String>,
+    pub ca_cert: Option<PathBuf>,
+    /// Headers for every request, already validated.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Why the client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot read CA certificate {}", path.display())]
+    ReadCa {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} holds no usable PEM certificate", path.display())]
+    BadCa {
+        path: PathBuf,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("invalid header {0:?}")]
+    Header(String),
+    #[error("cannot build the HTTP client")]
+    Build(#[source] reqwest::Error),
+}
+
+/// Builds the one client shared by every job (connection reuse across jobs).
+pub fn build_client(opts: &ClientOptions) -> Result<reqwest::Client, ClientError> {
+    let mut headers = HeaderMap::new();
+    // Offsets count stored bytes: a transparently decoded body would make
+    // every Range wrong. reqwest is built without decompression as well.
+    headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+    for (name, value) in &opts.headers {
+        let (name, value) = header_pair(name, value)?;
+        headers.append(name, value);
+    }
+    let user_agent = opts
+        .user_agent
+        .clone()
+        .unwrap_or_else(|| format!("haul/{}", env!("CARGO_PKG_VERSION")));
+    let mut builder = reqwest::Client::builder()
+        .default_headers(headers)
+        .user_agent(user_agent)
+        .connect_timeout(opts.connect_timeout)
+        .redirect(redirect_policy())
+        .tcp_nodelay(true);
+    if let Some(path) = &opts.ca_cert {
+        let pem = std::fs::read(path).map_err(|source| ClientError::ReadCa {
+            path: path.clone(),
+            source,
+        })?;
+        let certs =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| ClientError::BadCa {
+                path: path.clone(),
+                source,
+            })?;
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder.build().map_err(ClientError::Build)
+}
+
+/// Validates one "Name: value" header.
+pub fn header_pair(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), ClientError> {
+    let bad = || ClientError::Header(format!("{name}: {value}"));
+    let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| bad())?;
+    let value = HeaderValue::from_str(value.trim()).map_err(|_| bad())?;
+    Ok((name, value))
+}
+
+/// Splits a "Name: value" command-line header.
+pub fn split_header(raw: &str) -> Result<(String, String), ClientError> {
+    let (name, value) = raw
+        .split_once(':')
+        .ok_or_else(|| ClientError::Header(raw.to_string()))?;
+    header_pair(name, value)?;
+    Ok((name.trim().to_string(), value.trim().to_string()))
+}
+
+/// Follows at most [`MAX_REDIRECTS`] hops, only to http(s), and stops loops
+/// at once instead of spending the hop budget on them.
+fn redirect_policy() -> redirect::Policy {
+    redirect::Policy::custom(|attempt| {
+        let scheme = attempt.url().scheme();
+        if scheme != "http" && scheme != "https" {
+            let msg = format!("refusing to follow a redirect to a {scheme}: URL");
+            return attempt.error(msg);
+        }
+        if attempt.previous().iter().any(|u| u == attempt.url()) {
+            return attempt.error("redirect loop");
+        }
+        if attempt.previous().len() > MAX_REDIRECTS {
+            return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+        }
+        attempt.follow()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_and_validates_headers() {
+        assert_eq!(
+            split_header("X-Token:  abc ").ok(),
+            Some(("X-Token".to_string(), "abc".to_string()))
+        );
+        assert!(split_header("no colon").is_err());
+        assert!(split_header("Bad Name: x").is_err());
+        assert!(split_header("X-Ok: line\nbreak").is_err());
+    }
+}

@@ -1,0 +1,594 @@
+//! The aria2-style URL list (`-i FILE`, stdin, positional URLs) and the plan
+//! that turns its entries into jobs.
+//!
+//! The format: one http(s) URL a line; `#` comments and blank lines ignored;
+//! indented `name=value` option lines (`out=`, `dir=`, `checksum=sha-256=HEX`,
+//! `header=Name: value`) belong to the URL above. Anything else is an error
+//! that starts with `SOURCE:LINE: `, so the user can go straight to it.
+//! [`plan`] then settles output paths, drops repeated URLs and refuses two
+//! jobs that would write the same file. This module parses and checks text;
+//! it does no I/O and never shows a URL's credentials (see [`redact`]).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::naming::{self, NameError, RelPath};
+
+/// The source name used for positional URLs.
+const COMMAND_LINE: &str = "command line";
+
+/// Headers haul sets itself: letting a list override them would break resume
+/// (Range, If-Range), byte offsets (Accept-Encoding, see STYLE.md) or message
+/// framing (Content-Length, Transfer-Encoding).
+const RESERVED_HEADERS: &[&str] = &[
+    "range",
+    "if-range",
+    "accept-encoding",
+    "content-length",
+    "transfer-encoding",
+];
+
+/// Where an entry came from, for error messages: "urls.txt:12".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// The file name as given, `<stdin>`, or `command line`.
+    pub source: Arc<str>,
+    /// 1-based line (or position, for the command line).
+    pub line: usize,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.source, self.line)
+    }
+}
+
+/// One URL from a list with the options that followed it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListEntry {
+    /// The URL line.
+    pub origin: Origin,
+    pub url: url::Url,
+    /// `out=`: the file name (may contain '/'), already checked.
+    pub out: Option<String>,
+    /// `dir=`: a sub-directory of the output directory, already checked.
+    pub dir: Option<String>,
+    /// `checksum=sha-256=HEX`, decoded.
+    pub checksum: Option<[u8; 32]>,
+    /// `header=Name: value` lines in order; name and value are valid HTTP.
+    pub headers: Vec<(String, String)>,
+}
+
+/// A job as the engine will run it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobSpec {
+    pub url: url::Url,
+    /// Where the file goes, relative to the output directory.
+    pub path: RelPath,
+    pub checksum: Option<[u8; 32]>,
+    pub headers: Vec<(String, String)>,
+    /// The URL line this job came from.
+    pub origin: Origin,
+}
+
+/// A repeated URL that [`plan`] dropped in favour of its first entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Duplicate {
+    /// The dropped entry.
+    pub origin: Origin,
+    /// The entry that was kept.
+    pub kept: Origin,
+    /// The output path the dropped entry asked for.
+    pub path: RelPath,
+    /// The output path of the kept entry.
+    pub kept_path: RelPath,
+}
+
+impl Duplicate {
+    /// True when the dropped entry asked for a different file than the kept
+    /// one: the user may have wanted two copies, so this is worth a warning.
+    pub fn path_differs(&self) -> bool {
+        self.path != self.kept_path
+    }
+}
+
+impl fmt::Display for Duplicate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: URL already listed at {}", self.origin, self.kept)?;
+        if self.path_differs() {
+            write!(
+                f,
+                "; downloading it once, to '{}' (not '{}')",
+                self.kept_path, self.path
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The jobs [`plan_with_duplicates`] settled on and the entries it dropped.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub jobs: Vec<JobSpec>,
+    pub duplicates: Vec<Duplicate>,
+}
+
+/// A list that cannot be used. Every message starts with `SOURCE:LINE: `.
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    #[error("{origin}: option line before any URL (option lines are indented and belong to the URL above them)")]
+    OptionBeforeUrl { origin: Origin },
+    #[error("{origin}: URL line contains whitespace (tab-separated mirror URLs are not supported; write a space in a URL as %20)")]
+    UrlWhitespace { origin: Origin },
+    #[error("{origin}: URL line contains a control character")]
+    UrlControlChar { origin: Origin },
+    #[error("{origin}: invalid URL '{url}'")]
+    InvalidUrl {
+        origin: Origin,
+        /// Redacted text of the line.
+        url: String,
+        #[source]
+        source: url::ParseError,
+    },
+    #[error(
+        "{origin}: unsupported scheme '{scheme}' in URL '{url}' (haul downloads http and https)"
+    )]
+    UnsupportedScheme {
+        origin: Origin,
+        scheme: String,
+        /// Redacted URL.
+        url: String,
+    },
+    #[error("{origin}: option line is not name=value (e.g. out=file.bin)")]
+    MissingEquals { origin: Origin },
+    #[error("{origin}: unknown option '{name}' (haul knows out, dir, checksum and header)")]
+    UnknownOption { origin: Origin, name: String },
+    #[error("{origin}: option '{name}' given twice for one URL (first on line {first})")]
+    DuplicateOption {
+        origin: Origin,
+        name: &'static str,
+        first: usize,
+    },
+    #[error("{origin}: checksum must be TYPE=DIGEST, e.g. checksum=sha-256=<64 hex digits>")]
+    ChecksumSyntax { origin: Origin },
+    #[error("{origin}: unsupported checksum type '{kind}' (haul checks sha-256)")]
+    UnsupportedChecksum { origin: Origin, kind: String },
+    #[error("{origin}: sha-256 digest '{digest}' is not 64 hex digits")]
+    BadDigest { origin: Origin, digest: String },
+    #[error("{origin}: header must be 'Name: value', e.g. header=Accept-Language: en")]
+    HeaderSyntax { origin: Origin },
+    #[error("{origin}: invalid HTTP header name '{}'", .name.escape_debug())]
+    HeaderName { origin: Origin, name: String },
+    // The value is left out of the message: it may be a token.
+    #[error(
+        "{origin}: invalid value for HTTP header '{name}' (control characters are not allowed)"
+    )]
+    HeaderValue { origin: Origin, name: String },
+    #[error("{origin}: header '{name}' is managed by haul and cannot be set in a list")]
+    ReservedHeader { origin: Origin, name: String },
+    #[error("{origin}: {error}")]
+    Name { origin: Origin, error: NameError },
+    #[error("{origin}: output path '{path}' is already used by {other} ({other_url})")]
+    PathConflict {
+        origin: Origin,
+        path: RelPath,
+        other: Origin,
+        /// Redacted URL of the other job.
+        other_url: String,
+    },
+    /// One path is a directory above the other; the shorter one is the
+    /// path that would have to be both a file and a directory.
+    #[error("{origin}: output path '{path}' and '{other_path}' from {other} ({other_url}) would need '{}' to be both a file and a directory", shorter(.path, .other_path))]
+    PathPrefix {
+        origin: Origin,
+        path: RelPath,
+        other: Origin,
+        other_path: RelPath,
+        /// Redacted URL of the other job.
+        other_url: String,
+    },
+}
+
+impl ListError {
+    /// Where the problem is.
+    pub fn origin(&self) -> &Origin {
+        match self {
+            ListError::OptionBeforeUrl { origin }
+            | ListError::UrlWhitespace { origin }
+            | ListError::UrlControlChar { origin }
+            | ListError::InvalidUrl { origin, .. }
+            | ListError::UnsupportedScheme { origin, .. }
+            | ListError::MissingEquals { origin }
+            | ListError::UnknownOption { origin, .. }
+            | ListError::DuplicateOption { origin, .. }
+            | ListError::ChecksumSyntax { origin }
+            | ListError::UnsupportedChecksum { origin, .. }
+            | ListError::BadDigest { origin, .. }
+            | ListError::HeaderSyntax { origin }
+            | ListError::HeaderName { origin, .. }
+            | ListError::HeaderValue { origin, .. }
+            | ListError::ReservedHeader { origin, .. }
+            | ListError::Name { origin, .. }
+            | ListError::PathConflict { origin, .. }
+            | ListError::PathPrefix { origin, .. } => origin,
+        }
+    }
+}
+
+/// The URL as text with its credentials hidden, for every message and log:
+/// the password becomes `***`; a user name given without a password (often
+/// a token, as in `https://TOKEN@host/`) becomes `***` too.
+pub fn redact(url: &url::Url) -> String {
+    if url.username().is_empty() && url.password().is_none() {
+        return url.to_string();
+    }
+    let mut shown = url.clone();
+    let hidden = if url.password().is_some() {
+        shown.set_password(Some("***"))
+    } else {
+        shown.set_username("***")
+    };
+    match hidden {
+        Ok(()) => shown.to_string(),
+        // Only URLs without a host refuse credentials, and those cannot carry
+        // any; still, never fall back to showing the original.
+        Err(()) => format!("{}:***", url.scheme()),
+    }
+}
+
+/// Hides credentials in text that may not even parse as a URL (for
+/// [`ListError::InvalidUrl`]): whatever sits before the last '@' of the
+/// authority becomes `***`.
+fn redact_text(text: &str) -> String {
+    let Some(scheme_end) = text.find("://") else {
+        return text.to_owned();
+    };
+    let authority_start = scheme_end + 3;
+    let rest = &text[authority_start..];
+    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_len].rfind('@') {
+        Some(at) => format!(
+            "{}***{}",
+            &text[..authority_start],
+            &text[authority_start + at..]
+        ),
+        None => text.to_owned(),
+    }
+}
+
+/// Parses an aria2-style list. `source` names it in errors: the file name as
+/// given, or `<stdin>`. Stops at the first error.
+pub fn parse_list(text: &str, source: &str) -> Result<Vec<ListEntry>, ListError> {
+    let source: Arc<str> = Arc::from(source);
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut entries = Vec::new();
+    let mut current: Option<Pending> = None;
+
+    for (index, raw) in text.split('\n').enumerate() {
+        let origin = Origin {
+            source: Arc::clone(&source),
+            line: index + 1,
+        };
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        let line = line.trim_end_matches([' ', '\t']);
+        let content = line.trim_start_matches([' ', '\t']);
+        if content.is_empty() || content.starts_with('#') {
+            continue;
+        }
+        if content.len() != line.len() {
+            let Some(pending) = current.as_mut() else {
+                return Err(ListError::OptionBeforeUrl { origin });
+            };
+            pending.apply(content, origin)?;
+        } else {
+            if let Some(done) = current.take() {
+                entries.push(done.entry);
+            }
+            current = Some(Pending::new(parse_url(content, origin)?));
+        }
+    }
+    entries.extend(current.map(|pending| pending.entry));
+    Ok(entries)
+}
+
+/// Positional URLs from the command line: origin "command line:N" (N is the
+/// 1-based position).
+pub fn entries_from_args(urls: &[String]) -> Result<Vec<ListEntry>, ListError> {
+    let source: Arc<str> = Arc::from(COMMAND_LINE);
+    urls.iter()
+        .enumerate()
+        .map(|(index, text)| {
+            let origin = Origin {
+                source: Arc::clone(&source),
+                line: index + 1,
+            };
+            parse_url(text, origin).map(bare_entry)
+        })
+        .collect()
+}
+
+fn bare_entry((url, origin): (url::Url, Origin)) -> ListEntry {
+    ListEntry {
+        origin,
+        url,
+        out: None,
+        dir: None,
+        checksum: None,
+        headers: Vec::new(),
+    }
+}
+
+/// Checks one URL: no whitespace or control characters (the URL parser would
+/// silently drop tabs and newlines), parses, and is http or https.
+fn parse_url(text: &str, origin: Origin) -> Result<(url::Url, Origin), ListError> {
+    if text.contains([' ', '\t']) {
+        return Err(ListError::UrlWhitespace { origin });
+    }
+    if text.chars().any(char::is_control) {
+        return Err(ListError::UrlControlChar { origin });
+    }
+    let url = match url::Url::parse(text) {
+        Ok(url) => url,
+        Err(source) => {
+            return Err(ListError::InvalidUrl {
+                origin,
+                url: redact_text(text),
+                source,
+            })
+        }
+    };
+    match url.scheme() {
+        "http" | "https" => Ok((url, origin)),
+        scheme => Err(ListError::UnsupportedScheme {
+            scheme: scheme.to_owned(),
+            url: redact(&url),
+            origin,
+        }),
+    }
+}
+
+/// An entry still collecting its option lines, with the line each
+/// single-valued option came from (for "given twice" errors).
+struct Pending {
+    entry: ListEntry,
+    out_line: Option<usize>,
+    dir_line: Option<usize>,
+    checksum_line: Option<usize>,
+}
+
+impl Pending {
+    fn new((url, origin): (url::Url, Origin)) -> Pending {
+        Pending {
+            entry: bare_entry((url, origin)),
+            out_line: None,
+            dir_line: None,
+            checksum_line: None,
+        }
+    }
+
+    /// Applies one option line (already trimmed) to the entry.
+    fn apply(&mut self, option: &str, origin: Origin) -> Result<(), ListError> {
+        let Some((name, value)) = option.split_once('=') else {
+            return Err(ListError::MissingEquals { origin });
+        };
+        match name {
+            "out" => {
+                once(&mut self.out_line, "out", &origin)?;
+                naming::check_out(value).map_err(|error| ListError::Name {
+                    origin: origin.clone(),
+                    error,
+                })?;
+                self.entry.out = Some(value.to_owned());
+            }
+            "dir" => {
+                once(&mut self.dir_line, "dir", &origin)?;
+                naming::check_dir(value).map_err(|error| ListError::Name {
+                    origin: origin.clone(),
+                    error,
+                })?;
+                self.entry.dir = Some(value.to_owned());
+            }
+            "checksum" => {
+                once(&mut self.checksum_line, "checksum", &origin)?;
+                self.entry.checksum = Some(parse_checksum(value, origin)?);
+            }
+            "header" => self.entry.headers.push(parse_header(value, origin)?),
+            _ => {
+                return Err(ListError::UnknownOption {
+                    origin,
+                    name: name.to_owned(),
+                })
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Records the line of a single-valued option, refusing a second one.
+fn once(seen: &mut Option<usize>, name: &'static str, origin: &Origin) -> Result<(), ListError> {
+    match *seen {
+        Some(first) => Err(ListError::DuplicateOption {
+            origin: origin.clone(),
+            name,
+            first,
+        }),
+        None => {
+            *seen = Some(origin.line);
+            Ok(())
+        }
+    }
+}
+
+/// aria2's `TYPE=DIGEST`, where haul supports only sha-256.
+fn parse_checksum(value: &str, origin: Origin) -> Result<[u8; 32], ListError> {
+    let Some((kind, digest)) = value.split_once('=') else {
+        return Err(ListError::ChecksumSyntax { origin });
+    };
+    if !kind.eq_ignore_ascii_case("sha-256") && !kind.eq_ignore_ascii_case("sha256") {
+        return Err(ListError::UnsupportedChecksum {
+            origin,
+            kind: kind.escape_debug().to_string(),
+        });
+    }
+    let mut bytes = [0u8; 32];
+    match hex::decode_to_slice(digest, &mut bytes) {
+        Ok(()) => Ok(bytes),
+        Err(_) => Err(ListError::BadDigest {
+            origin,
+            digest: digest.escape_debug().to_string(),
+        }),
+    }
+}
+
+/// `Name: value`, checked as HTTP would check it. Surrounding whitespace of
+/// the value is optional whitespace in HTTP (RFC 9110 §5.5) and is dropped.
+fn parse_header(value: &str, origin: Origin) -> Result<(String, String), ListError> {
+    use reqwest::header::{HeaderName, HeaderValue};
+
+    let Some((name, value)) = value.split_once(':') else {
+        return Err(ListError::HeaderSyntax { origin });
+    };
+    let parsed = match HeaderName::from_bytes(name.as_bytes()) {
+        Ok(parsed) => parsed,
+        Err(_) => {
+            return Err(ListError::HeaderName {
+                origin,
+                name: name.to_owned(),
+            })
+        }
+    };
+    if RESERVED_HEADERS.contains(&parsed.as_str()) {
+        return Err(ListError::ReservedHeader {
+            origin,
+            name: name.to_owned(),
+        });
+    }
+    let value = value.trim_matches([' ', '\t']);
+    if HeaderValue::from_str(value).is_err() {
+        return Err(ListError::HeaderValue {
+            origin,
+            name: name.to_owned(),
+        });
+    }
+    Ok((name.to_owned(), value.to_owned()))
+}
+
+/// Turns entries into jobs; see [`plan_with_duplicates`]. The dropped
+/// duplicates are not reported.
+pub fn plan(entries: Vec<ListEntry>) -> Result<Vec<JobSpec>, ListError> {
+    plan_with_duplicates(entries).map(|plan| plan.jobs)
+}
+
+/// Turns entries into jobs, in list order.
+///
+/// - The output path comes from [`naming::output_path`]; its errors carry the
+///   entry's origin.
+/// - The same URL twice (ignoring any `#fragment`, which is never sent) is
+///   one job: the first entry wins with its path, checksum and headers, and
+///   later ones are dropped. Dropped entries are returned in
+///   [`Plan::duplicates`]; when one asked for a different path
+///   ([`Duplicate::path_differs`]) the caller should warn, since the user may
+///   have expected two copies. Keeping the first rather than failing means a
+///   list concatenated from others still runs.
+/// - Two different URLs with the same output path are an error naming both
+///   origins, as is one job's path being a directory of another's (`a` and
+///   `a/b`): the second would fail or clobber the first halfway through a run.
+pub fn plan_with_duplicates(entries: Vec<ListEntry>) -> Result<Plan, ListError> {
+    let mut jobs: Vec<JobSpec> = Vec::with_capacity(entries.len());
+    let mut duplicates = Vec::new();
+    let mut by_url: HashMap<String, usize> = HashMap::new();
+    let mut by_path: HashMap<RelPath, usize> = HashMap::new();
+    // Every directory some job needs, with the first job that needs it.
+    let mut dirs: HashMap<String, usize> = HashMap::new();
+
+    for entry in entries {
+        let path = naming::output_path(&entry.url, entry.dir.as_deref(), entry.out.as_deref())
+            .map_err(|error| ListError::Name {
+                origin: entry.origin.clone(),
+                error,
+            })?;
+
+        let mut key = entry.url.clone();
+        key.set_fragment(None);
+        if let Some(&first) = by_url.get(key.as_str()) {
+            let kept = &jobs[first];
+            duplicates.push(Duplicate {
+                origin: entry.origin,
+                kept: kept.origin.clone(),
+                path,
+                kept_path: kept.path.clone(),
+            });
+            continue;
+        }
+
+        if let Some(&other) = by_path.get(&path) {
+            let other = &jobs[other];
+            return Err(ListError::PathConflict {
+                origin: entry.origin,
+                path,
+                other: other.origin.clone(),
+                other_url: redact(&other.url),
+            });
+        }
+        // This job's file is a directory another job needs.
+        if let Some(&other) = dirs.get(path.as_str()) {
+            let other = &jobs[other];
+            return Err(prefix_error(&entry.origin, &path, other));
+        }
+        // One of this job's directories is another job's file.
+        let ancestors = ancestors(&path);
+        for dir in &ancestors {
+            if let Ok(as_file) = RelPath::parse(dir) {
+                if let Some(&other) = by_path.get(&as_file) {
+                    let other = &jobs[other];
+                    return Err(prefix_error(&entry.origin, &path, other));
+                }
+            }
+        }
+
+        let index = jobs.len();
+        by_url.insert(key.into(), index);
+        by_path.insert(path.clone(), index);
+        for dir in ancestors {
+            dirs.entry(dir).or_insert(index);
+        }
+        jobs.push(JobSpec {
+            url: entry.url,
+            path,
+            checksum: entry.checksum,
+            headers: entry.headers,
+            origin: entry.origin,
+        });
+    }
+    Ok(Plan { jobs, duplicates })
+}
+
+fn prefix_error(origin: &Origin, path: &RelPath, other: &JobSpec) -> ListError {
+    ListError::PathPrefix {
+        origin: origin.clone(),
+        path: path.clone(),
+        other: other.origin.clone(),
+        other_path: other.path.clone(),
+        other_url: redact(&other.url),
+    }
+}
+
+fn shorter<'a>(a: &'a RelPath, b: &'a RelPath) -> &'a RelPath {
+    if a.as_str().len() <= b.as_str().len() {
+        a
+    } else {
+        b
+    }
+}
+
+/// The directories above a path: `a/b/c` gives `a` and `a/b`.
+fn ancestors(path: &RelPath) -> Vec<String> {
+    let s = path.as_str();
+    s.match_indices('/')
+        .map(|(at, _)| s[..at].to_owned())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

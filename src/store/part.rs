@@ -1,0 +1,155 @@
+//! The `.part` file a download is written to before it earns its final name.
+//!
+//! Owns opening at a resume offset (dropping any torn tail), buffered writes,
+//! the flush + `sync_data` checkpoints, and the final fsync + rename. A flush
+//! error is a real error: data the manifest counts must be on disk.
+
+use std::path::{Path, PathBuf};
+
+use tokio::fs::{File, OpenOptions};
+use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
+
+/// Write-buffer size: few, large writes keep syscalls and blocking-pool hops down.
+const WRITE_BUFFER: usize = 1 << 20;
+
+/// The name a download lives under until it is complete: `NAME.part`.
+pub fn part_path(final_path: &Path) -> PathBuf {
+    let mut name = final_path.as_os_str().to_owned();
+    name.push(".part");
+    PathBuf::from(name)
+}
+
+/// Length of the `.part` file, 0 if there is none.
+pub async fn part_len(path: &Path) -> std::io::Result<u64> {
+    match tokio::fs::metadata(path).await {
+        Ok(meta) => Ok(meta.len()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(err) => Err(err),
+    }
+}
+
+/// An open `.part` file positioned at its end.
+pub struct PartFile {
+    path: PathBuf,
+    writer: BufWriter<File>,
+    len: u64,
+}
+
+impl PartFile {
+    /// Opens (creating parent directories and the file as needed) and cuts the
+    /// file to `offset`, so bytes the manifest does not vouch for are dropped.
+    pub async fn open_at(path: &Path, offset: u64) -> std::io::Result<PartFile> {
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        let mut file = open_no_follow(path).await?;
+        file.set_len(offset).await?;
+        file.seek(std::io::SeekFrom::Start(offset)).await?;
+        Ok(PartFile {
+            path: path.to_path_buf(),
+            writer: BufWriter::with_capacity(WRITE_BUFFER, file),
+            len: offset,
+        })
+    }
+
+    /// Bytes written so far (buffered included).
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True when nothing has been written.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.writer.write_all(bytes).await?;
+        self.len += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Flushes the buffer and syncs the data: after this, `len()` bytes are durable.
+    pub async fn sync(&mut self) -> std::io::Result<()> {
+        self.writer.flush().await?;
+        self.writer.get_mut().sync_data().await
+    }
+
+    /// Syncs, closes, and renames to `final_path`, then syncs the directory so
+    /// the rename itself survives a crash.
+    pub async fn finish(mut self, final_path: &Path) -> std::io::Result<()> {
+        self.writer.flush().await?;
+        self.writer.get_mut().sync_all().await?;
+        drop(self.writer);
+        tokio::fs::rename(&self.path, final_path).await?;
+        sync_dir(final_path).await
+    }
+}
+
+/// Renames a complete `.part` found on disk (a run killed between recording
+/// "done" and the rename) to its final name.
+pub async fn promote(part: &Path, final_path: &Path) -> std::io::Result<()> {
+    tokio::fs::rename(part, final_path).await?;
+    sync_dir(final_path).await
+}
+
+async fn sync_dir(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    if let Some(dir) = path.parent() {
+        File::open(dir).await?.sync_all().await?;
+    }
+    Ok(())
+}
+
+/// A symlink planted where the `.part` goes must not redirect our writes
+/// outside the output directory.
+async fn open_no_follow(path: &Path) -> std::io::Result<File> {
+    if let Ok(meta) = tokio::fs::symlink_metadata(path).await {
+        if meta.file_type().is_symlink() {
+            return Err(std::io::Error::other(format!(
+                "{} is a symbolic link; refusing to write through it",
+                path.display()
+            )));
+        }
+    }
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn reopening_cuts_the_unvouched_tail() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("sub/a.bin.part");
+        let mut part = PartFile::open_at(&path, 0).await?;
+        part.write(b"hello world").await?;
+        part.sync().await?;
+        drop(part);
+        let mut part = PartFile::open_at(&path, 5).await?;
+        part.write(b"!").await?;
+        let final_path = dir.path().join("sub/a.bin");
+        part.finish(&final_path).await?;
+        assert_eq!(tokio::fs::read(&final_path).await?, b"hello!");
+        assert_eq!(part_len(&path).await?, 0);
+        Ok(())
+    }
+
+    #[test]
+    fn part_path_appends_suffix() {
+        assert_eq!(
+            part_path(Path::new("d/x.iso")),
+            PathBuf::from("d/x.iso.part")
+        );
+    }
+}

@@ -1,0 +1,251 @@
+//! sha256sum-format checksum files: `--checksums FILE` in, `haul verify`
+//! text out.
+//!
+//! A line is `HEX  name` (text mode) or `HEX *name` (binary mode; the same
+//! bytes on every system haul runs on). Names become [`RelPath`]s, so a sums
+//! file cannot point outside the output directory. Blank lines and `#`
+//! comments are ignored; errors start with `FILE:LINE: `. This module parses
+//! and renders text only: hashing files is the verifier's job.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::list::Origin;
+use crate::naming::{NameError, RelPath};
+
+/// One checked line of a sums file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SumEntry {
+    pub path: RelPath,
+    pub sha256: [u8; 32],
+    /// 1-based line in the sums file.
+    pub line: usize,
+}
+
+/// A sums file that cannot be used. Every message starts with `FILE:LINE: `.
+#[derive(Debug, thiserror::Error)]
+pub enum SumsError {
+    #[error("{origin}: not a sha256sum line (expected '<64 hex digits>  NAME')")]
+    Malformed { origin: Origin },
+    #[error("{origin}: digest has {digits} hex digits; sha-256 needs 64")]
+    DigestLength { origin: Origin, digits: usize },
+    #[error("{origin}: expected two spaces or ' *' between the digest and the name")]
+    Separator { origin: Origin },
+    #[error("{origin}: escaped file names (a line starting with '\\') are not supported")]
+    Escaped { origin: Origin },
+    #[error("{origin}: {error}")]
+    Name { origin: Origin, error: NameError },
+    #[error("{origin}: '{path}' already has a different digest on line {first}")]
+    Conflict {
+        origin: Origin,
+        path: RelPath,
+        first: usize,
+    },
+}
+
+impl SumsError {
+    /// Where the problem is.
+    pub fn origin(&self) -> &Origin {
+        match self {
+            SumsError::Malformed { origin }
+            | SumsError::DigestLength { origin, .. }
+            | SumsError::Separator { origin }
+            | SumsError::Escaped { origin }
+            | SumsError::Name { origin, .. }
+            | SumsError::Conflict { origin, .. } => origin,
+        }
+    }
+}
+
+/// Parses a sha256sum-format file; `source` names it in errors. A leading
+/// `./` on a name is dropped (what `sha256sum ./*` writes). The same path
+/// twice with the same digest is kept once; with different digests it is an
+/// error. Stops at the first error.
+pub fn parse_sums(text: &str, source: &str) -> Result<Vec<SumEntry>, SumsError> {
+    let source: Arc<str> = Arc::from(source);
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut entries: Vec<SumEntry> = Vec::new();
+    let mut seen: HashMap<RelPath, usize> = HashMap::new();
+
+    for (index, raw) in text.split('\n').enumerate() {
+        let origin = Origin {
+            source: Arc::clone(&source),
+            line: index + 1,
+        };
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        let content = line.trim_start_matches([' ', '\t']);
+        if content.trim_end().is_empty() || content.starts_with('#') {
+            continue;
+        }
+        let entry = parse_line(line, origin.clone())?;
+        match seen.get(&entry.path) {
+            Some(&at) if entries[at].sha256 == entry.sha256 => {}
+            Some(&at) => {
+                return Err(SumsError::Conflict {
+                    origin,
+                    path: entry.path,
+                    first: entries[at].line,
+                })
+            }
+            None => {
+                seen.insert(entry.path.clone(), entries.len());
+                entries.push(entry);
+            }
+        }
+    }
+    Ok(entries)
+}
+
+fn parse_line(line: &str, origin: Origin) -> Result<SumEntry, SumsError> {
+    if line.starts_with('\\') {
+        return Err(SumsError::Escaped { origin });
+    }
+    let digits = line.bytes().take_while(u8::is_ascii_hexdigit).count();
+    if digits == 0 {
+        return Err(SumsError::Malformed { origin });
+    }
+    if digits != 64 {
+        return Err(SumsError::DigestLength { origin, digits });
+    }
+    // 64 ASCII bytes, so slicing here is on a char boundary.
+    let (digest, rest) = line.split_at(64);
+    let Some(name) = rest.strip_prefix("  ").or_else(|| rest.strip_prefix(" *")) else {
+        return Err(if rest.is_empty() || rest.starts_with([' ', '\t']) {
+            SumsError::Separator { origin }
+        } else {
+            // Hex digits run on into other text: not a digest at all.
+            SumsError::Malformed { origin }
+        });
+    };
+    let mut sha256 = [0u8; 32];
+    if hex::decode_to_slice(digest, &mut sha256).is_err() {
+        return Err(SumsError::Malformed { origin });
+    }
+    let mut name = name;
+    while let Some(rest) = name.strip_prefix("./") {
+        name = rest;
+    }
+    let path = RelPath::parse(name).map_err(|error| SumsError::Name {
+        origin: origin.clone(),
+        error,
+    })?;
+    Ok(SumEntry {
+        path,
+        sha256,
+        line: origin.line,
+    })
+}
+
+/// Renders entries in sha256sum text format, one `hex  path` line each, in
+/// the order given; the result is what `sha256sum -c` (run in the output
+/// directory) and [`parse_sums`] read back. No escaping is needed: a
+/// [`RelPath`] holds no backslash or newline.
+pub fn format_sums<'a, I>(entries: I) -> String
+where
+    I: IntoIterator<Item = (&'a RelPath, &'a [u8; 32])>,
+{
+    let mut out = String::new();
+    for (path, sha256) in entries {
+        out.push_str(&hex::encode(sha256));
+        out.push_str("  ");
+        out.push_str(path.as_str());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    const B: &str = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855";
+
+    fn err(text: &str) -> String {
+        match parse_sums(text, "SUMS") {
+            Ok(entries) => panic!("expected an error for {text:?}, got {entries:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn parses_text_and_binary_lines_with_comments_and_crlf() {
+        let text = format!(
+            "# made by hand\r\n\r\n{A}  a.txt\r\n{B} *sub/b.bin\n  # indented comment\n{A}  ./c d.txt\n"
+        );
+        let entries = parse_sums(&text, "SUMS").expect("valid");
+        let got: Vec<(&str, usize)> = entries.iter().map(|e| (e.path.as_str(), e.line)).collect();
+        assert_eq!(got, [("a.txt", 3), ("sub/b.bin", 4), ("c d.txt", 6)]);
+        assert_eq!(hex::encode(entries[1].sha256), B.to_lowercase());
+    }
+
+    #[test]
+    fn reports_malformed_lines_with_file_and_line() {
+        let cases = [
+            (format!("{A}  ok\nnot a sum\n"), "SUMS:2: not a sha256sum line (expected '<64 hex digits>  NAME')"),
+            (format!("{}  x\n", &A[..32]), "SUMS:1: digest has 32 hex digits; sha-256 needs 64"),
+            (format!("{A}0  x\n"), "SUMS:1: digest has 65 hex digits; sha-256 needs 64"),
+            (format!("{A} x\n"), "SUMS:1: expected two spaces or ' *' between the digest and the name"),
+            (format!("{A}\n"), "SUMS:1: expected two spaces or ' *' between the digest and the name"),
+            (format!("{A}\tx\n"), "SUMS:1: expected two spaces or ' *' between the digest and the name"),
+            (format!("{A}zz  x\n"), "SUMS:1: not a sha256sum line (expected '<64 hex digits>  NAME')"),
+            (format!("\\{A}  a\\\\b\n"), "SUMS:1: escaped file names (a line starting with '\\') are not supported"),
+            (format!("{A}  \n"), "SUMS:1: path '' is empty"),
+            (format!("\n\n{A}  ../etc/passwd\n"), "SUMS:3: path '../etc/passwd' contains a '..' component"),
+            (format!("{A}  /etc/passwd\n"), "SUMS:1: path '/etc/passwd' is an absolute path (it must be relative to the output directory)"),
+            (format!("{A}  a\\b\n"), "SUMS:1: path 'a\\\\b' contains a backslash"),
+            (format!("{A}  a\rb\n"), "SUMS:1: path 'a\\rb' contains a control character"),
+            (format!("{A}  a\n{B}  a\n"), "SUMS:2: 'a' already has a different digest on line 1"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(err(&text), want, "for {text:?}");
+        }
+    }
+
+    #[test]
+    fn keeps_a_repeated_identical_line_once() {
+        let text = format!("{A}  a\n{A} *./a\n");
+        let entries = parse_sums(&text, "SUMS").expect("valid");
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].line, 1);
+    }
+
+    #[test]
+    fn format_round_trips_through_parse() {
+        let a = RelPath::parse("dir/a.bin").expect("valid");
+        let b = RelPath::parse("b c.txt").expect("valid");
+        let (da, db) = ([1u8; 32], [0xab; 32]);
+        let text = format_sums([(&a, &da), (&b, &db)]);
+        assert_eq!(
+            text,
+            format!(
+                "{}  dir/a.bin\n{}  b c.txt\n",
+                "01".repeat(32),
+                "ab".repeat(32)
+            )
+        );
+        let back = parse_sums(&text, "SUMS").expect("valid");
+        let got: Vec<(RelPath, [u8; 32])> = back.into_iter().map(|e| (e.path, e.sha256)).collect();
+        assert_eq!(got, [(a, da), (b, db)]);
+    }
+
+    #[test]
+    fn fixture_sha256sums_parses() {
+        let text = include_str!("../fixtures/SHA256SUMS");
+        let entries = parse_sums(text, "SHA256SUMS").expect("fixture parses");
+        let paths: Vec<&str> = entries.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "alpha.bin",
+                "nested/deeper/renamed-beta.bin",
+                "gamma.txt",
+                "with space.txt"
+            ]
+        );
+        // gamma.txt holds the body the fixtures README documents.
+        use sha2::Digest;
+        let want: [u8; 32] = sha2::Sha256::digest(b"hello, haul\n").into();
+        assert_eq!(entries[2].sha256, want);
+    }
+}

@@ -1,0 +1,720 @@
+//! Live progress bars on stderr: one total bar and up to [`MAX_SHOWN`] job bars.
+//!
+//! This is the only file that imports indicatif. It owns the bookkeeping that
+//! maps events onto bars (which jobs are shown, which wait for a slot, the
+//! byte totals) and keeps it O(1) per event so thousands of jobs stay cheap;
+//! indicatif's draw-rate limit keeps the terminal work bounded. It accepts
+//! events in any order, including for jobs it has never heard of, and must
+//! never panic on them. Speeds are measured here, from bytes received, so a
+//! resumed prefix appearing at once does not count as download speed.
+
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::io::{self, Write};
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+
+use super::plain::{failed_line, unknown_path, Sink};
+use super::{human_bytes, human_duration, human_speed, summary_line, Renderer};
+use crate::event::{Event, JobId, Report};
+
+/// Job bars drawn at once; the other active jobs wait for a slot.
+pub const MAX_SHOWN: usize = 10;
+
+/// Terminal redraws a second at most.
+const REFRESH_HZ: u8 = 10;
+
+/// Characters of a path shown in front of its bar.
+const PATH_WIDTH: usize = 20;
+
+/// How often a speed is re-estimated.
+const SAMPLE_EVERY: Duration = Duration::from_millis(500);
+
+const TOTAL_TEMPLATE: &str =
+    "{prefix:20.bold} [{bar:16.green/white}] {hpos:>9}/{hlen:<9} {wide_msg}";
+const JOB_TEMPLATE: &str = "{prefix:20} [{bar:16.cyan/blue}] {hpos:>9}/{hlen:<9} {wide_msg}";
+
+/// A bytes-received counter with a smoothed speed.
+#[derive(Debug)]
+struct Rate {
+    bytes: u64,
+    sampled_bytes: u64,
+    sampled_at: Instant,
+    speed: Option<f64>,
+}
+
+impl Rate {
+    fn new(now: Instant) -> Self {
+        Rate {
+            bytes: 0,
+            sampled_bytes: 0,
+            sampled_at: now,
+            speed: None,
+        }
+    }
+
+    fn add(&mut self, n: u64) {
+        self.bytes = self.bytes.saturating_add(n);
+    }
+
+    /// Takes a sample if the last one is old enough; true when the speed changed.
+    fn sample(&mut self, now: Instant) -> bool {
+        let dt = now.saturating_duration_since(self.sampled_at);
+        if dt < SAMPLE_EVERY {
+            return false;
+        }
+        let current = (self.bytes - self.sampled_bytes) as f64 / dt.as_secs_f64();
+        self.speed = Some(match self.speed {
+            // Smooths over about three samples: steady, yet follows a stall.
+            Some(prev) => 0.3 * current + 0.7 * prev,
+            None => current,
+        });
+        self.sampled_bytes = self.bytes;
+        self.sampled_at = now;
+        true
+    }
+}
+
+/// What the renderer knows of one active job.
+struct Job {
+    path: String,
+    pos: u64,
+    total: Option<u64>,
+    bar: Option<ProgressBar>,
+    /// Retry or restart notice shown instead of the speed until the next start.
+    note: Option<String>,
+    rate: Rate,
+}
+
+/// The progress-bar renderer.
+pub struct Bars {
+    mp: MultiProgress,
+    total: ProgressBar,
+    job_style: ProgressStyle,
+    /// Where the summary goes once the bars are cleared.
+    err: Sink,
+    /// Jobs that started (or were mentioned) and have not ended.
+    jobs: HashMap<JobId, Job>,
+    /// Active jobs without a bar, oldest first; may hold ids that ended or
+    /// got a bar since, which are skipped when popped.
+    waiting: VecDeque<JobId>,
+    shown: usize,
+    run_jobs: usize,
+    completed: usize,
+    failed: usize,
+    /// Sum of totals the manifest knew when the run started.
+    known_bytes: u64,
+    /// Sum of totals learnt from events (skipped, started, finished jobs).
+    learnt_bytes: u64,
+    /// Sum of every job's bytes on disk, resumed prefixes included.
+    on_disk: u64,
+    length: u64,
+    rate: Rate,
+}
+
+impl Bars {
+    /// Draws on stderr at most ten times a second; the summary goes to stderr.
+    pub fn stderr() -> Self {
+        Bars::with_target(
+            ProgressDrawTarget::stderr_with_hz(REFRESH_HZ),
+            Box::new(io::stderr()),
+        )
+    }
+
+    /// Draws on `target` and writes the summary to `err`; tests pass a hidden
+    /// target.
+    pub fn with_target(target: ProgressDrawTarget, err: Sink) -> Self {
+        let mp = MultiProgress::with_draw_target(target);
+        let total = mp.add(
+            ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden())
+                .with_style(style(TOTAL_TEMPLATE)),
+        );
+        let mut bars = Bars {
+            mp,
+            total,
+            job_style: style(JOB_TEMPLATE),
+            err,
+            jobs: HashMap::new(),
+            waiting: VecDeque::new(),
+            shown: 0,
+            run_jobs: 0,
+            completed: 0,
+            failed: 0,
+            known_bytes: 0,
+            learnt_bytes: 0,
+            on_disk: 0,
+            length: 0,
+            rate: Rate::new(Instant::now()),
+        };
+        bars.refresh_files();
+        bars
+    }
+
+    /// Returns the job, creating it (and giving it a bar or a place in the
+    /// queue) if no event named it yet.
+    fn job(&mut self, id: JobId) -> Option<&mut Job> {
+        if let Entry::Vacant(slot) = self.jobs.entry(id) {
+            slot.insert(Job {
+                path: unknown_path(id),
+                pos: 0,
+                total: None,
+                bar: None,
+                note: None,
+                rate: Rate::new(Instant::now()),
+            });
+            if self.shown < MAX_SHOWN {
+                self.attach(id);
+            } else {
+                self.waiting.push_back(id);
+            }
+        }
+        self.jobs.get_mut(&id)
+    }
+
+    /// Gives a job a bar, drawn from its current state.
+    fn attach(&mut self, id: JobId) {
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        if job.bar.is_some() {
+            return;
+        }
+        let bar = ProgressBar::with_draw_target(job.total, ProgressDrawTarget::hidden())
+            .with_style(self.job_style.clone())
+            .with_prefix(short_path(&job.path))
+            .with_position(job.pos)
+            .with_message(job.note.clone().unwrap_or_default());
+        job.bar = Some(self.mp.add(bar));
+        self.shown += 1;
+    }
+
+    /// Forgets a job and hands its bar's slot to the oldest waiting job.
+    fn end(&mut self, id: JobId) -> Option<Job> {
+        let job = self.jobs.remove(&id)?;
+        if let Some(bar) = &job.bar {
+            self.mp.remove(bar);
+            self.shown = self.shown.saturating_sub(1);
+            while self.shown < MAX_SHOWN {
+                let Some(next) = self.waiting.pop_front() else {
+                    break;
+                };
+                self.attach(next);
+            }
+        }
+        Some(job)
+    }
+
+    /// Replaces a job's contribution to the byte totals.
+    fn account(&mut self, old_pos: u64, new_pos: u64, old_total: u64, new_total: u64) {
+        self.on_disk = self.on_disk.saturating_sub(old_pos).saturating_add(new_pos);
+        self.learnt_bytes = self
+            .learnt_bytes
+            .saturating_sub(old_total)
+            .saturating_add(new_total);
+    }
+
+    fn refresh_total(&mut self) {
+        // The manifest's sum and the learnt sum may cover the same jobs, so
+        // the larger is the best guess; it is exact once every job reported.
+        let length = self.known_bytes.max(self.learnt_bytes);
+        if length != self.length {
+            self.length = length;
+            self.total.set_length(length);
+        }
+        self.total.set_position(self.on_disk);
+    }
+
+    fn refresh_files(&mut self) {
+        let all = self.run_jobs.max(self.completed + self.failed);
+        let mut prefix = format!("{}/{} files", self.completed, all);
+        if self.failed > 0 {
+            prefix.push_str(&format!(", {} failed", self.failed));
+        }
+        self.total.set_prefix(prefix);
+    }
+
+    fn refresh_speed(&mut self, now: Instant) {
+        if !self.rate.sample(now) {
+            return;
+        }
+        let speed = self.rate.speed.unwrap_or(0.0);
+        let mut msg = human_speed(speed);
+        let remaining = self.length.saturating_sub(self.on_disk);
+        if speed >= 1.0 && remaining > 0 {
+            let eta = Duration::from_secs_f64((remaining as f64 / speed).min(1e9));
+            msg.push_str(&format!(" ETA {}", human_duration(eta)));
+        }
+        self.total.set_message(msg);
+    }
+
+    fn println(&self, line: &str) {
+        let _ = self.mp.println(line);
+    }
+
+    fn clear(&mut self) {
+        for job in self.jobs.values() {
+            if let Some(bar) = &job.bar {
+                self.mp.remove(bar);
+            }
+        }
+        self.jobs.clear();
+        self.waiting.clear();
+        self.shown = 0;
+        self.total.finish_and_clear();
+        self.mp.remove(&self.total);
+        let _ = self.mp.clear();
+    }
+
+    fn started(&mut self, id: JobId, path: &str, offset: u64, total: Option<u64>) {
+        let Some(job) = self.job(id) else { return };
+        let (old_pos, old_total) = (job.pos, job.total.unwrap_or(0));
+        job.pos = offset;
+        job.total = total;
+        job.note = None;
+        job.rate = Rate::new(Instant::now());
+        if job.path != path {
+            job.path = path.to_owned();
+            if let Some(bar) = &job.bar {
+                bar.set_prefix(short_path(path));
+            }
+        }
+        if let Some(bar) = &job.bar {
+            match total {
+                Some(len) => bar.set_length(len),
+                None => bar.unset_length(),
+            }
+            bar.set_position(offset);
+            bar.set_message("");
+        }
+        self.account(old_pos, offset, old_total, total.unwrap_or(0));
+        self.refresh_total();
+    }
+
+    fn progress(&mut self, id: JobId, pos: u64) {
+        let now = Instant::now();
+        let Some(job) = self.job(id) else { return };
+        let old_pos = job.pos;
+        let received = pos.saturating_sub(old_pos);
+        job.pos = pos;
+        job.rate.add(received);
+        if let Some(bar) = &job.bar {
+            bar.set_position(pos);
+            if job.rate.sample(now) && job.note.is_none() {
+                bar.set_message(human_speed(job.rate.speed.unwrap_or(0.0)));
+            }
+        }
+        self.rate.add(received);
+        self.account(old_pos, pos, 0, 0);
+        self.refresh_total();
+        self.refresh_speed(now);
+    }
+
+    fn note(&mut self, id: JobId, note: String, restart: bool) {
+        let Some(job) = self.job(id) else { return };
+        let old_pos = job.pos;
+        if restart {
+            job.pos = 0;
+        }
+        if let Some(bar) = &job.bar {
+            if restart {
+                bar.set_position(0);
+            }
+            bar.set_message(note.clone());
+        }
+        job.note = Some(note);
+        if restart {
+            self.account(old_pos, 0, 0, 0);
+            self.refresh_total();
+        }
+    }
+}
+
+impl Renderer for Bars {
+    fn event(&mut self, ev: &Event) {
+        match ev {
+            Event::RunStarted { jobs, known_bytes } => {
+                self.run_jobs = *jobs;
+                self.known_bytes = *known_bytes;
+                self.refresh_files();
+                self.refresh_total();
+            }
+            Event::Skipped { id, bytes, .. } => {
+                let (pos, total) = self
+                    .end(*id)
+                    .map_or((0, 0), |j| (j.pos, j.total.unwrap_or(0)));
+                self.account(pos, *bytes, total, *bytes);
+                self.completed += 1;
+                self.refresh_files();
+                self.refresh_total();
+            }
+            Event::Started {
+                id,
+                path,
+                offset,
+                total,
+            } => self.started(*id, path, *offset, *total),
+            Event::Progress { id, pos } => self.progress(*id, *pos),
+            Event::Retrying {
+                id,
+                attempt,
+                reason,
+                delay,
+            } => {
+                let note = format!("retry {attempt} in {}: {reason}", human_duration(*delay));
+                self.note(*id, note, false);
+            }
+            Event::Restarted { id, reason } => {
+                self.note(*id, format!("restarted: {reason}"), true);
+            }
+            Event::Finished {
+                id, path, bytes, ..
+            } => {
+                let (pos, total) = self
+                    .end(*id)
+                    .map_or((0, 0), |j| (j.pos, j.total.unwrap_or(0)));
+                self.account(pos, *bytes, total, *bytes);
+                self.completed += 1;
+                self.refresh_files();
+                self.refresh_total();
+                // Printing forces a redraw, which then shows the new counts.
+                self.println(&format!("done   {path}  {}", human_bytes(*bytes)));
+            }
+            Event::Failed { id, path, error } => {
+                // What the job will never fetch leaves the total, so the ETA
+                // stays honest; what it wrote stays counted.
+                if let Some(job) = self.end(*id) {
+                    self.account(job.pos, job.pos, job.total.unwrap_or(0), job.pos);
+                }
+                self.failed += 1;
+                self.refresh_files();
+                self.refresh_total();
+                self.println(&failed_line(path, error));
+            }
+            Event::Interrupted { id, .. } => {
+                // The app prints one resume hint for the whole run.
+                self.end(*id);
+            }
+        }
+    }
+
+    fn finish(&mut self, report: &Report) {
+        self.clear();
+        let _ = writeln!(self.err, "{}", summary_line(report));
+        let _ = self.err.flush();
+    }
+}
+
+impl Drop for Bars {
+    fn drop(&mut self) {
+        // Without this, dropped bars would draw themselves one last time and
+        // stay on the terminal if the run ends without `finish`.
+        self.clear();
+    }
+}
+
+fn style(template: &str) -> ProgressStyle {
+    // The templates are constants covered by a test, so the fallback is
+    // only a guard against a future indicatif changing its syntax.
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key("hpos", |s: &ProgressState, w: &mut dyn fmt::Write| {
+            let _ = w.write_str(&human_bytes(s.pos()));
+        })
+        .with_key("hlen", |s: &ProgressState, w: &mut dyn fmt::Write| {
+            let _ = match s.len() {
+                Some(len) => w.write_str(&human_bytes(len)),
+                None => w.write_str("?"),
+            };
+        })
+}
+
+/// The tail of a path, which names the file, in at most [`PATH_WIDTH`] chars.
+fn short_path(path: &str) -> String {
+    let count = path.chars().count();
+    if count <= PATH_WIDTH {
+        return path.to_owned();
+    }
+    let tail: String = path.chars().skip(count - (PATH_WIDTH - 1)).collect();
+    format!("…{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::ui::plain::tests::{report, script, Captured};
+
+    fn hidden() -> (Bars, Captured) {
+        let err = Captured::default();
+        let bars = Bars::with_target(ProgressDrawTarget::hidden(), Box::new(err.clone()));
+        (bars, err)
+    }
+
+    /// A terminal that records what is written, so drawing code runs too.
+    #[derive(Debug, Clone, Default)]
+    struct FakeTerm(std::sync::Arc<std::sync::Mutex<String>>);
+
+    impl FakeTerm {
+        fn text(&self) -> String {
+            self.0.lock().unwrap().clone()
+        }
+    }
+
+    impl indicatif::TermLike for FakeTerm {
+        fn width(&self) -> u16 {
+            80
+        }
+        fn move_cursor_up(&self, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, s: &str) -> io::Result<()> {
+            let mut text = self.0.lock().unwrap();
+            text.push_str(s);
+            text.push('\n');
+            Ok(())
+        }
+        fn write_str(&self, s: &str) -> io::Result<()> {
+            self.0.lock().unwrap().push_str(s);
+            Ok(())
+        }
+        fn clear_line(&self) -> io::Result<()> {
+            Ok(())
+        }
+        fn flush(&self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn on_term() -> (Bars, FakeTerm) {
+        let term = FakeTerm::default();
+        let target = ProgressDrawTarget::term_like(Box::new(term.clone()));
+        (Bars::with_target(target, Box::new(io::sink())), term)
+    }
+
+    fn started(id: JobId, total: u64) -> Event {
+        Event::Started {
+            id,
+            path: format!("out/{id}.bin"),
+            offset: 0,
+            total: Some(total),
+        }
+    }
+
+    fn finished(id: JobId, bytes: u64) -> Event {
+        Event::Finished {
+            id,
+            path: format!("out/{id}.bin"),
+            bytes,
+            sha256: "00".into(),
+        }
+    }
+
+    #[test]
+    fn templates_parse() {
+        ProgressStyle::with_template(TOTAL_TEMPLATE).unwrap();
+        ProgressStyle::with_template(JOB_TEMPLATE).unwrap();
+    }
+
+    #[test]
+    fn scripted_run_ends_with_summary() {
+        let (mut bars, err) = hidden();
+        for ev in script() {
+            bars.event(&ev);
+        }
+        bars.finish(&report());
+        assert_eq!(
+            err.text(),
+            "1 done, 1 failed, 1 skipped, 1 interrupted, 3.0 KiB in 2.0s (1.5 KiB/s)\n"
+        );
+        assert!(bars.jobs.is_empty());
+    }
+
+    #[test]
+    fn survives_events_in_any_order() {
+        let (hidden_bars, _err) = hidden();
+        let (term_bars, _term) = on_term();
+        for mut bars in [hidden_bars, term_bars] {
+            any_order(&mut bars);
+        }
+    }
+
+    fn any_order(bars: &mut Bars) {
+        let id = 7;
+        let events = [
+            Event::Progress { id, pos: 50 },
+            Event::Finished {
+                id: 99,
+                path: "ghost".into(),
+                bytes: 10,
+                sha256: "00".into(),
+            },
+            Event::Restarted {
+                id: 8,
+                reason: "r".into(),
+            },
+            Event::Retrying {
+                id: 9,
+                attempt: 3,
+                reason: "r".into(),
+                delay: Duration::MAX,
+            },
+            Event::Progress { id, pos: 10 },
+            Event::Progress { id, pos: u64::MAX },
+            Event::Started {
+                id,
+                path: String::new(),
+                offset: u64::MAX,
+                total: Some(1),
+            },
+            Event::Failed {
+                id: 100,
+                path: "x".into(),
+                error: "e".into(),
+            },
+            Event::Interrupted {
+                id: 101,
+                path: "x".into(),
+                pos: 1,
+            },
+            Event::Skipped {
+                id,
+                path: "x".into(),
+                bytes: u64::MAX,
+            },
+            Event::RunStarted {
+                jobs: 0,
+                known_bytes: u64::MAX,
+            },
+            finished(id, 5),
+            finished(id, 5),
+            Event::Progress { id, pos: 1 },
+        ];
+        for ev in &events {
+            bars.event(ev);
+        }
+        bars.finish(&Report::default());
+    }
+
+    #[test]
+    fn shows_at_most_ten_bars_and_promotes_waiting_jobs() {
+        let (mut bars, _err) = hidden();
+        bars.event(&Event::RunStarted {
+            jobs: 25,
+            known_bytes: 0,
+        });
+        for id in 0..25 {
+            bars.event(&started(id, 100));
+        }
+        assert_eq!(bars.shown, MAX_SHOWN);
+        assert_eq!(bars.jobs.values().filter(|j| j.bar.is_some()).count(), 10);
+        assert!(bars.jobs[&10].bar.is_none());
+        assert_eq!(bars.length, 2500);
+
+        bars.event(&finished(3, 100));
+        assert_eq!(bars.shown, MAX_SHOWN);
+        assert!(bars.jobs[&10].bar.is_some());
+        assert!(bars.jobs[&11].bar.is_none());
+
+        // A hidden job that ends frees no slot and is skipped when popped.
+        bars.event(&finished(11, 100));
+        bars.event(&finished(4, 100));
+        assert!(bars.jobs[&12].bar.is_some());
+        assert_eq!(bars.shown, MAX_SHOWN);
+
+        for id in (0..25).filter(|id| ![3, 4, 11].contains(id)) {
+            bars.event(&finished(id, 100));
+        }
+        assert_eq!(bars.shown, 0);
+        assert_eq!(bars.completed, 25);
+        assert_eq!(bars.on_disk, 2500);
+    }
+
+    #[test]
+    fn totals_count_resumed_prefix_but_not_as_speed() {
+        let (mut bars, _err) = hidden();
+        bars.event(&Event::RunStarted {
+            jobs: 2,
+            known_bytes: 1000,
+        });
+        bars.event(&Event::Started {
+            id: 0,
+            path: "a".into(),
+            offset: 600,
+            total: Some(1000),
+        });
+        bars.event(&Event::Progress { id: 0, pos: 700 });
+        assert_eq!(bars.on_disk, 700);
+        assert_eq!(bars.rate.bytes, 100);
+        assert_eq!(bars.length, 1000);
+
+        bars.event(&started(1, 500));
+        assert_eq!(bars.length, 1500);
+        bars.event(&Event::Restarted {
+            id: 0,
+            reason: "etag changed".into(),
+        });
+        assert_eq!(bars.on_disk, 0);
+        bars.event(&Event::Progress { id: 1, pos: 200 });
+        bars.event(&Event::Failed {
+            id: 1,
+            path: "out/1.bin".into(),
+            error: "gone".into(),
+        });
+        // The failed job's missing 300 bytes leave the total.
+        assert_eq!(bars.length, 1200);
+        assert_eq!(bars.on_disk, 200);
+    }
+
+    #[test]
+    fn retry_note_waits_for_the_next_start() {
+        let (mut bars, _err) = hidden();
+        bars.event(&started(0, 10));
+        bars.event(&Event::Retrying {
+            id: 0,
+            attempt: 2,
+            reason: "timed out".into(),
+            delay: Duration::from_millis(1500),
+        });
+        let bar = bars.jobs[&0].bar.clone().unwrap();
+        assert_eq!(bar.message(), "retry 2 in 1.5s: timed out");
+        bars.event(&started(0, 10));
+        assert_eq!(bar.message(), "");
+    }
+
+    #[test]
+    fn finished_and_failed_lines_print_above_the_bars() {
+        let (mut bars, term) = on_term();
+        for ev in script() {
+            bars.event(&ev);
+        }
+        bars.finish(&report());
+        let text = term.text();
+        assert!(text.contains("done   out/b.bin  2.0 KiB"), "{text}");
+        assert!(
+            text.contains("failed out/c.bin: http 404 for http://x/c.bin"),
+            "{text}"
+        );
+        assert!(!text.contains("skip"), "{text}");
+    }
+
+    #[test]
+    fn short_path_keeps_the_file_name() {
+        assert_eq!(short_path("out/a.bin"), "out/a.bin");
+        let long = "downloads/very/deep/directory/file-name.iso";
+        let short = short_path(long);
+        assert_eq!(short.chars().count(), PATH_WIDTH);
+        assert!(short.starts_with('…') && short.ends_with("file-name.iso"));
+    }
+}

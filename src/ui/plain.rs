@@ -1,0 +1,297 @@
+//! Line renderers for logs and pipes: [`Plain`] (one line per file outcome,
+//! retries, a summary) and [`Quiet`] (failures only).
+//!
+//! Results go to stdout so scripts can read them; diagnostics (failures,
+//! retries, restarts, the summary) go to stderr. Progress is never printed.
+//! Write errors are ignored: a closed pipe must not stop the download, and
+//! there is nowhere left to report them.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+
+use super::{human_bytes, human_duration, summary_line, Renderer};
+use crate::event::{Event, JobId, Report};
+
+/// An output sink; boxed so tests can capture what a renderer writes.
+pub type Sink = Box<dyn Write + Send>;
+
+/// `done   PATH  SIZE  sha256:HEX`
+pub(crate) fn done_line(path: &str, bytes: u64, sha256: &str) -> String {
+    format!("done   {path}  {}  sha256:{sha256}", human_bytes(bytes))
+}
+
+/// `failed PATH: ERROR`
+pub(crate) fn failed_line(path: &str, error: &str) -> String {
+    format!("failed {path}: {error}")
+}
+
+/// How a job is named before any event gave its path (a first attempt can
+/// fail before `Started`).
+pub(crate) fn unknown_path(id: JobId) -> String {
+    format!("job #{id}")
+}
+
+/// One line per file outcome on stdout, diagnostics on stderr.
+pub struct Plain {
+    out: Sink,
+    err: Sink,
+    /// Paths of jobs that started and have not ended, for retry lines.
+    paths: HashMap<JobId, String>,
+}
+
+impl Plain {
+    /// Writes results to `out` and diagnostics and the summary to `err`.
+    pub fn new(out: Sink, err: Sink) -> Self {
+        Plain {
+            out,
+            err,
+            paths: HashMap::new(),
+        }
+    }
+
+    /// Writes to the process's stdout and stderr.
+    pub fn stdio() -> Self {
+        Plain::new(Box::new(io::stdout()), Box::new(io::stderr()))
+    }
+
+    fn path(&self, id: JobId) -> String {
+        self.paths
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| unknown_path(id))
+    }
+}
+
+impl Renderer for Plain {
+    fn event(&mut self, ev: &Event) {
+        match ev {
+            Event::RunStarted { .. } | Event::Progress { .. } => {}
+            Event::Started { id, path, .. } => {
+                self.paths.insert(*id, path.clone());
+            }
+            Event::Skipped { id, path, .. } => {
+                self.paths.remove(id);
+                let _ = writeln!(self.out, "skip   {path}  (already complete)");
+            }
+            Event::Retrying {
+                id,
+                attempt,
+                reason,
+                delay,
+            } => {
+                let path = self.path(*id);
+                let _ = writeln!(
+                    self.err,
+                    "retry  {path}: {reason} (attempt {attempt}, next in {})",
+                    human_duration(*delay)
+                );
+            }
+            Event::Restarted { id, reason } => {
+                let path = self.path(*id);
+                let _ = writeln!(self.err, "restart {path}: {reason}");
+            }
+            Event::Finished {
+                id,
+                path,
+                bytes,
+                sha256,
+            } => {
+                self.paths.remove(id);
+                let _ = writeln!(self.out, "{}", done_line(path, *bytes, sha256));
+            }
+            Event::Failed { id, path, error } => {
+                self.paths.remove(id);
+                let _ = writeln!(self.err, "{}", failed_line(path, error));
+            }
+            Event::Interrupted { id, .. } => {
+                // The app prints one resume hint for the whole run.
+                self.paths.remove(id);
+            }
+        }
+    }
+
+    fn finish(&mut self, report: &Report) {
+        let _ = self.out.flush();
+        let _ = writeln!(self.err, "{}", summary_line(report));
+        let _ = self.err.flush();
+    }
+}
+
+/// Failed files on stderr and nothing else, not even a summary.
+pub struct Quiet {
+    err: Sink,
+}
+
+impl Quiet {
+    /// Writes failure lines to `err`.
+    pub fn new(err: Sink) -> Self {
+        Quiet { err }
+    }
+
+    /// Writes to the process's stderr.
+    pub fn stdio() -> Self {
+        Quiet::new(Box::new(io::stderr()))
+    }
+}
+
+impl Renderer for Quiet {
+    fn event(&mut self, ev: &Event) {
+        if let Event::Failed { path, error, .. } = ev {
+            let _ = writeln!(self.err, "{}", failed_line(path, error));
+        }
+    }
+
+    fn finish(&mut self, _report: &Report) {
+        let _ = self.err.flush();
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    /// A sink whose bytes the test can read after the renderer wrote them.
+    #[derive(Clone, Default)]
+    pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Captured {
+        pub(crate) fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A run touching every event kind, in an order the engine could send.
+    pub(crate) fn script() -> Vec<Event> {
+        vec![
+            Event::RunStarted {
+                jobs: 5,
+                known_bytes: 100,
+            },
+            Event::Skipped {
+                id: 0,
+                path: "out/a.bin".into(),
+                bytes: 100,
+            },
+            Event::Retrying {
+                id: 1,
+                attempt: 1,
+                reason: "connection refused".into(),
+                delay: Duration::from_millis(1200),
+            },
+            Event::Started {
+                id: 1,
+                path: "out/b.bin".into(),
+                offset: 0,
+                total: Some(2048),
+            },
+            Event::Progress { id: 1, pos: 1024 },
+            Event::Retrying {
+                id: 1,
+                attempt: 2,
+                reason: "body stalled".into(),
+                delay: Duration::from_millis(400),
+            },
+            Event::Started {
+                id: 1,
+                path: "out/b.bin".into(),
+                offset: 1024,
+                total: Some(2048),
+            },
+            Event::Restarted {
+                id: 1,
+                reason: "etag changed".into(),
+            },
+            Event::Finished {
+                id: 1,
+                path: "out/b.bin".into(),
+                bytes: 2048,
+                sha256: "ab12".into(),
+            },
+            Event::Started {
+                id: 2,
+                path: "out/c.bin".into(),
+                offset: 0,
+                total: None,
+            },
+            Event::Failed {
+                id: 2,
+                path: "out/c.bin".into(),
+                error: "http 404 for http://x/c.bin".into(),
+            },
+            Event::Started {
+                id: 3,
+                path: "out/d.bin".into(),
+                offset: 0,
+                total: Some(10),
+            },
+            Event::Interrupted {
+                id: 3,
+                path: "out/d.bin".into(),
+                pos: 5,
+            },
+        ]
+    }
+
+    pub(crate) fn report() -> Report {
+        Report {
+            done: 1,
+            failed: 1,
+            skipped: 1,
+            interrupted: 1,
+            bytes: 3072,
+            elapsed: Duration::from_secs(2),
+            cancelled: true,
+        }
+    }
+
+    #[test]
+    fn plain_prints_outcomes_on_stdout_and_diagnostics_on_stderr() {
+        let (out, err) = (Captured::default(), Captured::default());
+        let mut plain = Plain::new(Box::new(out.clone()), Box::new(err.clone()));
+        for ev in script() {
+            plain.event(&ev);
+        }
+        plain.finish(&report());
+        assert_eq!(
+            out.text(),
+            "skip   out/a.bin  (already complete)\n\
+             done   out/b.bin  2.0 KiB  sha256:ab12\n"
+        );
+        assert_eq!(
+            err.text(),
+            "retry  job #1: connection refused (attempt 1, next in 1.2s)\n\
+             retry  out/b.bin: body stalled (attempt 2, next in 0.4s)\n\
+             restart out/b.bin: etag changed\n\
+             failed out/c.bin: http 404 for http://x/c.bin\n\
+             1 done, 1 failed, 1 skipped, 1 interrupted, 3.0 KiB in 2.0s (1.5 KiB/s)\n"
+        );
+    }
+
+    #[test]
+    fn quiet_prints_only_failures() {
+        let err = Captured::default();
+        let mut quiet = Quiet::new(Box::new(err.clone()));
+        for ev in script() {
+            quiet.event(&ev);
+        }
+        quiet.finish(&report());
+        assert_eq!(
+            err.text(),
+            "failed out/c.bin: http 404 for http://x/c.bin\n"
+        );
+    }
+}
