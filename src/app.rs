@@ -270,7 +270,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
 
 /// Per-connection rate of the demo server: slow enough that the bars are
 /// worth watching for a few seconds, fast enough not to bore.
-const DEMO_RATE: u64 = 24 << 20;
+const DEMO_RATE: u64 = 8 << 20;
 
 async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
     let started = std::time::Instant::now();

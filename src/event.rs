@@ -31,12 +31,17 @@ pub enum Event {
     /// The attempt failed with a transient error; another follows after `delay`.
     Retrying {
         id: JobId,
+        path: String,
         attempt: u32,
         reason: String,
         delay: Duration,
     },
     /// The bytes on disk were dropped and the file starts again from zero.
-    Restarted { id: JobId, reason: String },
+    Restarted {
+        id: JobId,
+        path: String,
+        reason: String,
+    },
     /// Complete, verified and renamed to its final name.
     Finished {
         id: JobId,

@@ -143,6 +143,7 @@ impl Worker {
             self.save();
             self.emit(Event::Retrying {
                 id: self.id,
+                path: self.spec.path.to_string(),
                 attempt: self.rec.attempts,
                 reason: err.chain(),
                 delay,
@@ -468,6 +469,7 @@ impl Worker {
         self.checkpoint();
         self.emit(Event::Restarted {
             id: self.id,
+            path: self.spec.path.to_string(),
             reason: reason.to_string(),
         })
         .await;

@@ -361,11 +361,12 @@ impl Renderer for Bars {
                 attempt,
                 reason,
                 delay,
+                ..
             } => {
                 let note = format!("retry {attempt} in {}: {reason}", human_duration(*delay));
                 self.note(*id, note, false);
             }
-            Event::Restarted { id, reason } => {
+            Event::Restarted { id, reason, .. } => {
                 self.note(*id, format!("restarted: {reason}"), true);
             }
             Event::Finished {
@@ -562,10 +563,12 @@ mod tests {
             },
             Event::Restarted {
                 id: 8,
+                path: "x.bin".into(),
                 reason: "r".into(),
             },
             Event::Retrying {
                 id: 9,
+                path: "x.bin".into(),
                 attempt: 3,
                 reason: "r".into(),
                 delay: Duration::MAX,
@@ -663,6 +666,7 @@ mod tests {
         assert_eq!(bars.length, 1500);
         bars.event(&Event::Restarted {
             id: 0,
+            path: "x.bin".into(),
             reason: "etag changed".into(),
         });
         assert_eq!(bars.on_disk, 0);
@@ -683,6 +687,7 @@ mod tests {
         bars.event(&started(0, 10));
         bars.event(&Event::Retrying {
             id: 0,
+            path: "x.bin".into(),
             attempt: 2,
             reason: "timed out".into(),
             delay: Duration::from_millis(1500),

@@ -6,7 +6,6 @@
 //! Write errors are ignored: a closed pipe must not stop the download, and
 //! there is nowhere left to report them.
 
-use std::collections::HashMap;
 use std::io::{self, Write};
 
 use super::{human_bytes, human_duration, summary_line, Renderer};
@@ -35,30 +34,17 @@ pub(crate) fn unknown_path(id: JobId) -> String {
 pub struct Plain {
     out: Sink,
     err: Sink,
-    /// Paths of jobs that started and have not ended, for retry lines.
-    paths: HashMap<JobId, String>,
 }
 
 impl Plain {
     /// Writes results to `out` and diagnostics and the summary to `err`.
     pub fn new(out: Sink, err: Sink) -> Self {
-        Plain {
-            out,
-            err,
-            paths: HashMap::new(),
-        }
+        Plain { out, err }
     }
 
     /// Writes to the process's stdout and stderr.
     pub fn stdio() -> Self {
         Plain::new(Box::new(io::stdout()), Box::new(io::stderr()))
-    }
-
-    fn path(&self, id: JobId) -> String {
-        self.paths
-            .get(&id)
-            .cloned()
-            .unwrap_or_else(|| unknown_path(id))
     }
 }
 
@@ -66,47 +52,39 @@ impl Renderer for Plain {
     fn event(&mut self, ev: &Event) {
         match ev {
             Event::RunStarted { .. } | Event::Progress { .. } => {}
-            Event::Started { id, path, .. } => {
-                self.paths.insert(*id, path.clone());
-            }
-            Event::Skipped { id, path, .. } => {
-                self.paths.remove(id);
+            Event::Started { .. } => {}
+            Event::Skipped { path, .. } => {
                 let _ = writeln!(self.out, "skip   {path}  (already complete)");
             }
             Event::Retrying {
-                id,
+                path,
                 attempt,
                 reason,
                 delay,
+                ..
             } => {
-                let path = self.path(*id);
                 let _ = writeln!(
                     self.err,
                     "retry  {path}: {reason} (attempt {attempt}, next in {})",
                     human_duration(*delay)
                 );
             }
-            Event::Restarted { id, reason } => {
-                let path = self.path(*id);
+            Event::Restarted { path, reason, .. } => {
                 let _ = writeln!(self.err, "restart {path}: {reason}");
             }
             Event::Finished {
-                id,
                 path,
                 bytes,
                 sha256,
+                ..
             } => {
-                self.paths.remove(id);
                 let _ = writeln!(self.out, "{}", done_line(path, *bytes, sha256));
             }
-            Event::Failed { id, path, error } => {
-                self.paths.remove(id);
+            Event::Failed { path, error, .. } => {
                 let _ = writeln!(self.err, "{}", failed_line(path, error));
             }
-            Event::Interrupted { id, .. } => {
-                // The app prints one resume hint for the whole run.
-                self.paths.remove(id);
-            }
+            // The app prints one resume hint for the whole run.
+            Event::Interrupted { .. } => {}
         }
     }
 
@@ -188,6 +166,7 @@ pub(crate) mod tests {
             },
             Event::Retrying {
                 id: 1,
+                path: "out/b.bin".into(),
                 attempt: 1,
                 reason: "connection refused".into(),
                 delay: Duration::from_millis(1200),
@@ -201,6 +180,7 @@ pub(crate) mod tests {
             Event::Progress { id: 1, pos: 1024 },
             Event::Retrying {
                 id: 1,
+                path: "out/b.bin".into(),
                 attempt: 2,
                 reason: "body stalled".into(),
                 delay: Duration::from_millis(400),
@@ -213,6 +193,7 @@ pub(crate) mod tests {
             },
             Event::Restarted {
                 id: 1,
+                path: "out/b.bin".into(),
                 reason: "etag changed".into(),
             },
             Event::Finished {
@@ -273,7 +254,7 @@ pub(crate) mod tests {
         );
         assert_eq!(
             err.text(),
-            "retry  job #1: connection refused (attempt 1, next in 1.2s)\n\
+            "retry  out/b.bin: connection refused (attempt 1, next in 1.2s)\n\
              retry  out/b.bin: body stalled (attempt 2, next in 0.4s)\n\
              restart out/b.bin: etag changed\n\
              failed out/c.bin: http 404 for http://x/c.bin\n\
