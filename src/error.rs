@@ -67,12 +67,12 @@ impl DownloadError {
     /// Whether another attempt, resuming from the bytes on disk, may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Connect { .. }
-            | Self::Stalled { .. }
+            Self::Stalled { .. }
             | Self::Body { .. }
             | Self::Truncated { .. }
             | Self::TooLong { .. }
             | Self::BadRange { .. } => true,
+            Self::Connect { source, .. } => !is_tls_failure(source),
             Self::Request { source, .. } => request_is_transient(source),
             Self::Status { status, .. } => matches!(status, 408 | 429 | 500..=599),
             Self::Checksum { .. } | Self::Exists { .. } | Self::Io { .. } => false,
@@ -113,8 +113,29 @@ pub fn chain(err: &dyn std::error::Error) -> String {
 /// Redirect-policy errors (loops, too many hops, a non-HTTP target) are final;
 /// timeouts and connection-level failures are worth another attempt.
 fn request_is_transient(err: &reqwest::Error) -> bool {
-    if err.is_redirect() || err.is_builder() {
+    if err.is_redirect() || err.is_builder() || is_tls_failure(err) {
         return false;
     }
     err.is_timeout() || err.is_connect() || err.is_request() || err.is_body()
+}
+
+/// A TLS failure (an untrusted or invalid certificate, a protocol mismatch)
+/// will fail the same way next time, as curl's exit 60 does: found by
+/// walking the cause chain down to rustls.
+fn is_tls_failure(err: &reqwest::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cause {
+        if e.is::<rustls::Error>() {
+            return true;
+        }
+        // io::Error::source() skips the error it wraps (rustls' errors come
+        // wrapped twice), so step into it instead.
+        cause = match e.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
+    }
+    false
 }
