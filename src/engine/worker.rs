@@ -277,10 +277,13 @@ impl Worker {
                 let content_range = header_str(&headers, CONTENT_RANGE);
                 let complete = content_range.as_deref().and_then(parse_content_range);
                 // Done only if the server's length is exactly what we hold
-                // and what we recorded; If-Range already vouched for the validator.
-                if complete == Some(ContentRange::Unsatisfied { complete: self.pos })
-                    && self.rec.total == Some(self.pos)
-                {
+                // (and what we recorded, if we knew it) and its validator is
+                // still ours; If-Range made a changed file answer 200 instead.
+                let length_matches = complete
+                    == Some(ContentRange::Unsatisfied { complete: self.pos })
+                    && self.rec.total.is_none_or(|total| total == self.pos);
+                if length_matches && self.same_validator(&headers).is_ok() {
+                    self.rec.total = Some(self.pos);
                     return Ok(());
                 }
                 let reason = format!(

@@ -10,7 +10,7 @@ use tokio::fs::{File, OpenOptions};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
 
 /// Write-buffer size: few, large writes keep syscalls and blocking-pool hops down.
-const WRITE_BUFFER: usize = 1 << 20;
+const WRITE_BUFFER: usize = 256 << 10;
 
 /// The name a download lives under until it is complete: `NAME.part`.
 pub fn part_path(final_path: &Path) -> PathBuf {

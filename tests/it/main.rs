@@ -1,1 +1,17 @@
+//! haul's one integration-test binary (each extra test binary costs a link).
+//!
+//! `support` holds the fault-injecting HTTP server and the helpers that run
+//! the real `haul` binary; `server_selftest` proves the server does what the
+//! other tests rely on; the `cli_*` modules drive `haul` as a user would and
+//! assert on exit codes, bytes on disk, the server's request log and key
+//! substrings of the output, never on exact wording.
+
+mod support;
+
+mod cli_faults;
+mod cli_get;
+mod cli_input;
+mod cli_resume;
 mod cli_tls;
+mod cli_verify;
+mod server_selftest;

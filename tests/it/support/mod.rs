@@ -1,0 +1,8 @@
+//! Helpers shared by the integration tests: the fault-injecting HTTP server,
+//! seeded bodies, and running the real binary. Nothing here imports haul's
+//! library: the tests see haul only as a program on the other end of HTTP.
+
+pub mod bodies;
+pub mod cli;
+pub mod ranges;
+pub mod server;
