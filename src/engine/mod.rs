@@ -159,19 +159,7 @@ fn reconcile(
         let record = match manifest.get(&path) {
             Some(rec) if rec.url == url => rec.clone(),
             _ => {
-                let fresh = JobRecord {
-                    path: path.clone(),
-                    url,
-                    state: JobState::Pending,
-                    bytes_done: 0,
-                    total: None,
-                    etag: None,
-                    last_modified: None,
-                    attempts: 0,
-                    last_error: None,
-                    sha256: None,
-                    boot_id: None,
-                };
+                let fresh = JobRecord::pending(path.clone(), url);
                 changed.push(fresh.clone());
                 fresh
             }

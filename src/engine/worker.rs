@@ -597,17 +597,13 @@ mod tests {
 
     fn rec(bytes_done: u64, total: Option<u64>, boot: Option<&str>) -> JobRecord {
         JobRecord {
-            path: "a".into(),
-            url: "http://h/a".into(),
             state: JobState::Partial,
             bytes_done,
             total,
             etag: Some("\"e\"".into()),
-            last_modified: None,
             attempts: 1,
-            last_error: None,
-            sha256: None,
             boot_id: boot.map(str::to_string),
+            ..JobRecord::pending("a".into(), "http://h/a".into())
         }
     }
 

@@ -74,6 +74,25 @@ pub struct JobRecord {
     pub boot_id: Option<String>,
 }
 
+impl JobRecord {
+    /// A job nothing is known of yet.
+    pub fn pending(path: String, url: String) -> JobRecord {
+        JobRecord {
+            path,
+            url,
+            state: JobState::Pending,
+            bytes_done: 0,
+            total: None,
+            etag: None,
+            last_modified: None,
+            attempts: 0,
+            last_error: None,
+            sha256: None,
+            boot_id: None,
+        }
+    }
+}
+
 /// A manifest could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
@@ -499,17 +518,9 @@ mod tests {
 
     fn rec(path: &str, state: JobState, bytes_done: u64) -> JobRecord {
         JobRecord {
-            path: path.to_string(),
-            url: format!("https://example.com/{path}"),
             state,
             bytes_done,
-            total: None,
-            etag: None,
-            last_modified: None,
-            attempts: 0,
-            last_error: None,
-            sha256: None,
-            boot_id: None,
+            ..JobRecord::pending(path.to_string(), format!("https://example.com/{path}"))
         }
     }
 
