@@ -100,8 +100,10 @@ pub fn chain(err: &dyn std::error::Error) -> String {
     let mut cause = err.source();
     while let Some(err) = cause {
         let msg = err.to_string();
-        // reqwest repeats its URL-bearing message one level down; skip echoes.
-        if !out.contains(&msg) {
+        // reqwest's own layer only repeats the URL our message already names
+        // ("error sending request for url (...)"); its cause is what helps.
+        let echo = err.is::<reqwest::Error>() && err.source().is_some();
+        if !echo && !out.contains(&msg) {
             out.push_str(": ");
             out.push_str(&msg);
         }

@@ -174,7 +174,9 @@ impl Worker {
             .map_err(io(&self.part_path))?;
 
         // Recorded as done but killed before the rename: the complete .part
-        // is still there; promote it if it hashes to what was recorded.
+        // is still there; promote it if it hashes to what was recorded, and
+        // otherwise trust none of it.
+        let mut offset = resume_offset(&self.rec, on_disk, self.shared.boot_id.as_deref());
         if self.rec.state == JobState::Done && Some(on_disk) == self.rec.total {
             if let Some(recorded) = self.rec.sha256.clone() {
                 self.hash_prefix(on_disk).await?;
@@ -182,9 +184,9 @@ impl Worker {
                     return Ok(true);
                 }
             }
+            offset = 0;
         }
 
-        let offset = resume_offset(&self.rec, on_disk, self.shared.boot_id.as_deref());
         self.hasher = Sha256::new();
         self.pos = 0;
         if offset > 0 {

@@ -255,3 +255,30 @@ fn follows_redirects() {
     assert_file_eq(&sb.dl("two.bin"), &body(161, 20_000));
     assert_file_eq(&sb.dl("three.bin"), &body(162, 30_000));
 }
+
+#[test]
+fn quiet_prints_only_failures() {
+    let server = TestServer::start();
+    let sb = Sandbox::new();
+    server.add_file("/fine.bin", body(140, 10_000));
+    let list = format!(
+        "{}\n{}\n",
+        server.url("/fine.bin"),
+        server.url("/missing.bin")
+    );
+    sb.write("list.txt", list);
+
+    let out = sb
+        .haul(["get", "-q", "-i", "list.txt", "-d", &sb.dir_arg()])
+        .run();
+
+    out.assert_code(1);
+    assert_file_eq(&sb.dl("fine.bin"), &body(140, 10_000));
+    assert_eq!(out.stdout, "", "quiet run printed to stdout");
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    assert!(
+        lines[0].starts_with("failed missing.bin") && lines[0].contains("404"),
+        "{out}"
+    );
+}

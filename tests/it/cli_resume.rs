@@ -246,3 +246,45 @@ fn rejects_a_corrupt_manifest_and_leaves_it_untouched() {
     assert_file_eq(&state.join("manifest.json"), &garbage);
     assert!(server.requests().is_empty(), "{:?}", server.requests());
 }
+
+/// A kill between recording "done" and the rename leaves a complete `.part`:
+/// the rerun checks it against the recorded sha256 and renames it, without a
+/// request; a `.part` that no longer matches is fetched again from zero.
+#[test]
+fn promotes_a_complete_part_recorded_as_done_and_refetches_a_damaged_one() {
+    let server = TestServer::start();
+    let sb = Sandbox::new();
+    server.add_file("/a.bin", body(310, 300_000));
+    server.add_file("/b.bin", body(311, 300_000));
+    sb.write(
+        "list.txt",
+        format!("{}\n{}\n", server.url("/a.bin"), server.url("/b.bin")),
+    );
+    let args = ["get", "-i", "list.txt", "-d", &sb.dir_arg()].map(String::from);
+    sb.haul(&args).run().assert_code(0);
+    let before = server.requests().len();
+    std::fs::rename(sb.dl("a.bin"), sb.dl("a.bin.part")).expect("rename a");
+    let mut damaged = std::fs::read(sb.dl("b.bin")).expect("read b");
+    damaged[1000] ^= 0xff;
+    std::fs::write(sb.dl("b.bin.part"), damaged).expect("write b.part");
+    std::fs::remove_file(sb.dl("b.bin")).expect("remove b");
+
+    let out = sb.haul(&args).run();
+
+    out.assert_code(0);
+    assert_file_eq(&sb.dl("a.bin"), &body(310, 300_000));
+    assert_file_eq(&sb.dl("b.bin"), &body(311, 300_000));
+    sb.assert_no_part_files();
+    let after = server.requests();
+    assert!(
+        after[before..].iter().all(|r| r.path == "/b.bin"),
+        "a.bin was requested again"
+    );
+    let refetch = server.gets("/b.bin");
+    let last = refetch.last().expect("b.bin refetched");
+    assert_eq!(
+        last.header("range"),
+        None,
+        "a damaged part must not be resumed"
+    );
+}
