@@ -1,6 +1,6 @@
 //! Wires validated config to the engine and a renderer, handles Ctrl-C and
-//! SIGTERM, and turns outcomes into exit codes. The only place besides
-//! `main.rs` and `ui/` that prints.
+//! SIGTERM, and turns outcomes into exit codes. It prints nothing itself:
+//! `ui` does.
 
 use std::path::Path;
 use std::time::Duration;
@@ -14,8 +14,8 @@ use crate::cli::{Cli, Command, DemoArgs, GetArgs, ServeArgs, StatusArgs, VerifyA
 use crate::config::GetConfig;
 use crate::event::Report;
 use crate::store::manifest::{JobState, Manifest};
-use crate::ui::{self, human_bytes, human_duration};
-use crate::verify::{verify, VerifyItem, VerifyOutcome};
+use crate::ui::{self, human_duration, lines};
+use crate::verify::{verify, VerifyItem};
 
 /// Exit codes (also in README): all done.
 pub const EXIT_OK: u8 = 0;
@@ -84,10 +84,7 @@ async fn get(args: GetArgs) -> anyhow::Result<u8> {
     let report = result?;
     renderer.finish(&report);
     if report.cancelled {
-        eprintln!(
-            "interrupted: progress saved in {}; run the same command again to resume",
-            out_dir.join(".haul").display()
-        );
+        lines::resume_hint(&out_dir);
     }
     Ok(exit_code(&report))
 }
@@ -129,33 +126,14 @@ async fn verify_cmd(args: VerifyArgs) -> anyhow::Result<u8> {
     let quiet = args.quiet;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let summary = tokio::task::spawn_blocking(move || {
-        verify(&dir, items, threads, |item, outcome| match outcome {
-            VerifyOutcome::Ok if !quiet => println!("ok       {}", item.path),
-            VerifyOutcome::Ok => {}
-            VerifyOutcome::Mismatch { got } => eprintln!(
-                "MISMATCH {}: expected sha256 {}, got {}",
-                item.path,
-                hex::encode(item.expected),
-                hex::encode(got)
-            ),
-            VerifyOutcome::Missing => eprintln!("MISSING  {}", item.path),
-            VerifyOutcome::Unreadable(err) => eprintln!("UNREADABLE {}: {err}", item.path),
+        verify(&dir, items, threads, |item, outcome| {
+            lines::verify_result(item, outcome, quiet)
         })
     })
     .await
     .context("the verify run crashed")?;
+    lines::verify_summary(&summary, quiet);
     let bad = summary.mismatched + summary.missing + summary.unreadable;
-    if !quiet || bad > 0 {
-        eprintln!(
-            "verified {} files ({}): {} ok, {} mismatched, {} missing, {} unreadable",
-            summary.ok + bad,
-            human_bytes(summary.bytes),
-            summary.ok,
-            summary.mismatched,
-            summary.missing,
-            summary.unreadable
-        );
-    }
     Ok(if bad > 0 { EXIT_FAILED } else { EXIT_OK })
 }
 
@@ -208,42 +186,7 @@ fn status(args: StatusArgs) -> anyhow::Result<u8> {
     let Some(records) = Manifest::load_readonly(&args.dir)? else {
         bail!("no haul manifest in {}", args.dir.display());
     };
-    let count = |state| records.iter().filter(|r| r.state == state).count();
-    let done_bytes: u64 = records
-        .iter()
-        .filter(|r| r.state == JobState::Done)
-        .filter_map(|r| r.total)
-        .sum();
-    println!(
-        "{} jobs: {} done ({}), {} partial, {} pending, {} failed",
-        records.len(),
-        count(JobState::Done),
-        human_bytes(done_bytes),
-        count(JobState::Partial),
-        count(JobState::Pending),
-        count(JobState::Failed)
-    );
-    for rec in records.iter().filter(|r| r.state != JobState::Done) {
-        let total = rec.total.map_or("?".to_string(), human_bytes);
-        let state = match rec.state {
-            JobState::Partial => "partial",
-            JobState::Pending => "pending",
-            JobState::Failed => "failed",
-            JobState::Done => "done",
-        };
-        let error = rec
-            .last_error
-            .as_deref()
-            .map(|e| format!(", last error: {e}"))
-            .unwrap_or_default();
-        println!(
-            "{state:<8} {}  {} / {}  (attempts {}{error})",
-            rec.path,
-            human_bytes(rec.bytes_done),
-            total,
-            rec.attempts
-        );
-    }
+    lines::status(&records);
     Ok(EXIT_OK)
 }
 
@@ -256,10 +199,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    eprintln!(
+    lines::note(&format!(
         "serving {} on http://{local}/ (Ctrl-C to stop)",
         args.root.display()
-    );
+    ));
     let cancel = on_signal();
     let opts = crate::serve::ServeOptions {
         limit_rate: args.limit_rate,
@@ -313,11 +256,11 @@ async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
     let list = src.join("urls.txt");
     std::fs::write(&list, crate::demo::url_list(&base, &files))
         .with_context(|| format!("cannot write {}", list.display()))?;
-    eprintln!(
+    lines::note(&format!(
         "demo: serving {} generated files from {base}, downloading into {}",
         files.len(),
         args.dir.display()
-    );
+    ));
     let dir = args.dir.display().to_string();
     let list_arg = list.display().to_string();
     let cli = Cli::try_parse_from(["haul", "get", "-i", &list_arg, "-d", &dir])?;
@@ -330,16 +273,18 @@ async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
     if code != EXIT_OK {
         return Ok(code);
     }
-    eprintln!("demo: re-hashing what was downloaded (haul verify -d {dir})");
+    lines::note(&format!(
+        "demo: re-hashing what was downloaded (haul verify -d {dir})"
+    ));
     let verified = verify_cmd(VerifyArgs {
         dir: args.dir.clone(),
         checksums: None,
         quiet: false,
     })
     .await?;
-    eprintln!(
+    lines::note(&format!(
         "demo: done in {}. Run it again: complete files are skipped without a request.",
         human_duration(started.elapsed())
-    );
+    ));
     Ok(verified)
 }

@@ -1,5 +1,7 @@
 //! The `haul` binary: parse arguments, run, print the error chain, exit.
 
+#![allow(clippy::print_stderr)]
+
 use std::process::ExitCode;
 
 use clap::Parser;

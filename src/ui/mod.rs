@@ -6,7 +6,10 @@
 //! only read events; they never drive the engine, and nothing outside `ui`
 //! and `main` prints.
 
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 mod bars;
+pub mod lines;
 mod plain;
 
 use std::io::IsTerminal;

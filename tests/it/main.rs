@@ -6,6 +6,8 @@
 //! assert on exit codes, bytes on disk, the server's request log and key
 //! substrings of the output, never on exact wording.
 
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 mod support;
 
 mod cli_faults;

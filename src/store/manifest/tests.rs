@@ -1,0 +1,447 @@
+//! Tests for `manifest`.
+use super::*;
+
+fn rec(path: &str, state: JobState, bytes_done: u64) -> JobRecord {
+    JobRecord {
+        state,
+        bytes_done,
+        ..JobRecord::pending(path.to_string(), format!("https://example.com/{path}"))
+    }
+}
+
+fn line(r: &JobRecord) -> String {
+    let mut s = serde_json::to_string(r).expect("a record serialises");
+    s.push('\n');
+    s
+}
+
+/// A `.haul/` directory with the given files, as a crash could leave it.
+fn out_with(files: &[(&str, &[u8])]) -> tempfile::TempDir {
+    let out = tempfile::tempdir().expect("temp dir");
+    let dir = out.path().join(HAUL);
+    fs::create_dir(&dir).expect("create .haul");
+    for (name, body) in files {
+        fs::write(dir.join(name), body).expect("write fixture file");
+    }
+    out
+}
+
+const HAUL: &str = super::super::HAUL_DIR_NAME;
+
+fn haul_file(out: &tempfile::TempDir, name: &str) -> PathBuf {
+    out.path().join(HAUL).join(name)
+}
+
+fn golden_records() -> Vec<JobRecord> {
+    vec![
+        JobRecord {
+            path: "z.tar".into(),
+            state: JobState::Failed,
+            attempts: 5,
+            last_error: Some("http status 404 Not Found".into()),
+            ..rec("z.tar", JobState::Failed, 0)
+        },
+        JobRecord {
+            url: "https://example.com/b.bin?x=1&y=2".into(),
+            total: Some(1024),
+            etag: Some("\"abc\"".into()),
+            last_modified: Some("Tue, 15 Nov 1994 08:12:31 GMT".into()),
+            attempts: 1,
+            sha256: Some("5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef".into()),
+            boot_id: Some("2f5d53fd-7084-4be2-b30d-40d85dc32b1a".into()),
+            ..rec("a/b.bin", JobState::Done, 1024)
+        },
+        JobRecord {
+            url: "https://user:secret@example.org/n.txt".into(),
+            ..rec("notes/ünïcode.txt", JobState::Pending, 0)
+        },
+        JobRecord {
+            total: Some(1_048_576),
+            last_modified: Some("Wed, 21 Oct 2015 07:28:00 GMT".into()),
+            attempts: 2,
+            last_error: Some("connection reset by peer".into()),
+            boot_id: Some("2f5d53fd-7084-4be2-b30d-40d85dc32b1a".into()),
+            ..rec("big.iso", JobState::Partial, 4096)
+        },
+    ]
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/manifests")
+        .join(name);
+    fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+#[test]
+fn records_survive_reopen_without_close() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let mut m = Manifest::open(out.path()).expect("open");
+    m.insert_all(golden_records()).expect("insert");
+    let mut big = m.get("big.iso").expect("registered").clone();
+    big.bytes_done = 8192;
+    m.update(big.clone()).expect("update");
+    m.sync().expect("sync");
+    drop(m); // as after a kill: no close, no compaction
+
+    let m = Manifest::open(out.path()).expect("reopen");
+    assert_eq!(m.len(), 4);
+    assert_eq!(m.get("big.iso"), Some(&big));
+    m.close().expect("close");
+
+    let loaded = Manifest::load_readonly(out.path())
+        .expect("load")
+        .expect("has a .haul");
+    let mut want = golden_records();
+    want.retain(|r| r.path != "big.iso");
+    want.push(big);
+    want.sort_by(|a, b| a.path.cmp(&b.path));
+    assert_eq!(loaded, want);
+}
+
+#[test]
+fn journal_replays_later_record_over_earlier() {
+    let journal = [
+        line(&rec("a", JobState::Partial, 10)),
+        line(&rec("b", JobState::Pending, 0)),
+        line(&rec("a", JobState::Partial, 20)),
+        line(&rec("a", JobState::Done, 30)),
+        line(&rec("b", JobState::Failed, 0)),
+    ]
+    .concat();
+    let out = out_with(&[(JOURNAL_NAME, journal.as_bytes())]);
+    let loaded = Manifest::load_readonly(out.path())
+        .expect("load")
+        .expect("has a .haul");
+    assert_eq!(
+        loaded,
+        vec![rec("a", JobState::Done, 30), rec("b", JobState::Failed, 0)]
+    );
+}
+
+#[test]
+fn torn_last_journal_line_is_ignored_and_cut_off_on_open() {
+    let whole = line(&rec("a", JobState::Partial, 20));
+    for torn in [&whole[..whole.len() - 1], &whole[..7], "\0\0\0\0"] {
+        let journal = format!("{}{torn}", line(&rec("a", JobState::Partial, 10)));
+        let out = out_with(&[(JOURNAL_NAME, journal.as_bytes())]);
+        let loaded = Manifest::load_readonly(out.path())
+            .expect("load")
+            .expect("has a .haul");
+        assert_eq!(loaded, vec![rec("a", JobState::Partial, 10)]);
+
+        let mut m = Manifest::open(out.path()).expect("open");
+        assert_eq!(
+            fs::read(haul_file(&out, JOURNAL_NAME)).expect("read").len(),
+            0
+        );
+        // Had the torn tail stayed, this line would follow it and be corrupt.
+        m.update(rec("b", JobState::Pending, 0)).expect("update");
+        drop(m);
+        let m = Manifest::open(out.path()).expect("reopen");
+        assert_eq!(m.get("a"), Some(&rec("a", JobState::Partial, 10)));
+        assert_eq!(m.get("b"), Some(&rec("b", JobState::Pending, 0)));
+    }
+}
+
+#[test]
+fn corrupt_middle_journal_line_names_file_and_line_and_is_left_alone() {
+    let journal = format!(
+        "{}{{\"path\":\"b\",\"url\":\n{}",
+        line(&rec("a", JobState::Partial, 10)),
+        line(&rec("a", JobState::Partial, 20)),
+    );
+    let out = out_with(&[(JOURNAL_NAME, journal.as_bytes())]);
+    let err = Manifest::open(out.path()).expect_err("corrupt line");
+    let msg = err.to_string();
+    assert!(
+        msg.ends_with("journal.jsonl:2: corrupt manifest journal record"),
+        "{msg}"
+    );
+    assert!(matches!(err, ManifestError::CorruptJournal { line: 2, .. }));
+    assert!(std::error::Error::source(&err).is_some());
+    let err = Manifest::load_readonly(out.path()).expect_err("corrupt line");
+    assert!(matches!(err, ManifestError::CorruptJournal { line: 2, .. }));
+    assert_eq!(
+        fs::read(haul_file(&out, JOURNAL_NAME)).expect("read"),
+        journal.as_bytes()
+    );
+}
+
+#[test]
+fn corrupt_snapshot_is_an_error_and_left_untouched() {
+    let corrupt = fixture("corrupt.json");
+    let out = out_with(&[(SNAPSHOT_NAME, &corrupt)]);
+    let err = Manifest::open(out.path()).expect_err("corrupt snapshot");
+    let msg = err.to_string();
+    assert!(msg.starts_with("manifest "), "{msg}");
+    assert!(msg.ends_with("manifest.json is corrupt"), "{msg}");
+    assert!(matches!(err, ManifestError::CorruptSnapshot { .. }));
+    assert!(matches!(
+        Manifest::load_readonly(out.path()),
+        Err(ManifestError::CorruptSnapshot { .. })
+    ));
+    assert_eq!(
+        fs::read(haul_file(&out, SNAPSHOT_NAME)).expect("read"),
+        corrupt
+    );
+}
+
+#[test]
+fn unknown_snapshot_version_is_refused() {
+    let body = b"{\"version\": 99, \"jobs\": [{\"shape\": \"from the future\"}]}\n";
+    let out = out_with(&[(SNAPSHOT_NAME, body)]);
+    let err = Manifest::open(out.path()).expect_err("version 99");
+    assert!(
+        matches!(
+            err,
+            ManifestError::UnknownVersion {
+                found: 99,
+                expected: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("format version 99"), "{err}");
+    assert_eq!(
+        fs::read(haul_file(&out, SNAPSHOT_NAME)).expect("read"),
+        body
+    );
+}
+
+#[test]
+fn compaction_keeps_the_journal_bounded() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let mut m = Manifest::open(out.path()).expect("open");
+    m.insert_all((0..100).map(|i| rec(&format!("f{i:03}"), JobState::Pending, 0)))
+        .expect("insert");
+    let threshold = MIN_COMPACT_LINES.max(2 * m.len());
+    let mut compactions = 0;
+    let mut last = 0;
+    for n in 0..10_000u64 {
+        let path = format!("f{:03}", n % 100);
+        m.update(rec(&path, JobState::Partial, n)).expect("update");
+        let lines = m.journal_lines();
+        assert!(lines <= threshold, "journal holds {lines} lines");
+        if lines < last {
+            compactions += 1;
+        }
+        last = lines;
+        if n % 997 == 0 {
+            let on_disk = fs::read(haul_file(&out, JOURNAL_NAME)).expect("read");
+            let count = on_disk.iter().filter(|&&b| b == b'\n').count();
+            assert_eq!(count, lines);
+        }
+    }
+    assert_eq!(compactions, 10_000 / (threshold + 1));
+    drop(m);
+    let m = Manifest::open(out.path()).expect("reopen");
+    assert_eq!(m.len(), 100);
+    assert_eq!(m.get("f099"), Some(&rec("f099", JobState::Partial, 9_999)));
+    assert_eq!(m.get("f000"), Some(&rec("f000", JobState::Partial, 9_900)));
+}
+
+#[test]
+fn compaction_writes_the_golden_snapshot() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let mut m = Manifest::open(out.path()).expect("open");
+    m.insert_all(golden_records()).expect("insert");
+    m.close().expect("close");
+    let written = fs::read(haul_file(&out, SNAPSHOT_NAME)).expect("read");
+    let golden = fixture("golden.json");
+    assert_eq!(
+        String::from_utf8_lossy(&written),
+        String::from_utf8_lossy(&golden)
+    );
+}
+
+#[test]
+fn golden_snapshot_loads_sorted_by_path() {
+    let out = out_with(&[(SNAPSHOT_NAME, &fixture("golden.json"))]);
+    let mut want = golden_records();
+    want.sort_by(|a, b| a.path.cmp(&b.path));
+    let loaded = Manifest::load_readonly(out.path())
+        .expect("load")
+        .expect("has a .haul");
+    assert_eq!(loaded, want);
+    let m = Manifest::open(out.path()).expect("open");
+    assert_eq!(m.records().cloned().collect::<Vec<_>>(), want);
+}
+
+#[test]
+fn empty_manifest_is_written_and_loads() {
+    let out = tempfile::tempdir().expect("temp dir");
+    Manifest::open(out.path())
+        .expect("open")
+        .close()
+        .expect("close");
+    let snapshot = fs::read_to_string(haul_file(&out, SNAPSHOT_NAME)).expect("read");
+    assert_eq!(snapshot, "{\n  \"version\": 1,\n  \"jobs\": []\n}\n");
+    assert_eq!(
+        Manifest::load_readonly(out.path()).expect("load"),
+        Some(vec![])
+    );
+}
+
+#[test]
+fn leftover_tmp_from_a_killed_compaction_is_ignored_and_removed() {
+    let snapshot = fixture("golden.json");
+    let journal = line(&rec("big.iso", JobState::Partial, 9000));
+    let out = out_with(&[
+        (SNAPSHOT_NAME, &snapshot),
+        (SNAPSHOT_TMP_NAME, b"{\"version\": 1, \"jobs\": [{\"pa"),
+        (JOURNAL_NAME, journal.as_bytes()),
+    ]);
+    let loaded = Manifest::load_readonly(out.path())
+        .expect("load")
+        .expect("has a .haul");
+    assert_eq!(loaded.len(), 4);
+    assert!(
+        haul_file(&out, SNAPSHOT_TMP_NAME).exists(),
+        "read-only load removed it"
+    );
+
+    let m = Manifest::open(out.path()).expect("open");
+    assert!(!haul_file(&out, SNAPSHOT_TMP_NAME).exists());
+    assert_eq!(m.get("big.iso").map(|r| r.bytes_done), Some(9000));
+    assert_eq!(m.len(), 4);
+}
+
+#[test]
+fn journal_replayed_over_an_already_compacted_snapshot_is_idempotent() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let mut m = Manifest::open(out.path()).expect("open");
+    m.insert_all(golden_records()).expect("insert");
+    m.update(rec("big.iso", JobState::Partial, 10))
+        .expect("update");
+    m.update(rec("new", JobState::Pending, 0)).expect("update");
+    m.update(rec("big.iso", JobState::Done, 20))
+        .expect("update");
+    m.sync().expect("sync");
+    let journal = fs::read(haul_file(&out, JOURNAL_NAME)).expect("read");
+    let want: Vec<JobRecord> = m.records().cloned().collect();
+    m.compact().expect("compact");
+    drop(m);
+    // A kill after the rename, before the truncation.
+    fs::write(haul_file(&out, JOURNAL_NAME), &journal).expect("restore journal");
+
+    let loaded = Manifest::load_readonly(out.path())
+        .expect("load")
+        .expect("has a .haul");
+    assert_eq!(loaded, want);
+    let m = Manifest::open(out.path()).expect("open");
+    assert_eq!(m.records().cloned().collect::<Vec<_>>(), want);
+}
+
+#[test]
+fn load_readonly_creates_and_changes_nothing() {
+    let out = tempfile::tempdir().expect("temp dir");
+    assert_eq!(Manifest::load_readonly(out.path()).expect("load"), None);
+    assert!(!out.path().join(HAUL).exists());
+
+    let journal = line(&rec("a", JobState::Partial, 10));
+    let out = out_with(&[(JOURNAL_NAME, journal.as_bytes())]);
+    let loaded = Manifest::load_readonly(out.path()).expect("load");
+    assert_eq!(loaded, Some(vec![rec("a", JobState::Partial, 10)]));
+    assert_eq!(
+        fs::read(haul_file(&out, JOURNAL_NAME)).expect("read"),
+        journal.as_bytes()
+    );
+    assert!(!haul_file(&out, SNAPSHOT_NAME).exists());
+}
+
+const CRASH_CHILD_ENV: &str = "HAUL_TEST_MANIFEST_CRASH_DIR";
+const CRASH_TEST: &str = "store::manifest::tests::kill_at_any_point_leaves_a_loadable_manifest";
+
+/// The child side of the kill test: updates (and now and then syncs and
+/// reports) until it is killed, or gives up after a bound so that a lost
+/// parent cannot leave it running. It reports to the parent on stdout.
+#[allow(clippy::print_stdout)]
+fn crash_child(out: &Path) {
+    let mut m = Manifest::open(out).expect("child open");
+    let start = m.get("hot").map_or(0, |r| r.bytes_done);
+    for n in start + 1..start + 2_000_000 {
+        m.update(rec("hot", JobState::Partial, n))
+            .expect("child update");
+        m.update(rec(&format!("f{}", n % 50), JobState::Partial, n))
+            .expect("child update");
+        if n % 1000 == 0 {
+            m.sync().expect("child sync");
+            println!("synced {n}");
+        }
+    }
+}
+
+// A real SIGKILL (TerminateProcess on Windows) of a process hammering the
+// manifest, at points that move from round to round: each must reopen
+// cleanly with every reported update kept.
+#[test]
+fn kill_at_any_point_leaves_a_loadable_manifest() {
+    use std::io::BufRead as _;
+    use std::process::{Command, Stdio};
+    if let Some(dir) = std::env::var_os(CRASH_CHILD_ENV) {
+        crash_child(Path::new(&dir));
+        return;
+    }
+    let out = tempfile::tempdir().expect("temp dir");
+    let exe = std::env::current_exe().expect("test binary path");
+    for round in 0..8 {
+        let mut child = Command::new(&exe)
+            .args([CRASH_TEST, "--exact", "--nocapture", "--test-threads=1"])
+            .env(CRASH_CHILD_ENV, out.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn child");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut reports = io::BufReader::new(stdout)
+            .lines()
+            .map(|l| l.expect("child output"))
+            .filter_map(|l| {
+                l.strip_prefix("synced ")
+                    .and_then(|n| n.parse::<u64>().ok())
+            });
+        let mut synced = 0;
+        for _ in 0..=round * 2 {
+            synced = reports.next().expect("child reports progress");
+        }
+        child.kill().expect("kill child");
+        child.wait().expect("reap child");
+
+        let m = Manifest::open(out.path()).expect("loadable after a kill");
+        let hot = m.get("hot").expect("hot record").bytes_done;
+        assert!(hot >= synced, "round {round}: {hot} < {synced}");
+        assert!(m.len() <= 51);
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn manifest_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let out = tempfile::tempdir().expect("temp dir");
+    let mut m = Manifest::open(out.path()).expect("open");
+    m.insert_all(golden_records()).expect("insert");
+    let mode = |name: &str| {
+        fs::metadata(haul_file(&out, name))
+            .expect("stat")
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(SNAPSHOT_NAME), 0o600);
+    assert_eq!(mode(JOURNAL_NAME), 0o600);
+    let dir_mode = fs::metadata(m.dir()).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(dir_mode, 0o700);
+}
+
+#[test]
+fn boot_id_is_trimmed_when_known() {
+    if let Some(id) = boot_id() {
+        assert!(!id.is_empty());
+        assert_eq!(id.trim(), id);
+    }
+    #[cfg(target_os = "linux")]
+    assert!(boot_id().is_some());
+}
