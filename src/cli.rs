@@ -46,6 +46,16 @@ pub struct GetArgs {
     /// Connections to one host at once.
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub max_per_host: usize,
+    /// Connections at once over the whole run [default: the larger of 16 and -j].
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Connections per file (1 disables splitting). Default: up to 4 for
+    /// files of at least --min-split-size when the server supports ranges.
+    #[arg(short = 's', long, value_name = "N")]
+    pub split: Option<usize>,
+    /// Split automatically only files at least this large (bytes; K, M, G suffixes).
+    #[arg(long, value_name = "SIZE", default_value = "16M", value_parser = parse_size)]
+    pub min_split_size: u64,
     /// Attempts per file before giving up (the first one included).
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub max_tries: u32,
@@ -126,6 +136,26 @@ pub struct DemoArgs {
         default_value = "haul-demo"
     )]
     pub dir: PathBuf,
+}
+
+/// A byte count with an optional K/M/G suffix (powers of 1024).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let (digits, unit) = match s.trim().char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => s.trim().split_at(i),
+        None => (s.trim(), ""),
+    };
+    let shift = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KIB" => 10,
+        "M" | "MIB" => 20,
+        "G" | "GIB" => 30,
+        _ => return Err(format!("'{s}' is not a size (e.g. 16M)")),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("'{s}' is not a size (e.g. 16M)"))
 }
 
 /// Seconds as a non-negative decimal, so tests can ask for 0.05 s waits.

@@ -64,6 +64,12 @@ impl GetConfig {
         if args.max_per_host == 0 {
             return Err(ConfigError::Zero("--max-per-host"));
         }
+        if args.max_connections == Some(0) {
+            return Err(ConfigError::Zero("--max-connections"));
+        }
+        if args.split == Some(0) {
+            return Err(ConfigError::Zero("--split"));
+        }
         if args.max_tries == 0 {
             return Err(ConfigError::Zero("--max-tries"));
         }
@@ -104,6 +110,9 @@ impl GetConfig {
                 out_dir: args.dir,
                 jobs: args.jobs,
                 max_per_host: args.max_per_host,
+                max_connections: args.max_connections.unwrap_or(args.jobs.max(16)),
+                split: args.split,
+                min_split_size: args.min_split_size,
                 retry: RetryPolicy {
                     max_tries: args.max_tries,
                     base: Duration::from_secs_f64(args.retry_wait),

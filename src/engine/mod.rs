@@ -7,15 +7,17 @@
 
 pub mod recorder;
 pub mod retry;
+pub mod segments;
 pub mod worker;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
-use tokio::sync::mpsc;
+
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -35,6 +37,12 @@ pub struct EngineConfig {
     pub jobs: usize,
     /// Connections to one host at once.
     pub max_per_host: usize,
+    /// Connections at once over the whole run.
+    pub max_connections: usize,
+    /// Connections per file: None splits large files automatically.
+    pub split: Option<usize>,
+    /// Automatic splitting only for files at least this large.
+    pub min_split_size: u64,
     pub retry: RetryPolicy,
     /// An attempt that receives nothing for this long is aborted.
     pub stall_timeout: Duration,
@@ -112,6 +120,7 @@ pub async fn run(
 
     let (recorder, writer) = Recorder::spawn(manifest).map_err(EngineError::Spawn)?;
     let shared = Arc::new(Shared {
+        limits: Limits::new(cfg.max_connections, cfg.max_per_host),
         client,
         cfg: cfg.clone(),
         events,
@@ -196,14 +205,13 @@ fn is_complete(rec: &JobRecord, spec: &JobSpec, out_dir: &std::path::Path) -> bo
     matches!((len, rec.total), (Ok(len), Some(total)) if len == total)
 }
 
-/// Jobs waiting for a slot, grouped by host so one busy host never blocks
-/// the queue for the others.
+/// Jobs waiting for a connection, grouped by host so one busy host never
+/// blocks the queue for the others.
 struct HostQueues {
     waiting: HashMap<String, VecDeque<Queued>>,
     /// Hosts in first-seen order, for a fair round robin.
     order: Vec<String>,
     next: usize,
-    running: HashMap<String, usize>,
 }
 
 impl HostQueues {
@@ -224,37 +232,92 @@ impl HostQueues {
             waiting,
             order,
             next: 0,
-            running: HashMap::new(),
         }
     }
 
-    /// The next job whose host has a free connection, if any.
-    fn pop(&mut self, max_per_host: usize) -> Option<(String, Queued)> {
+    /// The next job whose host has a free connection, with that connection.
+    fn pop(&mut self, limits: &Limits) -> Option<(Queued, ConnPermit)> {
         for step in 0..self.order.len() {
             let idx = (self.next + step) % self.order.len();
             let host = &self.order[idx];
-            let busy = self.running.get(host).copied().unwrap_or(0);
-            if busy >= max_per_host {
+            let Some(queue) = self.waiting.get_mut(host) else {
+                continue;
+            };
+            if queue.is_empty() {
                 continue;
             }
-            if let Some(job) = self.waiting.get_mut(host).and_then(VecDeque::pop_front) {
-                let host = host.clone();
-                *self.running.entry(host.clone()).or_default() += 1;
-                self.next = idx + 1;
-                return Some((host, job));
-            }
+            let Some(permit) = limits.try_acquire(host) else {
+                continue;
+            };
+            let job = queue.pop_front()?;
+            self.next = idx + 1;
+            return Some((job, permit));
         }
         None
     }
 
-    fn release(&mut self, host: &str) {
-        if let Some(n) = self.running.get_mut(host) {
-            *n = n.saturating_sub(1);
-        }
+    fn is_empty(&self) -> bool {
+        self.waiting.values().all(VecDeque::is_empty)
     }
 }
 
-fn host_key(url: &url::Url) -> String {
+/// Connection slots: a budget for the whole run and one per host. Every
+/// connection holds a [`ConnPermit`], the first of a job and the extra ones
+/// of a segmented download alike.
+pub(crate) struct Limits {
+    global: Arc<Semaphore>,
+    per_host: usize,
+    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    freed: Arc<Notify>,
+}
+
+/// One connection's right to exist; dropping it wakes the dispatcher.
+pub(crate) struct ConnPermit {
+    global: Option<OwnedSemaphorePermit>,
+    host: Option<OwnedSemaphorePermit>,
+    freed: Arc<Notify>,
+}
+
+impl Drop for ConnPermit {
+    fn drop(&mut self) {
+        // Release before notifying, or the woken dispatcher could find the
+        // slot still taken and sleep on a notification already spent.
+        self.global.take();
+        self.host.take();
+        self.freed.notify_one();
+    }
+}
+
+impl Limits {
+    fn new(global: usize, per_host: usize) -> Limits {
+        Limits {
+            global: Arc::new(Semaphore::new(global)),
+            per_host,
+            hosts: Mutex::new(HashMap::new()),
+            freed: Arc::new(Notify::new()),
+        }
+    }
+
+    /// A connection to `host` if both budgets allow one now.
+    pub(crate) fn try_acquire(&self, host: &str) -> Option<ConnPermit> {
+        let host_sem = {
+            let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+            hosts
+                .entry(host.to_string())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))
+                .clone()
+        };
+        let host = host_sem.try_acquire_owned().ok()?;
+        let global = self.global.clone().try_acquire_owned().ok()?;
+        Some(ConnPermit {
+            global: Some(global),
+            host: Some(host),
+            freed: self.freed.clone(),
+        })
+    }
+}
+
+pub(crate) fn host_key(url: &url::Url) -> String {
     format!(
         "{}:{}",
         url.host_str().unwrap_or(""),
@@ -262,34 +325,43 @@ fn host_key(url: &url::Url) -> String {
     )
 }
 
-/// Runs the queue with bounded parallelism. A slot is taken before a task
-/// is spawned, so the queue only moves when a worker is free; a panicking
+/// Runs the queue with bounded parallelism. A connection is taken before a
+/// task is spawned, so the queue only moves when one is free; a panicking
 /// worker counts as a failed job.
 async fn dispatch(shared: &Arc<Shared>, queue: Vec<Queued>, report: &mut Report) {
     let mut hosts = HostQueues::new(queue);
     let mut running = JoinSet::new();
-    let mut in_flight: HashMap<tokio::task::Id, (String, JobId)> = HashMap::new();
+    let mut in_flight: HashMap<tokio::task::Id, JobId> = HashMap::new();
     let run_seed: u64 = rand::rngs::StdRng::from_os_rng().random();
     loop {
         while running.len() < shared.cfg.jobs && !shared.cancel.is_cancelled() {
-            let Some((host, job)) = hosts.pop(shared.cfg.max_per_host) else {
+            let Some((job, permit)) = hosts.pop(&shared.limits) else {
                 break;
             };
             let seed = run_seed ^ (job.id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            let handle = running.spawn(run_job(shared.clone(), job.id, job.spec, job.record, seed));
-            in_flight.insert(handle.id(), (host, job.id));
+            let task = run_job(shared.clone(), job.id, job.spec, job.record, permit, seed);
+            let handle = running.spawn(task);
+            in_flight.insert(handle.id(), job.id);
         }
-        let Some(joined) = running.join_next_with_id().await else {
+        if running.is_empty() && (hosts.is_empty() || shared.cancel.is_cancelled()) {
             break;
+        }
+        let joined = tokio::select! {
+            joined = running.join_next_with_id(), if !running.is_empty() => joined,
+            // An extra connection of a segmented download ended: a queued
+            // job may fit now.
+            _ = shared.limits.freed.notified() => continue,
+        };
+        let Some(joined) = joined else {
+            continue;
         };
         let (task, result) = match joined {
             Ok((task, result)) => (task, Ok(result)),
             Err(err) => (err.id(), Err(err)),
         };
-        let Some((host, id)) = in_flight.remove(&task) else {
+        let Some(id) = in_flight.remove(&task) else {
             continue;
         };
-        hosts.release(&host);
         match result {
             Ok((outcome, fetched)) => {
                 report.bytes += fetched;

@@ -14,7 +14,11 @@ use super::EngineError;
 use crate::store::manifest::{JobRecord, Manifest, ManifestError};
 
 enum Msg {
-    Save(JobRecord),
+    /// Append; `durable` asks for an fsync before the batch is done.
+    Save {
+        rec: JobRecord,
+        durable: bool,
+    },
     SaveSynced(JobRecord, oneshot::Sender<Result<(), String>>),
 }
 
@@ -42,7 +46,17 @@ impl Recorder {
     pub fn save(&self, rec: JobRecord) {
         // A closed channel means the actor already failed; its error is
         // reported when the run ends.
-        let _ = self.tx.send(Msg::Save(rec));
+        let _ = self.tx.send(Msg::Save { rec, durable: true });
+    }
+
+    /// Records progress that only has to survive a killed process, not a
+    /// crashed machine: appended without an fsync of its own (the boot id
+    /// in the record tells a later run whether to trust it).
+    pub fn save_written(&self, rec: JobRecord) {
+        let _ = self.tx.send(Msg::Save {
+            rec,
+            durable: false,
+        });
     }
 
     /// Records a state change and waits until it is on disk.
@@ -68,10 +82,26 @@ impl RecorderThread {
     }
 }
 
+/// Acks waiting for the next fsync of the journal.
+type Acks = Vec<oneshot::Sender<Result<(), String>>>;
+
 fn actor(
     mut manifest: Manifest,
     mut rx: mpsc::UnboundedReceiver<Msg>,
 ) -> Result<(), ManifestError> {
+    // fsync runs on a thread of its own: while it waits for the disk, this
+    // one keeps appending, so a kill loses only what was not yet written,
+    // never a backlog queued behind a slow fsync.
+    let journal = manifest.journal_handle()?;
+    let (sync_tx, sync_rx) = std::sync::mpsc::channel::<Acks>();
+    let syncer = std::thread::Builder::new()
+        .name("haul-fsync".into())
+        .spawn(move || syncer(journal, sync_rx))
+        .map_err(|source| ManifestError::Io {
+            op: "start the manifest syncer",
+            path: manifest.dir().to_path_buf(),
+            source,
+        })?;
     let mut failure: Option<String> = None;
     while let Some(first) = rx.blocking_recv() {
         let mut waiting = Vec::new();
@@ -80,11 +110,16 @@ fn actor(
             batch.push(more);
         }
         let mut result = Ok(());
+        let mut sync = false;
         for msg in batch {
             let rec = match msg {
-                Msg::Save(rec) => rec,
+                Msg::Save { rec, durable } => {
+                    sync |= durable;
+                    rec
+                }
                 Msg::SaveSynced(rec, done) => {
                     waiting.push(done);
+                    sync = true;
                     rec
                 }
             };
@@ -92,26 +127,64 @@ fn actor(
                 result = manifest.update(rec);
             }
         }
-        if result.is_ok() {
-            result = manifest.sync();
-        }
         if let Err(err) = &result {
             failure.get_or_insert_with(|| crate::error::chain(err));
         }
-        for done in waiting {
-            let _ = done.send(match &failure {
-                Some(msg) => Err(msg.clone()),
-                None => Ok(()),
-            });
+        match &failure {
+            Some(msg) => {
+                for done in waiting {
+                    let _ = done.send(Err(msg.clone()));
+                }
+            }
+            None if sync => {
+                // Everything this batch appended precedes the fsync the
+                // syncer will start, so its acks are honest.
+                let _ = sync_tx.send(waiting);
+            }
+            None => {}
         }
         // Once a write failed the journal may be torn mid-line; stop writing
         // and let close() report it rather than append after garbage.
         if let Err(err) = result {
             drain_with_error(&mut rx, failure.as_deref().unwrap_or(""));
+            drop(sync_tx);
+            let _ = syncer.join();
             return Err(err);
         }
     }
-    manifest.close()
+    drop(sync_tx);
+    let synced = syncer
+        .join()
+        .unwrap_or_else(|_| Err(std::io::Error::other("the manifest syncer crashed")));
+    let journal = manifest.dir().join("journal.jsonl");
+    manifest.close()?;
+    synced.map_err(|source| ManifestError::Io {
+        op: "sync manifest journal",
+        path: journal,
+        source,
+    })
+}
+
+/// fsyncs the journal whenever asked, once for every request queued
+/// meanwhile (group commit), then answers them all.
+fn syncer(journal: std::fs::File, rx: std::sync::mpsc::Receiver<Acks>) -> std::io::Result<()> {
+    let mut failure: Option<std::io::Error> = None;
+    while let Ok(first) = rx.recv() {
+        let mut acks = first;
+        while let Ok(more) = rx.try_recv() {
+            acks.extend(more);
+        }
+        if failure.is_none() {
+            failure = journal.sync_data().err();
+        }
+        for done in acks {
+            let _ = done.send(match &failure {
+                Some(err) => Err(format!("cannot sync the manifest journal: {err}")),
+                None => Ok(()),
+            });
+        }
+    }
+    failure.map_or(Ok(()), Err)
 }
 
 fn drain_with_error(rx: &mut mpsc::UnboundedReceiver<Msg>, msg: &str) {

@@ -72,6 +72,22 @@ pub struct JobRecord {
     pub sha256: Option<String>,
     /// Kernel boot id when `bytes_done` was written; see [`boot_id`].
     pub boot_id: Option<String>,
+    /// The byte ranges of a download split over several connections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments: Option<Vec<Segment>>,
+}
+
+/// One byte range `[start, end)` of a segmented download and how much of it
+/// is on disk. Offsets in `written` and `synced` count from `start`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    pub start: u64,
+    pub end: u64,
+    /// Bytes handed to the kernel: they survive a kill, not a crash of the
+    /// machine (trusted while the boot id is unchanged).
+    pub written: u64,
+    /// Bytes synced to disk: they survive anything.
+    pub synced: u64,
 }
 
 impl JobRecord {
@@ -89,6 +105,7 @@ impl JobRecord {
             last_error: None,
             sha256: None,
             boot_id: None,
+            segments: None,
         }
     }
 }
@@ -337,6 +354,15 @@ impl Manifest {
     }
 
     /// Makes every update so far durable (one `sync_data` of the journal).
+    /// A second handle on the journal, so another thread can fsync it while
+    /// this one goes on appending (compaction truncates in place, so the
+    /// handle stays valid).
+    pub fn journal_handle(&self) -> Result<File, ManifestError> {
+        self.journal
+            .try_clone()
+            .map_err(io_err("open manifest journal", &self.files.journal))
+    }
+
     pub fn sync(&mut self) -> Result<(), ManifestError> {
         self.journal
             .sync_data()

@@ -89,6 +89,16 @@ impl PartFile {
     }
 }
 
+/// Creates the `.part` at its full length up front (sparse, like aria2's
+/// `--file-allocation=trunc`), so that several connections can write their
+/// ranges into it at once.
+pub async fn preallocate(path: &Path, len: u64) -> std::io::Result<()> {
+    let file = PartFile::open_at(path, 0).await?;
+    let file = file.writer.into_inner();
+    file.set_len(len).await?;
+    file.sync_all().await
+}
+
 /// Renames a complete `.part` found on disk (a run killed between recording
 /// "done" and the rename) to its final name.
 pub async fn promote(part: &Path, final_path: &Path) -> std::io::Result<()> {

@@ -22,7 +22,17 @@ fn resumes_byte_exact_after_kill_9() {
     server.add_file("/big.bin", data.clone());
     // About 3 s for the whole body, so the kill lands mid-transfer.
     server.set_rate("/big.bin", 11 << 19);
-    let args = ["get", &server.url("/big.bin"), "-d", &sb.dir_arg()].map(String::from);
+    // One stream: this is the single-connection resume (Range + If-Range
+    // from the end of the .part); split downloads have their own test.
+    let args = [
+        "get",
+        &server.url("/big.bin"),
+        "-d",
+        &sb.dir_arg(),
+        "--split",
+        "1",
+    ]
+    .map(String::from);
 
     let mut first = sb.haul(&args).spawn();
     server.wait_served("/big.bin", size as u64 / 2, WAIT);

@@ -14,6 +14,7 @@ mod cli_faults;
 mod cli_get;
 mod cli_input;
 mod cli_resume;
+mod cli_split;
 mod cli_tls;
 mod cli_verify;
 mod server_selftest;

@@ -8,7 +8,7 @@
 //! and §14 independently of haul's client code, so one misreading cannot
 //! confirm itself: it must never import anything from the `haul` crate.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
 use std::io;
 use std::net::TcpListener as StdListener;
@@ -52,6 +52,8 @@ static NEXT_TAG: AtomicU64 = AtomicU64::new(1);
 /// HEAD requests never consume a fault: they are always answered normally.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Fault {
+    /// Normal service: lets a script aim its faults at later requests.
+    Pass,
     /// Answer with this status and a short text body.
     Status(u16),
     /// Answer with this status and a `Retry-After` header (delta-seconds or
@@ -84,6 +86,7 @@ impl Fault {
     /// Short name for the request log (never the bytes of a replacement body).
     pub fn label(&self) -> String {
         match self {
+            Fault::Pass => "Pass".to_string(),
             Fault::Status(code) => format!("Status({code})"),
             Fault::StatusRetryAfter(code, after) => format!("StatusRetryAfter({code}, {after:?})"),
             Fault::ResetBeforeHeaders => "ResetBeforeHeaders".to_string(),
@@ -161,6 +164,10 @@ struct Shared {
 struct State {
     files: HashMap<String, Resource>,
     rates: HashMap<String, u64>,
+    /// Paths served like a server without range support (no Accept-Ranges, Range ignored).
+    no_ranges: HashSet<String>,
+    /// Paths served without Content-Length (chunked).
+    no_length: HashSet<String>,
     scripts: HashMap<String, VecDeque<Fault>>,
     redirects: HashMap<String, (String, u16)>,
     log: Vec<LoggedRequest>,
@@ -250,6 +257,18 @@ impl TestServer {
         } else {
             st.rates.insert(path.to_string(), bytes_per_sec);
         }
+    }
+
+    /// Serves `path` like a server without range support: no
+    /// `Accept-Ranges`, and a `Range` header is ignored (200, whole body).
+    pub fn without_ranges(&self, path: &str) {
+        self.shared.lock().no_ranges.insert(path.to_string());
+    }
+
+    /// Serves `path` without `Content-Length` (chunked), so its length is
+    /// unknown until the body ends.
+    pub fn without_length(&self, path: &str) {
+        self.shared.lock().no_length.insert(path.to_string());
     }
 
     /// Appends faults for `path`, consumed one per GET request in order;
@@ -439,6 +458,10 @@ impl Shared {
             }
             _ => Selection::Full,
         };
+        let ranges = !st.no_ranges.contains(&req.path);
+        if !ranges {
+            selection = Selection::Full;
+        }
         match fault {
             Some(Fault::IgnoreRange) => selection = Selection::Full,
             Some(Fault::WrongContentRange) => selection = wrong_range(&selection, len),
@@ -448,8 +471,10 @@ impl Shared {
         let mut builder = Response::builder()
             .header(header::ETAG, &res.etag)
             .header(header::LAST_MODIFIED, &res.last_modified)
-            .header(header::ACCEPT_RANGES, "bytes")
             .header(header::CONTENT_TYPE, "application/octet-stream");
+        if ranges {
+            builder = builder.header(header::ACCEPT_RANGES, "bytes");
+        }
         let (start, end) = match selection {
             Selection::Unsatisfiable => {
                 return builder
@@ -471,7 +496,7 @@ impl Shared {
         };
         let count = end - start;
         let stall_at_end = matches!(fault, Some(Fault::StallAtEnd));
-        if !stall_at_end {
+        if !stall_at_end && !st.no_length.contains(&req.path) {
             builder = builder.header(header::CONTENT_LENGTH, count);
         }
         if req.method == Method::HEAD {

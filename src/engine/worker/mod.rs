@@ -20,9 +20,12 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+mod segmented;
+
 use super::recorder::Recorder;
 use super::retry::{parse_retry_after, Decision};
-use super::EngineConfig;
+use super::segments::Plan;
+use super::{host_key, ConnPermit, EngineConfig, Limits};
 use crate::error::DownloadError;
 use crate::event::{Event, JobId};
 use crate::http::range::{check_resumed, if_range_value, parse_content_range, ContentRange};
@@ -34,8 +37,23 @@ use crate::store::part::{part_len, part_path, promote, PartFile};
 /// Progress events per job are coalesced to this interval (about ten a second).
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
+/// Connections per file when splitting automatically.
+const AUTO_SPLIT: usize = 4;
+
+/// No range of a split file is cut smaller than this.
+const MIN_PIECE: u64 = 1 << 20;
+
+/// What the first answer told us to do next.
+enum Next {
+    /// The file is complete on disk.
+    Complete,
+    /// Fetch the rest over several connections; this answer streams from byte 0.
+    Split(reqwest::Response),
+}
+
 /// What the run-wide pieces every worker shares.
 pub(crate) struct Shared {
+    pub limits: Limits,
     pub client: reqwest::Client,
     pub cfg: EngineConfig,
     pub events: mpsc::Sender<Event>,
@@ -70,10 +88,15 @@ pub(crate) async fn run_job(
     id: JobId,
     spec: Arc<JobSpec>,
     record: JobRecord,
+    permit: ConnPermit,
     seed: u64,
 ) -> (Outcome, u64) {
     let final_path = spec.path.to_path(&shared.cfg.out_dir);
     let mut worker = Worker {
+        _permit: permit,
+        host: host_key(&spec.url),
+        no_split: false,
+        seed,
         part_path: part_path(&final_path),
         final_path,
         url: redact(&spec.url),
@@ -92,6 +115,12 @@ pub(crate) async fn run_job(
 }
 
 struct Worker {
+    /// This job's first connection; extra ones of a split file take their own.
+    _permit: ConnPermit,
+    host: String,
+    /// Ranges failed us for this file in this run: stay on one stream.
+    no_split: bool,
+    seed: u64,
     shared: Arc<Shared>,
     id: JobId,
     spec: Arc<JobSpec>,
@@ -111,9 +140,14 @@ struct Worker {
 impl Worker {
     async fn run(&mut self) -> Outcome {
         match self.prepare().await {
-            Ok(true) => return self.finish().await,
+            Ok(true) => return self.finish(self.stream_digest()).await,
             Ok(false) => {}
             Err(err) => return self.fail(err).await,
+        }
+        if self.rec.segments.is_some() {
+            if let Some(outcome) = self.segmented(None).await {
+                return outcome;
+            }
         }
         let mut failures = 0u32;
         loop {
@@ -123,7 +157,11 @@ impl Worker {
             self.rec.attempts += 1;
             let before = self.pos;
             let err = match self.attempt().await {
-                Ok(()) => return self.finish().await,
+                Ok(Next::Complete) => return self.finish(self.stream_digest()).await,
+                Ok(Next::Split(first)) => match self.segmented(Some(first)).await {
+                    Some(outcome) => return outcome,
+                    None => continue,
+                },
                 Err(Stop::Cancelled) => return self.interrupted().await,
                 Err(Stop::Failed(err)) => err,
             };
@@ -176,6 +214,11 @@ impl Worker {
         // Recorded as done but killed before the rename: the complete .part
         // is still there; promote it if it hashes to what was recorded, and
         // otherwise trust none of it.
+        if self.rec.segments.is_some() && self.rec.state != JobState::Done {
+            // A split file resumes range by range; see `segmented`.
+            self.rec.state = JobState::Partial;
+            return Ok(false);
+        }
         let mut offset = resume_offset(&self.rec, on_disk, self.shared.boot_id.as_deref());
         if self.rec.state == JobState::Done && Some(on_disk) == self.rec.total {
             if let Some(recorded) = self.rec.sha256.clone() {
@@ -218,8 +261,8 @@ impl Worker {
     }
 
     /// One request and its body, from `self.pos` on. Ok means the file is
-    /// complete on disk (synced).
-    async fn attempt(&mut self) -> Result<(), Stop> {
+    /// complete on disk (synced), or that it is worth splitting.
+    async fn attempt(&mut self) -> Result<Next, Stop> {
         let mut req = self.shared.client.get(self.spec.url.clone());
         for (name, value) in &self.spec.headers {
             req = req.header(name.as_str(), value.as_str());
@@ -259,6 +302,9 @@ impl Worker {
                 self.rec.total = resp.content_length();
                 self.rec.etag = header_str(&headers, ETAG);
                 self.rec.last_modified = header_str(&headers, LAST_MODIFIED);
+                if self.worth_splitting(&headers) {
+                    return self.start_split(resp).await;
+                }
             }
             StatusCode::PARTIAL_CONTENT => {
                 let content_range = header_str(&headers, CONTENT_RANGE);
@@ -286,7 +332,7 @@ impl Worker {
                     && self.rec.total.is_none_or(|total| total == self.pos);
                 if length_matches && self.same_validator(&headers).is_ok() {
                     self.rec.total = Some(self.pos);
-                    return Ok(());
+                    return Ok(Next::Complete);
                 }
                 let reason = format!(
                     "416 with Content-Range {content_range:?} for bytes {}-",
@@ -341,7 +387,7 @@ impl Worker {
             source,
         })?;
         self.checkpoint();
-        streamed
+        streamed.map(|()| Next::Complete)
     }
 
     async fn stream(&mut self, part: &mut PartFile, resp: reqwest::Response) -> Result<(), Stop> {
@@ -414,8 +460,7 @@ impl Worker {
 
     /// Checks the checksum, records "done" durably, then renames: a
     /// final-named file is always complete and verified.
-    async fn finish(&mut self) -> Outcome {
-        let got = hex::encode(self.hasher.clone().finalize());
+    async fn finish(&mut self, got: String) -> Outcome {
         if let Some(expected) = self.spec.checksum {
             let expected = hex::encode(expected);
             if got != expected {
@@ -424,8 +469,13 @@ impl Worker {
                     expected,
                     got,
                 };
-                // The bytes are wrong, so the next run must not resume them.
+                // The bytes are wrong, so the next run must not resume
+                // them: without a validator it starts from zero. The .part
+                // stays for inspection.
                 self.rec.bytes_done = 0;
+                self.rec.etag = None;
+                self.rec.last_modified = None;
+                self.rec.segments = None;
                 return self.fail(err).await;
             }
         }
@@ -459,6 +509,7 @@ impl Worker {
     /// Drops the bytes on disk and starts over from zero.
     async fn restart(&mut self, reason: &str) -> Result<(), Stop> {
         self.pos = 0;
+        self.rec.segments = None;
         self.hasher = Sha256::new();
         self.rec.bytes_done = 0;
         self.rec.total = None;
@@ -560,6 +611,137 @@ impl Worker {
                 Stop::Failed(DownloadError::Stalled { url: self.url.clone(), secs: stall.as_secs_f64() })
             }),
         }
+    }
+}
+
+impl Worker {
+    fn stream_digest(&self) -> String {
+        hex::encode(self.hasher.clone().finalize())
+    }
+
+    /// Connections this file should use, given its length.
+    fn connections_for(&self, total: u64) -> usize {
+        let cfg = &self.shared.cfg;
+        let wanted = match cfg.split {
+            Some(n) => n,
+            None if total >= cfg.min_split_size => AUTO_SPLIT,
+            None => 1,
+        };
+        wanted.min((total / MIN_PIECE).max(1) as usize)
+    }
+
+    /// A fresh 200 may be split when it is large enough, the server says it
+    /// serves byte ranges, and a validator lets every range prove it comes
+    /// from the same version of the file.
+    fn worth_splitting(&self, headers: &HeaderMap) -> bool {
+        let ranges = headers
+            .get(reqwest::header::ACCEPT_RANGES)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|u| u.trim().eq_ignore_ascii_case("bytes")));
+        let validator = if_range_value(self.rec.etag.as_deref(), self.rec.last_modified.as_deref());
+        !self.no_split
+            && self.pos == 0
+            && ranges
+            && validator.is_some()
+            && self
+                .rec
+                .total
+                .is_some_and(|total| self.connections_for(total) > 1)
+    }
+
+    /// Preallocates the file and records that it is split.
+    async fn start_split(&mut self, first: reqwest::Response) -> Result<Next, Stop> {
+        let total = self.rec.total.unwrap_or(0);
+        crate::store::part::preallocate(&self.part_path, total)
+            .await
+            .map_err(|source| DownloadError::Io {
+                path: self.part_path.clone(),
+                source,
+            })?;
+        self.rec.segments = Some(Plan::new(total, MIN_PIECE).segments());
+        self.rec.bytes_done = 0;
+        self.save();
+        Ok(Next::Split(first))
+    }
+
+    /// Runs a split download (fresh with `first`, or resumed from the
+    /// manifest). None means ranges failed and the file starts over as one
+    /// stream; otherwise the job's outcome.
+    async fn segmented(&mut self, first: Option<reqwest::Response>) -> Option<Outcome> {
+        let total = self.rec.total?;
+        let plan = match first {
+            Some(_) => Plan::new(total, MIN_PIECE),
+            None => {
+                let on_disk = part_len(&self.part_path).await.unwrap_or(0);
+                let same_boot =
+                    self.shared.boot_id.is_some() && self.rec.boot_id == self.shared.boot_id;
+                let segs = self.rec.segments.clone().unwrap_or_default();
+                match Plan::resume(&segs, total, MIN_PIECE, same_boot) {
+                    Some(plan) if on_disk == total && self.has_validator() => plan,
+                    _ => {
+                        self.rec.segments = None;
+                        self.rec.bytes_done = 0;
+                        return None;
+                    }
+                }
+            }
+        };
+        let pos = plan.written_total();
+        self.emit(Event::Started {
+            id: self.id,
+            path: self.spec.path.to_string(),
+            offset: pos,
+            total: Some(total),
+        })
+        .await;
+        let ctx = Arc::new(segmented::Ctx {
+            shared: self.shared.clone(),
+            id: self.id,
+            path: self.spec.path.to_string(),
+            url: self.spec.url.clone(),
+            url_text: self.url.clone(),
+            headers: self.spec.headers.clone(),
+            part_path: self.part_path.clone(),
+            plan: std::sync::Mutex::new(plan),
+            rec: std::sync::Mutex::new(self.rec.clone()),
+            stop: self.shared.cancel.child_token(),
+            wake_hasher: tokio::sync::Notify::new(),
+            fetched: std::sync::atomic::AtomicU64::new(0),
+            last_progress: std::sync::Mutex::new(None),
+        });
+        let connections = self.connections_for(total);
+        let end = segmented::run(
+            ctx.clone(),
+            first,
+            connections,
+            self.host.clone(),
+            self.seed,
+        )
+        .await;
+        self.fetched += ctx.fetched.load(std::sync::atomic::Ordering::Relaxed);
+        {
+            let plan = ctx.plan.lock().unwrap_or_else(|e| e.into_inner());
+            self.rec.segments = Some(plan.segments());
+            self.rec.bytes_done = plan.synced_total();
+            self.pos = plan.written_total();
+        }
+        match end {
+            segmented::SegEnd::Complete(digest) => Some(self.finish(digest).await),
+            segmented::SegEnd::Failed(err) => Some(self.fail(err).await),
+            segmented::SegEnd::Cancelled => Some(self.interrupted().await),
+            segmented::SegEnd::Restart(reason) => {
+                self.no_split = true;
+                match self.restart(&reason).await {
+                    Ok(()) => None,
+                    Err(Stop::Cancelled) => Some(self.interrupted().await),
+                    Err(Stop::Failed(err)) => Some(self.fail(err).await),
+                }
+            }
+        }
+    }
+
+    fn has_validator(&self) -> bool {
+        if_range_value(self.rec.etag.as_deref(), self.rec.last_modified.as_deref()).is_some()
     }
 }
 

@@ -1,0 +1,450 @@
+//! The byte-range plan of a download split over several connections: who
+//! fetches which range, how far each has got, work stealing, and the
+//! contiguous prefix that is ready to hash.
+//!
+//! Pure bookkeeping behind one lock; no I/O. Slots are never removed, so a
+//! connection's slot index stays valid while others split ranges.
+
+use crate::store::manifest::Segment;
+
+/// A range of the plan and who works on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Slot {
+    seg: Segment,
+    /// Bytes from `start` received by the owner (some may still sit in its
+    /// buffer); never less than `seg.written`.
+    received: u64,
+    owner: Option<usize>,
+    /// End of the owner's request in flight; None for an open-ended answer,
+    /// which may be cut anywhere. A thief never takes bytes already asked
+    /// for: the server would send them twice.
+    asked: Option<u64>,
+}
+
+impl Slot {
+    fn len(&self) -> u64 {
+        self.seg.end - self.seg.start
+    }
+
+    fn remaining(&self) -> u64 {
+        self.len() - self.received
+    }
+}
+
+/// The ranges of one file.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    slots: Vec<Slot>,
+    total: u64,
+    /// No range is split into pieces smaller than this.
+    min_piece: u64,
+}
+
+/// Where a connection should fetch: `[from, end)` for slot `slot`; `end`
+/// may shrink later if another connection steals the tail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    pub slot: usize,
+    /// Where the slot's range starts (its `written` counts from here).
+    pub start: u64,
+    pub from: u64,
+    pub end: u64,
+}
+
+impl Plan {
+    /// A fresh plan: one range covering the whole file, for the connection
+    /// that is already receiving it. Others join by stealing.
+    pub fn new(total: u64, min_piece: u64) -> Plan {
+        Plan {
+            slots: vec![Slot {
+                seg: Segment {
+                    start: 0,
+                    end: total,
+                    written: 0,
+                    synced: 0,
+                },
+                received: 0,
+                owner: None,
+                asked: None,
+            }],
+            total,
+            min_piece: min_piece.max(1),
+        }
+    }
+
+    /// A plan resumed from the manifest. `trust_written`: the machine has
+    /// not rebooted since, so bytes handed to the kernel are on disk; else
+    /// only synced bytes count. None if the ranges do not tile `[0, total)`.
+    pub fn resume(
+        segments: &[Segment],
+        total: u64,
+        min_piece: u64,
+        trust_written: bool,
+    ) -> Option<Plan> {
+        let mut segs = segments.to_vec();
+        segs.sort_by_key(|s| s.start);
+        let mut at = 0;
+        for seg in &segs {
+            if seg.start != at || seg.end < seg.start || seg.written > seg.end - seg.start {
+                return None;
+            }
+            at = seg.end;
+        }
+        if at != total {
+            return None;
+        }
+        let slots = segs
+            .into_iter()
+            .map(|mut seg| {
+                seg.synced = seg.synced.min(seg.written);
+                if !trust_written {
+                    seg.written = seg.synced;
+                }
+                Slot {
+                    seg,
+                    received: seg.written,
+                    owner: None,
+                    asked: None,
+                }
+            })
+            .collect();
+        Some(Plan {
+            slots,
+            total,
+            min_piece: min_piece.max(1),
+        })
+    }
+
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// Hands `conn` the first range nobody works on, else the second half of
+    /// the largest range still being fetched. None when nothing is left
+    /// worth another connection.
+    pub fn claim(&mut self, conn: usize) -> Option<Claim> {
+        if let Some(slot) = self
+            .slots
+            .iter()
+            .position(|s| s.owner.is_none() && s.remaining() > 0)
+        {
+            return Some(self.take(slot, conn));
+        }
+        self.steal(conn)
+    }
+
+    /// Claims a specific slot (the first connection owns slot 0 of a fresh plan).
+    pub fn take(&mut self, slot: usize, conn: usize) -> Claim {
+        let s = &mut self.slots[slot];
+        s.owner = Some(conn);
+        // Whatever was received but not written is gone with the old owner.
+        s.received = s.seg.written;
+        s.asked = None;
+        Claim {
+            slot,
+            start: s.seg.start,
+            from: s.seg.start + s.seg.written,
+            end: s.seg.end,
+        }
+    }
+
+    fn steal(&mut self, conn: usize) -> Option<Claim> {
+        let (victim, _) = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.owner.is_some() && s.remaining() >= 2 * self.min_piece)
+            .max_by_key(|(_, s)| s.remaining())?;
+        let v = self.slots[victim];
+        let pos = v.seg.start + v.received;
+        // Round the cut to 64 KiB so ranges stay aligned for the page cache.
+        let half = (pos + v.remaining() / 2) & !0xffff;
+        let mid = half.max(v.asked.unwrap_or(0));
+        if mid < pos + self.min_piece || mid + self.min_piece > v.seg.end {
+            return None;
+        }
+        self.slots[victim].seg.end = mid;
+        self.slots.push(Slot {
+            seg: Segment {
+                start: mid,
+                end: v.seg.end,
+                written: 0,
+                synced: 0,
+            },
+            received: 0,
+            owner: Some(conn),
+            asked: None,
+        });
+        let slot = self.slots.len() - 1;
+        Some(Claim {
+            slot,
+            start: mid,
+            from: mid,
+            end: v.seg.end,
+        })
+    }
+
+    /// The owner's next request: from its position to the returned end. Half
+    /// of what is left (between `min_piece` and `max_request`), so the other
+    /// half stays free to steal and no connection holds a long tail.
+    pub fn next_request(&mut self, slot: usize, max_request: u64) -> Option<u64> {
+        let min_piece = self.min_piece;
+        let s = &mut self.slots[slot];
+        let left = s.remaining();
+        if left == 0 {
+            return None;
+        }
+        let size = if left <= 2 * min_piece {
+            left
+        } else {
+            (left / 2).clamp(min_piece, max_request.max(min_piece))
+        };
+        let end = s.seg.start + s.received + size;
+        s.asked = Some(end);
+        Some(end)
+    }
+
+    /// The owner got `len` more bytes at its position: returns how many of
+    /// them fall inside its range (the end may have moved since it asked).
+    pub fn receive(&mut self, slot: usize, len: u64) -> u64 {
+        let s = &mut self.slots[slot];
+        let take = len.min(s.remaining());
+        s.received += take;
+        take
+    }
+
+    /// The owner handed bytes up to `start + written` to the kernel.
+    pub fn written(&mut self, slot: usize, written: u64) {
+        let s = &mut self.slots[slot];
+        s.seg.written = written.min(s.len());
+    }
+
+    /// The owner synced everything it had written.
+    pub fn synced(&mut self, slot: usize) {
+        let s = &mut self.slots[slot];
+        s.seg.synced = s.seg.written;
+    }
+
+    /// Everything written is now synced (after an fsync of the whole file).
+    pub fn sync_all(&mut self) {
+        for s in &mut self.slots {
+            s.seg.synced = s.seg.written;
+        }
+    }
+
+    /// The owner stopped (error, cancel, done); its range is free to claim.
+    pub fn release(&mut self, slot: usize) {
+        let s = &mut self.slots[slot];
+        s.owner = None;
+        s.received = s.seg.written;
+        s.asked = None;
+    }
+
+    /// Absolute offset where the owner of `slot` continues.
+    pub fn position(&self, slot: usize) -> u64 {
+        let s = &self.slots[slot];
+        s.seg.start + s.received
+    }
+
+    /// End of the owner's request in flight, if it asked for a bounded range.
+    pub fn asked(&self, slot: usize) -> Option<u64> {
+        self.slots[slot].asked
+    }
+
+    /// True when the range of `slot` is fully received.
+    pub fn slot_done(&self, slot: usize) -> bool {
+        self.slots[slot].remaining() == 0
+    }
+
+    /// Every byte written.
+    pub fn is_complete(&self) -> bool {
+        self.slots.iter().all(|s| s.seg.written == s.len())
+    }
+
+    /// Bytes from 0 that are written without a gap: what can be hashed.
+    pub fn frontier(&self) -> u64 {
+        let mut order: Vec<&Slot> = self.slots.iter().collect();
+        order.sort_by_key(|s| s.seg.start);
+        let mut at = 0;
+        for s in order {
+            if s.seg.start != at {
+                break;
+            }
+            at = s.seg.start + s.seg.written;
+            if s.seg.written < s.len() {
+                break;
+            }
+        }
+        at
+    }
+
+    /// Sum of written bytes (the job's position for progress).
+    pub fn written_total(&self) -> u64 {
+        self.slots.iter().map(|s| s.seg.written).sum()
+    }
+
+    /// Sum of synced bytes.
+    pub fn synced_total(&self) -> u64 {
+        self.slots.iter().map(|s| s.seg.synced).sum()
+    }
+
+    /// The ranges as the manifest stores them, in file order; empty ranges
+    /// left by stealing at the very end are dropped.
+    pub fn segments(&self) -> Vec<Segment> {
+        let mut segs: Vec<Segment> = self
+            .slots
+            .iter()
+            .map(|s| s.seg)
+            .filter(|s| s.end > s.start)
+            .collect();
+        segs.sort_by_key(|s| s.start);
+        segs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn connections_join_by_stealing_halves() {
+        let mut plan = Plan::new(64 * MIB, MIB);
+        let first = plan.take(0, 0);
+        assert_eq!((first.from, first.end), (0, 64 * MIB));
+        let second = plan.claim(1).expect("steal");
+        assert_eq!((second.from, second.end), (32 * MIB, 64 * MIB));
+        let third = plan.claim(2).expect("steal");
+        // Both halves are as large; the last one found is split.
+        assert_eq!((third.from, third.end), (48 * MIB, 64 * MIB));
+        assert_eq!(plan.segments().len(), 3);
+        assert_eq!(
+            plan.receive(0, 40 * MIB),
+            32 * MIB,
+            "the first range shrank to 32 MiB"
+        );
+        assert!(plan.slot_done(0));
+    }
+
+    #[test]
+    fn a_finished_connection_steals_from_the_slowest() {
+        let mut plan = Plan::new(8 * MIB, MIB);
+        plan.take(0, 0);
+        let b = plan.claim(1).expect("steal");
+        assert_eq!(b.from, 4 * MIB);
+        plan.receive(b.slot, 4 * MIB);
+        plan.written(b.slot, 4 * MIB);
+        plan.release(b.slot);
+        plan.receive(0, 512 << 10);
+        // Slot 0 has 3.5 MiB left: the idle connection takes the back half.
+        let c = plan.claim(1).expect("steal again");
+        assert_eq!(c.end, 4 * MIB);
+        assert!(c.from >= (512 << 10) + MIB && c.from.is_multiple_of(65536));
+    }
+
+    #[test]
+    fn a_thief_never_takes_bytes_already_asked_for() {
+        let mut plan = Plan::new(64 * MIB, MIB);
+        plan.take(0, 0);
+        let b = plan.claim(1).expect("steal");
+        assert_eq!(b.from, 32 * MIB);
+        // Half of what is left, capped at 8 MiB.
+        assert_eq!(plan.next_request(b.slot, 8 * MIB), Some(40 * MIB));
+        // Slot 0 (open-ended) is as large, so make it the smaller one.
+        plan.receive(0, 8 * MIB);
+        let c = plan.claim(2).expect("steal");
+        assert_eq!(
+            (c.from, c.end),
+            (48 * MIB, 64 * MIB),
+            "cut at half, past the asked 40 MiB"
+        );
+        let mut tail = Plan::new(4 * MIB, MIB);
+        tail.take(0, 0);
+        assert_eq!(tail.next_request(0, 8 * MIB), Some(2 * MIB));
+        assert_eq!(tail.claim(1).map(|c| c.from), Some(2 * MIB));
+    }
+
+    #[test]
+    fn ranges_smaller_than_two_pieces_are_not_split() {
+        let mut plan = Plan::new(3 * MIB / 2, MIB);
+        plan.take(0, 0);
+        assert_eq!(plan.claim(1), None);
+    }
+
+    #[test]
+    fn frontier_follows_the_contiguous_written_prefix() {
+        let mut plan = Plan::new(8 * MIB, MIB);
+        plan.take(0, 0);
+        let b = plan.claim(1).expect("steal");
+        plan.receive(b.slot, MIB);
+        plan.written(b.slot, MIB);
+        assert_eq!(plan.frontier(), 0);
+        plan.receive(0, 4 * MIB);
+        plan.written(0, 4 * MIB);
+        assert_eq!(plan.frontier(), 5 * MIB);
+        assert!(!plan.is_complete());
+        plan.receive(b.slot, 3 * MIB);
+        plan.written(b.slot, 4 * MIB);
+        assert_eq!(plan.frontier(), 8 * MIB);
+        assert!(plan.is_complete());
+    }
+
+    #[test]
+    fn resume_trusts_written_bytes_only_within_the_same_boot() {
+        let segs = [
+            Segment {
+                start: 0,
+                end: 4 * MIB,
+                written: 3 * MIB,
+                synced: MIB,
+            },
+            Segment {
+                start: 4 * MIB,
+                end: 8 * MIB,
+                written: 2 * MIB,
+                synced: 2 * MIB,
+            },
+        ];
+        let same = Plan::resume(&segs, 8 * MIB, MIB, true).expect("tiles");
+        assert_eq!(same.written_total(), 5 * MIB);
+        let rebooted = Plan::resume(&segs, 8 * MIB, MIB, false).expect("tiles");
+        assert_eq!(rebooted.written_total(), 3 * MIB);
+        let mut plan = same;
+        let c = plan.claim(0).expect("a free range");
+        assert_eq!((c.from, c.end), (3 * MIB, 4 * MIB));
+    }
+
+    #[test]
+    fn resume_rejects_ranges_that_do_not_tile_the_file() {
+        let gap = [
+            Segment {
+                start: 0,
+                end: 4,
+                written: 0,
+                synced: 0,
+            },
+            Segment {
+                start: 5,
+                end: 8,
+                written: 0,
+                synced: 0,
+            },
+        ];
+        assert!(Plan::resume(&gap, 8, 1, true).is_none());
+        let short = [Segment {
+            start: 0,
+            end: 4,
+            written: 0,
+            synced: 0,
+        }];
+        assert!(Plan::resume(&short, 8, 1, true).is_none());
+        let overfull = [Segment {
+            start: 0,
+            end: 4,
+            written: 5,
+            synced: 0,
+        }];
+        assert!(Plan::resume(&overfull, 4, 1, true).is_none());
+    }
+}
