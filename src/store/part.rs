@@ -6,8 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use tokio::fs::{File, OpenOptions};
-use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
+use tokio::fs::File;
+use tokio::io::{AsyncWriteExt, BufWriter};
 
 /// Write-buffer size: few, large writes keep syscalls and blocking-pool hops down.
 const WRITE_BUFFER: usize = 256 << 10;
@@ -38,16 +38,16 @@ pub struct PartFile {
 impl PartFile {
     /// Opens (creating parent directories and the file as needed) and cuts the
     /// file to `offset`, so bytes the manifest does not vouch for are dropped.
+    /// One trip to the blocking pool: this runs once per file, and lists of
+    /// thousands of small files feel every hop.
     pub async fn open_at(path: &Path, offset: u64) -> std::io::Result<PartFile> {
-        if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent).await?;
-        }
-        let mut file = open_no_follow(path).await?;
-        file.set_len(offset).await?;
-        file.seek(std::io::SeekFrom::Start(offset)).await?;
+        let owned = path.to_path_buf();
+        let file = tokio::task::spawn_blocking(move || open_at_blocking(&owned, offset))
+            .await
+            .map_err(std::io::Error::other)??;
         Ok(PartFile {
             path: path.to_path_buf(),
-            writer: BufWriter::with_capacity(WRITE_BUFFER, file),
+            writer: BufWriter::with_capacity(WRITE_BUFFER, File::from_std(file)),
             len: offset,
         })
     }
@@ -77,16 +77,6 @@ impl PartFile {
         self.writer.flush().await?;
         self.writer.get_mut().sync_data().await
     }
-
-    /// Syncs, closes, and renames to `final_path`, then syncs the directory so
-    /// the rename itself survives a crash.
-    pub async fn finish(mut self, final_path: &Path) -> std::io::Result<()> {
-        self.writer.flush().await?;
-        self.writer.get_mut().sync_all().await?;
-        drop(self.writer);
-        tokio::fs::rename(&self.path, final_path).await?;
-        sync_dir(final_path).await
-    }
 }
 
 /// Creates the `.part` at its full length up front (sparse, like aria2's
@@ -99,25 +89,22 @@ pub async fn preallocate(path: &Path, len: u64) -> std::io::Result<()> {
     file.sync_all().await
 }
 
-/// Renames a complete `.part` found on disk (a run killed between recording
-/// "done" and the rename) to its final name.
+/// Renames a complete, synced `.part` to its final name. The directory is
+/// not fsynced: the manifest already records the file as done, and a run
+/// after a crash that lost the rename finds the complete `.part` and
+/// renames it again.
 pub async fn promote(part: &Path, final_path: &Path) -> std::io::Result<()> {
-    tokio::fs::rename(part, final_path).await?;
-    sync_dir(final_path).await
+    tokio::fs::rename(part, final_path).await
 }
 
-async fn sync_dir(path: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    if let Some(dir) = path.parent() {
-        File::open(dir).await?.sync_all().await?;
+fn open_at_blocking(path: &Path, offset: u64) -> std::io::Result<std::fs::File> {
+    use std::io::Seek;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
     }
-    Ok(())
-}
-
-/// A symlink planted where the `.part` goes must not redirect our writes
-/// outside the output directory.
-async fn open_no_follow(path: &Path) -> std::io::Result<File> {
-    if let Ok(meta) = tokio::fs::symlink_metadata(path).await {
+    // A symlink planted where the `.part` goes must not redirect our writes
+    // outside the output directory.
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
         if meta.file_type().is_symlink() {
             return Err(std::io::Error::other(format!(
                 "{} is a symbolic link; refusing to write through it",
@@ -125,13 +112,15 @@ async fn open_no_follow(path: &Path) -> std::io::Result<File> {
             )));
         }
     }
-    OpenOptions::new()
+    let mut file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .read(true)
         .write(true)
-        .open(path)
-        .await
+        .open(path)?;
+    file.set_len(offset)?;
+    file.seek(std::io::SeekFrom::Start(offset))?;
+    Ok(file)
 }
 
 #[cfg(test)]
@@ -149,7 +138,9 @@ mod tests {
         let mut part = PartFile::open_at(&path, 5).await?;
         part.write(b"!").await?;
         let final_path = dir.path().join("sub/a.bin");
-        part.finish(&final_path).await?;
+        part.sync().await?;
+        drop(part);
+        promote(&path, &final_path).await?;
         assert_eq!(tokio::fs::read(&final_path).await?, b"hello!");
         assert_eq!(part_len(&path).await?, 0);
         Ok(())

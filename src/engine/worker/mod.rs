@@ -364,8 +364,9 @@ impl Worker {
                 reason: "length shrank".into(),
             }));
         }
-        // Validators and length go to the manifest before any byte they vouch for.
-        self.save();
+        // Validators and length go to the manifest before any byte they
+        // vouch for; the first durable checkpoint makes them durable too.
+        self.save_written();
         self.emit(Event::Started {
             id: self.id,
             path: self.spec.path.to_string(),
@@ -386,7 +387,13 @@ impl Worker {
             path: self.part_path.clone(),
             source,
         })?;
-        self.checkpoint();
+        self.rec.bytes_done = self.pos;
+        if streamed.is_ok() {
+            // The "done" record right behind it is synced and waited for.
+            self.save_written();
+        } else {
+            self.save();
+        }
         streamed.map(|()| Next::Complete)
     }
 
@@ -580,6 +587,13 @@ impl Worker {
     fn save(&mut self) {
         self.rec.boot_id = self.shared.boot_id.clone();
         self.shared.recorder.save(self.rec.clone());
+    }
+
+    /// Like `save`, without asking for an fsync: for records that only
+    /// have to survive a killed process, or that a synced one follows.
+    fn save_written(&mut self) {
+        self.rec.boot_id = self.shared.boot_id.clone();
+        self.shared.recorder.save_written(self.rec.clone());
     }
 
     fn progress(&mut self) {
