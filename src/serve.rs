@@ -94,6 +94,10 @@ pub async fn serve(
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
+                    // Headers and body go out in separate writes: with Nagle
+                    // on, the body waits for the client's delayed ACK (40 ms
+                    // a response on Linux).
+                    let _ = stream.set_nodelay(true);
                     conns.spawn(connection(stream, ctx.clone()));
                 }
                 Err(_) => {

@@ -773,7 +773,11 @@ fn run(shared: Arc<Shared>, listener: StdListener) {
             let stream = tokio::select! {
                 _ = shared.shutdown.cancelled() => break,
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
+                    Ok((stream, _)) => {
+                        // Avoid Nagle + delayed ACK stalls of 40 ms a response.
+                        let _ = stream.set_nodelay(true);
+                        stream
+                    }
                     Err(_) => continue,
                 },
             };
