@@ -64,20 +64,17 @@ async fn get(args: GetArgs) -> anyhow::Result<u8> {
     let out_dir = cfg.engine.out_dir.clone();
     let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
     let mode = ui::choose(cfg.quiet);
-    // The renderer gets a thread of its own: terminal writes never hold up
-    // the runtime's workers.
-    let renderer = std::thread::Builder::new()
-        .name("haul-ui".into())
-        .spawn(move || {
-            let mut renderer = ui::renderer(mode);
-            while let Some(event) = rx.blocking_recv() {
-                renderer.event(&event);
-            }
-            renderer
-        })
-        .context("cannot start the progress display")?;
+    // The renderer runs as a task: its writes are small (bars redraw at
+    // most ten times a second), and a task needs no thread wake-up per event.
+    let renderer = tokio::spawn(async move {
+        let mut renderer = ui::renderer(mode);
+        while let Some(event) = rx.recv().await {
+            renderer.event(&event);
+        }
+        renderer
+    });
     let result = crate::engine::run(cfg.engine, client, cfg.jobs, tx, cancel).await;
-    let mut renderer = match renderer.join() {
+    let mut renderer = match renderer.await {
         Ok(renderer) => renderer,
         Err(_) => bail!("the progress display crashed"),
     };

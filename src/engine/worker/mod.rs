@@ -37,6 +37,9 @@ use crate::store::part::{part_len, part_path, promote, PartFile};
 /// Progress events per job are coalesced to this interval (about ten a second).
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
+/// A body this small is not recorded until it is done.
+const SMALL_BODY: u64 = 256 << 10;
+
 /// Connections per file when splitting automatically.
 const AUTO_SPLIT: usize = 4;
 
@@ -201,15 +204,25 @@ impl Worker {
             let path = path.clone();
             move |source| DownloadError::Io { path, source }
         };
-        let final_exists = tokio::fs::symlink_metadata(&self.final_path).await.is_ok();
+        // One trip to the blocking pool for both looks at the disk.
+        let (final_path, part) = (self.final_path.clone(), self.part_path.clone());
+        let looked = tokio::task::spawn_blocking(move || {
+            let final_exists = std::fs::symlink_metadata(&final_path).is_ok();
+            match std::fs::metadata(&part) {
+                Ok(meta) => Ok((final_exists, meta.len())),
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok((final_exists, 0)),
+                Err(err) => Err(err),
+            }
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r);
+        let (final_exists, on_disk) = looked.map_err(io(&self.part_path))?;
         if final_exists && self.rec.state != JobState::Done && !self.shared.cfg.allow_overwrite {
             return Err(DownloadError::Exists {
                 path: self.spec.path.to_string(),
             });
         }
-        let on_disk = part_len(&self.part_path)
-            .await
-            .map_err(io(&self.part_path))?;
 
         // Recorded as done but killed before the rename: the complete .part
         // is still there; promote it if it hashes to what was recorded, and
@@ -365,8 +378,12 @@ impl Worker {
             }));
         }
         // Validators and length go to the manifest before any byte they
-        // vouch for; the first durable checkpoint makes them durable too.
-        self.save_written();
+        // vouch for; the first durable checkpoint makes them durable too. A
+        // small body is written in one go and recorded once, as done: if a
+        // kill comes first, no validator means the next run starts it over.
+        if self.rec.total.is_none_or(|total| total - self.pos > SMALL_BODY) {
+            self.save_written();
+        }
         self.emit(Event::Started {
             id: self.id,
             path: self.spec.path.to_string(),
@@ -388,10 +405,9 @@ impl Worker {
             source,
         })?;
         self.rec.bytes_done = self.pos;
-        if streamed.is_ok() {
-            // The "done" record right behind it is synced and waited for.
-            self.save_written();
-        } else {
+        // After a complete body the "done" record follows at once, synced
+        // and waited for; only a failed one needs its checkpoint now.
+        if streamed.is_err() {
             self.save();
         }
         streamed.map(|()| Next::Complete)
