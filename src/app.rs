@@ -26,6 +26,9 @@ pub const EXIT_USAGE: u8 = 2;
 /// Stopped by a signal after saving progress.
 pub const EXIT_INTERRUPTED: u8 = 130;
 
+/// Threads for blocking file work.
+const BLOCKING_THREADS: usize = 32;
+
 /// Depth of the engine -> renderer channel; progress beyond it is dropped.
 const EVENT_QUEUE: usize = 1024;
 
@@ -33,6 +36,10 @@ const EVENT_QUEUE: usize = 1024;
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // File work is short and mostly waits on the disk together; a few
+        // dozen threads keep it moving without a stack and malloc arena
+        // each for hundreds (tokio's default allows 512).
+        .max_blocking_threads(BLOCKING_THREADS)
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {

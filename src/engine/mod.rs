@@ -89,7 +89,11 @@ pub async fn run(
     let (queue, skipped, manifest) = tokio::task::spawn_blocking(move || {
         let mut manifest = Manifest::open(&out_dir)?;
         let (queue, skipped, changed) = reconcile(&manifest, specs, &out_dir);
-        manifest.insert_all(changed)?;
+        // Records for new jobs are built as they are written, not all at once.
+        manifest.insert_all(changed.iter().map(|&i| {
+            let spec = &queue[i].spec;
+            JobRecord::pending(spec.path.to_string(), spec.url.to_string())
+        }))?;
         Ok::<_, ManifestError>((queue, skipped, manifest))
     })
     .await
@@ -98,7 +102,7 @@ pub async fn run(
     let mut report = Report::default();
     let known_bytes = queue
         .iter()
-        .filter_map(|job| job.record.total)
+        .filter_map(|job| job.record.as_ref().and_then(|r| r.total))
         .chain(skipped.iter().map(|s| s.bytes))
         .sum();
     let _ = events
@@ -141,7 +145,11 @@ pub async fn run(
 struct Queued {
     id: JobId,
     spec: Arc<JobSpec>,
-    record: JobRecord,
+    /// What an earlier run left; None for a job never started, whose record
+    /// is rebuilt from the spec when it runs (a long fresh list then holds
+    /// no second copy of every URL while it waits). Boxed: a record is
+    /// ten times the size of the rest of a queue entry.
+    record: Option<Box<JobRecord>>,
 }
 
 /// A job already complete on disk.
@@ -153,12 +161,13 @@ struct Skip {
 
 /// Matches each job with what the manifest knows: complete files are skipped
 /// without a request; a path whose URL changed starts afresh. Returns the
-/// queue, the skipped jobs and the records to write.
+/// queue, the skipped jobs and the queue positions of jobs that need a new
+/// record.
 fn reconcile(
     manifest: &Manifest,
     specs: Vec<JobSpec>,
     out_dir: &std::path::Path,
-) -> (Vec<Queued>, Vec<Skip>, Vec<JobRecord>) {
+) -> (Vec<Queued>, Vec<Skip>, Vec<usize>) {
     let mut queue = Vec::new();
     let mut skipped = Vec::new();
     let mut changed = Vec::new();
@@ -166,20 +175,25 @@ fn reconcile(
         let path = spec.path.to_string();
         let url = spec.url.to_string();
         let record = match manifest.get(&path) {
-            Some(rec) if rec.url == url => rec.clone(),
+            Some(rec) if rec.url == url => rec,
             _ => {
-                let fresh = JobRecord::pending(path.clone(), url);
-                changed.push(fresh.clone());
-                fresh
+                changed.push(queue.len());
+                queue.push(Queued {
+                    id,
+                    spec: Arc::new(spec),
+                    record: None,
+                });
+                continue;
             }
         };
-        if is_complete(&record, &spec, out_dir) {
+        if is_complete(record, &spec, out_dir) {
             skipped.push(Skip {
                 id,
                 path,
                 bytes: record.total.unwrap_or(0),
             });
         } else {
+            let record = (record.state != JobState::Pending).then(|| Box::new(record.clone()));
             queue.push(Queued {
                 id,
                 spec: Arc::new(spec),

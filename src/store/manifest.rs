@@ -168,18 +168,74 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Man
     }
 }
 
-/// Only used to check the version before the rest of the file, so that a
-/// future format is reported as a version problem, not as corruption.
-#[derive(Deserialize)]
-struct SnapshotHead {
-    version: u64,
+/// Reads a snapshot straight into the records map, one job at a time: a
+/// whole-file buffer plus a Vec of every record would triple the memory of
+/// a long list while it loads. Returns the format version.
+struct SnapshotSeed<'a>(&'a mut BTreeMap<String, JobRecord>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for SnapshotSeed<'_> {
+    type Value = u64;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<u64, D::Error> {
+        d.deserialize_map(self)
+    }
 }
 
-#[derive(Deserialize)]
-struct Snapshot {
-    #[allow(dead_code)] // checked through SnapshotHead
-    version: u64,
-    jobs: Vec<JobRecord>,
+impl<'de> serde::de::Visitor<'de> for SnapshotSeed<'_> {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a haul manifest snapshot")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<u64, A::Error> {
+        let mut version = None;
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "version" => version = Some(map.next_value::<u64>()?),
+                // The version comes first: jobs of a format this haul does
+                // not know are skipped, so the error names the version
+                // rather than calling the file corrupt.
+                "jobs" if version == Some(FORMAT_VERSION) => {
+                    map.next_value_seed(JobsSeed(&mut *self.0))?
+                }
+                "jobs" if version.is_none() => {
+                    return Err(serde::de::Error::custom(
+                        "\"version\" must come before \"jobs\"",
+                    ));
+                }
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        version.ok_or_else(|| serde::de::Error::missing_field("version"))
+    }
+}
+
+struct JobsSeed<'a>(&'a mut BTreeMap<String, JobRecord>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for JobsSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for JobsSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of job records")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(rec) = seq.next_element::<JobRecord>()? {
+            self.0.insert(rec.path.clone(), rec);
+        }
+        Ok(())
+    }
 }
 
 /// Paths of the files in one `.haul/` directory.
@@ -449,8 +505,8 @@ fn read_snapshot(
     path: &Path,
     records: &mut BTreeMap<String, JobRecord>,
 ) -> Result<bool, ManifestError> {
-    let bytes = match fs::read(path) {
-        Ok(bytes) => bytes,
+    let file = match File::open(path) {
+        Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(io_err("read manifest", path)(e)),
     };
@@ -458,18 +514,19 @@ fn read_snapshot(
         path: path.to_path_buf(),
         source,
     };
-    let head: SnapshotHead = serde_json::from_slice(&bytes).map_err(corrupt)?;
-    if head.version != FORMAT_VERSION {
+    let mut loaded = BTreeMap::new();
+    let mut de = serde_json::Deserializer::from_reader(BufReader::new(file));
+    let version = serde::de::DeserializeSeed::deserialize(SnapshotSeed(&mut loaded), &mut de)
+        .map_err(corrupt)?;
+    de.end().map_err(corrupt)?;
+    if version != FORMAT_VERSION {
         return Err(ManifestError::UnknownVersion {
             path: path.to_path_buf(),
-            found: head.version,
+            found: version,
             expected: FORMAT_VERSION,
         });
     }
-    let snapshot: Snapshot = serde_json::from_slice(&bytes).map_err(corrupt)?;
-    for rec in snapshot.jobs {
-        records.insert(rec.path.clone(), rec);
-    }
+    records.append(&mut loaded);
     Ok(true)
 }
 

@@ -109,9 +109,9 @@ impl PartFile {
     }
 
     fn take_file(&mut self) -> std::io::Result<std::fs::File> {
-        self.file
-            .take()
-            .ok_or_else(|| std::io::Error::other("the .part file was lost to an earlier write error"))
+        self.file.take().ok_or_else(|| {
+            std::io::Error::other("the .part file was lost to an earlier write error")
+        })
     }
 }
 

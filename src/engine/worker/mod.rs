@@ -90,11 +90,15 @@ pub(crate) async fn run_job(
     shared: Arc<Shared>,
     id: JobId,
     spec: Arc<JobSpec>,
-    record: JobRecord,
+    record: Option<Box<JobRecord>>,
     permit: ConnPermit,
     seed: u64,
 ) -> (Outcome, u64) {
     let final_path = spec.path.to_path(&shared.cfg.out_dir);
+    let record = record.map_or_else(
+        || JobRecord::pending(spec.path.to_string(), spec.url.to_string()),
+        |boxed| *boxed,
+    );
     let mut worker = Worker {
         _permit: permit,
         host: host_key(&spec.url),
@@ -381,7 +385,11 @@ impl Worker {
         // vouch for; the first durable checkpoint makes them durable too. A
         // small body is written in one go and recorded once, as done: if a
         // kill comes first, no validator means the next run starts it over.
-        if self.rec.total.is_none_or(|total| total - self.pos > SMALL_BODY) {
+        if self
+            .rec
+            .total
+            .is_none_or(|total| total - self.pos > SMALL_BODY)
+        {
             self.save_written();
         }
         self.emit(Event::Started {
@@ -507,6 +515,8 @@ impl Worker {
         self.rec.total = Some(self.pos);
         self.rec.sha256 = Some(got.clone());
         self.rec.last_error = None;
+        // Nothing resumes a finished file: its boot id would only cost memory.
+        self.rec.boot_id = None;
         if let Err(msg) = self.shared.recorder.save_synced(self.rec.clone()).await {
             return self
                 .fail_msg(format!("cannot record {} as done: {msg}", self.spec.path))
