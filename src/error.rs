@@ -64,6 +64,30 @@ pub enum DownloadError {
 }
 
 impl DownloadError {
+    /// A request that got no answer: could it connect at all?
+    pub fn sending(url: &str, source: reqwest::Error) -> DownloadError {
+        let url = url.to_string();
+        if source.is_connect() {
+            DownloadError::Connect { url, source }
+        } else {
+            DownloadError::Request { url, source }
+        }
+    }
+
+    /// An answer with a status we cannot use, and when to come back if the
+    /// server said (`Retry-After`, RFC 9110 §10.2.3).
+    pub fn status(url: &str, status: u16, headers: &reqwest::header::HeaderMap) -> DownloadError {
+        let retry_after = headers
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| crate::engine::retry::parse_retry_after(v, std::time::SystemTime::now()));
+        DownloadError::Status {
+            url: url.to_string(),
+            status,
+            retry_after,
+        }
+    }
+
     /// Whether another attempt, resuming from the bytes on disk, may succeed.
     pub fn is_transient(&self) -> bool {
         match self {

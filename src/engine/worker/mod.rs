@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 mod segmented;
 
 use super::recorder::Recorder;
-use super::retry::{parse_retry_after, Decision};
+use super::retry::Decision;
 use super::segments::Plan;
 use super::{host_key, ConnPermit, EngineConfig, Limits};
 use crate::error::DownloadError;
@@ -293,21 +293,7 @@ impl Worker {
             }
         }
         let resp = self.cancellable(req.send()).await?;
-        let resp = match resp {
-            Ok(resp) => resp,
-            Err(source) if source.is_connect() => {
-                return Err(Stop::Failed(DownloadError::Connect {
-                    url: self.url.clone(),
-                    source,
-                }))
-            }
-            Err(source) => {
-                return Err(Stop::Failed(DownloadError::Request {
-                    url: self.url.clone(),
-                    source,
-                }))
-            }
-        };
+        let resp = resp.map_err(|source| DownloadError::sending(&self.url, source))?;
         let status = resp.status();
         let headers = resp.headers().clone();
         match status {
@@ -362,15 +348,8 @@ impl Worker {
                 }));
             }
             _ => {
-                let retry_after = headers
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
-                return Err(Stop::Failed(DownloadError::Status {
-                    url: self.url.clone(),
-                    status: status.as_u16(),
-                    retry_after,
-                }));
+                let err = DownloadError::status(&self.url, status.as_u16(), &headers);
+                return Err(Stop::Failed(err));
             }
         }
         if self.rec.total.is_some_and(|total| self.pos > total) {

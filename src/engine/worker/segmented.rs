@@ -26,7 +26,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::{header_str, Shared, PROGRESS_EVERY};
-use crate::engine::retry::{parse_retry_after, Decision};
+use crate::engine::retry::Decision;
 use crate::engine::segments::{Claim, Plan};
 use crate::engine::ConnPermit;
 use crate::error::DownloadError;
@@ -343,17 +343,11 @@ async fn request(ctx: &Ctx, from: u64, to: u64) -> Result<reqwest::Response, Con
                 secs: stall.as_secs_f64(),
             }))
         }
-        Ok(Err(source)) if source.is_connect() => {
-            return Err(ConnEnd::Failed(DownloadError::Connect {
-                url: ctx.url_text.clone(),
-                source,
-            }))
-        }
         Ok(Err(source)) => {
-            return Err(ConnEnd::Failed(DownloadError::Request {
-                url: ctx.url_text.clone(),
+            return Err(ConnEnd::Failed(DownloadError::sending(
+                &ctx.url_text,
                 source,
-            }))
+            )))
         }
         Ok(Ok(resp)) => resp,
     };
@@ -387,17 +381,11 @@ async fn request(ctx: &Ctx, from: u64, to: u64) -> Result<reqwest::Response, Con
             "416 for bytes {from}-{} of a {total}-byte file",
             to - 1
         ))),
-        status => {
-            let retry_after = headers
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
-            Err(ConnEnd::Failed(DownloadError::Status {
-                url: ctx.url_text.clone(),
-                status: status.as_u16(),
-                retry_after,
-            }))
-        }
+        status => Err(ConnEnd::Failed(DownloadError::status(
+            &ctx.url_text,
+            status.as_u16(),
+            headers,
+        ))),
     }
 }
 
