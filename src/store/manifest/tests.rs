@@ -211,6 +211,17 @@ fn unknown_snapshot_version_is_refused() {
 }
 
 #[test]
+fn a_snapshot_with_jobs_before_its_version_is_corrupt_not_empty() {
+    let body = b"{\"jobs\": [], \"version\": 1}\n";
+    let out = out_with(&[(SNAPSHOT_NAME, body)]);
+    let err = Manifest::open(out.path()).expect_err("jobs before version");
+    assert!(
+        matches!(err, ManifestError::CorruptSnapshot { .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
 fn compaction_keeps_the_journal_bounded() {
     let out = tempfile::tempdir().expect("temp dir");
     let mut m = Manifest::open(out.path()).expect("open");
