@@ -424,6 +424,7 @@ async fn stream(
     pos: &mut u64,
 ) -> Result<(), ConnEnd> {
     let stall = ctx.shared.cfg.stall_timeout;
+    let flush_at = flush_every(lock(&ctx.plan).total());
     let mut body = resp.bytes_stream();
     let mut last_sync = Instant::now();
     loop {
@@ -468,7 +469,9 @@ async fn stream(
         buf.extend_from_slice(&chunk[..take as usize]);
         *pos += take;
         ctx.fetched.fetch_add(take, Ordering::Relaxed);
-        if buf.len() >= buf.capacity() || done {
+        // Not buf.capacity(): a chunk that overflows the buffer grows it, and
+        // flushes would then come later and later, holding more and more.
+        if buf.len() >= flush_at || done {
             flush(ctx, claim, file, buf, *pos)
                 .await
                 .map_err(ConnEnd::Failed)?;
