@@ -13,8 +13,10 @@ the tmpfs is unmounted if this script mounted it, on success, on error and on Ct
 Every wait is bounded. Stdlib only.
 """
 import argparse
+import ctypes
 import dataclasses
 import datetime
+import fcntl
 import hashlib
 import json
 import os
@@ -372,6 +374,7 @@ class Environment:
         self.nginx = subprocess.Popen(
             ["nginx", "-p", str(NGX), "-c", str(conf_path), "-e", str(errlog)],
             stdout=open(NGX / "stdout.log", "wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,
         )
         wait_listening([plain, capped], self.nginx, "nginx", errlog)
 
@@ -381,26 +384,31 @@ class Environment:
             [sys.executable, str(BENCH / "pacer.py"), "--listen", f"{HOST}:{paced}",
              "--upstream", f"{HOST}:{plain}", "--rate", str(RATE)],
             stdout=open(NGX / "pacer.log", "wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,
         )
         (NGX / "pacer.pid").write_text(str(self.pacer.pid))
         wait_listening([paced], self.pacer, "pacer", NGX / "pacer.log")
 
     def stop_stale(self):
-        """Stop an nginx or pacer left behind by an earlier, killed run of this script."""
-        for pidfile, marker in ((NGX / "nginx.pid", str(NGX / "nginx.conf")),
-                                (NGX / "pacer.pid", str(BENCH / "pacer.py"))):
-            try:
-                pid = int(pidfile.read_text().strip())
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except (OSError, ValueError):
-                continue
-            if marker in cmdline:
-                log(f"stopping a leftover process {pid} from an earlier run ({pidfile.name})")
-                os.kill(pid, signal.SIGTERM)
-                for _ in range(100):
-                    if not Path(f"/proc/{pid}").exists():
-                        break
-                    time.sleep(0.05)
+        """Stop an nginx or relay orphaned by an earlier run of this script that was killed
+        before it could clean up. Only orphans: claim_workspace has already refused to start
+        if a live run owns them."""
+        for pid in leftover_servers():
+            if parent_alive(pid):
+                raise BenchError(f"process {pid} still serves /tmp/haul-bench for a live parent; not touching it")
+            log(f"stopping an orphaned server {pid} left behind by an earlier, killed run")
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(100):
+                if not Path(f"/proc/{pid}").exists():
+                    break
+                time.sleep(0.05)
+
+    def check_servers(self):
+        """Refuse to time anything against a dead server: every request would fail or retry."""
+        for name, proc in (("nginx", self.nginx), ("pacer", self.pacer)):
+            if proc is not None and proc.poll() is not None:
+                raise BenchError(f"{name} (pid {proc.pid}) exited during the benchmark with code "
+                                 f"{proc.returncode}; was it stopped from outside?")
 
     def server_cpu(self):
         """CPU seconds used so far by nginx (master and workers) and the pacing relay."""
@@ -451,6 +459,67 @@ class Environment:
                 log(f"warning: umount {OUT} failed: {r.stderr.strip()}")
             else:
                 log(f"unmounted {OUT}")
+
+
+def cmdline(pid):
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def parent_pid(pid):
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def parent_alive(pid):
+    """True when pid's parent is a live bench driver (run.py), not init or a subreaper."""
+    return "run.py" in cmdline(parent_pid(pid))
+
+
+def leftover_servers():
+    """Live nginx masters and relays that serve this benchmark's directory, by pidfile."""
+    found = []
+    for pidfile, marker in ((NGX / "nginx.pid", str(NGX / "nginx.conf")), (NGX / "pacer.pid", "pacer.py")):
+        try:
+            pid = int(pidfile.read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if marker in cmdline(pid):
+            found.append(pid)
+    return found
+
+
+def claim_workspace():
+    """Take /tmp/haul-bench for this run, or refuse: two runs at once would share the ports,
+    the pidfiles and the tmpfs, and each would time the other's load. Returns the open lock
+    file, which must stay open for the whole run."""
+    ROOT.mkdir(parents=True, exist_ok=True)
+    lock = open(ROOT / "run.lock", "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        raise BenchError(f"another bench/run (pid {lock.read().strip() or '?'}) is using {ROOT}; "
+                         "wait for it to finish")
+    # A run of an older copy of this script takes no lock: recognise it by its live servers.
+    for pid in leftover_servers():
+        if parent_alive(pid):
+            raise BenchError(f"another bench run (pid {parent_pid(pid)}) is using {ROOT}; wait for it to finish")
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    return lock
+
+
+def die_with_parent():
+    """preexec_fn: the kernel sends SIGTERM to the server if this script dies, even by SIGKILL."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def stop_process(proc, sig):
@@ -655,6 +724,7 @@ class Runner:
         LOGS.mkdir(parents=True, exist_ok=True)
         tfile = LOGS / f"{tag}.time"
         tfile.unlink(missing_ok=True)
+        self.env.check_servers()
         busy_before = self.env.wait_quiet()
         offset = ACCESS_LOG.stat().st_size
         srv0, mach0 = self.env.server_cpu(), cpu_busy()
@@ -1479,9 +1549,11 @@ def main(argv):
     cfg = parse_args(argv)
     if not cfg.haul.is_file():
         raise SystemExit(f"bench: haul binary {cfg.haul} not found; build it with `cargo build --release`")
-    # SIGTERM and SIGHUP unwind like Ctrl-C so the finally below always cleans up.
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    # Ctrl-C, SIGTERM and SIGHUP all unwind through the finally below, which cleans up (SIGINT
+    # explicitly: a shell starts background jobs with it ignored, and Python keeps that).
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, interrupt)
+    lock = claim_workspace()  # noqa: F841 (held open until exit)
     for d in (DATA, LISTS, LOGS):
         d.mkdir(parents=True, exist_ok=True)
     ensure_tools()
