@@ -27,7 +27,15 @@ pub fn part_path(final_path: &Path) -> PathBuf {
 
 /// Length of the `.part` file, 0 if there is none.
 pub async fn part_len(path: &Path) -> std::io::Result<u64> {
-    match tokio::fs::metadata(path).await {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || part_len_blocking(&path))
+        .await
+        .map_err(std::io::Error::other)?
+}
+
+/// [`part_len`] for callers already on the blocking pool.
+pub fn part_len_blocking(path: &Path) -> std::io::Result<u64> {
+    match std::fs::metadata(path) {
         Ok(meta) => Ok(meta.len()),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(0),
         Err(err) => Err(err),

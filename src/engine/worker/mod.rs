@@ -32,7 +32,7 @@ use crate::http::range::{check_resumed, if_range_value, parse_content_range, Con
 use crate::list::redact;
 use crate::list::JobSpec;
 use crate::store::manifest::{JobRecord, JobState};
-use crate::store::part::{part_len, part_path, promote, PartFile};
+use crate::store::part::{part_len, part_len_blocking, part_path, promote, PartFile};
 
 /// Progress events per job are coalesced to this interval (about ten a second).
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
@@ -212,11 +212,7 @@ impl Worker {
         let (final_path, part) = (self.final_path.clone(), self.part_path.clone());
         let looked = tokio::task::spawn_blocking(move || {
             let final_exists = std::fs::symlink_metadata(&final_path).is_ok();
-            match std::fs::metadata(&part) {
-                Ok(meta) => Ok((final_exists, meta.len())),
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok((final_exists, 0)),
-                Err(err) => Err(err),
-            }
+            part_len_blocking(&part).map(|len| (final_exists, len))
         })
         .await
         .map_err(std::io::Error::other)
