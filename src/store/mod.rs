@@ -36,7 +36,18 @@ pub(crate) fn create_haul_dir(out_dir: &Path) -> io::Result<PathBuf> {
     }
     match builder.create(&dir) {
         Ok(()) => Ok(dir),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(dir),
+        // Not `is_dir()`: that follows a planted `.haul` symlink, and the
+        // manifest would be written wherever it points.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            if std::fs::symlink_metadata(&dir)?.is_dir() {
+                Ok(dir)
+            } else {
+                Err(io::Error::other(format!(
+                    "{} is not a directory (a symbolic link?); refusing to use it",
+                    dir.display()
+                )))
+            }
+        }
         Err(e) => Err(e),
     }
 }

@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 
 use tokio::task::JoinHandle;
 
+use crate::naming::RelPath;
+
 /// Bytes gathered before a write: few, large writes keep syscalls and
 /// blocking-pool hops down; also what a kill can lose of a single stream.
 const WRITE_BUFFER: usize = 256 << 10;
@@ -145,27 +147,76 @@ pub async fn promote(part: &Path, final_path: &Path) -> std::io::Result<()> {
     tokio::fs::rename(part, final_path).await
 }
 
-fn open_at_blocking(path: &Path, offset: u64) -> std::io::Result<std::fs::File> {
-    use std::io::Seek;
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    // A symlink planted where the `.part` goes must not redirect our writes
-    // outside the output directory.
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
-        if meta.file_type().is_symlink() {
-            return Err(std::io::Error::other(format!(
-                "{} is a symbolic link; refusing to write through it",
-                path.display()
-            )));
+/// Creates the directories between `root` and the file `rel` names, one
+/// component at a time, refusing any that is a symbolic link or not a
+/// directory: a link planted inside the output directory (by an unpacked
+/// archive, another tool, another user) must not carry our writes outside
+/// it. `root` itself is the user's choice and may be a link.
+pub fn make_parents_blocking(root: &Path, rel: &RelPath) -> std::io::Result<()> {
+    let mut dir = root.to_path_buf();
+    let mut parents: Vec<&str> = rel.components().collect();
+    parents.pop();
+    for name in parents {
+        dir.push(name);
+        match std::fs::symlink_metadata(&dir) {
+            Ok(meta) if meta.file_type().is_symlink() => return Err(refuse_link(&dir)),
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    format!("{} exists and is not a directory", dir.display()),
+                ))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match std::fs::create_dir(&dir) {
+                Ok(()) => {}
+                // Another job of this run made it meanwhile: check it again.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    if !std::fs::symlink_metadata(&dir)?.is_dir() {
+                        return Err(refuse_link(&dir));
+                    }
+                }
+                Err(e) => return Err(e),
+            },
+            Err(e) => return Err(e),
         }
     }
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(path)?;
+    Ok(())
+}
+
+fn refuse_link(path: &Path) -> std::io::Error {
+    std::io::Error::other(format!(
+        "{} is a symbolic link; refusing to write through it",
+        path.display()
+    ))
+}
+
+fn nofollow(opts: &mut std::fs::OpenOptions) -> &mut std::fs::OpenOptions {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.custom_flags(libc::O_NOFOLLOW);
+    }
+    opts
+}
+
+fn open_at_blocking(path: &Path, offset: u64) -> std::io::Result<std::fs::File> {
+    use std::io::Seek;
+    // A symlink planted where the `.part` goes must not redirect our writes
+    // outside the output directory: named in a clear error here, and
+    // O_NOFOLLOW closes the gap between this look and the open.
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if meta.file_type().is_symlink() {
+            return Err(refuse_link(path));
+        }
+    }
+    let mut file = nofollow(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true),
+    )
+    .open(path)?;
     file.set_len(offset)?;
     file.seek(std::io::SeekFrom::Start(offset))?;
     Ok(file)

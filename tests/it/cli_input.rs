@@ -75,6 +75,13 @@ fn rejects_out_with_parent_dir() {
 }
 
 #[test]
+fn rejects_an_absolute_out() {
+    let sb = assert_list_rejected("{a}\n  out=/tmp/haul-absolute-evil\n", 2);
+    assert!(!std::path::Path::new("/tmp/haul-absolute-evil").exists());
+    assert!(sb.find("evil").is_empty(), "{:?}", sb.find("evil"));
+}
+
+#[test]
 fn saves_an_encoded_traversal_url_inside_dir() {
     let server = TestServer::start();
     let sb = Sandbox::new();

@@ -208,9 +208,11 @@ impl Worker {
             let path = path.clone();
             move |source| DownloadError::Io { path, source }
         };
-        // One trip to the blocking pool for both looks at the disk.
+        // One trip to the blocking pool for every look at the disk.
         let (final_path, part) = (self.final_path.clone(), self.part_path.clone());
+        let (root, rel) = (self.shared.cfg.out_dir.clone(), self.spec.path.clone());
         let looked = tokio::task::spawn_blocking(move || {
+            crate::store::part::make_parents_blocking(&root, &rel)?;
             let final_exists = std::fs::symlink_metadata(&final_path).is_ok();
             part_len_blocking(&part).map(|len| (final_exists, len))
         })

@@ -515,8 +515,10 @@ async fn flush(
 }
 
 async fn open_at(ctx: &Ctx, at: u64) -> Result<tokio::fs::File, DownloadError> {
+    // Never through a symlink planted in the .part's place meanwhile.
     let mut file = tokio::fs::OpenOptions::new()
         .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(&ctx.part_path)
         .await
         .map_err(|e| ctx.io_err(e))?;
