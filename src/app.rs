@@ -87,6 +87,9 @@ async fn get(args: GetArgs) -> anyhow::Result<u8> {
     };
     let report = result?;
     renderer.finish(&report);
+    for warning in &report.warnings {
+        lines::warning(warning);
+    }
     if report.cancelled {
         lines::resume_hint(&out_dir);
     }

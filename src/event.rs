@@ -71,6 +71,9 @@ pub struct Report {
     pub elapsed: Duration,
     /// True when the run was stopped by a signal.
     pub cancelled: bool,
+    /// Trouble that cost no download but deserves a line (a manifest
+    /// the full disk kept from being compacted).
+    pub warnings: Vec<String>,
 }
 
 impl Report {

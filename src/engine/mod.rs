@@ -136,7 +136,7 @@ pub async fn run(
     report.cancelled = cancel.is_cancelled();
     // Dropping the last Recorder lets the writer compact and close the manifest.
     drop(shared);
-    writer.join().await?;
+    report.warnings = writer.join().await?;
     report.elapsed = started.elapsed();
     Ok(report)
 }

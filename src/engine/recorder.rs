@@ -30,7 +30,7 @@ pub struct Recorder {
 
 /// Joins the actor once every [`Recorder`] is dropped; the manifest is
 /// compacted and closed by then.
-pub struct RecorderThread(JoinHandle<Result<(), ManifestError>>);
+pub struct RecorderThread(JoinHandle<Result<Vec<String>, ManifestError>>);
 
 impl Recorder {
     /// Starts the actor; it owns `manifest` until every handle is dropped.
@@ -72,8 +72,9 @@ impl Recorder {
 }
 
 impl RecorderThread {
-    /// Waits for the actor to compact and close the manifest.
-    pub async fn join(self) -> Result<(), EngineError> {
+    /// Waits for the actor to compact and close the manifest; returns what
+    /// it could not write, as warnings (see `actor`).
+    pub async fn join(self) -> Result<Vec<String>, EngineError> {
         let handle = self.0;
         match tokio::task::spawn_blocking(move || handle.join()).await {
             Ok(Ok(result)) => result.map_err(EngineError::Manifest),
@@ -88,7 +89,7 @@ type Acks = Vec<oneshot::Sender<Result<(), String>>>;
 fn actor(
     mut manifest: Manifest,
     mut rx: mpsc::UnboundedReceiver<Msg>,
-) -> Result<(), ManifestError> {
+) -> Result<Vec<String>, ManifestError> {
     // fsync runs on a thread of its own: while it waits for the disk, this
     // one keeps appending, so a kill loses only what was not yet written,
     // never a backlog queued behind a slow fsync.
@@ -102,14 +103,19 @@ fn actor(
             path: manifest.dir().to_path_buf(),
             source,
         })?;
-    let mut failure: Option<String> = None;
+    // A failed append (a full disk) is cut back off the journal by
+    // `update`, so the journal stays whole and later appends may succeed
+    // again: the run goes on, the records lost are counted, and the job
+    // waiting on a lost record learns it failed.
+    let mut lost = 0usize;
+    let mut first_loss: Option<String> = None;
     while let Some(first) = rx.blocking_recv() {
         let mut waiting = Vec::new();
         let mut batch = vec![first];
         while let Ok(more) = rx.try_recv() {
             batch.push(more);
         }
-        let mut result = Ok(());
+        let mut failure: Option<String> = None;
         let mut sync = false;
         for msg in batch {
             let rec = match msg {
@@ -123,18 +129,17 @@ fn actor(
                     rec
                 }
             };
-            if result.is_ok() {
-                result = manifest.update(rec);
+            if let Err(err) = manifest.update(rec) {
+                lost += 1;
+                failure.get_or_insert_with(|| crate::error::chain(&err));
             }
         }
-        if let Err(err) = &result {
-            failure.get_or_insert_with(|| crate::error::chain(err));
-        }
-        match &failure {
+        match failure {
             Some(msg) => {
                 for done in waiting {
                     let _ = done.send(Err(msg.clone()));
                 }
+                first_loss.get_or_insert(msg);
             }
             None if sync => {
                 // Everything this batch appended precedes the fsync the
@@ -143,26 +148,34 @@ fn actor(
             }
             None => {}
         }
-        // Once a write failed the journal may be torn mid-line; stop writing
-        // and let close() report it rather than append after garbage.
-        if let Err(err) = result {
-            drain_with_error(&mut rx, failure.as_deref().unwrap_or(""));
-            drop(sync_tx);
-            let _ = syncer.join();
-            return Err(err);
-        }
     }
     drop(sync_tx);
     let synced = syncer
         .join()
         .unwrap_or_else(|_| Err(std::io::Error::other("the manifest syncer crashed")));
     let journal = manifest.dir().join("journal.jsonl");
-    manifest.close()?;
     synced.map_err(|source| ManifestError::Io {
         op: "sync manifest journal",
         path: journal,
         source,
-    })
+    })?;
+    let mut warnings = Vec::new();
+    if let Some(msg) = first_loss {
+        warnings.push(format!(
+            "{lost} manifest update(s) could not be written ({msg}); \
+             the next run may fetch again the bytes they recorded"
+        ));
+    }
+    // Compaction only makes the next load shorter: the synced journal holds
+    // every record, so a full disk here is worth a warning, not a failed run.
+    if let Err(err) = manifest.close() {
+        warnings.push(format!(
+            "the manifest was not compacted ({}); its journal holds every record \
+             and the next run compacts it",
+            crate::error::chain(&err)
+        ));
+    }
+    Ok(warnings)
 }
 
 /// fsyncs the journal whenever asked, once for every request queued
@@ -185,12 +198,4 @@ fn syncer(journal: std::fs::File, rx: std::sync::mpsc::Receiver<Acks>) -> std::i
         }
     }
     failure.map_or(Ok(()), Err)
-}
-
-fn drain_with_error(rx: &mut mpsc::UnboundedReceiver<Msg>, msg: &str) {
-    while let Some(m) = rx.blocking_recv() {
-        if let Msg::SaveSynced(_, done) = m {
-            let _ = done.send(Err(msg.to_string()));
-        }
-    }
 }

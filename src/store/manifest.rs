@@ -281,6 +281,11 @@ pub struct Manifest {
     /// append, or it would become a corrupt line in the middle of the journal.
     tail_suspect: bool,
     line_buf: Vec<u8>,
+    /// After a compaction failed (a full disk), the next is tried only once
+    /// the journal has grown past this many lines, not at every append.
+    compact_retry_at: usize,
+    /// Why the last compaction failed, until one succeeds.
+    compact_failure: Option<String>,
 }
 
 impl Manifest {
@@ -314,6 +319,8 @@ impl Manifest {
             journal_len: scan.bytes,
             tail_suspect: false,
             line_buf: Vec::new(),
+            compact_retry_at: 0,
+            compact_failure: None,
         };
         // Compacting also drops a torn tail, which later appends would otherwise
         // turn into a corrupt line in the middle of the journal.
@@ -371,8 +378,9 @@ impl Manifest {
     /// Replaces the record for `rec.path` in memory and appends it to the journal (not yet synced).
     ///
     /// If the append fails, the in-memory state is unchanged. May compact (see
-    /// the module docs), so an occasional call costs O(records); if that
-    /// compaction fails, its error is returned but the record was kept.
+    /// the module docs), so an occasional call costs O(records); a failed
+    /// compaction is not an error here, since the record is safe in the
+    /// journal: see [`Manifest::compact_failure`].
     pub fn update(&mut self, rec: JobRecord) -> Result<(), ManifestError> {
         if self.tail_suspect {
             self.journal
@@ -392,8 +400,11 @@ impl Manifest {
         self.journal_len += self.line_buf.len() as u64;
         self.journal_lines += 1;
         self.records.insert(rec.path.clone(), rec);
-        if self.journal_lines > self.compact_threshold() {
-            self.compact()?;
+        if self.journal_lines > self.compact_threshold().max(self.compact_retry_at) {
+            if let Err(err) = self.compact() {
+                self.compact_retry_at = 2 * self.journal_lines;
+                self.compact_failure = Some(crate::error::chain(&err));
+            }
         }
         Ok(())
     }
@@ -448,12 +459,20 @@ impl Manifest {
         self.journal_lines = 0;
         self.journal_len = 0;
         self.tail_suspect = false;
+        self.compact_retry_at = 0;
+        self.compact_failure = None;
         Ok(())
     }
 
     /// Compacts and closes.
     pub fn close(mut self) -> Result<(), ManifestError> {
         self.compact()
+    }
+
+    /// Why the last compaction failed, if none has succeeded since. The
+    /// journal still holds every record then; it is only longer to load.
+    pub fn compact_failure(&self) -> Option<&str> {
+        self.compact_failure.as_deref()
     }
 
     /// The `.haul` directory.

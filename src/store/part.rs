@@ -54,6 +54,10 @@ pub struct PartFile {
     buf: Vec<u8>,
     spare: Vec<u8>,
     pending: Option<Pending>,
+    /// The write error that cost us the file: every later call repeats it,
+    /// so whichever call reports first names the real cause (a full disk),
+    /// not just "the file is gone".
+    broken: Option<(std::io::ErrorKind, String)>,
 }
 
 impl PartFile {
@@ -71,6 +75,7 @@ impl PartFile {
             buf: Vec::new(),
             spare: Vec::new(),
             pending: None,
+            broken: None,
         })
     }
 
@@ -103,7 +108,9 @@ impl PartFile {
             Ok::<_, std::io::Error>((file, data))
         })
         .await
-        .map_err(std::io::Error::other)??;
+        .map_err(std::io::Error::other)
+        .and_then(|r| r)
+        .inspect_err(|err| self.broken = Some((err.kind(), err.to_string())))?;
         self.file = Some(file);
         self.buf = data;
         Ok(())
@@ -111,7 +118,10 @@ impl PartFile {
 
     async fn wait_pending(&mut self) -> std::io::Result<()> {
         if let Some(pending) = self.pending.take() {
-            let (file, spare) = pending.await.map_err(std::io::Error::other)??;
+            let done = pending.await.map_err(std::io::Error::other).and_then(|r| r);
+            let (file, spare) = done.inspect_err(|err| {
+                self.broken = Some((err.kind(), err.to_string()));
+            })?;
             self.file = Some(file);
             self.spare = spare;
         }
@@ -119,8 +129,9 @@ impl PartFile {
     }
 
     fn take_file(&mut self) -> std::io::Result<std::fs::File> {
-        self.file.take().ok_or_else(|| {
-            std::io::Error::other("the .part file was lost to an earlier write error")
+        self.file.take().ok_or_else(|| match &self.broken {
+            Some((kind, msg)) => std::io::Error::new(*kind, msg.clone()),
+            None => std::io::Error::other("the .part file was lost to an earlier write error"),
         })
     }
 }
@@ -229,6 +240,7 @@ mod tests {
     #[tokio::test]
     async fn reopening_cuts_the_unvouched_tail() -> std::io::Result<()> {
         let dir = tempfile::tempdir()?;
+        std::fs::create_dir(dir.path().join("sub"))?;
         let path = dir.path().join("sub/a.bin.part");
         let mut part = PartFile::open_at(&path, 0).await?;
         part.write(b"hello world").await?;

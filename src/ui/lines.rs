@@ -13,6 +13,11 @@ pub fn note(msg: &str) {
     eprintln!("{msg}");
 }
 
+/// Something that went wrong without costing a download, on stderr.
+pub fn warning(msg: &str) {
+    eprintln!("warning: {msg}");
+}
+
 /// Tells an interrupted user how to carry on.
 pub fn resume_hint(out_dir: &Path) {
     eprintln!(

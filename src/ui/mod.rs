@@ -184,6 +184,7 @@ mod tests {
             bytes: 12_897_485,
             elapsed: Duration::from_millis(4200),
             cancelled: false,
+            warnings: Vec::new(),
         };
         assert_eq!(
             summary_line(&report),

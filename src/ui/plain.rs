@@ -236,6 +236,7 @@ pub(crate) mod tests {
             bytes: 3072,
             elapsed: Duration::from_secs(2),
             cancelled: true,
+            warnings: Vec::new(),
         }
     }
 

@@ -97,6 +97,7 @@ fn does_not_follow_a_symlinked_split_part_file() {
     let mut first = sb.haul(&args).spawn();
     server.wait_served("/big.bin", 1 << 20, Duration::from_secs(20));
     first.kill9();
+    first.wait(Duration::from_secs(10));
     std::fs::remove_file(sb.dl("big.bin.part")).expect("remove the .part");
     symlink(trap.join("victim"), sb.dl("big.bin.part")).expect("plant the link");
 

@@ -10,6 +10,7 @@
 
 mod support;
 
+mod cli_disk;
 mod cli_escape;
 mod cli_faults;
 mod cli_get;

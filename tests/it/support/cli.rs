@@ -183,6 +183,27 @@ impl HaulCmd {
         self
     }
 
+    /// Runs haul through `sh -c 'PRELUDE; exec haul ARGS'`, for limits
+    /// only a shell builtin sets without unsafe code (`ulimit -n 256`).
+    /// Call it after the arguments are added.
+    pub fn under_shell(self, prelude: &str) -> HaulCmd {
+        let mut sh = Command::new("sh");
+        sh.arg("-c")
+            .arg(format!("{prelude}; exec \"$0\" \"$@\""))
+            .arg(self.cmd.get_program())
+            .args(self.cmd.get_args());
+        for (key, value) in self.cmd.get_envs() {
+            match value {
+                Some(value) => sh.env(key, value),
+                None => sh.env_remove(key),
+            };
+        }
+        if let Some(dir) = self.cmd.get_current_dir() {
+            sh.current_dir(dir);
+        }
+        HaulCmd { cmd: sh, ..self }
+    }
+
     /// Feeds the child's stdin from this file.
     pub fn stdin_file(mut self, path: PathBuf) -> HaulCmd {
         self.stdin = Some(path);
