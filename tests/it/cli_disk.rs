@@ -6,57 +6,13 @@
 //! tests say so and use what an unprivileged user has: the file-size limit
 //! (RLIMIT_FSIZE, so writes fail with EFBIG) and permission bits.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use crate::support::bodies::{assert_file_eq, body};
 use crate::support::cli::{Sandbox, FAST_RETRY};
 use crate::support::server::TestServer;
-
-/// A tmpfs mounted at a path for the life of the value.
-struct Tmpfs {
-    at: PathBuf,
-}
-
-impl Tmpfs {
-    /// Mounts a tmpfs of `size` (as mount(8) takes it, e.g. "3m") at `at`;
-    /// None if this machine does not let us mount.
-    fn mount(at: &Path, opts: &str) -> Option<Tmpfs> {
-        let ok = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                opts,
-                "haul-test",
-                &at.display().to_string(),
-            ])
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then(|| Tmpfs {
-            at: at.to_path_buf(),
-        })
-    }
-
-    fn remount(&self, opts: &str) {
-        let status = Command::new("mount")
-            .args([
-                "-o",
-                &format!("remount,{opts}"),
-                &self.at.display().to_string(),
-            ])
-            .status()
-            .expect("run mount");
-        assert!(status.success(), "remount {opts} failed");
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.at).status();
-    }
-}
+use crate::support::tmpfs::Tmpfs;
 
 /// Fills the disk (or, where mounting is not allowed, the file-size limit)
 /// in the middle of a 6 MiB download: the run fails that file naming it and
