@@ -180,3 +180,28 @@ fn resumes_or_refetches_a_part_truncated_between_runs() {
         }
     }
 }
+
+/// A journal line edited into garbage is named with its line number, and
+/// neither state file is rewritten (the snapshot case is in `cli_resume`).
+#[test]
+fn rejects_a_journal_edited_into_invalid_json_and_leaves_it_untouched() {
+    let server = TestServer::start();
+    let sb = Sandbox::new();
+    server.add_file("/a.bin", body(953, 1000));
+    let args = ["get", &server.url("/a.bin"), "-d", &sb.dir_arg()].map(String::from);
+    let first = sb.haul(&args).spawn();
+    first.wait(Duration::from_secs(20)).assert_code(0);
+    let state = sb.dir().join(".haul");
+    let snapshot = std::fs::read(state.join("manifest.json")).expect("read manifest");
+    let journal = b"{\"path\": \"a.bin\", this is not json\n{}\n".to_vec();
+    std::fs::write(state.join("journal.jsonl"), &journal).expect("write journal");
+    let before = server.requests().len();
+
+    let out = sb.haul(&args).run();
+
+    out.assert_code(2);
+    out.assert_stderr_has(&["journal.jsonl", "line 1"]);
+    assert_file_eq(&state.join("journal.jsonl"), &journal);
+    assert_file_eq(&state.join("manifest.json"), &snapshot);
+    assert_eq!(server.requests().len(), before, "nothing fetched");
+}
