@@ -6,3 +6,4 @@ pub mod bodies;
 pub mod cli;
 pub mod ranges;
 pub mod server;
+pub mod tls;
