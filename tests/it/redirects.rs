@@ -47,7 +47,8 @@ fn assert_carries_secrets(req: &LoggedRequest) {
 }
 
 fn assert_carries_no_secrets(req: &LoggedRequest) {
-    for name in ["x-api-key", "x-list-key", "authorization"] {
+    // A Referer would tell the other origin the URL the user gave.
+    for name in ["x-api-key", "x-list-key", "authorization", "referer"] {
         assert_eq!(req.header(name), None, "{name} leaked: {req:?}");
     }
     // haul's own headers still go everywhere.
