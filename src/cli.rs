@@ -83,6 +83,10 @@ pub struct GetArgs {
     /// Also trust the CA certificates in this PEM file.
     #[arg(long, value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
+    /// Follow redirects from HTTPS to plain HTTP (refused by default: the
+    /// rest of the download would travel unencrypted).
+    #[arg(long)]
+    pub allow_insecure_redirect: bool,
     /// Replace existing files that haul did not download.
     #[arg(long)]
     pub allow_overwrite: bool,

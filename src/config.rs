@@ -127,6 +127,7 @@ impl GetConfig {
                 user_agent: args.user_agent,
                 ca_cert: args.ca_cert,
                 headers,
+                allow_insecure_redirect: args.allow_insecure_redirect,
             },
             jobs,
             quiet: args.quiet,

@@ -7,6 +7,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::http::{FetchError, RedirectError};
+
 /// One attempt's failure.
 #[derive(Debug, thiserror::Error)]
 pub enum DownloadError {
@@ -61,6 +63,12 @@ pub enum DownloadError {
         #[source]
         source: std::io::Error,
     },
+    /// A redirect haul will not follow (downgrade, loop, too many hops, a bad
+    /// Location). Its own message names the URLs involved, so the per-file
+    /// failure line reads e.g. "redirect from https://a/x to http://b/x
+    /// refused: ... (use --allow-insecure-redirect)".
+    #[error(transparent)]
+    Redirect(#[from] RedirectError),
 }
 
 impl DownloadError {
@@ -71,6 +79,26 @@ impl DownloadError {
             DownloadError::Connect { url, source }
         } else {
             DownloadError::Request { url, source }
+        }
+    }
+
+    /// A [`crate::http::Fetcher::get`] that got no usable answer for the job
+    /// whose (redacted) URL is `url`. A send failure on a redirect target
+    /// names both, "URL (redirected to TARGET)".
+    pub fn fetching(url: &str, err: FetchError) -> DownloadError {
+        match err {
+            FetchError::Send {
+                url: hop,
+                redirected,
+                source,
+            } => {
+                if redirected {
+                    DownloadError::sending(&format!("{url} (redirected to {hop})"), source)
+                } else {
+                    DownloadError::sending(url, source)
+                }
+            }
+            FetchError::Redirect(err) => DownloadError::Redirect(err),
         }
     }
 
@@ -100,6 +128,7 @@ impl DownloadError {
             Self::Request { source, .. } => request_is_transient(source),
             Self::Status { status, .. } => matches!(status, 408 | 429 | 500..=599),
             Self::Checksum { .. } | Self::Exists { .. } | Self::Io { .. } => false,
+            Self::Redirect(_) => false,
         }
     }
 
@@ -136,8 +165,9 @@ pub fn chain(err: &dyn std::error::Error) -> String {
     out
 }
 
-/// Redirect-policy errors (loops, too many hops, a non-HTTP target) are final;
-/// timeouts and connection-level failures are worth another attempt.
+/// Builder errors (and redirect-policy errors, should a client ever follow
+/// redirects itself) are final; timeouts and connection-level failures are
+/// worth another attempt.
 fn request_is_transient(err: &reqwest::Error) -> bool {
     if err.is_redirect() || err.is_builder() || is_tls_failure(err) {
         return false;

@@ -74,7 +74,7 @@ pub enum EngineError {
 /// Downloads `specs` into `cfg.out_dir`, resuming whatever an earlier run left.
 pub async fn run(
     cfg: EngineConfig,
-    client: reqwest::Client,
+    client: crate::http::Fetcher,
     specs: Vec<JobSpec>,
     events: mpsc::Sender<Event>,
     cancel: CancellationToken,

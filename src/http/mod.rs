@@ -1,16 +1,19 @@
-//! Building the HTTP client: TLS roots, timeouts, redirects, and the headers
-//! every request carries. Range arithmetic lives in [`range`].
+//! Building the HTTP client: TLS roots, timeouts, and the headers every
+//! request carries. Redirects are followed by [`Fetcher`] (in [`fetch`]),
+//! hop by hop under the rules of [`redirect`]; range arithmetic lives in
+//! [`range`].
 
+pub mod fetch;
 pub mod range;
+pub mod redirect;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT_ENCODING};
-use reqwest::redirect;
 
-/// Most redirect hops followed for one request.
-pub const MAX_REDIRECTS: usize = 10;
+pub use fetch::{FetchError, Fetcher};
+pub use redirect::{RedirectError, MAX_REDIRECTS};
 
 /// Client settings from the command line.
 #[derive(Debug, Clone)]
@@ -18,8 +21,10 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     pub user_agent: Option<String>,
     pub ca_cert: Option<PathBuf>,
-    /// Headers for every request, already validated.
+    /// `--header`s, already validated: sent to each job's own origin only.
     pub headers: Vec<(String, String)>,
+    /// Follow redirects from HTTPS to plain HTTP.
+    pub allow_insecure_redirect: bool,
 }
 
 /// Why the client could not be built.
@@ -44,24 +49,27 @@ pub enum ClientError {
 }
 
 /// Builds the one client shared by every job (connection reuse across jobs).
-pub fn build_client(opts: &ClientOptions) -> Result<reqwest::Client, ClientError> {
-    let mut headers = HeaderMap::new();
+pub fn build_client(opts: &ClientOptions) -> Result<Fetcher, ClientError> {
+    let mut defaults = HeaderMap::new();
     // Offsets count stored bytes: a transparently decoded body would make
     // every Range wrong. reqwest is built without decompression as well.
-    headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
-    for (name, value) in &opts.headers {
-        let (name, value) = header_pair(name, value)?;
-        headers.append(name, value);
-    }
+    defaults.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+    // The user's headers are not defaults: defaults go to every host a
+    // redirect points at, and these must not (see `fetch`).
+    let user_headers = opts
+        .headers
+        .iter()
+        .map(|(name, value)| header_pair(name, value))
+        .collect::<Result<Vec<_>, _>>()?;
     let user_agent = opts
         .user_agent
         .clone()
         .unwrap_or_else(|| format!("haul/{}", env!("CARGO_PKG_VERSION")));
     let mut builder = reqwest::Client::builder()
-        .default_headers(headers)
+        .default_headers(defaults)
         .user_agent(user_agent)
         .connect_timeout(opts.connect_timeout)
-        .redirect(redirect_policy())
+        .redirect(reqwest::redirect::Policy::none())
         .tcp_nodelay(true);
     if let Some(path) = &opts.ca_cert {
         let pem = std::fs::read(path).map_err(|source| ClientError::ReadCa {
@@ -77,7 +85,12 @@ pub fn build_client(opts: &ClientOptions) -> Result<reqwest::Client, ClientError
             builder = builder.add_root_certificate(cert);
         }
     }
-    builder.build().map_err(ClientError::Build)
+    let client = builder.build().map_err(ClientError::Build)?;
+    Ok(Fetcher::new(
+        client,
+        user_headers,
+        opts.allow_insecure_redirect,
+    ))
 }
 
 /// Validates one "Name: value" header.
@@ -95,25 +108,6 @@ pub fn split_header(raw: &str) -> Result<(String, String), ClientError> {
         .ok_or_else(|| ClientError::Header(raw.to_string()))?;
     header_pair(name, value)?;
     Ok((name.trim().to_string(), value.trim().to_string()))
-}
-
-/// Follows at most [`MAX_REDIRECTS`] hops, only to http(s), and stops loops
-/// at once instead of spending the hop budget on them.
-fn redirect_policy() -> redirect::Policy {
-    redirect::Policy::custom(|attempt| {
-        let scheme = attempt.url().scheme();
-        if scheme != "http" && scheme != "https" {
-            let msg = format!("refusing to follow a redirect to a {scheme}: URL");
-            return attempt.error(msg);
-        }
-        if attempt.previous().iter().any(|u| u == attempt.url()) {
-            return attempt.error("redirect loop");
-        }
-        if attempt.previous().len() > MAX_REDIRECTS {
-            return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
-        }
-        attempt.follow()
-    })
 }
 
 #[cfg(test)]

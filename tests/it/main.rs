@@ -20,4 +20,5 @@ mod cli_resume;
 mod cli_split;
 mod cli_tls;
 mod cli_verify;
+mod redirects;
 mod server_selftest;

@@ -57,7 +57,7 @@ enum Next {
 /// What the run-wide pieces every worker shares.
 pub(crate) struct Shared {
     pub limits: Limits,
-    pub client: reqwest::Client,
+    pub client: crate::http::Fetcher,
     pub cfg: EngineConfig,
     pub events: mpsc::Sender<Event>,
     pub recorder: Recorder,
@@ -278,20 +278,21 @@ impl Worker {
     /// One request and its body, from `self.pos` on. Ok means the file is
     /// complete on disk (synced), or that it is worth splitting.
     async fn attempt(&mut self) -> Result<Next, Stop> {
-        let mut req = self.shared.client.get(self.spec.url.clone());
-        for (name, value) in &self.spec.headers {
-            req = req.header(name.as_str(), value.as_str());
-        }
+        let mut own = Vec::new();
         if self.pos > 0 {
-            req = req.header(RANGE, format!("bytes={}-", self.pos));
+            own.push((RANGE, format!("bytes={}-", self.pos)));
             let validator =
                 if_range_value(self.rec.etag.as_deref(), self.rec.last_modified.as_deref());
             if let Some(validator) = validator {
-                req = req.header(IF_RANGE, validator);
+                own.push((IF_RANGE, validator));
             }
         }
-        let resp = self.cancellable(req.send()).await?;
-        let resp = resp.map_err(|source| DownloadError::sending(&self.url, source))?;
+        let sent = self
+            .shared
+            .client
+            .get(&self.spec.url, &self.spec.headers, &own);
+        let resp = self.cancellable(sent).await?;
+        let resp = resp.map_err(|err| DownloadError::fetching(&self.url, err))?;
         let status = resp.status();
         let headers = resp.headers().clone();
         match status {

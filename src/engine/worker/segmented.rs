@@ -322,19 +322,16 @@ async fn request(ctx: &Ctx, from: u64, to: u64) -> Result<reqwest::Response, Con
             lock(&ctx.plan).total(),
         )
     };
-    let mut req = ctx.shared.client.get(ctx.url.clone());
-    for (name, value) in &ctx.headers {
-        req = req.header(name.as_str(), value.as_str());
-    }
-    req = req.header(RANGE, format!("bytes={}-{}", from, to - 1));
+    let mut own = vec![(RANGE, format!("bytes={}-{}", from, to - 1))];
     if let Some(validator) = if_range_value(etag.as_deref(), last_modified.as_deref()) {
-        req = req.header(IF_RANGE, validator);
+        own.push((IF_RANGE, validator));
     }
+    let req = ctx.shared.client.get(&ctx.url, &ctx.headers, &own);
     let stall = ctx.shared.cfg.stall_timeout;
     let sent = tokio::select! {
         biased;
         _ = ctx.stop.cancelled() => return Err(ConnEnd::Cancelled),
-        sent = tokio::time::timeout(stall, req.send()) => sent,
+        sent = tokio::time::timeout(stall, req) => sent,
     };
     let resp = match sent {
         Err(_) => {
@@ -343,12 +340,7 @@ async fn request(ctx: &Ctx, from: u64, to: u64) -> Result<reqwest::Response, Con
                 secs: stall.as_secs_f64(),
             }))
         }
-        Ok(Err(source)) => {
-            return Err(ConnEnd::Failed(DownloadError::sending(
-                &ctx.url_text,
-                source,
-            )))
-        }
+        Ok(Err(err)) => return Err(ConnEnd::Failed(DownloadError::fetching(&ctx.url_text, err))),
         Ok(Ok(resp)) => resp,
     };
     let headers = resp.headers();

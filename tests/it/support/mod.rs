@@ -6,4 +6,5 @@ pub mod bodies;
 pub mod cli;
 pub mod ranges;
 pub mod server;
+pub mod tls;
 pub mod tmpfs;
