@@ -68,6 +68,16 @@ pub struct GetArgs {
     /// Abort an attempt that receives no bytes for this many seconds.
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_secs)]
     pub stall_timeout: f64,
+    /// Abort and retry an attempt that averages fewer bytes a second than this
+    /// over --stall-timeout seconds (K, M, G suffixes; 0 is off).
+    #[arg(
+        long,
+        visible_alias = "lowest-speed-limit",
+        value_name = "SPEED",
+        default_value = "0",
+        value_parser = parse_size
+    )]
+    pub lowest_speed: u64,
     /// Give up connecting after this many seconds.
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
     pub connect_timeout: f64,

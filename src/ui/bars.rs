@@ -361,9 +361,17 @@ impl Renderer for Bars {
                 attempt,
                 reason,
                 delay,
+                capped_from,
                 ..
             } => {
-                let note = format!("retry {attempt} in {}: {reason}", human_duration(*delay));
+                let wait = human_duration(*delay);
+                let note = match capped_from {
+                    Some(asked) => format!(
+                        "retry {attempt} in {wait} (server asked {}, capped by --max-retry-wait): {reason}",
+                        human_duration(*asked)
+                    ),
+                    None => format!("retry {attempt} in {wait}: {reason}"),
+                };
                 self.note(*id, note, false);
             }
             Event::Restarted { id, reason, .. } => {
@@ -572,6 +580,7 @@ mod tests {
                 attempt: 3,
                 reason: "r".into(),
                 delay: Duration::MAX,
+                capped_from: Some(Duration::MAX),
             },
             Event::Progress { id, pos: 10 },
             Event::Progress { id, pos: u64::MAX },
@@ -691,6 +700,7 @@ mod tests {
             attempt: 2,
             reason: "timed out".into(),
             delay: Duration::from_millis(1500),
+            capped_from: None,
         });
         let bar = bars.jobs[&0].bar.clone().unwrap();
         assert_eq!(bar.message(), "retry 2 in 1.5s: timed out");

@@ -282,6 +282,7 @@ async fn connection(
                 attempt,
                 reason: format!("bytes {}-{}: {}", claim.from, claim.end, err.chain()),
                 delay,
+                capped_from: retry.capped_retry_after(err.retry_after()),
             })
             .await;
         tokio::select! {
@@ -427,6 +428,8 @@ async fn stream(
     let flush_at = flush_every(lock(&ctx.plan).total());
     let mut body = resp.bytes_stream();
     let mut last_sync = Instant::now();
+    let lowest = ctx.shared.cfg.lowest_speed;
+    let mut floor = super::speed::SpeedFloor::new(lowest, stall, Instant::now());
     loop {
         let next = tokio::select! {
             biased;
@@ -488,6 +491,11 @@ async fn stream(
         if done {
             // The rest of this answer belongs to a range someone else owns.
             return Ok(());
+        }
+        if let Some(floor) = floor.as_mut() {
+            floor
+                .record(Instant::now(), take)
+                .map_err(|slow| ConnEnd::Failed(slow.into_error(&ctx.url_text)))?;
         }
     }
 }
