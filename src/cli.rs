@@ -175,3 +175,27 @@ fn parse_secs(s: &str) -> Result<f64, String> {
         _ => Err(format!("'{s}' is not a number of seconds")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(args: &[&str]) -> GetArgs {
+        let argv = ["haul", "get", "http://h/f"].iter().chain(args);
+        match Cli::try_parse_from(argv) {
+            Ok(Cli {
+                command: Command::Get(get),
+            }) => get,
+            Ok(other) => panic!("not a get: {other:?}"),
+            Err(err) => panic!("{err}"),
+        }
+    }
+
+    #[test]
+    fn lowest_speed_is_off_by_default_and_takes_the_aria2_name_too() {
+        assert_eq!(get(&[]).lowest_speed, 0);
+        assert_eq!(get(&["--lowest-speed", "1K"]).lowest_speed, 1024);
+        assert_eq!(get(&["--lowest-speed-limit", "2M"]).lowest_speed, 2 << 20);
+        assert!(Cli::try_parse_from(["haul", "get", "--lowest-speed", "fast", "u"]).is_err());
+    }
+}

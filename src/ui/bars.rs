@@ -691,6 +691,25 @@ mod tests {
     }
 
     #[test]
+    fn retry_note_names_a_retry_after_cut_by_max_retry_wait() {
+        let (mut bars, _err) = hidden();
+        bars.event(&started(0, 10));
+        bars.event(&Event::Retrying {
+            id: 0,
+            path: "x.bin".into(),
+            attempt: 1,
+            reason: "503".into(),
+            delay: Duration::from_secs(2),
+            capped_from: Some(Duration::from_secs(3600)),
+        });
+        let bar = bars.jobs[&0].bar.clone().unwrap();
+        assert_eq!(
+            bar.message(),
+            "retry 1 in 2.0s (server asked 1h 00m 00s, capped by --max-retry-wait): 503"
+        );
+    }
+
+    #[test]
     fn retry_note_waits_for_the_next_start() {
         let (mut bars, _err) = hidden();
         bars.event(&started(0, 10));

@@ -1,9 +1,10 @@
-//! The fault matrix of issue 4: every scripted fault against both kinds of
-//! attempt, a single stream (`--split 1`, small body) and one segment of a
-//! split download (`--split 4` on a 4 MiB body, the fault aimed at a ranged
-//! request). Each case must end byte-exact, or, for a permanent fault, with a
-//! per-file error naming the URL and no final file; either way the manifest
-//! still loads and no `.part` is promoted.
+//! The fault matrix of issue 4: every scripted fault against each kind of
+//! attempt: a single stream (`--split 1`, small body), one segment of a split
+//! download (`--split 4` on an 8 MiB body, the fault aimed at a ranged
+//! request) and the split download's first, unranged answer, which it keeps
+//! streaming as its first range. Each case must end byte-exact, or, for a
+//! permanent fault, with a per-file error naming the URL and no final file;
+//! either way the manifest still loads and no `.part` is promoted.
 //!
 //! Cases run a few at a time, each with its own server and sandbox. One line
 //! per case (fault, kind, outcome, seconds, GET requests served) is printed
@@ -25,7 +26,7 @@ const PARALLEL: usize = 4;
 const CASE_TIMEOUT: Duration = Duration::from_secs(30);
 
 const SINGLE_LEN: usize = 512 << 10;
-const SPLIT_LEN: usize = 4 << 20;
+const SPLIT_LEN: usize = 8 << 20;
 
 /// Bytes a fault lets through before it strikes mid-body.
 const MID: u64 = 128 << 10;
@@ -36,6 +37,9 @@ enum Kind {
     Single,
     /// `--split 4`: the fault hits the first ranged request (a segment).
     Segment,
+    /// `--split 4`: the fault hits the first, unranged answer, which the
+    /// split download keeps streaming as its first range.
+    SplitFirst,
 }
 
 impl Kind {
@@ -43,6 +47,7 @@ impl Kind {
         match self {
             Kind::Single => "single",
             Kind::Segment => "segment",
+            Kind::SplitFirst => "split-1st",
         }
     }
 }
@@ -73,25 +78,26 @@ fn seed(kind: Kind, version: u64) -> u64 {
     match kind {
         Kind::Single => 700 + version,
         Kind::Segment => 800 + version,
+        Kind::SplitFirst => 900 + version,
     }
 }
 
 fn len(kind: Kind) -> usize {
     match kind {
         Kind::Single => SINGLE_LEN,
-        Kind::Segment => SPLIT_LEN,
+        Kind::Segment | Kind::SplitFirst => SPLIT_LEN,
     }
 }
 
 /// Every case of the matrix, both kinds.
 fn cases() -> Vec<Case> {
     let mut all = Vec::new();
-    for kind in [Kind::Single, Kind::Segment] {
+    for kind in [Kind::Single, Kind::Segment, Kind::SplitFirst] {
         let new_version = body(seed(kind, 1), len(kind) + 4096);
         // A single stream only sends a ranged request when it resumes, so the
         // faults that answer a ranged request follow a cut-short first body.
         let after_resume = |fault: Fault| match kind {
-            Kind::Single => vec![Fault::CloseAfter(MID), fault],
+            Kind::Single | Kind::SplitFirst => vec![Fault::CloseAfter(MID), fault],
             Kind::Segment => vec![fault],
         };
         push(
@@ -134,7 +140,7 @@ fn cases() -> Vec<Case> {
             Expect::Exact,
         );
         drip.args = match kind {
-            Kind::Single => vec!["--lowest-speed", "1K"],
+            Kind::Single | Kind::SplitFirst => vec!["--lowest-speed", "1K"],
             Kind::Segment => vec!["--lowest-speed-limit", "1K"],
         };
         drip.stderr_has = vec!["slower than 1024 B/s"];
@@ -246,12 +252,12 @@ fn run_case(case: &Case) -> Row {
     let path = "/f.bin";
     server.add_file(path, body(seed(case.kind, 0), len(case.kind)));
     match case.kind {
-        Kind::Single => server.script(path, case.script.clone()),
+        Kind::Single | Kind::SplitFirst => server.script(path, case.script.clone()),
         Kind::Segment => server.script_ranged(path, case.script.clone()),
     }
     let split: &[&str] = match case.kind {
         Kind::Single => &["--split", "1"],
-        Kind::Segment => &["--split", "4", "--min-split-size", "1M"],
+        Kind::Segment | Kind::SplitFirst => &["--split", "4", "--min-split-size", "1M"],
     };
     let url = server.url(path);
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
