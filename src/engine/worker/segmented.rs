@@ -280,7 +280,13 @@ async fn connection(
                 id: ctx.id,
                 path: ctx.path.clone(),
                 attempt,
-                reason: format!("bytes {}-{}: {}", claim.from, claim.end, err.chain()),
+                // HTTP byte ranges name their last byte, not the end.
+                reason: format!(
+                    "bytes {}-{}: {}",
+                    claim.from,
+                    claim.end.saturating_sub(1),
+                    err.chain()
+                ),
                 delay,
                 capped_from: retry.capped_retry_after(err.retry_after()),
             })
