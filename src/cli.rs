@@ -68,6 +68,16 @@ pub struct GetArgs {
     /// Abort an attempt that receives no bytes for this many seconds.
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_secs)]
     pub stall_timeout: f64,
+    /// Abort and retry an attempt that averages fewer bytes a second than this
+    /// over --stall-timeout seconds (K, M, G suffixes; 0 is off).
+    #[arg(
+        long,
+        visible_alias = "lowest-speed-limit",
+        value_name = "SPEED",
+        default_value = "0",
+        value_parser = parse_size
+    )]
+    pub lowest_speed: u64,
     /// Give up connecting after this many seconds.
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
     pub connect_timeout: f64,
@@ -167,5 +177,29 @@ fn parse_secs(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if (0.0..=86_400.0 * 365.0).contains(&v) => Ok(v),
         _ => Err(format!("'{s}' is not a number of seconds")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(args: &[&str]) -> GetArgs {
+        let argv = ["haul", "get", "http://h/f"].iter().chain(args);
+        match Cli::try_parse_from(argv) {
+            Ok(Cli {
+                command: Command::Get(get),
+            }) => get,
+            Ok(other) => panic!("not a get: {other:?}"),
+            Err(err) => panic!("{err}"),
+        }
+    }
+
+    #[test]
+    fn lowest_speed_is_off_by_default_and_takes_the_aria2_name_too() {
+        assert_eq!(get(&[]).lowest_speed, 0);
+        assert_eq!(get(&["--lowest-speed", "1K"]).lowest_speed, 1024);
+        assert_eq!(get(&["--lowest-speed-limit", "2M"]).lowest_speed, 2 << 20);
+        assert!(Cli::try_parse_from(["haul", "get", "--lowest-speed", "fast", "u"]).is_err());
     }
 }

@@ -119,6 +119,7 @@ impl GetConfig {
                     max_wait: Duration::from_secs_f64(args.max_retry_wait),
                 },
                 stall_timeout: Duration::from_secs_f64(args.stall_timeout),
+                lowest_speed: args.lowest_speed,
                 checkpoint_every: CHECKPOINT_EVERY,
                 allow_overwrite: args.allow_overwrite,
             },

@@ -32,6 +32,14 @@ pub enum DownloadError {
     },
     #[error("no data from {url} for {secs:.1} s")]
     Stalled { url: String, secs: f64 },
+    /// `--lowest-speed`: the body kept coming, too slowly to be worth waiting on.
+    #[error("{url} was slower than {min_per_sec} B/s for {secs:.1} s ({got} bytes)")]
+    TooSlow {
+        url: String,
+        min_per_sec: u64,
+        got: u64,
+        secs: f64,
+    },
     #[error("reading the body of {url} failed after {got} bytes")]
     Body {
         url: String,
@@ -120,6 +128,7 @@ impl DownloadError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Stalled { .. }
+            | Self::TooSlow { .. }
             | Self::Body { .. }
             | Self::Truncated { .. }
             | Self::TooLong { .. }

@@ -35,6 +35,9 @@ pub enum Event {
         attempt: u32,
         reason: String,
         delay: Duration,
+        /// The server's `Retry-After` when `--max-retry-wait` cut it down to
+        /// `delay`, so the user learns the server wanted a longer pause.
+        capped_from: Option<Duration>,
     },
     /// The bytes on disk were dropped and the file starts again from zero.
     Restarted {

@@ -46,6 +46,9 @@ pub struct EngineConfig {
     pub retry: RetryPolicy,
     /// An attempt that receives nothing for this long is aborted.
     pub stall_timeout: Duration,
+    /// `--lowest-speed`: an attempt averaging fewer bytes a second than this
+    /// over a `stall_timeout` window is aborted and retried; 0 is off.
+    pub lowest_speed: u64,
     /// How often a running download syncs its data and records its offset.
     pub checkpoint_every: Duration,
     /// Replace final-named files that haul did not download.

@@ -27,6 +27,12 @@ pub enum Decision {
 }
 
 impl RetryPolicy {
+    /// The server's `Retry-After` if `max_wait` cuts it short: what the retry
+    /// report names besides the wait actually taken.
+    pub fn capped_retry_after(&self, retry_after: Option<Duration>) -> Option<Duration> {
+        retry_after.filter(|asked| *asked > self.max_wait)
+    }
+
     /// Decides on the next step after `failures` consecutive failures without
     /// progress (1 after the first failure). The caller resets its count when an
     /// attempt wrote bytes, so a flaky but moving transfer is never cut short.
@@ -150,6 +156,21 @@ mod tests {
         assert_eq!(d, Decision::RetryAfter(Duration::from_secs(3)));
         let d = policy().decide(true, 1, Some(Duration::from_secs(3600)), &mut rng);
         assert_eq!(d, Decision::RetryAfter(Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn reports_a_retry_after_only_when_max_wait_cut_it() {
+        let hour = Duration::from_secs(3600);
+        assert_eq!(policy().capped_retry_after(Some(hour)), Some(hour));
+        assert_eq!(
+            policy().capped_retry_after(Some(Duration::from_secs(10))),
+            None
+        );
+        assert_eq!(
+            policy().capped_retry_after(Some(Duration::from_secs(3))),
+            None
+        );
+        assert_eq!(policy().capped_retry_after(None), None);
     }
 
     #[test]

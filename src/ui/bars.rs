@@ -361,9 +361,17 @@ impl Renderer for Bars {
                 attempt,
                 reason,
                 delay,
+                capped_from,
                 ..
             } => {
-                let note = format!("retry {attempt} in {}: {reason}", human_duration(*delay));
+                let wait = human_duration(*delay);
+                let note = match capped_from {
+                    Some(asked) => format!(
+                        "retry {attempt} in {wait} (server asked {}, capped by --max-retry-wait): {reason}",
+                        human_duration(*asked)
+                    ),
+                    None => format!("retry {attempt} in {wait}: {reason}"),
+                };
                 self.note(*id, note, false);
             }
             Event::Restarted { id, reason, .. } => {
@@ -572,6 +580,7 @@ mod tests {
                 attempt: 3,
                 reason: "r".into(),
                 delay: Duration::MAX,
+                capped_from: Some(Duration::MAX),
             },
             Event::Progress { id, pos: 10 },
             Event::Progress { id, pos: u64::MAX },
@@ -682,6 +691,25 @@ mod tests {
     }
 
     #[test]
+    fn retry_note_names_a_retry_after_cut_by_max_retry_wait() {
+        let (mut bars, _err) = hidden();
+        bars.event(&started(0, 10));
+        bars.event(&Event::Retrying {
+            id: 0,
+            path: "x.bin".into(),
+            attempt: 1,
+            reason: "503".into(),
+            delay: Duration::from_secs(2),
+            capped_from: Some(Duration::from_secs(3600)),
+        });
+        let bar = bars.jobs[&0].bar.clone().unwrap();
+        assert_eq!(
+            bar.message(),
+            "retry 1 in 2.0s (server asked 1h 00m 00s, capped by --max-retry-wait): 503"
+        );
+    }
+
+    #[test]
     fn retry_note_waits_for_the_next_start() {
         let (mut bars, _err) = hidden();
         bars.event(&started(0, 10));
@@ -691,6 +719,7 @@ mod tests {
             attempt: 2,
             reason: "timed out".into(),
             delay: Duration::from_millis(1500),
+            capped_from: None,
         });
         let bar = bars.jobs[&0].bar.clone().unwrap();
         assert_eq!(bar.message(), "retry 2 in 1.5s: timed out");

@@ -7,6 +7,7 @@
 //! there is nowhere left to report them.
 
 use std::io::{self, Write};
+use std::time::Duration;
 
 use super::{human_bytes, human_duration, summary_line, Renderer};
 use crate::event::{Event, JobId, Report};
@@ -61,12 +62,13 @@ impl Renderer for Plain {
                 attempt,
                 reason,
                 delay,
+                capped_from,
                 ..
             } => {
+                let wait = retry_wait(*delay, *capped_from);
                 let _ = writeln!(
                     self.err,
-                    "retry  {path}: {reason} (attempt {attempt}, next in {})",
-                    human_duration(*delay)
+                    "retry  {path}: {reason} (attempt {attempt}, {wait})"
                 );
             }
             Event::Restarted { path, reason, .. } => {
@@ -124,6 +126,19 @@ impl Renderer for Quiet {
     }
 }
 
+/// When the next attempt comes, and, if `--max-retry-wait` shortened the
+/// server's `Retry-After`, what the server had asked for.
+pub(crate) fn retry_wait(delay: Duration, capped_from: Option<Duration>) -> String {
+    match capped_from {
+        Some(asked) => format!(
+            "server asked to wait {}; waiting {} (--max-retry-wait)",
+            human_duration(asked),
+            human_duration(delay)
+        ),
+        None => format!("next in {}", human_duration(delay)),
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
@@ -170,6 +185,7 @@ pub(crate) mod tests {
                 attempt: 1,
                 reason: "connection refused".into(),
                 delay: Duration::from_millis(1200),
+                capped_from: None,
             },
             Event::Started {
                 id: 1,
@@ -184,6 +200,7 @@ pub(crate) mod tests {
                 attempt: 2,
                 reason: "body stalled".into(),
                 delay: Duration::from_millis(400),
+                capped_from: None,
             },
             Event::Started {
                 id: 1,
@@ -274,6 +291,25 @@ pub(crate) mod tests {
         assert_eq!(
             err.text(),
             "failed out/c.bin: http 404 for http://x/c.bin\n"
+        );
+    }
+
+    #[test]
+    fn retry_line_names_a_retry_after_cut_by_max_retry_wait() {
+        let err = Captured::default();
+        let mut plain = Plain::new(Box::new(Captured::default()), Box::new(err.clone()));
+        plain.event(&Event::Retrying {
+            id: 0,
+            path: "f.bin".into(),
+            attempt: 1,
+            reason: "http://x/f.bin answered 503".into(),
+            delay: Duration::from_secs(2),
+            capped_from: Some(Duration::from_secs(3600)),
+        });
+        assert_eq!(
+            err.text(),
+            "retry  f.bin: http://x/f.bin answered 503 (attempt 1, \
+             server asked to wait 1h 00m 00s; waiting 2.0s (--max-retry-wait))\n"
         );
     }
 }

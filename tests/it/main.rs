@@ -20,5 +20,6 @@ mod cli_resume;
 mod cli_split;
 mod cli_tls;
 mod cli_verify;
+mod fault_matrix;
 mod redirects;
 mod server_selftest;

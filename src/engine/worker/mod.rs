@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 mod segmented;
+mod speed;
 
 use super::recorder::Recorder;
 use super::retry::Decision;
@@ -192,6 +193,7 @@ impl Worker {
                 attempt: self.rec.attempts,
                 reason: err.chain(),
                 delay,
+                capped_from: self.shared.cfg.retry.capped_retry_after(err.retry_after()),
             })
             .await;
             tokio::select! {
@@ -403,6 +405,8 @@ impl Worker {
         let stall = self.shared.cfg.stall_timeout;
         let mut body = resp.bytes_stream();
         let mut last_checkpoint = Instant::now();
+        let lowest = self.shared.cfg.lowest_speed;
+        let mut floor = speed::SpeedFloor::new(lowest, stall, Instant::now());
         loop {
             let next = tokio::select! {
                 biased;
@@ -444,6 +448,13 @@ impl Worker {
             self.pos += chunk.len() as u64;
             self.fetched += chunk.len() as u64;
             self.progress();
+            // After the write: what did arrive is kept for the next attempt;
+            // a body that just completed is not worth a verdict.
+            if let Some(floor) = floor.as_mut().filter(|_| self.rec.total != Some(self.pos)) {
+                floor
+                    .record(Instant::now(), chunk.len() as u64)
+                    .map_err(|slow| Stop::Failed(slow.into_error(&self.url)))?;
+            }
             if last_checkpoint.elapsed() >= self.shared.cfg.checkpoint_every {
                 part.sync().await.map_err(|source| DownloadError::Io {
                     path: self.part_path.clone(),

@@ -280,8 +280,15 @@ async fn connection(
                 id: ctx.id,
                 path: ctx.path.clone(),
                 attempt,
-                reason: format!("bytes {}-{}: {}", claim.from, claim.end, err.chain()),
+                // HTTP byte ranges name their last byte, not the end.
+                reason: format!(
+                    "bytes {}-{}: {}",
+                    claim.from,
+                    claim.end.saturating_sub(1),
+                    err.chain()
+                ),
                 delay,
+                capped_from: retry.capped_retry_after(err.retry_after()),
             })
             .await;
         tokio::select! {
@@ -419,6 +426,8 @@ async fn stream(
     let flush_at = flush_every(lock(&ctx.plan).total());
     let mut body = resp.bytes_stream();
     let mut last_sync = Instant::now();
+    let lowest = ctx.shared.cfg.lowest_speed;
+    let mut floor = super::speed::SpeedFloor::new(lowest, stall, Instant::now());
     loop {
         let next = tokio::select! {
             biased;
@@ -480,6 +489,11 @@ async fn stream(
         if done {
             // The rest of this answer belongs to a range someone else owns.
             return Ok(());
+        }
+        if let Some(floor) = floor.as_mut() {
+            floor
+                .record(Instant::now(), take)
+                .map_err(|slow| ConnEnd::Failed(slow.into_error(&ctx.url_text)))?;
         }
     }
 }

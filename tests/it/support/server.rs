@@ -65,6 +65,13 @@ pub enum Fault {
     /// the body stream fails so hyper aborts the connection: the client sees a
     /// truncated body.
     CloseAfter(u64),
+    /// Normal headers (full Content-Length), this many body bytes, then the
+    /// connection is closed with a TCP reset (RST, `SO_LINGER` 0) instead of
+    /// an orderly close: the client's read fails with "connection reset".
+    ResetAfter(u64),
+    /// Normal headers (full Content-Length), then the body one byte at a time
+    /// with this many milliseconds before each: alive, but far too slow.
+    Drip(u64),
     /// Normal headers, this many body bytes, then nothing at all while the
     /// connection stays open (until the server shuts down or 60 s pass).
     StallAfter(u64),
@@ -91,6 +98,8 @@ impl Fault {
             Fault::StatusRetryAfter(code, after) => format!("StatusRetryAfter({code}, {after:?})"),
             Fault::ResetBeforeHeaders => "ResetBeforeHeaders".to_string(),
             Fault::CloseAfter(n) => format!("CloseAfter({n})"),
+            Fault::ResetAfter(n) => format!("ResetAfter({n})"),
+            Fault::Drip(ms) => format!("Drip({ms} ms)"),
             Fault::StallAfter(n) => format!("StallAfter({n})"),
             Fault::StallAtEnd => "StallAtEnd".to_string(),
             Fault::IgnoreRange => "IgnoreRange".to_string(),
@@ -169,6 +178,8 @@ struct State {
     /// Paths served without Content-Length (chunked).
     no_length: HashSet<String>,
     scripts: HashMap<String, VecDeque<Fault>>,
+    /// Faults only GET requests with a `Range` header consume.
+    ranged_scripts: HashMap<String, VecDeque<Fault>>,
     redirects: HashMap<String, (String, u16)>,
     log: Vec<LoggedRequest>,
     served: HashMap<String, u64>,
@@ -282,13 +293,24 @@ impl TestServer {
             .extend(faults);
     }
 
-    /// Faults of `path` not consumed yet.
-    pub fn pending_faults(&self, path: &str) -> usize {
+    /// Appends faults for `path` that only GET requests carrying a `Range`
+    /// header consume (a segment of a split download, a resume), in order,
+    /// before any fault of [`TestServer::script`].
+    pub fn script_ranged(&self, path: &str, faults: Vec<Fault>) {
         self.shared
             .lock()
-            .scripts
-            .get(path)
-            .map_or(0, VecDeque::len)
+            .ranged_scripts
+            .entry(path.to_string())
+            .or_default()
+            .extend(faults);
+    }
+
+    /// Faults of `path` not consumed yet, ranged ones included.
+    pub fn pending_faults(&self, path: &str) -> usize {
+        let st = self.shared.lock();
+        let left =
+            |scripts: &HashMap<String, VecDeque<Fault>>| scripts.get(path).map_or(0, VecDeque::len);
+        left(&st.scripts) + left(&st.ranged_scripts)
     }
 
     /// Answers every request for `from` with `status` and `Location: to`
@@ -380,6 +402,7 @@ impl Drop for TestServer {
         let mut unused: Vec<String> = st
             .scripts
             .iter()
+            .chain(st.ranged_scripts.iter())
             .filter(|(_, faults)| !faults.is_empty())
             .map(|(path, faults)| format!("{path}: {faults:?}"))
             .collect();
@@ -405,10 +428,21 @@ impl Shared {
 
     /// Decides the whole answer under one lock; `None` means "drop the
     /// connection without a response".
-    fn respond(self: &Arc<Self>, req: &RequestInfo) -> Option<Response<Body>> {
+    fn respond(
+        self: &Arc<Self>,
+        req: &RequestInfo,
+        conn: &Arc<ResetSwitch>,
+    ) -> Option<Response<Body>> {
         let mut st = self.lock();
         let fault = if req.method == Method::GET {
-            st.scripts.get_mut(&req.path).and_then(VecDeque::pop_front)
+            let ranged = match req.header("range") {
+                Some(_) => st
+                    .ranged_scripts
+                    .get_mut(&req.path)
+                    .and_then(VecDeque::pop_front),
+                None => None,
+            };
+            ranged.or_else(|| st.scripts.get_mut(&req.path).and_then(VecDeque::pop_front))
         } else {
             None
         };
@@ -421,7 +455,7 @@ impl Shared {
             Some(Fault::StatusRetryAfter(code, after)) => Some(status_reply(*code, Some(after))),
             _ => Some(match st.redirects.get(&req.path) {
                 Some((to, code)) => redirect_reply(to, *code),
-                None => self.serve_file(&mut st, req, fault.as_ref()),
+                None => self.serve_file(&mut st, req, fault.as_ref(), conn),
             }),
         };
         st.log.push(LoggedRequest {
@@ -442,6 +476,7 @@ impl Shared {
         st: &mut State,
         req: &RequestInfo,
         fault: Option<&Fault>,
+        conn: &Arc<ResetSwitch>,
     ) -> Response<Body> {
         let Some(res) = st.files.get(&req.path) else {
             return text_reply(StatusCode::NOT_FOUND, "not found\n");
@@ -505,12 +540,17 @@ impl Shared {
 
         let (limit, end_with) = match fault {
             Some(Fault::CloseAfter(n)) => ((*n).min(count), StreamEnd::Error),
+            Some(Fault::ResetAfter(n)) => ((*n).min(count), StreamEnd::Reset(Arc::clone(conn))),
             Some(Fault::StallAfter(n)) => ((*n).min(count), StreamEnd::Stall),
             Some(Fault::StallAtEnd) => (count, StreamEnd::Stall),
             _ => (count, StreamEnd::Finish),
         };
         let data = res.body.slice(start as usize..end as usize);
         let rate = st.rates.get(&req.path).copied();
+        let drip = match fault {
+            Some(Fault::Drip(ms)) => Some(Duration::from_millis(*ms)),
+            _ => None,
+        };
         let guard = InFlight::enter(Arc::clone(self), st, &req.host);
         let pump = Pump {
             shared: Arc::clone(self),
@@ -520,7 +560,8 @@ impl Shared {
             limit: limit as usize,
             end: end_with,
             rate,
-            chunk: chunk_for(rate),
+            chunk: if drip.is_some() { 1 } else { chunk_for(rate) },
+            drip,
             started: tokio::time::Instant::now(),
             guard: Some(guard),
         };
@@ -685,7 +726,45 @@ impl Drop for InFlight {
 enum StreamEnd {
     Finish,
     Error,
+    /// Fail the body after switching its connection to reset on close.
+    Reset(Arc<ResetSwitch>),
     Stall,
+}
+
+/// A second handle on one connection's socket, so a fault can make the close
+/// that hyper performs a TCP reset while hyper owns the stream.
+struct ResetSwitch {
+    dup: Mutex<Option<std::net::TcpStream>>,
+}
+
+impl ResetSwitch {
+    /// Splits an accepted stream into the stream hyper serves and its switch.
+    fn split(
+        stream: tokio::net::TcpStream,
+    ) -> io::Result<(tokio::net::TcpStream, Arc<ResetSwitch>)> {
+        let std_stream = stream.into_std()?;
+        let dup = std_stream.try_clone()?;
+        let stream = tokio::net::TcpStream::from_std(std_stream)?;
+        let switch = ResetSwitch {
+            dup: Mutex::new(Some(dup)),
+        };
+        Ok((stream, Arc::new(switch)))
+    }
+
+    /// Sets `SO_LINGER` 0 on the socket and closes this handle, so that
+    /// hyper's close (the last one) sends RST instead of FIN.
+    fn arm(&self) -> io::Result<()> {
+        let dup = self
+            .dup
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(dup) = dup {
+            // Registered only for this call; dropping it closes our handle.
+            tokio::net::TcpStream::from_std(dup)?.set_zero_linger()?;
+        }
+        Ok(())
+    }
 }
 
 /// Produces one response body chunk by chunk: pacing, counting, faults.
@@ -698,6 +777,8 @@ struct Pump {
     end: StreamEnd,
     rate: Option<u64>,
     chunk: usize,
+    /// `Fault::Drip`: the pause before each one-byte chunk.
+    drip: Option<Duration>,
     started: tokio::time::Instant,
     /// `None` once the body is over (ended, failed or stalled out).
     guard: Option<InFlight>,
@@ -724,6 +805,13 @@ impl Pump {
                     self.pause(FLUSH_GRACE).await;
                     "scripted fault: body cut short"
                 }
+                StreamEnd::Reset(ref conn) => {
+                    self.pause(FLUSH_GRACE).await;
+                    if let Err(err) = conn.arm() {
+                        panic!("cannot arm a connection reset: {err}");
+                    }
+                    "scripted fault: connection reset"
+                }
                 StreamEnd::Stall => {
                     self.pause(STALL_LIMIT).await;
                     "scripted fault: stalled body given up"
@@ -731,6 +819,12 @@ impl Pump {
             };
             self.guard = None;
             return Some(Err(io::Error::other(message)));
+        }
+        if let Some(pause) = self.drip {
+            if !self.pause_until(tokio::time::Instant::now() + pause).await {
+                self.guard = None;
+                return Some(Err(io::Error::other("test server shutting down")));
+            }
         }
         if let Some(rate) = self.rate {
             let due = self.started + Duration::from_secs_f64(self.pos as f64 / rate as f64);
@@ -781,15 +875,19 @@ fn run(shared: Arc<Shared>, listener: StdListener) {
                     Err(_) => continue,
                 },
             };
+            let Ok((stream, switch)) = ResetSwitch::split(stream) else {
+                continue;
+            };
             let shared = Arc::clone(&shared);
             tokio::spawn(async move {
                 let token = shared.shutdown.clone();
                 let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                     let shared = Arc::clone(&shared);
+                    let switch = Arc::clone(&switch);
                     async move {
                         let info = RequestInfo::new(&req);
                         shared
-                            .respond(&info)
+                            .respond(&info, &switch)
                             .ok_or_else(|| io::Error::other("scripted fault: reset before headers"))
                     }
                 });
