@@ -141,6 +141,13 @@ impl DownloadError {
         }
     }
 
+    /// Whether an attempt that moved the file forward earns a fresh retry
+    /// budget. One stopped by `--lowest-speed` never does: it always moves
+    /// a little, so a server that drips forever would be retried forever.
+    pub fn earns_fresh_budget(&self, progressed: bool) -> bool {
+        progressed && !matches!(self, Self::TooSlow { .. })
+    }
+
     /// How long the server asked us to wait, if it did.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

@@ -379,3 +379,33 @@ fn a_drip_never_trips_the_stall_timeout_alone() {
     assert_eq!(server.gets("/f.bin").len(), 1, "{out}");
     assert!(out.elapsed >= Duration::from_secs(2), "{:?}", out.elapsed);
 }
+
+/// A server that drips on every attempt is given up on after `--max-tries`:
+/// a crawl stopped by `--lowest-speed` moves the file a little each time,
+/// but that must not earn it a fresh retry budget.
+#[test]
+fn a_server_that_always_drips_is_given_up_after_max_tries() {
+    let server = TestServer::start();
+    let sb = Sandbox::new();
+    server.add_file("/f.bin", body(901, 1 << 20));
+    server.script("/f.bin", vec![Fault::Drip(20); 3]);
+
+    let out = sb
+        .haul(["get", &server.url("/f.bin"), "-d", &sb.dir_arg()])
+        .args(FAST_RETRY)
+        .args([
+            "--split",
+            "1",
+            "--stall-timeout",
+            "0.5",
+            "--lowest-speed",
+            "1K",
+        ])
+        .args(["--max-tries", "3"])
+        .run();
+
+    out.assert_code(1);
+    out.assert_stderr_has(&["f.bin", "slower than 1024 B/s"]);
+    assert_eq!(server.gets("/f.bin").len(), 3, "{out}");
+    assert!(!sb.dl("f.bin").exists());
+}

@@ -175,7 +175,11 @@ impl Worker {
             };
             // An attempt that moved the file forward earns a fresh budget: a
             // flaky link that keeps making progress should still finish.
-            failures = if self.pos > before { 1 } else { failures + 1 };
+            failures = if err.earns_fresh_budget(self.pos > before) {
+                1
+            } else {
+                failures + 1
+            };
             let decision = self.shared.cfg.retry.decide(
                 err.is_transient(),
                 failures,

@@ -265,7 +265,11 @@ async fn connection(
             ConnEnd::Failed(err) => err,
             other => return Err(other),
         };
-        failures = if got > 0 { 1 } else { failures + 1 };
+        failures = if err.earns_fresh_budget(got > 0) {
+            1
+        } else {
+            failures + 1
+        };
         let retry = &ctx.shared.cfg.retry;
         let transient = err.is_transient();
         let Decision::RetryAfter(delay) =
