@@ -10,6 +10,7 @@
 
 mod support;
 
+mod chaos;
 mod cli_faults;
 mod cli_get;
 mod cli_input;

@@ -803,3 +803,34 @@ fn run(shared: Arc<Shared>, listener: StdListener) {
         }
     });
 }
+
+/// Body bytes over all paths, for tests that bound the whole run's traffic
+/// (the chaos tests pick their kill moments by it).
+impl TestServer {
+    /// Body bytes of every path handed to hyper for writing, over all requests.
+    pub fn total_served(&self) -> u64 {
+        self.shared.lock().served.values().sum()
+    }
+
+    /// Blocks until at least `n` body bytes were served over all paths; false
+    /// if `timeout` passed first (the caller decides what that means).
+    pub fn wait_total_served(&self, n: u64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.shared.lock();
+        loop {
+            if st.served.values().sum::<u64>() >= n {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            st = self
+                .shared
+                .served_changed
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+}
