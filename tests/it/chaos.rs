@@ -385,8 +385,9 @@ fn check_part(rec: Option<&Value>, on_disk: &[u8], expected: &[u8], what: &str) 
         return Vec::new();
     };
     if rec["state"] == "done" {
-        // Killed between recording done and the rename: the rerun promotes
-        // it only if it hashes to the recorded sha256 (checked above).
+        // Killed between recording done and the rename: the file was synced
+        // before the record, so it is complete; the rerun only renames it.
+        assert_same_bytes(on_disk, expected, &format!("{what} recorded as done"));
         return vec![(0, on_disk.len() as u64)];
     }
     if let Some(segments) = rec["segments"].as_array() {
