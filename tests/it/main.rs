@@ -10,6 +10,7 @@
 
 mod support;
 
+mod chaos;
 mod cli_disk;
 mod cli_escape;
 mod cli_faults;

@@ -187,6 +187,8 @@ struct State {
     max_in_flight: HashMap<String, usize>,
     in_flight_total: usize,
     max_in_flight_total: usize,
+    /// Total body bytes at which every body stops until released.
+    hold_at: Option<u64>,
 }
 
 struct Resource {
@@ -422,8 +424,10 @@ impl Shared {
     }
 
     fn record_served(&self, path: &str, n: u64) {
-        *self.lock().served.entry(path.to_string()).or_default() += n;
+        let mut st = self.lock();
+        *st.served.entry(path.to_string()).or_default() += n;
         self.served_changed.notify_all();
+        self.wait_while_held(st);
     }
 
     /// Decides the whole answer under one lock; `None` means "drop the
@@ -720,6 +724,7 @@ impl Drop for InFlight {
             *n = n.saturating_sub(1);
         }
         st.in_flight_total = st.in_flight_total.saturating_sub(1);
+        self.shared.served_changed.notify_all();
     }
 }
 
@@ -900,4 +905,92 @@ fn run(shared: Arc<Shared>, listener: StdListener) {
             });
         }
     });
+}
+
+/// Body bytes over all paths, for tests that bound the whole run's traffic
+/// (the chaos tests pick their kill moments by it).
+impl TestServer {
+    /// Body bytes of every path handed to hyper for writing, over all requests.
+    pub fn total_served(&self) -> u64 {
+        self.shared.lock().served.values().sum()
+    }
+
+    /// Blocks until at least `n` body bytes were served over all paths; false
+    /// if `timeout` passed first (the caller decides what that means).
+    pub fn wait_total_served(&self, n: u64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.shared.lock();
+        loop {
+            if st.served.values().sum::<u64>() >= n {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            st = self
+                .shared
+                .served_changed
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+}
+
+/// A gate on the whole server: once the total of body bytes reaches a mark,
+/// nothing more is served until the test releases it, so a test can stop a
+/// client at an exact byte count with no bytes flowing meanwhile.
+impl TestServer {
+    /// Freezes the server (every body, on every connection) as soon as
+    /// `total` body bytes were served in all, until [`TestServer::release`].
+    pub fn hold_at(&self, total: u64) {
+        self.shared.lock().hold_at = Some(total);
+        self.shared.served_changed.notify_all();
+    }
+
+    /// Lifts the gate of [`TestServer::hold_at`].
+    pub fn release(&self) {
+        self.shared.lock().hold_at = None;
+        self.shared.served_changed.notify_all();
+    }
+
+    /// Blocks until no body is streaming (a stopped client's bodies end at
+    /// their next write); false if `timeout` passed first.
+    pub fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.shared.lock();
+        while st.in_flight_total > 0 {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            st = self
+                .shared
+                .served_changed
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        true
+    }
+}
+
+impl Shared {
+    /// Blocks the server thread (deliberately: the whole server freezes)
+    /// while the gate of [`TestServer::hold_at`] is shut; shutdown opens it.
+    fn wait_while_held(&self, mut st: MutexGuard<'_, State>) {
+        let held = |st: &State| {
+            st.hold_at
+                .is_some_and(|mark| st.served.values().sum::<u64>() >= mark)
+        };
+        while held(&st) && !self.shutdown.is_cancelled() {
+            // The timeout only bounds how late a shutdown is noticed.
+            st = self
+                .served_changed
+                .wait_timeout(st, Duration::from_millis(50))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
 }
