@@ -65,9 +65,9 @@ pub fn exit_code(report: &Report) -> u8 {
 }
 
 async fn get(args: GetArgs) -> anyhow::Result<u8> {
+    let cancel = on_signal();
     let cfg = GetConfig::from_args(args)?;
     let client = crate::http::build_client(&cfg.client)?;
-    let cancel = on_signal();
     let out_dir = cfg.engine.out_dir.clone();
     let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
     let mode = ui::choose(cfg.quiet);
@@ -97,34 +97,55 @@ async fn get(args: GetArgs) -> anyhow::Result<u8> {
 }
 
 /// Cancels the returned token on the first Ctrl-C or SIGTERM; a second one
-/// exits at once.
+/// exits at once. The handlers are installed before this returns, not when
+/// the task first runs: a signal during start-up must stop the run cleanly,
+/// not kill haul with the default action.
 fn on_signal() -> CancellationToken {
     let cancel = CancellationToken::new();
+    let Ok(mut signals) = Signals::install() else {
+        return cancel;
+    };
     let token = cancel.clone();
     tokio::spawn(async move {
-        if wait_for_signal().await.is_err() {
-            return;
-        }
+        signals.next().await;
         token.cancel();
-        if wait_for_signal().await.is_ok() {
-            std::process::exit(i32::from(EXIT_INTERRUPTED));
-        }
+        signals.next().await;
+        std::process::exit(i32::from(EXIT_INTERRUPTED));
     });
     cancel
 }
 
-async fn wait_for_signal() -> std::io::Result<()> {
+/// SIGINT and SIGTERM, caught from the moment they are installed.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate())?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r,
-            _ = term.recv() => Ok(()),
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Signals {
+                int: signal(SignalKind::interrupt())?,
+                term: signal(SignalKind::terminate())?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Signals {})
     }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 async fn verify_cmd(args: VerifyArgs) -> anyhow::Result<u8> {

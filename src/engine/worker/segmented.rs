@@ -525,13 +525,12 @@ async fn flush(
 }
 
 async fn open_at(ctx: &Ctx, at: u64) -> Result<tokio::fs::File, DownloadError> {
+    let mut opts = tokio::fs::OpenOptions::new();
+    opts.write(true);
     // Never through a symlink planted in the .part's place meanwhile.
-    let mut file = tokio::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&ctx.part_path)
-        .await
-        .map_err(|e| ctx.io_err(e))?;
+    #[cfg(unix)]
+    opts.custom_flags(libc::O_NOFOLLOW);
+    let mut file = opts.open(&ctx.part_path).await.map_err(|e| ctx.io_err(e))?;
     file.seek(std::io::SeekFrom::Start(at))
         .await
         .map_err(|e| ctx.io_err(e))?;
