@@ -17,4 +17,5 @@ mod cli_resume;
 mod cli_split;
 mod cli_tls;
 mod cli_verify;
+mod hostile;
 mod server_selftest;

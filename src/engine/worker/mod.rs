@@ -20,7 +20,10 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+mod limit;
 mod segmented;
+
+use limit::BodyLimit;
 
 use super::recorder::Recorder;
 use super::retry::Decision;
@@ -301,6 +304,10 @@ impl Worker {
                 self.rec.total = resp.content_length();
                 self.rec.etag = header_str(&headers, ETAG);
                 self.rec.last_modified = header_str(&headers, LAST_MODIFIED);
+                // Before a split preallocates it, and before a single byte.
+                if let Some(total) = self.rec.total {
+                    self.limit().check_total(total, &self.url)?;
+                }
                 if self.worth_splitting(&headers) {
                     return self.start_split(resp).await;
                 }
@@ -310,7 +317,10 @@ impl Worker {
                 let total = check_resumed(content_range.as_deref(), self.pos, self.rec.total)
                     .and_then(|total| self.same_validator(&headers).map(|()| total));
                 match total {
-                    Ok(total) => self.rec.total = Some(total),
+                    Ok(total) => {
+                        self.limit().check_total(total, &self.url)?;
+                        self.rec.total = Some(total);
+                    }
                     Err(reason) => {
                         self.restart(&reason).await?;
                         return Err(Stop::Failed(DownloadError::BadRange {
@@ -431,6 +441,11 @@ impl Worker {
                     }));
                 }
             }
+            // Only a body of unknown length can get here past the cap; keep
+            // it up to the cap (the caller syncs it) and stop reading.
+            let fits = self.limit().fits(self.pos, chunk.len() as u64) as usize;
+            let cut = fits < chunk.len();
+            let chunk = if cut { chunk.slice(..fits) } else { chunk };
             part.write(&chunk)
                 .await
                 .map_err(|source| DownloadError::Io {
@@ -441,6 +456,9 @@ impl Worker {
             self.pos += chunk.len() as u64;
             self.fetched += chunk.len() as u64;
             self.progress();
+            if cut {
+                return Err(Stop::Failed(self.limit().exceeded(&self.url)));
+            }
             if last_checkpoint.elapsed() >= self.shared.cfg.checkpoint_every {
                 part.sync().await.map_err(|source| DownloadError::Io {
                     path: self.part_path.clone(),
@@ -467,6 +485,9 @@ impl Worker {
     /// Checks the checksum, records "done" durably, then renames: a
     /// final-named file is always complete and verified.
     async fn finish(&mut self, got: String) -> Outcome {
+        if let Err(err) = self.check_length().await {
+            return self.fail(err).await;
+        }
         if let Some(expected) = self.spec.checksum {
             let expected = hex::encode(expected);
             if got != expected {
@@ -512,6 +533,30 @@ impl Worker {
         })
         .await;
         Outcome::Finished
+    }
+
+    /// The `.part` must hold exactly the known total, whatever path led
+    /// here: a surplus or a gap is never renamed into place.
+    async fn check_length(&self) -> Result<(), DownloadError> {
+        let on_disk = part_len(&self.part_path)
+            .await
+            .map_err(|source| DownloadError::Io {
+                path: self.part_path.clone(),
+                source,
+            })?;
+        let expected = self.rec.total.unwrap_or(self.pos);
+        if on_disk != expected || self.pos != expected {
+            return Err(DownloadError::SizeMismatch {
+                path: self.part_path.clone(),
+                got: on_disk,
+                expected,
+            });
+        }
+        Ok(())
+    }
+
+    fn limit(&self) -> BodyLimit {
+        BodyLimit::new(self.shared.cfg.max_file_size)
     }
 
     /// Drops the bytes on disk and starts over from zero.
@@ -684,6 +729,10 @@ impl Worker {
     /// stream; otherwise the job's outcome.
     async fn segmented(&mut self, first: Option<reqwest::Response>) -> Option<Outcome> {
         let total = self.rec.total?;
+        // A resumed plan may come from a run without the cap.
+        if let Err(err) = self.limit().check_total(total, &self.url) {
+            return Some(self.fail(err).await);
+        }
         let plan = match first {
             Some(_) => Plan::new(total, MIN_PIECE),
             None => {

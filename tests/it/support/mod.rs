@@ -4,5 +4,6 @@
 
 pub mod bodies;
 pub mod cli;
+pub mod hostile;
 pub mod ranges;
 pub mod server;
