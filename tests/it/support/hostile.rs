@@ -286,7 +286,12 @@ fn serve_connection(shared: &Shared, stream: TcpStream, conn: u64) {
     };
     let mut reader = BufReader::new(stream);
     let mut out = write_half;
-    while let Some((method, path, headers)) = read_head(&mut reader) {
+    while let Some(Head {
+        method,
+        path,
+        headers,
+    }) = read_head(&mut reader)
+    {
         let picked = {
             let mut st = shared.lock();
             let scripted = st.scripts.get_mut(&path).and_then(VecDeque::pop_front);
@@ -342,7 +347,14 @@ fn serve_connection(shared: &Shared, stream: TcpStream, conn: u64) {
 }
 
 /// Reads one request head; None at EOF, on a broken or oversized head.
-fn read_head(reader: &mut BufReader<TcpStream>) -> Option<(String, String, Vec<(String, String)>)> {
+/// A request line and its headers (names lowercased).
+struct Head {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+}
+
+fn read_head(reader: &mut BufReader<TcpStream>) -> Option<Head> {
     let mut read = 0;
     let mut lines = Vec::new();
     loop {
@@ -369,7 +381,11 @@ fn read_head(reader: &mut BufReader<TcpStream>) -> Option<(String, String, Vec<(
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    Some((method, path, headers))
+    Some(Head {
+        method,
+        path,
+        headers,
+    })
 }
 
 /// What one request asks of a route.
