@@ -346,6 +346,37 @@ fn split_never_writes_past_a_content_range_span() {
 }
 
 #[test]
+fn a_resumed_answer_longer_than_its_content_range_is_cut_there() {
+    let server = HostileServer::start();
+    let sb = Sandbox::new();
+    let data = body(711, 1 << 20);
+    server.add(
+        "/resume.bin",
+        data.clone(),
+        Behaviour::OverlongRange(b"JUNK".to_vec()),
+    );
+    server.script("/resume.bin", vec![Behaviour::Truncate(300_000)]);
+    sb.write("SHA256SUMS", format!("{}  resume.bin\n", sha256_hex(&data)));
+
+    let out = sb
+        .haul(["get", &server.url("/resume.bin"), "-d", &sb.dir_arg()])
+        .args(["--checksums", "SHA256SUMS"])
+        .args(FAST_RETRY)
+        .run();
+
+    out.assert_code(0);
+    assert_file_eq(&sb.dl("resume.bin"), &data);
+    assert!(
+        out.stderr.contains("longer than"),
+        "the surplus went unreported\n{out}"
+    );
+    // Kept up to the end the Content-Range vouched for, then confirmed by a 416.
+    let gets = server.gets("/resume.bin");
+    assert_eq!(gets.len(), 3, "{gets:?}");
+    assert_eq!(gets[2].header("range"), Some("bytes=1048576-"), "{gets:?}");
+}
+
+#[test]
 fn a_body_shorter_than_its_content_length_resumes_to_the_exact_file() {
     let server = HostileServer::start();
     let sb = Sandbox::new();

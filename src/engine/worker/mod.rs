@@ -433,19 +433,28 @@ impl Worker {
                 }
                 Ok(Some(Ok(chunk))) => chunk,
             };
-            if let Some(total) = self.rec.total {
-                if self.pos + chunk.len() as u64 > total {
-                    return Err(Stop::Failed(DownloadError::TooLong {
-                        url: self.url.clone(),
-                        expected: total,
-                    }));
-                }
-            }
-            // Only a body of unknown length can get here past the cap; keep
-            // it up to the cap (the caller syncs it) and stop reading.
-            let fits = self.limit().fits(self.pos, chunk.len() as u64) as usize;
-            let cut = fits < chunk.len();
-            let chunk = if cut { chunk.slice(..fits) } else { chunk };
+            // Keep what the answer vouched for (up to the known total, and
+            // under the cap, which a known total already passed), then stop
+            // reading: bytes past the total are a lying Content-Length (a 206
+            // whose body outruns its Content-Range), the next attempt confirms
+            // the end with a 416; bytes past the cap end the file.
+            let len = chunk.len() as u64;
+            let room = self
+                .rec
+                .total
+                .map_or(len, |total| total.saturating_sub(self.pos));
+            let keep = self.limit().fits(self.pos, len.min(room));
+            let cut = if len > room {
+                Some(DownloadError::TooLong {
+                    url: self.url.clone(),
+                    expected: self.rec.total.unwrap_or(0),
+                })
+            } else if keep < len {
+                Some(self.limit().exceeded(&self.url))
+            } else {
+                None
+            };
+            let chunk = chunk.slice(..keep as usize);
             part.write(&chunk)
                 .await
                 .map_err(|source| DownloadError::Io {
@@ -456,8 +465,8 @@ impl Worker {
             self.pos += chunk.len() as u64;
             self.fetched += chunk.len() as u64;
             self.progress();
-            if cut {
-                return Err(Stop::Failed(self.limit().exceeded(&self.url)));
+            if let Some(err) = cut {
+                return Err(Stop::Failed(err));
             }
             if last_checkpoint.elapsed() >= self.shared.cfg.checkpoint_every {
                 part.sync().await.map_err(|source| DownloadError::Io {
