@@ -13,7 +13,7 @@
 //! used. It must never import anything from the `haul` crate.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -359,7 +359,12 @@ fn read_head(reader: &mut BufReader<TcpStream>) -> Option<Head> {
     let mut lines = Vec::new();
     loop {
         let mut line = Vec::new();
-        let n = reader.read_until(b'\n', &mut line).ok()?;
+        let left = (MAX_HEAD + 1 - read) as u64;
+        let n = reader
+            .by_ref()
+            .take(left)
+            .read_until(b'\n', &mut line)
+            .ok()?;
         read += n;
         if n == 0 || read > MAX_HEAD {
             return None;
