@@ -210,6 +210,41 @@ fn max_file_size_refuses_a_resumed_split_plan() {
 }
 
 #[test]
+fn max_file_size_refuses_a_part_an_earlier_run_completed() {
+    let server = HostileServer::start();
+    let sb = Sandbox::new();
+    let url = server.url("/done.bin");
+    server.add("/done.bin", body(712, 1 << 20), Behaviour::Honest);
+    // Run one ends with every byte in the .part but no rename: cut, then
+    // resumed to the end by a lying 206, then no answer to the confirmation.
+    server.script(
+        "/done.bin",
+        vec![
+            Behaviour::Truncate(300_000),
+            Behaviour::OverlongRange(b"JUNK".to_vec()),
+            Behaviour::EndlessHeaders,
+        ],
+    );
+    let first = sb
+        .haul(["get", &url, "-d", &sb.dir_arg(), "--max-tries", "2"])
+        .args(FAST_RETRY)
+        .run();
+    first.assert_code(1);
+    assert_eq!(len_or_zero(&sb.dl("done.bin.part")), 1 << 20, "{first}");
+
+    let out = sb
+        .haul(["get", &url, "-d", &sb.dir_arg(), "--max-tries", "1"])
+        .args(["--max-file-size", "512K"])
+        .run();
+
+    out.assert_code(1);
+    out.assert_stderr_has(&[&url, "524288"]);
+    assert!(!sb.dl("done.bin").exists());
+    let last = server.gets("/done.bin").pop().expect("run two asked");
+    assert_eq!(last.header("range"), Some("bytes=1048576-"), "{last:?}");
+}
+
+#[test]
 fn endless_headers_fail_the_file_after_retries_in_bounded_memory() {
     let server = HostileServer::start();
     let sb = Sandbox::new();

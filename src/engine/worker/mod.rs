@@ -545,8 +545,10 @@ impl Worker {
     }
 
     /// The `.part` must hold exactly the known total, whatever path led
-    /// here: a surplus or a gap is never renamed into place.
+    /// here: a surplus or a gap is never renamed into place, nor a file over
+    /// the cap that an earlier run without it completed.
     async fn check_length(&self) -> Result<(), DownloadError> {
+        self.limit().check_total(self.pos, &self.url)?;
         let on_disk = part_len(&self.part_path)
             .await
             .map_err(|source| DownloadError::Io {
