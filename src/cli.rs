@@ -16,6 +16,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per run: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Download URLs (from the command line and/or an aria2-style list).
@@ -56,6 +58,10 @@ pub struct GetArgs {
     /// Split automatically only files at least this large (bytes; K, M, G suffixes).
     #[arg(long, value_name = "SIZE", default_value = "16M", value_parser = parse_size)]
     pub min_split_size: u64,
+    /// Fail any file larger than this (bytes; K, M, G suffixes): an announced
+    /// length over it is refused before download, a body without one is cut.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_file_size: Option<u64>,
     /// Attempts per file before giving up (the first one included).
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub max_tries: u32,

@@ -113,6 +113,7 @@ impl GetConfig {
                 max_connections: args.max_connections.unwrap_or(args.jobs.max(16)),
                 split: args.split,
                 min_split_size: args.min_split_size,
+                max_file_size: args.max_file_size,
                 retry: RetryPolicy {
                     max_tries: args.max_tries,
                     base: Duration::from_secs_f64(args.retry_wait),

@@ -55,6 +55,25 @@ pub enum DownloadError {
     },
     #[error("body of {url} is longer than the announced {expected} bytes")]
     TooLong { url: String, expected: u64 },
+    /// Over `--max-file-size`: announced as larger (`declared`), or cut
+    /// at the cap when a body without a length grew past it.
+    #[error(
+        "{url} is larger than the --max-file-size limit of {limit} bytes{}",
+        declared.map(|d| format!(" (it announces {d})")).unwrap_or_else(|| "; cut there".into())
+    )]
+    TooLarge {
+        url: String,
+        limit: u64,
+        declared: Option<u64>,
+    },
+    /// The `.part` about to be renamed does not have the length the server
+    /// announced: never promoted, whatever the bookkeeping said.
+    #[error("{} holds {got} bytes, expected {expected}; not renamed", path.display())]
+    SizeMismatch {
+        path: PathBuf,
+        got: u64,
+        expected: u64,
+    },
     #[error("bad ranged answer from {url}: {reason}")]
     BadRange { url: String, reason: String },
     #[error("checksum mismatch for {path}: expected sha256 {expected}, got {got}")]
@@ -136,6 +155,9 @@ impl DownloadError {
             Self::Connect { source, .. } => !is_tls_failure(source),
             Self::Request { source, .. } => request_is_transient(source),
             Self::Status { status, .. } => matches!(status, 408 | 429 | 500..=599),
+            // A cap the file is over stays over; a wrong length on disk
+            // after a complete body points at a bug, not at the network.
+            Self::TooLarge { .. } | Self::SizeMismatch { .. } => false,
             Self::Checksum { .. } | Self::Exists { .. } | Self::Io { .. } => false,
             Self::Redirect(_) => false,
         }

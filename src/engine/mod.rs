@@ -43,6 +43,8 @@ pub struct EngineConfig {
     pub split: Option<usize>,
     /// Automatic splitting only for files at least this large.
     pub min_split_size: u64,
+    /// Files larger than this fail (`--max-file-size`); None is no cap.
+    pub max_file_size: Option<u64>,
     pub retry: RetryPolicy,
     /// An attempt that receives nothing for this long is aborted.
     pub stall_timeout: Duration,

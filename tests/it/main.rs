@@ -22,5 +22,6 @@ mod cli_split;
 mod cli_tls;
 mod cli_verify;
 mod fault_matrix;
+mod hostile;
 mod redirects;
 mod server_selftest;

@@ -20,8 +20,11 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+mod limit;
 mod segmented;
 mod speed;
+
+use limit::BodyLimit;
 
 use super::recorder::Recorder;
 use super::retry::Decision;
@@ -310,6 +313,10 @@ impl Worker {
                 self.rec.total = resp.content_length();
                 self.rec.etag = header_str(&headers, ETAG);
                 self.rec.last_modified = header_str(&headers, LAST_MODIFIED);
+                // Before a split preallocates it, and before a single byte.
+                if let Some(total) = self.rec.total {
+                    self.limit().check_total(total, &self.url)?;
+                }
                 if self.worth_splitting(&headers) {
                     return self.start_split(resp).await;
                 }
@@ -319,7 +326,10 @@ impl Worker {
                 let total = check_resumed(content_range.as_deref(), self.pos, self.rec.total)
                     .and_then(|total| self.same_validator(&headers).map(|()| total));
                 match total {
-                    Ok(total) => self.rec.total = Some(total),
+                    Ok(total) => {
+                        self.limit().check_total(total, &self.url)?;
+                        self.rec.total = Some(total);
+                    }
                     Err(reason) => {
                         self.restart(&reason).await?;
                         return Err(Stop::Failed(DownloadError::BadRange {
@@ -434,14 +444,28 @@ impl Worker {
                 }
                 Ok(Some(Ok(chunk))) => chunk,
             };
-            if let Some(total) = self.rec.total {
-                if self.pos + chunk.len() as u64 > total {
-                    return Err(Stop::Failed(DownloadError::TooLong {
-                        url: self.url.clone(),
-                        expected: total,
-                    }));
-                }
-            }
+            // Keep what the answer vouched for (up to the known total, and
+            // under the cap, which a known total already passed), then stop
+            // reading: bytes past the total are a lying Content-Length (a 206
+            // whose body outruns its Content-Range), the next attempt confirms
+            // the end with a 416; bytes past the cap end the file.
+            let len = chunk.len() as u64;
+            let room = self
+                .rec
+                .total
+                .map_or(len, |total| total.saturating_sub(self.pos));
+            let keep = self.limit().fits(self.pos, len.min(room));
+            let cut = if len > room {
+                Some(DownloadError::TooLong {
+                    url: self.url.clone(),
+                    expected: self.rec.total.unwrap_or(0),
+                })
+            } else if keep < len {
+                Some(self.limit().exceeded(&self.url))
+            } else {
+                None
+            };
+            let chunk = chunk.slice(..keep as usize);
             part.write(&chunk)
                 .await
                 .map_err(|source| DownloadError::Io {
@@ -452,6 +476,9 @@ impl Worker {
             self.pos += chunk.len() as u64;
             self.fetched += chunk.len() as u64;
             self.progress();
+            if let Some(err) = cut {
+                return Err(Stop::Failed(err));
+            }
             // After the write: what did arrive is kept for the next attempt;
             // a body that just completed is not worth a verdict.
             if let Some(floor) = floor.as_mut().filter(|_| self.rec.total != Some(self.pos)) {
@@ -485,6 +512,9 @@ impl Worker {
     /// Checks the checksum, records "done" durably, then renames: a
     /// final-named file is always complete and verified.
     async fn finish(&mut self, got: String) -> Outcome {
+        if let Err(err) = self.check_length().await {
+            return self.fail(err).await;
+        }
         if let Some(expected) = self.spec.checksum {
             let expected = hex::encode(expected);
             if got != expected {
@@ -530,6 +560,32 @@ impl Worker {
         })
         .await;
         Outcome::Finished
+    }
+
+    /// The `.part` must hold exactly the known total, whatever path led
+    /// here: a surplus or a gap is never renamed into place, nor a file over
+    /// the cap that an earlier run without it completed.
+    async fn check_length(&self) -> Result<(), DownloadError> {
+        self.limit().check_total(self.pos, &self.url)?;
+        let on_disk = part_len(&self.part_path)
+            .await
+            .map_err(|source| DownloadError::Io {
+                path: self.part_path.clone(),
+                source,
+            })?;
+        let expected = self.rec.total.unwrap_or(self.pos);
+        if on_disk != expected || self.pos != expected {
+            return Err(DownloadError::SizeMismatch {
+                path: self.part_path.clone(),
+                got: on_disk,
+                expected,
+            });
+        }
+        Ok(())
+    }
+
+    fn limit(&self) -> BodyLimit {
+        BodyLimit::new(self.shared.cfg.max_file_size)
     }
 
     /// Drops the bytes on disk and starts over from zero.
@@ -702,6 +758,10 @@ impl Worker {
     /// stream; otherwise the job's outcome.
     async fn segmented(&mut self, first: Option<reqwest::Response>) -> Option<Outcome> {
         let total = self.rec.total?;
+        // A resumed plan may come from a run without the cap.
+        if let Err(err) = self.limit().check_total(total, &self.url) {
+            return Some(self.fail(err).await);
+        }
         let plan = match first {
             Some(_) => Plan::new(total, MIN_PIECE),
             None => {

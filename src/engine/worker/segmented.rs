@@ -432,6 +432,7 @@ async fn stream(
     let mut last_sync = Instant::now();
     let lowest = ctx.shared.cfg.lowest_speed;
     let mut floor = super::speed::SpeedFloor::new(lowest, stall, Instant::now());
+    let from = *pos;
     loop {
         let next = tokio::select! {
             biased;
@@ -466,10 +467,18 @@ async fn stream(
             Ok(Some(Ok(chunk))) => chunk,
         };
         // Under the plan's lock: another connection may have stolen our tail.
-        let (take, done) = {
+        // A bounded request's answer was checked to span exactly what we
+        // asked; bytes past that (a Content-Length larger than the
+        // Content-Range) are not vouched for and are never written.
+        let (take, done, overlong) = {
             let mut plan = lock(&ctx.plan);
-            let take = plan.receive(claim.slot, chunk.len() as u64);
-            (take, plan.slot_done(claim.slot))
+            let len = chunk.len() as u64;
+            let allowed = plan
+                .asked(claim.slot)
+                .map_or(len, |end| end.saturating_sub(*pos));
+            let take = plan.receive(claim.slot, len.min(allowed));
+            let overlong = plan.asked(claim.slot).filter(|_| len > allowed);
+            (take, plan.slot_done(claim.slot), overlong)
         };
         buf.extend_from_slice(&chunk[..take as usize]);
         *pos += take;
@@ -489,6 +498,14 @@ async fn stream(
             lock(&ctx.plan).synced(claim.slot);
             ctx.save(true);
             last_sync = Instant::now();
+        }
+        // Reported even when the range is complete: the server is lying,
+        // and the retry only costs this connection a backoff.
+        if let Some(end) = overlong {
+            return Err(ConnEnd::Failed(DownloadError::TooLong {
+                url: ctx.url_text.clone(),
+                expected: end - from,
+            }));
         }
         if done {
             // The rest of this answer belongs to a range someone else owns.

@@ -4,6 +4,7 @@
 
 pub mod bodies;
 pub mod cli;
+pub mod hostile;
 pub mod ranges;
 pub mod server;
 pub mod tls;
