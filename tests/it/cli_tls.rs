@@ -3,34 +3,19 @@
 
 use std::convert::Infallible;
 use std::process::Command;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use tokio_rustls::rustls;
 
 const BODY: &[u8] = b"served over TLS by a private CA\n";
 
 /// An HTTPS server for `localhost` on its own thread and runtime; returns the
 /// port and the PEM of its self-signed certificate.
 fn start_tls_server() -> (u16, String) {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
-        .expect("generate certificate");
-    let cert_pem = certified.cert.pem();
-    let cert_der = certified.cert.der().clone();
-    let key_der =
-        rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("protocol versions")
-        .with_no_client_auth()
-        .with_single_cert(vec![cert_der], key_der)
-        .expect("server config");
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let (acceptor, cert_pem) = crate::support::tls::localhost_acceptor();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     listener.set_nonblocking(true).expect("nonblocking");

@@ -22,6 +22,25 @@ use tokio_rustls::rustls;
 use tokio_util::sync::CancellationToken;
 
 /// The running server; see the module docs.
+/// A TLS acceptor for `localhost` with a fresh self-signed certificate, and
+/// that certificate's PEM (for `--ca-cert`).
+pub fn localhost_acceptor() -> (tokio_rustls::TlsAcceptor, String) {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
+        .expect("generate a certificate");
+    let cert_pem = certified.cert.pem();
+    let cert_der = certified.cert.der().clone();
+    let key_der =
+        rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert_der], key_der)
+        .expect("server config");
+    (tokio_rustls::TlsAcceptor::from(Arc::new(config)), cert_pem)
+}
+
 pub struct TlsRedirector {
     port: u16,
     cert_pem: String,
@@ -33,20 +52,7 @@ impl TlsRedirector {
     /// Answers a request for `/PATH` with `status` and `Location: BASE/PATH`,
     /// where `base` is e.g. `http://127.0.0.1:PORT` (no trailing slash).
     pub fn start(base: &str, status: u16) -> TlsRedirector {
-        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
-            .expect("generate a certificate");
-        let cert_pem = certified.cert.pem();
-        let cert_der = certified.cert.der().clone();
-        let key_der =
-            rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("protocol versions")
-            .with_no_client_auth()
-            .with_single_cert(vec![cert_der], key_der)
-            .expect("server config");
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let (acceptor, cert_pem) = localhost_acceptor();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let port = listener.local_addr().expect("listener address").port();
         listener
