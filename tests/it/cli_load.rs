@@ -21,14 +21,6 @@ fn len_of(i: usize) -> usize {
     1 + (i * 7919) % 256
 }
 
-/// Peak resident set of a running process, from `VmHWM` in /proc; None
-/// once it is gone.
-fn peak_rss_kb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
 #[test]
 fn downloads_100k_urls_under_a_256_descriptor_limit() {
     let urls = std::env::var("HAUL_LOAD_URLS")
@@ -69,19 +61,9 @@ fn downloads_100k_urls_under_a_256_descriptor_limit() {
     println!("load: set up in {:.1}s", setup.elapsed().as_secs_f64());
     let started = Instant::now();
     let running = sb.haul(args).under_shell(&limit).spawn();
-    // The shell execs haul, so the pid is haul's own.
-    let pid = running.pid();
-    let watcher = std::thread::spawn(move || {
-        let mut peak = 0;
-        while let Some(kb) = peak_rss_kb(pid) {
-            peak = peak.max(kb);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        peak
-    });
-    let out = running.wait(Duration::from_secs(400));
+    // The shell execs haul, so the sampled pid is haul's own.
+    let (out, peak_kb) = running.wait_watching_rss(Duration::from_secs(400));
     let elapsed = started.elapsed();
-    let peak_kb = watcher.join().unwrap_or(0);
 
     out.assert_code(0);
     let checking = Instant::now();

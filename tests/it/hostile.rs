@@ -19,11 +19,10 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::support::bodies::{assert_file_eq, body, sha256_hex};
-use crate::support::cli::{Outcome, Running, Sandbox, FAST_RETRY};
+use crate::support::cli::{Sandbox, FAST_RETRY};
 use crate::support::hostile::{Behaviour, HostileServer};
 
 /// Peak resident memory allowed to a haul facing an endless answer.
@@ -31,36 +30,6 @@ const RSS_CAP_KIB: u64 = 64 << 10;
 
 /// A fake HTTP answer, as a smuggler would append it after a body.
 const SMUGGLED: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nETag: \"evil\"\r\n\r\nEVIL";
-
-/// Waits for `running` while sampling its VmHWM (peak RSS, KiB) from
-/// /proc; returns the outcome and the largest value seen.
-fn wait_watching_rss(running: Running, timeout: Duration) -> (Outcome, u64) {
-    let status = format!("/proc/{}/status", running.pid());
-    let (stop, stopped) = mpsc::channel::<()>();
-    let sampler = std::thread::spawn(move || {
-        let mut peak = 0;
-        loop {
-            let hwm = std::fs::read_to_string(&status).ok().and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("VmHWM:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            });
-            match hwm {
-                Some(kib) => peak = peak.max(kib),
-                None => return peak, // exited (a zombie has no VmHWM)
-            }
-            // Paces the sampling; the stop message ends it at once.
-            match stopped.recv_timeout(Duration::from_millis(10)) {
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                _ => return peak,
-            }
-        }
-    });
-    let out = running.wait(timeout);
-    let _ = stop.send(());
-    let peak = sampler.join().expect("the RSS sampler panicked");
-    (out, peak)
-}
 
 /// Length of a file, 0 if it does not exist.
 fn len_or_zero(path: &Path) -> u64 {
@@ -255,7 +224,7 @@ fn endless_headers_fail_the_file_after_retries_in_bounded_memory() {
         .args(FAST_RETRY)
         .args(["--max-tries", "3"])
         .spawn();
-    let (out, peak) = wait_watching_rss(running, Duration::from_secs(30));
+    let (out, peak) = running.wait_watching_rss(Duration::from_secs(30));
 
     println!("peak RSS facing endless headers: {peak} KiB\n{out}");
     out.assert_code(1);
@@ -278,7 +247,7 @@ fn endless_chunked_body_is_cut_at_max_file_size_in_bounded_memory() {
         .args(FAST_RETRY)
         .args(["--max-file-size", "8M"])
         .spawn();
-    let (out, peak) = wait_watching_rss(running, Duration::from_secs(30));
+    let (out, peak) = running.wait_watching_rss(Duration::from_secs(30));
 
     println!("peak RSS facing an endless chunked body: {peak} KiB\n{out}");
     out.assert_code(1);

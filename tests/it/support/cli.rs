@@ -271,6 +271,36 @@ impl Running {
         assert!(status.success(), "kill -{name} {} failed", self.pid);
     }
 
+    /// Waits for the child while sampling its VmHWM (peak RSS, KiB) from
+    /// /proc; returns the outcome and the largest value seen.
+    pub fn wait_watching_rss(self, timeout: Duration) -> (Outcome, u64) {
+        let status = format!("/proc/{}/status", self.pid());
+        let (stop, stopped) = mpsc::channel::<()>();
+        let sampler = std::thread::spawn(move || {
+            let mut peak = 0;
+            loop {
+                let hwm = std::fs::read_to_string(&status).ok().and_then(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("VmHWM:"))
+                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                });
+                match hwm {
+                    Some(kib) => peak = peak.max(kib),
+                    None => return peak, // exited (a zombie has no VmHWM)
+                }
+                // Paces the sampling; the stop message ends it at once.
+                match stopped.recv_timeout(Duration::from_millis(10)) {
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => return peak,
+                }
+            }
+        });
+        let out = self.wait(timeout);
+        let _ = stop.send(());
+        let peak = sampler.join().expect("the RSS sampler panicked");
+        (out, peak)
+    }
+
     /// Waits for the child to exit; SIGKILLs it and panics after `timeout`.
     pub fn wait(mut self, timeout: Duration) -> Outcome {
         let mut child = self.child.take().expect("child not waited yet");
