@@ -21,6 +21,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Download URLs (from the command line and/or an aria2-style list).
+    // An option given twice takes the last value, as in curl and aria2c.
+    #[command(args_override_self = true)]
     Get(GetArgs),
     /// Re-hash downloaded files against the manifest or a sha256sum file.
     Verify(VerifyArgs),

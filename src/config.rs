@@ -11,7 +11,7 @@ use crate::cli::GetArgs;
 use crate::engine::retry::RetryPolicy;
 use crate::engine::EngineConfig;
 use crate::http::{split_header, ClientError, ClientOptions};
-use crate::list::{entries_from_args, parse_list, plan, JobSpec, ListError};
+use crate::list::{entries_from_args, parse_list, plan, JobSpec, ListEntry, ListError};
 use crate::sums::{parse_sums, SumsError};
 
 /// How often a running download syncs and records its offset. Resume does
@@ -58,6 +58,12 @@ pub enum ConfigError {
 
 impl GetConfig {
     pub fn from_args(args: GetArgs) -> Result<GetConfig, ConfigError> {
+        Self::from_args_and(args, Vec::new())
+    }
+
+    /// As [`GetConfig::from_args`], with `extra` entries (built by the library,
+    /// already checked) downloaded after the command line's and the list's.
+    pub fn from_args_and(args: GetArgs, extra: Vec<ListEntry>) -> Result<GetConfig, ConfigError> {
         if args.jobs == 0 {
             return Err(ConfigError::Zero("-j"));
         }
@@ -93,6 +99,7 @@ impl GetConfig {
             };
             entries.extend(parse_list(&text, &source)?);
         }
+        entries.extend(extra);
         if entries.is_empty() {
             return Err(ConfigError::NoUrls);
         }

@@ -4,6 +4,7 @@
 //! shell around [`app`]. Arrows point one way: `engine` uses `http`, `store`,
 //! `verify` and `event`; `ui` only reads `event`; only `app` knows both sides.
 
+pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;

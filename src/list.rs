@@ -592,3 +592,18 @@ fn ancestors(path: &RelPath) -> Vec<String> {
 
 #[cfg(test)]
 mod tests;
+
+/// One entry built from a URL and `name=value` options, checked exactly as
+/// the same lines in a list file would be (the library's way in; see
+/// [`crate::api`]). `origin` names it in errors.
+pub fn entry_with_options(
+    url: &str,
+    options: &[(String, String)],
+    origin: Origin,
+) -> Result<ListEntry, ListError> {
+    let mut pending = Pending::new(parse_url(url, origin.clone())?);
+    for (name, value) in options {
+        pending.apply(&format!("{name}={value}"), origin.clone())?;
+    }
+    Ok(pending.entry)
+}
