@@ -115,6 +115,15 @@ fn ctrl_c_stops_a_throttled_download_at_once() {
         ])
         .spawn();
     server.wait_served("/slow.bin", 32 << 10, WAIT);
+    // The .part is opened right before the body is read, and the first
+    // chunk already waits in the socket: once it exists, haul is a moment
+    // from its first long wait for tokens. Nothing else tells, hence a poll.
+    let part = sb.dl("slow.bin.part");
+    let deadline = Instant::now() + WAIT;
+    while !part.exists() {
+        assert!(Instant::now() < deadline, "{} never appeared", part.display());
+        std::thread::sleep(Duration::from_millis(5));
+    }
     running.signal("INT");
     let signalled = Instant::now();
     let out = running.wait(WAIT);
