@@ -121,7 +121,11 @@ fn ctrl_c_stops_a_throttled_download_at_once() {
     let part = sb.dl("slow.bin.part");
     let deadline = Instant::now() + WAIT;
     while !part.exists() {
-        assert!(Instant::now() < deadline, "{} never appeared", part.display());
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            part.display()
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     running.signal("INT");
@@ -135,4 +139,28 @@ fn ctrl_c_stops_a_throttled_download_at_once() {
         latency <= Duration::from_secs(2),
         "took {latency:?} to exit\n{out}"
     );
+}
+
+#[test]
+fn a_speed_floor_at_or_over_the_limit_is_refused_before_any_request() {
+    let server = TestServer::start();
+    let sb = Sandbox::new();
+    server.add_file("/f.bin", body(504, 1024));
+
+    let out = sb
+        .haul([
+            "get",
+            &server.url("/f.bin"),
+            "-d",
+            &sb.dir_arg(),
+            "--max-speed",
+            "1M",
+            "--lowest-speed",
+            "1M",
+        ])
+        .run();
+
+    out.assert_code(2);
+    out.assert_stderr_has(&["--lowest-speed", "--max-speed"]);
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
 }
