@@ -86,6 +86,16 @@ pub struct GetArgs {
         value_parser = parse_size
     )]
     pub lowest_speed: u64,
+    /// Cap the whole run at this many bytes a second, all connections
+    /// together (K, M, G suffixes; 0 is no limit).
+    #[arg(
+        long,
+        visible_alias = "max-overall-download-limit",
+        value_name = "RATE",
+        default_value = "0",
+        value_parser = parse_size
+    )]
+    pub max_speed: u64,
     /// Give up connecting after this many seconds.
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
     pub connect_timeout: f64,
@@ -209,5 +219,16 @@ mod tests {
         assert_eq!(get(&["--lowest-speed", "1K"]).lowest_speed, 1024);
         assert_eq!(get(&["--lowest-speed-limit", "2M"]).lowest_speed, 2 << 20);
         assert!(Cli::try_parse_from(["haul", "get", "--lowest-speed", "fast", "u"]).is_err());
+    }
+
+    #[test]
+    fn max_speed_is_off_by_default_and_takes_the_aria2_name_too() {
+        assert_eq!(get(&[]).max_speed, 0);
+        assert_eq!(get(&["--max-speed", "500K"]).max_speed, 500 << 10);
+        assert_eq!(
+            get(&["--max-overall-download-limit", "10M"]).max_speed,
+            10 << 20
+        );
+        assert!(Cli::try_parse_from(["haul", "get", "--max-speed", "10Mbps", "u"]).is_err());
     }
 }

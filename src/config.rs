@@ -35,6 +35,8 @@ pub enum ConfigError {
     NoUrls,
     #[error("{0} must be at least 1")]
     Zero(&'static str),
+    #[error("--lowest-speed ({lowest} B/s) must be below --max-speed ({max} B/s): every attempt would be aborted as too slow")]
+    FloorAboveLimit { lowest: u64, max: u64 },
     #[error("cannot read {}", path.display())]
     Read {
         path: PathBuf,
@@ -78,6 +80,13 @@ impl GetConfig {
         }
         if args.max_tries == 0 {
             return Err(ConfigError::Zero("--max-tries"));
+        }
+        let max_speed = (args.max_speed > 0).then_some(args.max_speed);
+        if max_speed.is_some_and(|max| args.lowest_speed >= max) {
+            return Err(ConfigError::FloorAboveLimit {
+                lowest: args.lowest_speed,
+                max: args.max_speed,
+            });
         }
         let mut entries = entries_from_args(&args.urls)?;
         if let Some(input) = &args.input {
@@ -128,6 +137,7 @@ impl GetConfig {
                 },
                 stall_timeout: Duration::from_secs_f64(args.stall_timeout),
                 lowest_speed: args.lowest_speed,
+                max_speed,
                 checkpoint_every: CHECKPOINT_EVERY,
                 allow_overwrite: args.allow_overwrite,
             },

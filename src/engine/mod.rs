@@ -8,6 +8,7 @@
 pub mod recorder;
 pub mod retry;
 pub mod segments;
+pub mod throttle;
 pub mod worker;
 
 use std::collections::{HashMap, VecDeque};
@@ -51,6 +52,9 @@ pub struct EngineConfig {
     /// `--lowest-speed`: an attempt averaging fewer bytes a second than this
     /// over a `stall_timeout` window is aborted and retried; 0 is off.
     pub lowest_speed: u64,
+    /// `--max-speed`: bytes a second over all connections together; None is
+    /// no limit.
+    pub max_speed: Option<u64>,
     /// How often a running download syncs its data and records its offset.
     pub checkpoint_every: Duration,
     /// Replace final-named files that haul did not download.
@@ -130,6 +134,7 @@ pub async fn run(
     let (recorder, writer) = Recorder::spawn(manifest).map_err(EngineError::Spawn)?;
     let shared = Arc::new(Shared {
         limits: Limits::new(cfg.max_connections, cfg.max_per_host),
+        throttle: cfg.max_speed.map(throttle::Throttle::new),
         client,
         cfg: cfg.clone(),
         events,

@@ -18,6 +18,7 @@ mod cli_get;
 mod cli_input;
 mod cli_load;
 mod cli_resume;
+mod cli_speed;
 mod cli_split;
 mod cli_tls;
 mod cli_verify;

@@ -61,6 +61,8 @@ enum Next {
 /// What the run-wide pieces every worker shares.
 pub(crate) struct Shared {
     pub limits: Limits,
+    /// The run's `--max-speed` bucket, drawn from by every connection.
+    pub throttle: Option<super::throttle::Throttle>,
     pub client: crate::http::Fetcher,
     pub cfg: EngineConfig,
     pub events: mpsc::Sender<Event>,
@@ -493,6 +495,15 @@ impl Worker {
                 })?;
                 self.checkpoint();
                 last_checkpoint = Instant::now();
+            }
+            // Before the next read, so while we wait the socket fills and
+            // TCP slows the server down.
+            if let Some(throttle) = &self.shared.throttle {
+                tokio::select! {
+                    biased;
+                    _ = self.shared.cancel.cancelled() => return Err(Stop::Cancelled),
+                    _ = throttle.take(len) => {}
+                }
             }
         }
         match self.rec.total {

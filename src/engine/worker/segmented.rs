@@ -499,6 +499,15 @@ async fn stream(
             ctx.save(true);
             last_sync = Instant::now();
         }
+        // Every byte that arrived counts, kept or not; before the next read,
+        // so while we wait the socket fills and TCP slows the server down.
+        if let Some(throttle) = &ctx.shared.throttle {
+            tokio::select! {
+                biased;
+                _ = ctx.stop.cancelled() => return Err(ConnEnd::Cancelled),
+                _ = throttle.take(chunk.len() as u64) => {}
+            }
+        }
         // Reported even when the range is complete: the server is lying,
         // and the retry only costs this connection a backoff.
         if let Some(end) = overlong {
