@@ -306,7 +306,10 @@ mod tag_and_escape_tests {
         // backslash: haul decodes it, then refuses the backslash by name.
         for line in [format!("\\{A}  a\\\\b"), format!("\\SHA256 (a\\\\b) = {A}")] {
             let err = parse_sums(&line, "SUMS").expect_err("backslash");
-            assert_eq!(err.to_string(), "SUMS:1: path 'a\\\\b' contains a backslash");
+            assert_eq!(
+                err.to_string(),
+                "SUMS:1: path 'a\\\\b' contains a backslash"
+            );
         }
         let err = parse_sums(&format!("\\{A}  n\\nl"), "SUMS").expect_err("newline");
         assert_eq!(
