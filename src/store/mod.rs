@@ -115,3 +115,37 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_state_dirs_are_private_listed_and_never_symlinks() {
+        let out = tempfile::tempdir().expect("temp dir");
+        let (a, b) = (Shard::new(2, 3), Shard::new(0, 3));
+        let made = create_state_dir(out.path(), a).expect("create");
+        assert_eq!(made, out.path().join(".haul/shard-2-of-3"));
+        assert_eq!(state_dir(out.path(), None), out.path().join(".haul"));
+        create_state_dir(out.path(), b).expect("second shard");
+        create_state_dir(out.path(), a).expect("again: already there");
+        std::fs::create_dir(out.path().join(".haul/not-a-shard")).expect("mkdir");
+        assert_eq!(
+            shards_present(out.path()).expect("list"),
+            [b, a].map(|s| s.expect("valid"))
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&made).expect("stat").permissions().mode();
+            assert_eq!(mode & 0o777, 0o700);
+            let elsewhere = tempfile::tempdir().expect("temp dir");
+            let planted = out.path().join(".haul/shard-1-of-3");
+            std::os::unix::fs::symlink(elsewhere.path(), &planted).expect("symlink");
+            let err = create_state_dir(out.path(), Shard::new(1, 3)).expect_err("symlink");
+            assert!(err.to_string().contains("refusing"), "{err}");
+        }
+        let empty = tempfile::tempdir().expect("temp dir");
+        assert!(shards_present(empty.path()).expect("no .haul").is_empty());
+    }
+}
