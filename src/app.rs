@@ -2,6 +2,7 @@
 //! SIGTERM, and turns outcomes into exit codes. It prints nothing itself:
 //! `ui` does.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -13,9 +14,11 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::{Cli, Command, DemoArgs, GetArgs, ServeArgs, StatusArgs, VerifyArgs};
 use crate::config::GetConfig;
 use crate::event::Report;
-use crate::store::manifest::{JobState, Manifest};
+use crate::naming::RelPath;
+use crate::shard::Shard;
+use crate::store::manifest::{JobRecord, JobState, Manifest};
 use crate::ui::{self, human_duration, lines};
-use crate::verify::{verify, VerifyItem};
+use crate::verify::{verify, write_sums_file, VerifyItem, VerifyOutcome};
 
 /// Exit codes (also in README): all done.
 pub const EXIT_OK: u8 = 0;
@@ -69,6 +72,8 @@ async fn get(args: GetArgs) -> anyhow::Result<u8> {
     let cfg = GetConfig::from_args(args)?;
     let client = crate::http::build_client(&cfg.client)?;
     let out_dir = cfg.engine.out_dir.clone();
+    let shard = cfg.engine.shard;
+    let write_sums = cfg.write_sums.clone();
     let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
     let mode = ui::choose(cfg.quiet);
     // The renderer runs as a task: its writes are small (bars redraw at
@@ -93,7 +98,32 @@ async fn get(args: GetArgs) -> anyhow::Result<u8> {
     if report.cancelled {
         lines::resume_hint(&out_dir);
     }
+    if let Some(dest) = &write_sums {
+        write_done_sums(&out_dir, shard, dest)?;
+    }
     Ok(exit_code(&report))
+}
+
+/// `get --write-sums`: every file the run's manifest records as complete and
+/// that is still in place, this run's and earlier runs', sorted by name.
+fn write_done_sums(out_dir: &Path, shard: Option<Shard>, dest: &Path) -> anyhow::Result<()> {
+    let records = Manifest::load_readonly_shard(out_dir, shard)?.unwrap_or_default();
+    let mut sums = BTreeMap::new();
+    for rec in records {
+        if rec.state != JobState::Done {
+            continue;
+        }
+        let (Some(hex_sum), Ok(path)) = (rec.sha256.as_deref(), RelPath::parse(&rec.path)) else {
+            continue;
+        };
+        let mut digest = [0u8; 32];
+        let in_place = std::fs::symlink_metadata(path.to_path(out_dir)).is_ok_and(|m| m.is_file());
+        if in_place && hex::decode_to_slice(hex_sum, &mut digest).is_ok() {
+            sums.insert(path, digest);
+        }
+    }
+    write_sums_file(dest, &crate::sums::format_sums(&sums))
+        .with_context(|| format!("cannot write sums file {}", dest.display()))
 }
 
 /// Cancels the returned token on the first Ctrl-C or SIGTERM; a second one
@@ -153,14 +183,23 @@ async fn verify_cmd(args: VerifyArgs) -> anyhow::Result<u8> {
     let dir = args.dir.clone();
     let quiet = args.quiet;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let summary = tokio::task::spawn_blocking(move || {
-        verify(&dir, items, threads, |item, outcome| {
+    let (summary, verified) = tokio::task::spawn_blocking(move || {
+        let mut verified = BTreeMap::new();
+        let summary = verify(&dir, items, threads, |item, outcome| {
+            if let (VerifyOutcome::Ok, Ok(path)) = (outcome, RelPath::parse(&item.path)) {
+                verified.insert(path, item.expected);
+            }
             lines::verify_result(item, outcome, quiet)
-        })
+        });
+        (summary, verified)
     })
     .await
     .context("the verify run crashed")?;
     lines::verify_summary(&summary, quiet);
+    if let Some(dest) = &args.write_sums {
+        write_sums_file(dest, &crate::sums::format_sums(&verified))
+            .with_context(|| format!("cannot write sums file {}", dest.display()))?;
+    }
     let bad = summary.mismatched + summary.missing + summary.unreadable;
     Ok(if bad > 0 { EXIT_FAILED } else { EXIT_OK })
 }
@@ -180,7 +219,7 @@ fn verify_items(dir: &Path, sums: Option<&Path>) -> anyhow::Result<Vec<VerifyIte
             })
             .collect());
     }
-    let Some(records) = Manifest::load_readonly(dir)? else {
+    let Some(records) = all_records(dir)? else {
         bail!(
             "no haul manifest in {} (nothing downloaded there?); pass --checksums FILE to verify against a sums file",
             dir.display()
@@ -210,8 +249,37 @@ fn verify_items(dir: &Path, sums: Option<&Path>) -> anyhow::Result<Vec<VerifyIte
     Ok(items)
 }
 
+/// Every record of the manifests in `dir`: its own and each `--shard` run's.
+/// A path more than one records (N changed between runs) keeps a `Done`
+/// record over any other. None if there is no manifest at all.
+fn all_records(dir: &Path) -> anyhow::Result<Option<Vec<JobRecord>>> {
+    let shards = crate::store::shards_present(dir)
+        .with_context(|| format!("cannot list {}", crate::store::haul_dir(dir).display()))?;
+    let mut found = false;
+    let mut by_path: BTreeMap<String, JobRecord> = BTreeMap::new();
+    for shard in std::iter::once(None).chain(shards.into_iter().map(Some)) {
+        let Some(records) = Manifest::load_readonly_shard(dir, shard)? else {
+            continue;
+        };
+        found = true;
+        for rec in records {
+            match by_path.get(&rec.path) {
+                Some(kept) if kept.state == JobState::Done => {}
+                _ => {
+                    by_path.insert(rec.path.clone(), rec);
+                }
+            }
+        }
+    }
+    Ok(found.then(|| by_path.into_values().collect()))
+}
+
 fn status(args: StatusArgs) -> anyhow::Result<u8> {
-    let Some(records) = Manifest::load_readonly(&args.dir)? else {
+    let records = match args.shard {
+        Some(shard) => Manifest::load_readonly_shard(&args.dir, Some(shard))?,
+        None => all_records(&args.dir)?,
+    };
+    let Some(records) = records else {
         bail!("no haul manifest in {}", args.dir.display());
     };
     lines::status(&records);
@@ -308,6 +376,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
         dir: args.dir.clone(),
         checksums: None,
         quiet: false,
+        write_sums: None,
     })
     .await?;
     lines::note(&format!(

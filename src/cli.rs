@@ -121,6 +121,15 @@ pub struct GetArgs {
     /// Print only errors.
     #[arg(short, long)]
     pub quiet: bool,
+    /// After the run, write a sha256sum file of every complete file this
+    /// directory's manifest (or the shard's) records, sorted by name, with
+    /// names relative to DIR: `cd DIR && sha256sum -c FILE` accepts it.
+    #[arg(long, value_name = "FILE")]
+    pub write_sums: Option<PathBuf>,
+    /// Take only shard K of N (K from 0 to N-1) of the list: a stable hash of
+    /// each output path picks its shard. State goes to DIR/.haul/shard-K-of-N/.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::shard::Shard>,
 }
 
 #[derive(Debug, Args)]
@@ -128,12 +137,17 @@ pub struct VerifyArgs {
     /// Output directory of an earlier `haul get`.
     #[arg(short = 'd', long = "dir", value_name = "DIR", default_value = ".")]
     pub dir: PathBuf,
-    /// Check against this sha256sum-format file instead of the manifest.
+    /// Check against this sha256sum-format file (GNU text or binary, or
+    /// BSD `SHA256 (name) = hex` lines) instead of the manifests.
     #[arg(long, value_name = "FILE")]
     pub checksums: Option<PathBuf>,
     /// Print only problems.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Write the files that verified to FILE in sha256sum format, sorted by
+    /// name, relative to DIR.
+    #[arg(long, value_name = "FILE")]
+    pub write_sums: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -141,6 +155,9 @@ pub struct StatusArgs {
     /// Output directory of an earlier `haul get`.
     #[arg(short = 'd', long = "dir", value_name = "DIR", default_value = ".")]
     pub dir: PathBuf,
+    /// Show only shard K/N's manifest [default: every manifest in DIR].
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::shard::Shard>,
 }
 
 #[derive(Debug, Args)]

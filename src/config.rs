@@ -26,6 +26,8 @@ pub struct GetConfig {
     pub client: ClientOptions,
     pub jobs: Vec<JobSpec>,
     pub quiet: bool,
+    /// `--write-sums FILE`, written after the run.
+    pub write_sums: Option<PathBuf>,
 }
 
 /// Bad usage or bad input: exit code 2, before any download.
@@ -116,6 +118,11 @@ impl GetConfig {
         if let Some(path) = &args.checksums {
             apply_sums(&mut jobs, path)?;
         }
+        // After planning and the sums: duplicates, path conflicts and bad
+        // sums lines are caught over the whole list, identically on every shard.
+        if let Some(shard) = args.shard {
+            jobs.retain(|job| shard.contains(&job.path));
+        }
         let headers = args
             .headers
             .iter()
@@ -140,6 +147,7 @@ impl GetConfig {
                 max_speed,
                 checkpoint_every: CHECKPOINT_EVERY,
                 allow_overwrite: args.allow_overwrite,
+                shard: args.shard,
             },
             client: ClientOptions {
                 connect_timeout: Duration::from_secs_f64(args.connect_timeout),
@@ -150,6 +158,7 @@ impl GetConfig {
             },
             jobs,
             quiet: args.quiet,
+            write_sums: args.write_sums,
         })
     }
 }

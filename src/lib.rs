@@ -16,6 +16,7 @@ pub mod http;
 pub mod list;
 pub mod naming;
 pub mod serve;
+pub mod shard;
 pub mod store;
 pub mod sums;
 pub mod ui;

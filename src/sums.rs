@@ -1,11 +1,16 @@
-//! sha256sum-format checksum files: `--checksums FILE` in, `haul verify`
-//! text out.
+//! sha256sum-format checksum files: `--checksums FILE` in, `--write-sums`
+//! and `haul verify` text out.
 //!
-//! A line is `HEX  name` (text mode) or `HEX *name` (binary mode; the same
-//! bytes on every system haul runs on). Names become [`RelPath`]s, so a sums
-//! file cannot point outside the output directory. Blank lines and `#`
-//! comments are ignored; errors start with `FILE:LINE: `. This module parses
-//! and renders text only: hashing files is the verifier's job.
+//! Three line forms are read, the ones `sha256sum` and `shasum` write:
+//! `HEX  name` (text mode), `HEX *name` (binary mode; the same bytes on every
+//! system haul runs on) and the BSD tag form `SHA256 (name) = HEX`
+//! (`sha256sum --tag`, `shasum -a 256 --tag`). A line that starts with `\`
+//! holds an escaped name (`\\`, `\n`, `\r`), as GNU sha256sum writes for
+//! names with a backslash or a line break; [`format_sums`] escapes the same
+//! way. Names become [`RelPath`]s, so a sums file cannot point outside the
+//! output directory. Blank lines and `#` comments are ignored; errors start
+//! with `FILE:LINE: `. This module parses and renders text only: hashing and
+//! writing files is the verifier's job.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,8 +36,12 @@ pub enum SumsError {
     DigestLength { origin: Origin, digits: usize },
     #[error("{origin}: expected two spaces or ' *' between the digest and the name")]
     Separator { origin: Origin },
-    #[error("{origin}: escaped file names (a line starting with '\\') are not supported")]
-    Escaped { origin: Origin },
+    #[error("{origin}: bad escape in an escaped file name (only \\\\, \\n and \\r are allowed)")]
+    Escape { origin: Origin },
+    #[error("{origin}: a BSD-style line for {algorithm}, not SHA256")]
+    Algorithm { origin: Origin, algorithm: String },
+    #[error("{origin}: not a BSD-style sha256 line (expected 'SHA256 (NAME) = <64 hex digits>')")]
+    MalformedTag { origin: Origin },
     #[error("{origin}: {error}")]
     Name { origin: Origin, error: NameError },
     #[error("{origin}: '{path}' already has a different digest on line {first}")]
@@ -50,7 +59,9 @@ impl SumsError {
             SumsError::Malformed { origin }
             | SumsError::DigestLength { origin, .. }
             | SumsError::Separator { origin }
-            | SumsError::Escaped { origin }
+            | SumsError::Escape { origin }
+            | SumsError::Algorithm { origin, .. }
+            | SumsError::MalformedTag { origin }
             | SumsError::Name { origin, .. }
             | SumsError::Conflict { origin, .. } => origin,
         }
@@ -97,31 +108,28 @@ pub fn parse_sums(text: &str, source: &str) -> Result<Vec<SumEntry>, SumsError> 
 }
 
 fn parse_line(line: &str, origin: Origin) -> Result<SumEntry, SumsError> {
-    if line.starts_with('\\') {
-        return Err(SumsError::Escaped { origin });
-    }
-    let digits = line.bytes().take_while(u8::is_ascii_hexdigit).count();
-    if digits == 0 {
-        return Err(SumsError::Malformed { origin });
-    }
-    if digits != 64 {
-        return Err(SumsError::DigestLength { origin, digits });
-    }
-    // 64 ASCII bytes, so slicing here is on a char boundary.
-    let (digest, rest) = line.split_at(64);
-    let Some(name) = rest.strip_prefix("  ").or_else(|| rest.strip_prefix(" *")) else {
-        return Err(if rest.is_empty() || rest.starts_with([' ', '\t']) {
-            SumsError::Separator { origin }
-        } else {
-            // Hex digits run on into other text: not a digest at all.
-            SumsError::Malformed { origin }
-        });
+    // GNU sha256sum marks a line whose name it escaped with a leading '\'.
+    let (escaped, line) = match line.strip_prefix('\\') {
+        Some(rest) => (true, rest),
+        None => (false, line),
+    };
+    let (digest, name) = match tag_algorithm(line) {
+        Some((algorithm, rest)) => split_tag(algorithm, rest, &origin)?,
+        None => split_gnu(line, &origin)?,
     };
     let mut sha256 = [0u8; 32];
     if hex::decode_to_slice(digest, &mut sha256).is_err() {
         return Err(SumsError::Malformed { origin });
     }
-    let mut name = name;
+    let unescaped;
+    let mut name = if escaped {
+        unescaped = unescape(name).ok_or_else(|| SumsError::Escape {
+            origin: origin.clone(),
+        })?;
+        unescaped.as_str()
+    } else {
+        name
+    };
     while let Some(rest) = name.strip_prefix("./") {
         name = rest;
     }
@@ -136,22 +144,241 @@ fn parse_line(line: &str, origin: Origin) -> Result<SumEntry, SumsError> {
     })
 }
 
+/// Splits a GNU line, `HEX  name` or `HEX *name`, into digest and name.
+fn split_gnu<'a>(line: &'a str, origin: &Origin) -> Result<(&'a str, &'a str), SumsError> {
+    let origin = origin.clone();
+    let digits = line.bytes().take_while(u8::is_ascii_hexdigit).count();
+    if digits == 0 {
+        return Err(SumsError::Malformed { origin });
+    }
+    if digits != 64 {
+        return Err(SumsError::DigestLength { origin, digits });
+    }
+    // 64 ASCII bytes, so slicing here is on a char boundary.
+    let (digest, rest) = line.split_at(64);
+    match rest.strip_prefix("  ").or_else(|| rest.strip_prefix(" *")) {
+        Some(name) => Ok((digest, name)),
+        None if rest.is_empty() || rest.starts_with([' ', '\t']) => {
+            Err(SumsError::Separator { origin })
+        }
+        // Hex digits run on into other text: not a digest at all.
+        None => Err(SumsError::Malformed { origin }),
+    }
+}
+
+/// If `line` opens like a BSD tag line (`ALGO (` or `ALGO(`), the algorithm
+/// name and what follows the parenthesis. The name must hold a character
+/// that is not a hex digit, so a GNU line is never taken for one.
+fn tag_algorithm(line: &str) -> Option<(&str, &str)> {
+    let len = line
+        .bytes()
+        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        .count();
+    let (algorithm, rest) = line.split_at(len);
+    if algorithm.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let rest = rest.strip_prefix(' ').unwrap_or(rest);
+    rest.strip_prefix('(').map(|rest| (algorithm, rest))
+}
+
+/// Splits what follows `SHA256 (` into digest and name. The name ends at the
+/// last ')' of the line, as in coreutils: a digest holds none, a name may.
+fn split_tag<'a>(
+    algorithm: &str,
+    rest: &'a str,
+    origin: &Origin,
+) -> Result<(&'a str, &'a str), SumsError> {
+    let origin = origin.clone();
+    if algorithm != "SHA256" {
+        return Err(SumsError::Algorithm {
+            origin,
+            algorithm: algorithm.to_owned(),
+        });
+    }
+    let Some(close) = rest.rfind(')') else {
+        return Err(SumsError::MalformedTag { origin });
+    };
+    let (name, after) = (&rest[..close], &rest[close + 1..]);
+    let Some(digest) = after.trim_start_matches([' ', '\t']).strip_prefix('=') else {
+        return Err(SumsError::MalformedTag { origin });
+    };
+    let digest = digest.trim_start_matches([' ', '\t']);
+    if !digest.bytes().all(|b| b.is_ascii_hexdigit()) || digest.is_empty() {
+        return Err(SumsError::MalformedTag { origin });
+    }
+    if digest.len() != 64 {
+        return Err(SumsError::DigestLength {
+            origin,
+            digits: digest.len(),
+        });
+    }
+    Ok((digest, name))
+}
+
+/// Undoes sha256sum's name escaping; None for any escape it never writes.
+fn unescape(name: &str) -> Option<String> {
+    let mut out = String::with_capacity(name.len());
+    let mut chars = name.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        out.push(match chars.next()? {
+            '\\' => '\\',
+            'n' => '\n',
+            'r' => '\r',
+            _ => return None,
+        });
+    }
+    Some(out)
+}
+
 /// Renders entries in sha256sum text format, one `hex  path` line each, in
 /// the order given; the result is what `sha256sum -c` (run in the output
-/// directory) and [`parse_sums`] read back. No escaping is needed: a
-/// [`RelPath`] holds no backslash or newline.
+/// directory) and [`parse_sums`] read back. A name with a backslash or a
+/// line break would be escaped as sha256sum does; a [`RelPath`] holds none
+/// today, so in practice no line is.
 pub fn format_sums<'a, I>(entries: I) -> String
 where
     I: IntoIterator<Item = (&'a RelPath, &'a [u8; 32])>,
 {
     let mut out = String::new();
     for (path, sha256) in entries {
-        out.push_str(&hex::encode(sha256));
-        out.push_str("  ");
-        out.push_str(path.as_str());
-        out.push('\n');
+        push_line(&mut out, path.as_str(), sha256);
     }
     out
+}
+
+/// Appends one text-mode line, escaped the way GNU sha256sum escapes.
+fn push_line(out: &mut String, name: &str, sha256: &[u8; 32]) {
+    let escape = name.contains(['\\', '\n', '\r']);
+    if escape {
+        out.push('\\');
+    }
+    out.push_str(&hex::encode(sha256));
+    out.push_str("  ");
+    if escape {
+        for c in name.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                c => out.push(c),
+            }
+        }
+    } else {
+        out.push_str(name);
+    }
+    out.push('\n');
+}
+
+/// The BSD tag form and escaped names, beside the line-by-line tests.
+#[cfg(test)]
+mod tag_and_escape_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const A: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+    fn pairs(text: &str) -> Vec<(String, String)> {
+        parse_sums(text, "SUMS")
+            .expect("valid")
+            .into_iter()
+            .map(|e| (e.path.to_string(), hex::encode(e.sha256)))
+            .collect()
+    }
+
+    #[test]
+    fn reads_bsd_tag_lines_as_sha256sum_and_shasum_write_them() {
+        let text = format!(
+            "SHA256 (a.txt) = {A}\nSHA256(sub/b c) = {A}\r\nSHA256 (x) = y) =  {}\n",
+            A.to_uppercase()
+        );
+        let want = ["a.txt", "sub/b c", "x) = y"].map(|p| (p.to_string(), A.to_string()));
+        assert_eq!(pairs(&text), want);
+    }
+
+    #[test]
+    fn reads_escaped_names_and_mixes_forms() {
+        // What `sha256sum` and `sha256sum --tag` write for a name with a
+        // backslash: haul decodes it, then refuses the backslash by name.
+        for line in [format!("\\{A}  a\\\\b"), format!("\\SHA256 (a\\\\b) = {A}")] {
+            let err = parse_sums(&line, "SUMS").expect_err("backslash");
+            assert_eq!(
+                err.to_string(),
+                "SUMS:1: path 'a\\\\b' contains a backslash"
+            );
+        }
+        let err = parse_sums(&format!("\\{A}  n\\nl"), "SUMS").expect_err("newline");
+        assert_eq!(
+            err.to_string(),
+            "SUMS:1: path 'n\\nl' contains a control character"
+        );
+        // An escaped line whose name needs no escape still reads.
+        let text = format!("\\{A}  plain\nSHA256 (tagged) = {A}\n{A} *bin\n");
+        let got: Vec<String> = pairs(&text).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(got, ["plain", "tagged", "bin"]);
+    }
+
+    #[test]
+    fn escapes_names_as_sha256sum_does() {
+        let digest = [0xab; 32];
+        let mut out = String::new();
+        push_line(&mut out, "a\\b\nc\rd", &digest);
+        assert_eq!(out, format!("\\{}  a\\\\b\\nc\\rd\n", "ab".repeat(32)));
+        let name = out[1 + 64 + 2..out.len() - 1].to_string();
+        assert_eq!(unescape(&name).as_deref(), Some("a\\b\nc\rd"));
+        let mut plain = String::new();
+        push_line(&mut plain, "sub/x y", &digest);
+        assert_eq!(plain, format!("{}  sub/x y\n", "ab".repeat(32)));
+    }
+
+    fn rel_path() -> impl Strategy<Value = RelPath> {
+        prop::collection::vec("[A-Za-z0-9_-][A-Za-z0-9 ._*()=-]{0,12}", 1..4).prop_map(|parts| {
+            RelPath::parse(&parts.join("/")).expect("generated components are safe")
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// `sha256sum --tag` / `shasum --tag` output, with or without the
+        /// space before '(', reads as the same entries as the GNU form.
+        #[test]
+        fn bsd_tag_lines_read_like_gnu_lines(
+            entries in prop::collection::btree_map(rel_path(), any::<[u8; 32]>(), 1..6),
+            space in any::<bool>(),
+            escaped in any::<bool>(),
+            upper in any::<bool>(),
+        ) {
+            let mut text = String::new();
+            for (path, digest) in &entries {
+                let hex = hex::encode(digest);
+                let hex = if upper { hex.to_uppercase() } else { hex };
+                let open = if space { " (" } else { "(" };
+                let mark = if escaped { "\\" } else { "" };
+                text.push_str(&format!("{mark}SHA256{open}{path}) = {hex}\n"));
+            }
+            let tagged = parse_sums(&text, "SUMS").expect("tagged sums parse");
+            let gnu = parse_sums(&format_sums(entries.iter()), "SUMS").expect("gnu sums parse");
+            let strip = |v: Vec<SumEntry>| v.into_iter().map(|e| (e.path, e.sha256)).collect::<Vec<_>>();
+            prop_assert_eq!(strip(tagged), strip(gnu));
+        }
+
+        /// Any name, escaped by `push_line`, decodes back to itself.
+        #[test]
+        fn escaped_names_round_trip(name in "[a-z\\\\\n\r ()=*]{1,16}") {
+            let mut out = String::new();
+            push_line(&mut out, &name, &[0; 32]);
+            let body = out.strip_suffix('\n').expect("line end");
+            prop_assert!(!body.contains(['\n', '\r']), "{:?}", body);
+            let name_part = body.strip_prefix('\\').map_or(&body[66..], |b| &b[66..]);
+            let back = if body.starts_with('\\') { unescape(name_part) } else { Some(name_part.to_string()) };
+            prop_assert_eq!(back, Some(name));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -189,7 +416,16 @@ mod tests {
             (format!("{A}\n"), "SUMS:1: expected two spaces or ' *' between the digest and the name"),
             (format!("{A}\tx\n"), "SUMS:1: expected two spaces or ' *' between the digest and the name"),
             (format!("{A}zz  x\n"), "SUMS:1: not a sha256sum line (expected '<64 hex digits>  NAME')"),
-            (format!("\\{A}  a\\\\b\n"), "SUMS:1: escaped file names (a line starting with '\\') are not supported"),
+            (format!("\\{A}  a\\\\b\n"), "SUMS:1: path 'a\\\\b' contains a backslash"),
+            (format!("\\{A}  a\\tb\n"), "SUMS:1: bad escape in an escaped file name (only \\\\, \\n and \\r are allowed)"),
+            (format!("\\{A}  a\\\n"), "SUMS:1: bad escape in an escaped file name (only \\\\, \\n and \\r are allowed)"),
+            (format!("MD5 (a) = {}\n", &A[..32]), "SUMS:1: a BSD-style line for MD5, not SHA256"),
+            (format!("SHA256 (a) {A}\n"), "SUMS:1: not a BSD-style sha256 line (expected 'SHA256 (NAME) = <64 hex digits>')"),
+            (format!("SHA256 (a = {A}\n"), "SUMS:1: not a BSD-style sha256 line (expected 'SHA256 (NAME) = <64 hex digits>')"),
+            (format!("SHA256 (a) = {A} \n"), "SUMS:1: not a BSD-style sha256 line (expected 'SHA256 (NAME) = <64 hex digits>')"),
+            ("SHA256 (a) = \n".to_string(), "SUMS:1: not a BSD-style sha256 line (expected 'SHA256 (NAME) = <64 hex digits>')"),
+            (format!("SHA256 (a) = {}\n", &A[..40]), "SUMS:1: digest has 40 hex digits; sha-256 needs 64"),
+            (format!("SHA256 (../x) = {A}\n"), "SUMS:1: path '../x' contains a '..' component"),
             (format!("{A}  \n"), "SUMS:1: path '' is empty"),
             (format!("\n\n{A}  ../etc/passwd\n"), "SUMS:3: path '../etc/passwd' contains a '..' component"),
             (format!("{A}  /etc/passwd\n"), "SUMS:1: path '/etc/passwd' is an absolute path (it must be relative to the output directory)"),

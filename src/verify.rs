@@ -3,8 +3,9 @@
 //! Files are read in 1 MiB blocks, so memory stays flat whatever their size.
 //! [`verify`] hashes many files on a bounded set of worker threads and reports
 //! each outcome as it comes, never stopping at the first problem. This module
-//! only reads: it does not touch the manifest, rename or delete anything, and it
-//! does not print (the caller renders outcomes).
+//! reads: it does not touch the manifest, rename or delete downloads, and it
+//! does not print (the caller renders outcomes). Its one write is a sums file
+//! the user asked for ([`write_sums_file`]), replaced atomically.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -35,6 +36,44 @@ pub fn hash_prefix(path: &Path, len: u64, hasher: &mut sha2::Sha256) -> std::io:
             io::ErrorKind::UnexpectedEof,
             format!("file holds {got} bytes, fewer than the {len} to re-hash"),
         ));
+    }
+    Ok(())
+}
+
+/// Replaces `dest` with `text` atomically: a temporary file beside it is
+/// written, synced and renamed over it, so a reader (or `sha256sum -c`) sees
+/// the old file or the new one, never half of one. A relative `dest` is
+/// relative to the current directory.
+pub fn write_sums_file(dest: &Path, text: &str) -> io::Result<()> {
+    let name = dest.file_name().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the sums file path has no file name",
+        )
+    })?;
+    let dir = match dest.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".haul-tmp-{}", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let written = (|| {
+        let mut file = File::options().write(true).create_new(true).open(&tmp)?;
+        io::Write::write_all(&mut file, text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, dest)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
+    // Durability of the rename; not every file system lets a directory be
+    // opened for this, and the data is already safe, so failure is ignored.
+    #[cfg(unix)]
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
     }
     Ok(())
 }
@@ -332,6 +371,22 @@ mod tests {
         let mut calls = 0;
         let summary = verify(dir.path(), items, 64, |_, _| calls += 1);
         assert_eq!((summary.ok, calls), (1, 1));
+    }
+
+    #[test]
+    fn write_sums_file_replaces_the_file_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let dest = dir.path().join("SHA256SUMS");
+        std::fs::write(&dest, "old\n").expect("write");
+        write_sums_file(&dest, "new\n").expect("replace");
+        assert_eq!(std::fs::read_to_string(&dest).expect("read"), "new\n");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, ["SHA256SUMS"]);
+        let missing = dir.path().join("no/such/dir/SUMS");
+        assert!(write_sums_file(&missing, "x").is_err());
     }
 
     #[test]

@@ -59,6 +59,9 @@ pub struct EngineConfig {
     pub checkpoint_every: Duration,
     /// Replace final-named files that haul did not download.
     pub allow_overwrite: bool,
+    /// `--shard K/N`: the manifest and lock live in the shard's own state
+    /// directory (the jobs are already filtered).
+    pub shard: Option<crate::shard::Shard>,
 }
 
 /// Why a run could not start or could not save its state at the end.
@@ -94,9 +97,10 @@ pub async fn run(
         path: out_dir.clone(),
         source,
     })?;
-    let _lock = DirLock::acquire(&out_dir)?;
+    let shard = cfg.shard;
+    let _lock = DirLock::acquire_shard(&out_dir, shard)?;
     let (queue, skipped, manifest) = tokio::task::spawn_blocking(move || {
-        let mut manifest = Manifest::open(&out_dir)?;
+        let mut manifest = Manifest::open_shard(&out_dir, shard)?;
         let (queue, skipped, changed) = reconcile(&manifest, specs, &out_dir);
         // Records for new jobs are built as they are written, not all at once.
         manifest.insert_all(changed.iter().map(|&i| {

@@ -15,6 +15,8 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
+use crate::shard::Shard;
+
 const LOCK_NAME: &str = "lock";
 
 /// The output directory could not be locked.
@@ -62,12 +64,21 @@ impl DirLock {
     /// Fails with [`LockError::Busy`] if another holder exists, including
     /// another `DirLock` in this process.
     pub fn acquire(out_dir: &Path) -> Result<DirLock, LockError> {
+        DirLock::acquire_shard(out_dir, None)
+    }
+
+    /// Locks one shard's state directory (`OUT_DIR/.haul/shard-K-of-N/lock`;
+    /// `None`: the directory's own lock): shards exclude runs of the same
+    /// shard, never each other.
+    pub fn acquire_shard(out_dir: &Path, shard: Option<Shard>) -> Result<DirLock, LockError> {
         let io_err = |op, path: &Path| {
             let path = path.to_path_buf();
             move |source| LockError::Io { op, path, source }
         };
-        let dir = super::create_haul_dir(out_dir)
-            .map_err(io_err("create state directory", &super::haul_dir(out_dir)))?;
+        let dir = super::create_state_dir(out_dir, shard).map_err(io_err(
+            "create state directory",
+            &super::state_dir(out_dir, shard),
+        ))?;
         let path = dir.join(LOCK_NAME);
         // No truncate: until we hold the lock, the pid inside is the holder's.
         let mut file = OpenOptions::new()

@@ -20,6 +20,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::shard::Shard;
+
 /// Snapshot format version written by this haul; any other version is refused.
 pub const FORMAT_VERSION: u64 = 1;
 
@@ -294,9 +296,15 @@ impl Manifest {
     /// A leftover `manifest.json.tmp` (a compaction killed before its rename)
     /// is removed: it was never authoritative. Nothing is written if loading fails.
     pub fn open(out_dir: &Path) -> Result<Manifest, ManifestError> {
-        let dir = super::create_haul_dir(out_dir).map_err(io_err(
+        Manifest::open_shard(out_dir, None)
+    }
+
+    /// [`Manifest::open`] for one shard's state directory (`None`: the
+    /// directory's own); see [`super::state_dir`].
+    pub fn open_shard(out_dir: &Path, shard: Option<Shard>) -> Result<Manifest, ManifestError> {
+        let dir = super::create_state_dir(out_dir, shard).map_err(io_err(
             "create manifest directory",
-            &super::haul_dir(out_dir),
+            &super::state_dir(out_dir, shard),
         ))?;
         let files = Files::new(dir);
         match fs::remove_file(&files.tmp) {
@@ -336,7 +344,16 @@ impl Manifest {
     /// can be slightly stale, and a compaction racing the read can make a
     /// journal line look corrupt; retrying the load is then enough.
     pub fn load_readonly(out_dir: &Path) -> Result<Option<Vec<JobRecord>>, ManifestError> {
-        let dir = super::haul_dir(out_dir);
+        Manifest::load_readonly_shard(out_dir, None)
+    }
+
+    /// [`Manifest::load_readonly`] for one shard's state directory (`None`:
+    /// the directory's own).
+    pub fn load_readonly_shard(
+        out_dir: &Path,
+        shard: Option<Shard>,
+    ) -> Result<Option<Vec<JobRecord>>, ManifestError> {
+        let dir = super::state_dir(out_dir, shard);
         match fs::metadata(&dir) {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),

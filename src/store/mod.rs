@@ -1,7 +1,9 @@
 //! Everything haul keeps on disk besides the downloaded files themselves.
 //!
 //! All of it lives in `OUT_DIR/.haul/`: the resume manifest ([`manifest`]) and
-//! the lock that keeps two runs out of one directory ([`lock`]). These are
+//! the lock that keeps two runs out of one directory ([`lock`]). A `--shard
+//! K/N` run keeps both in `OUT_DIR/.haul/shard-K-of-N/` instead, so shards can
+//! share one output directory (on NFS, say) without sharing state. These are
 //! blocking `std::fs` APIs, meant to be called from one dedicated thread (the
 //! engine's store actor), never from async code. Nothing here does network I/O,
 //! prints, or decides what to download.
@@ -13,6 +15,8 @@ pub mod part;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::shard::Shard;
+
 /// Name of haul's state directory inside the output directory.
 pub const HAUL_DIR_NAME: &str = ".haul";
 
@@ -21,26 +25,69 @@ pub fn haul_dir(out_dir: &Path) -> PathBuf {
     out_dir.join(HAUL_DIR_NAME)
 }
 
-/// Creates `out_dir` (if needed) and its `.haul/` directory, and returns the latter.
-///
-/// On unix `.haul/` is created 0700: the manifest holds URLs as given, which may
+/// Where a run's manifest and lock live: `OUT_DIR/.haul`, or
+/// `OUT_DIR/.haul/shard-K-of-N` for a shard; nothing is created.
+pub fn state_dir(out_dir: &Path, shard: Option<Shard>) -> PathBuf {
+    match shard {
+        Some(shard) => haul_dir(out_dir).join(shard.dir_name()),
+        None => haul_dir(out_dir),
+    }
+}
+
+/// The shards whose state directories exist under `OUT_DIR/.haul/`, sorted.
+pub fn shards_present(out_dir: &Path) -> io::Result<Vec<Shard>> {
+    let entries = match std::fs::read_dir(haul_dir(out_dir)) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut shards = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        if let Some(shard) = entry.file_name().to_str().and_then(Shard::from_dir_name) {
+            if entry.file_type()?.is_dir() {
+                shards.push(shard);
+            }
+        }
+    }
+    shards.sort_by_key(|s| (s.count(), s.index()));
+    Ok(shards)
+}
+
+/// Creates `out_dir` (if needed), `.haul/` and, for a shard, its directory
+/// inside; returns the run's state directory. Each level is created 0700 on
+/// unix and refused if it is a symbolic link. Shards starting together race
+/// to create `.haul/`: whoever loses finds it there, which is fine. On unix
+/// the directories are 0700: the manifest holds URLs as given, which may
 /// carry credentials.
-pub(crate) fn create_haul_dir(out_dir: &Path) -> io::Result<PathBuf> {
+pub(crate) fn create_state_dir(out_dir: &Path, shard: Option<Shard>) -> io::Result<PathBuf> {
     std::fs::create_dir_all(out_dir)?;
     let dir = haul_dir(out_dir);
+    create_private_dir(&dir)?;
+    match shard {
+        Some(shard) => {
+            let sub = dir.join(shard.dir_name());
+            create_private_dir(&sub)?;
+            Ok(sub)
+        }
+        None => Ok(dir),
+    }
+}
+
+fn create_private_dir(dir: &Path) -> io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     #[cfg(unix)]
     {
         use std::os::unix::fs::DirBuilderExt;
         builder.mode(0o700);
     }
-    match builder.create(&dir) {
-        Ok(()) => Ok(dir),
+    match builder.create(dir) {
+        Ok(()) => Ok(()),
         // Not `is_dir()`: that follows a planted `.haul` symlink, and the
         // manifest would be written wherever it points.
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            if std::fs::symlink_metadata(&dir)?.is_dir() {
-                Ok(dir)
+            if std::fs::symlink_metadata(dir)?.is_dir() {
+                Ok(())
             } else {
                 Err(io::Error::other(format!(
                     "{} is not a directory (a symbolic link?); refusing to use it",
@@ -67,4 +114,38 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
         let _ = dir;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_state_dirs_are_private_listed_and_never_symlinks() {
+        let out = tempfile::tempdir().expect("temp dir");
+        let (a, b) = (Shard::new(2, 3), Shard::new(0, 3));
+        let made = create_state_dir(out.path(), a).expect("create");
+        assert_eq!(made, out.path().join(".haul/shard-2-of-3"));
+        assert_eq!(state_dir(out.path(), None), out.path().join(".haul"));
+        create_state_dir(out.path(), b).expect("second shard");
+        create_state_dir(out.path(), a).expect("again: already there");
+        std::fs::create_dir(out.path().join(".haul/not-a-shard")).expect("mkdir");
+        assert_eq!(
+            shards_present(out.path()).expect("list"),
+            [b, a].map(|s| s.expect("valid"))
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&made).expect("stat").permissions().mode();
+            assert_eq!(mode & 0o777, 0o700);
+            let elsewhere = tempfile::tempdir().expect("temp dir");
+            let planted = out.path().join(".haul/shard-1-of-3");
+            std::os::unix::fs::symlink(elsewhere.path(), &planted).expect("symlink");
+            let err = create_state_dir(out.path(), Shard::new(1, 3)).expect_err("symlink");
+            assert!(err.to_string().contains("refusing"), "{err}");
+        }
+        let empty = tempfile::tempdir().expect("temp dir");
+        assert!(shards_present(empty.path()).expect("no .haul").is_empty());
+    }
 }
