@@ -70,7 +70,11 @@ async fn get(args: GetArgs) -> anyhow::Result<u8> {
     let client = crate::http::build_client(&cfg.client)?;
     let out_dir = cfg.engine.out_dir.clone();
     let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
-    let mode = ui::choose(cfg.quiet);
+    let mode = if cfg.json {
+        ui::UiMode::Json
+    } else {
+        ui::choose(cfg.quiet)
+    };
     // The renderer runs as a task: its writes are small (bars redraw at
     // most ten times a second), and a task needs no thread wake-up per event.
     let renderer = tokio::spawn(async move {
@@ -87,8 +91,11 @@ async fn get(args: GetArgs) -> anyhow::Result<u8> {
     };
     let report = result?;
     renderer.finish(&report);
-    for warning in &report.warnings {
-        lines::warning(warning);
+    // With --json the summary line carries the warnings.
+    if mode != ui::UiMode::Json {
+        for warning in &report.warnings {
+            lines::warning(warning);
+        }
     }
     if report.cancelled {
         lines::resume_hint(&out_dir);
@@ -151,16 +158,24 @@ impl Signals {
 async fn verify_cmd(args: VerifyArgs) -> anyhow::Result<u8> {
     let items = verify_items(&args.dir, args.checksums.as_deref())?;
     let dir = args.dir.clone();
-    let quiet = args.quiet;
+    let (quiet, json) = (args.quiet, args.json);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let summary = tokio::task::spawn_blocking(move || {
         verify(&dir, items, threads, |item, outcome| {
-            lines::verify_result(item, outcome, quiet)
+            if json {
+                ui::json::verify_result(item, outcome)
+            } else {
+                lines::verify_result(item, outcome, quiet)
+            }
         })
     })
     .await
     .context("the verify run crashed")?;
-    lines::verify_summary(&summary, quiet);
+    if json {
+        ui::json::verify_summary(&summary);
+    } else {
+        lines::verify_summary(&summary, quiet);
+    }
     let bad = summary.mismatched + summary.missing + summary.unreadable;
     Ok(if bad > 0 { EXIT_FAILED } else { EXIT_OK })
 }
@@ -214,7 +229,11 @@ fn status(args: StatusArgs) -> anyhow::Result<u8> {
     let Some(records) = Manifest::load_readonly(&args.dir)? else {
         bail!("no haul manifest in {}", args.dir.display());
     };
-    lines::status(&records);
+    if args.json {
+        lines::status_json(&records);
+    } else {
+        lines::status(&records);
+    }
     Ok(EXIT_OK)
 }
 
@@ -308,6 +327,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
         dir: args.dir.clone(),
         checksums: None,
         quiet: false,
+        json: false,
     })
     .await?;
     lines::note(&format!(

@@ -109,6 +109,10 @@ pub struct GetArgs {
     /// Print only errors.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Print newline-delimited JSON events on stdout instead of bars and
+    /// lines (schema in README, "Machine-readable output").
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -122,6 +126,10 @@ pub struct VerifyArgs {
     /// Print only problems.
     #[arg(short, long)]
     pub quiet: bool,
+    /// One JSON object a line on stdout: a `verified` line per file, then
+    /// a `verify_summary`.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -129,6 +137,9 @@ pub struct StatusArgs {
     /// Output directory of an earlier `haul get`.
     #[arg(short = 'd', long = "dir", value_name = "DIR", default_value = ".")]
     pub dir: PathBuf,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

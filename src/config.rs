@@ -26,6 +26,8 @@ pub struct GetConfig {
     pub client: ClientOptions,
     pub jobs: Vec<JobSpec>,
     pub quiet: bool,
+    /// `--json`: JSON lines on stdout instead of bars and plain lines.
+    pub json: bool,
 }
 
 /// Bad usage or bad input: exit code 2, before any download.
@@ -133,6 +135,7 @@ impl GetConfig {
             },
             jobs,
             quiet: args.quiet,
+            json: args.json,
         })
     }
 }
