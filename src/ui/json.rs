@@ -1,6 +1,6 @@
 //! `--json`: one JSON object a line on stdout, for scripts and pipelines.
 //!
-//! This module owns the wire format: the [`Line`] enum *is* the schema
+//! This module owns the wire format: the private `Line` enum *is* the schema
 //! (README, "Machine-readable output"), so a field is renamed here or
 //! nowhere. It also owns the per-job progress throttle, the only thing
 //! that makes this renderer more than a translation. Every line is

@@ -66,7 +66,10 @@ fn json_events_tell_a_run_with_a_retry_and_a_404() {
         assert!(line["event"].is_string(), "{line}");
         assert!(line["time"].as_f64().is_some_and(|t| t > 1.5e9), "{line}");
     }
-    assert!(out.failed_lines().is_empty(), "no human lines with --json\n{out}");
+    assert!(
+        out.failed_lines().is_empty(),
+        "no human lines with --json\n{out}"
+    );
     assert_eq!(lines[0]["event"], "run_started", "{lines:#?}");
     assert_eq!(lines[0]["jobs"], 3);
     let queued = events(&lines, "queued");
@@ -81,7 +84,9 @@ fn json_events_tell_a_run_with_a_retry_and_a_404() {
     assert_eq!(retry.len(), 1, "{lines:#?}");
     assert_eq!(retry[0]["path"], "b.bin");
     assert_eq!(retry[0]["attempt"], 1);
-    assert!(retry[0]["reason"].as_str().is_some_and(|r| r.contains("503")));
+    assert!(retry[0]["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains("503")));
     assert!(retry[0]["delay_secs"].as_f64().is_some());
     assert!(retry[0]["capped_from_secs"].is_null());
     assert!(index_of(&lines, "queued", 1) < index_of(&lines, "retrying", 1));
@@ -105,7 +110,9 @@ fn json_events_tell_a_run_with_a_retry_and_a_404() {
     assert_eq!(failed[0]["path"], "missing.bin");
     assert_eq!(failed[0]["url"], urls[2].as_str());
     assert_eq!(failed[0]["kind"], "http_status");
-    assert!(failed[0]["error"].as_str().is_some_and(|e| e.contains("404")));
+    assert!(failed[0]["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("404")));
 
     let summary = lines.last().expect("a summary line");
     assert_eq!(summary["event"], "summary", "the summary comes last");
