@@ -3,10 +3,12 @@
 //! of a small run (a retry, a 404, a success), the progress throttle on a
 //! slow file, the summary, and the status counts match what happened.
 
+use std::time::Duration;
+
 use serde_json::Value;
 
 use crate::support::bodies::{body, sha256_hex};
-use crate::support::cli::{Outcome, Sandbox, FAST_RETRY};
+use crate::support::cli::{Outcome, Sandbox, FAST_RETRY, RUN_TIMEOUT};
 use crate::support::server::{Fault, TestServer};
 
 /// Every stdout line as JSON; panics naming the line that does not parse.
@@ -226,4 +228,43 @@ fn verify_json_gives_a_line_per_file_and_a_summary() {
     assert_eq!(summary["files"], 2);
     assert_eq!(summary["ok"], 1);
     assert_eq!(summary["mismatched"], 1);
+}
+
+#[test]
+fn json_interrupted_run_ends_with_interrupted_lines_and_a_cancelled_summary() {
+    let server = TestServer::start();
+    let sb = Sandbox::new();
+    let size = 2_000_000;
+    server.add_file("/big.bin", body(506, size));
+    server.set_rate("/big.bin", 500_000);
+    let running = sb
+        .haul([
+            "get",
+            "--json",
+            &server.url("/big.bin"),
+            "-d",
+            &sb.dir_arg(),
+        ])
+        .spawn();
+    server.wait_served("/big.bin", 300_000, Duration::from_secs(20));
+
+    running.signal("INT");
+    let out = running.wait(RUN_TIMEOUT);
+
+    out.assert_code(130);
+    let lines = json_lines(&out);
+    let interrupted = events(&lines, "interrupted");
+    assert_eq!(interrupted.len(), 1, "{out}");
+    assert_eq!(interrupted[0]["path"], "big.bin");
+    assert!(interrupted[0]["pos"]
+        .as_u64()
+        .is_some_and(|p| p < size as u64));
+    let summary = lines.last().expect("a summary");
+    assert_eq!(summary["event"], "summary", "{out}");
+    assert_eq!(summary["cancelled"], true);
+    assert_eq!(summary["interrupted"], 1);
+    assert!(
+        out.stderr.contains("resume"),
+        "the hint stays on stderr\n{out}"
+    );
 }
