@@ -75,7 +75,11 @@ async fn get(args: GetArgs) -> anyhow::Result<u8> {
     let shard = cfg.engine.shard;
     let write_sums = cfg.write_sums.clone();
     let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
-    let mode = ui::choose(cfg.quiet);
+    let mode = if cfg.json {
+        ui::UiMode::Json
+    } else {
+        ui::choose(cfg.quiet)
+    };
     // The renderer runs as a task: its writes are small (bars redraw at
     // most ten times a second), and a task needs no thread wake-up per event.
     let renderer = tokio::spawn(async move {
@@ -92,8 +96,11 @@ async fn get(args: GetArgs) -> anyhow::Result<u8> {
     };
     let report = result?;
     renderer.finish(&report);
-    for warning in &report.warnings {
-        lines::warning(warning);
+    // With --json the summary line carries the warnings.
+    if mode != ui::UiMode::Json {
+        for warning in &report.warnings {
+            lines::warning(warning);
+        }
     }
     if report.cancelled {
         lines::resume_hint(&out_dir);
@@ -181,7 +188,7 @@ impl Signals {
 async fn verify_cmd(args: VerifyArgs) -> anyhow::Result<u8> {
     let items = verify_items(&args.dir, args.checksums.as_deref())?;
     let dir = args.dir.clone();
-    let quiet = args.quiet;
+    let (quiet, json) = (args.quiet, args.json);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let (summary, verified) = tokio::task::spawn_blocking(move || {
         let mut verified = BTreeMap::new();
@@ -189,13 +196,21 @@ async fn verify_cmd(args: VerifyArgs) -> anyhow::Result<u8> {
             if let (VerifyOutcome::Ok, Ok(path)) = (outcome, RelPath::parse(&item.path)) {
                 verified.insert(path, item.expected);
             }
-            lines::verify_result(item, outcome, quiet)
+            if json {
+                ui::json::verify_result(item, outcome)
+            } else {
+                lines::verify_result(item, outcome, quiet)
+            }
         });
         (summary, verified)
     })
     .await
     .context("the verify run crashed")?;
-    lines::verify_summary(&summary, quiet);
+    if json {
+        ui::json::verify_summary(&summary);
+    } else {
+        lines::verify_summary(&summary, quiet);
+    }
     if let Some(dest) = &args.write_sums {
         write_sums_file(dest, &crate::sums::format_sums(&verified))
             .with_context(|| format!("cannot write sums file {}", dest.display()))?;
@@ -282,7 +297,11 @@ fn status(args: StatusArgs) -> anyhow::Result<u8> {
     let Some(records) = records else {
         bail!("no haul manifest in {}", args.dir.display());
     };
-    lines::status(&records);
+    if args.json {
+        lines::status_json(&records);
+    } else {
+        lines::status(&records);
+    }
     Ok(EXIT_OK)
 }
 
@@ -377,6 +396,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
         checksums: None,
         quiet: false,
         write_sums: None,
+        json: false,
     })
     .await?;
     lines::note(&format!(

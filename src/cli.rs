@@ -130,6 +130,10 @@ pub struct GetArgs {
     /// each output path picks its shard. State goes to DIR/.haul/shard-K-of-N/.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<crate::shard::Shard>,
+    /// Print newline-delimited JSON events on stdout instead of bars and
+    /// lines (schema in README, "Machine-readable output").
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -148,6 +152,10 @@ pub struct VerifyArgs {
     /// name, relative to DIR.
     #[arg(long, value_name = "FILE")]
     pub write_sums: Option<PathBuf>,
+    /// One JSON object a line on stdout: a `verified` line per file, then
+    /// a `verify_summary`.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -158,6 +166,9 @@ pub struct StatusArgs {
     /// Show only shard K/N's manifest [default: every manifest in DIR].
     #[arg(long, value_name = "K/N")]
     pub shard: Option<crate::shard::Shard>,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -28,6 +28,8 @@ pub struct GetConfig {
     pub quiet: bool,
     /// `--write-sums FILE`, written after the run.
     pub write_sums: Option<PathBuf>,
+    /// `--json`: JSON lines on stdout instead of bars and plain lines.
+    pub json: bool,
 }
 
 /// Bad usage or bad input: exit code 2, before any download.
@@ -159,6 +161,7 @@ impl GetConfig {
             jobs,
             quiet: args.quiet,
             write_sums: args.write_sums,
+            json: args.json,
         })
     }
 }

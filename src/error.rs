@@ -163,6 +163,35 @@ impl DownloadError {
         }
     }
 
+    /// A short, stable name for what went wrong, for scripts (`--json`'s
+    /// `failed.kind`): it never changes with the wording of the message.
+    /// TLS failures get their own kind because no retry or flag but
+    /// `--ca-cert` fixes them.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Connect { source, .. } | Self::Request { source, .. }
+                if is_tls_failure(source) =>
+            {
+                "tls"
+            }
+            Self::Connect { .. } => "connect",
+            Self::Request { .. } => "request",
+            Self::Status { .. } => "http_status",
+            Self::Stalled { .. } => "stalled",
+            Self::TooSlow { .. } => "too_slow",
+            Self::Body { .. } => "body",
+            Self::Truncated { .. } => "truncated",
+            Self::TooLong { .. } => "too_long",
+            Self::TooLarge { .. } => "too_large",
+            Self::SizeMismatch { .. } => "size_mismatch",
+            Self::BadRange { .. } => "bad_range",
+            Self::Checksum { .. } => "checksum",
+            Self::Exists { .. } => "exists",
+            Self::Io { .. } => "io",
+            Self::Redirect(_) => "redirect",
+        }
+    }
+
     /// Whether an attempt that moved the file forward earns a fresh retry
     /// budget. One stopped by `--lowest-speed` never does: it always moves
     /// a little, so a server that drips forever would be retried forever.
@@ -232,4 +261,66 @@ fn is_tls_failure(err: &reqwest::Error) -> bool {
         };
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_short_snake_case_names_that_ignore_the_message() {
+        let url = "http://h/f".to_string();
+        let cases = [
+            (
+                DownloadError::Status {
+                    url: url.clone(),
+                    status: 404,
+                    retry_after: None,
+                },
+                "http_status",
+            ),
+            (
+                DownloadError::Stalled {
+                    url: url.clone(),
+                    secs: 1.0,
+                },
+                "stalled",
+            ),
+            (
+                DownloadError::Truncated {
+                    url: url.clone(),
+                    got: 1,
+                    expected: 2,
+                },
+                "truncated",
+            ),
+            (
+                DownloadError::TooLarge {
+                    url: url.clone(),
+                    limit: 1,
+                    declared: None,
+                },
+                "too_large",
+            ),
+            (
+                DownloadError::Checksum {
+                    path: "f".into(),
+                    expected: "a".into(),
+                    got: "b".into(),
+                },
+                "checksum",
+            ),
+            (
+                DownloadError::Io {
+                    path: "f".into(),
+                    source: std::io::Error::other("disk full"),
+                },
+                "io",
+            ),
+        ];
+        for (err, want) in cases {
+            assert_eq!(err.kind(), want, "{err}");
+            assert!(want.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+        }
+    }
 }

@@ -16,6 +16,14 @@ pub enum Event {
     /// manifest already knows (lengths of unfinished jobs not yet contacted are
     /// unknown).
     RunStarted { jobs: usize, known_bytes: u64 },
+    /// The job waits for a connection: sent once per job that will be
+    /// downloaded, right after `RunStarted` (a job already complete gets
+    /// `Skipped` instead). `url` has its credentials hidden.
+    Queued {
+        id: JobId,
+        path: String,
+        url: String,
+    },
     /// The file is already complete on disk: no request was made.
     Skipped { id: JobId, path: String, bytes: u64 },
     /// An attempt got a response and starts writing at `offset`.
@@ -56,6 +64,9 @@ pub enum Event {
     Failed {
         id: JobId,
         path: String,
+        /// A short, stable name for the cause: [`crate::error::DownloadError::kind`],
+        /// or `manifest` (the result could not be recorded) or `internal`.
+        kind: &'static str,
         error: String,
     },
     /// Stopped by Ctrl-C / SIGTERM with its progress saved.

@@ -23,7 +23,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::event::{Event, JobId, Report};
-use crate::list::JobSpec;
+use crate::list::{redact, JobSpec};
 use crate::store::lock::{DirLock, LockError};
 use crate::store::manifest::{boot_id, JobRecord, JobState, Manifest, ManifestError};
 use recorder::Recorder;
@@ -124,6 +124,15 @@ pub async fn run(
             known_bytes,
         })
         .await;
+    for job in &queue {
+        let _ = events
+            .send(Event::Queued {
+                id: job.id,
+                path: job.spec.path.to_string(),
+                url: redact(&job.spec.url),
+            })
+            .await;
+    }
     for skip in skipped {
         report.skipped += 1;
         let _ = events
@@ -406,6 +415,7 @@ async fn dispatch(shared: &Arc<Shared>, queue: Vec<Queued>, report: &mut Report)
                     .send(Event::Failed {
                         id,
                         path: String::new(),
+                        kind: "internal",
                         error: format!("internal error: {err}"),
                     })
                     .await;

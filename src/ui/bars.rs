@@ -340,6 +340,7 @@ impl Renderer for Bars {
                 self.refresh_files();
                 self.refresh_total();
             }
+            Event::Queued { .. } => {}
             Event::Skipped { id, bytes, .. } => {
                 let (pos, total) = self
                     .end(*id)
@@ -390,7 +391,9 @@ impl Renderer for Bars {
                 // Printing forces a redraw, which then shows the new counts.
                 self.println(&format!("done   {path}  {}", human_bytes(*bytes)));
             }
-            Event::Failed { id, path, error } => {
+            Event::Failed {
+                id, path, error, ..
+            } => {
                 // What the job will never fetch leaves the total, so the ETA
                 // stays honest; what it wrote stays counted.
                 if let Some(job) = self.end(*id) {
@@ -593,6 +596,7 @@ mod tests {
             Event::Failed {
                 id: 100,
                 path: "x".into(),
+                kind: "io",
                 error: "e".into(),
             },
             Event::Interrupted {
@@ -683,6 +687,7 @@ mod tests {
         bars.event(&Event::Failed {
             id: 1,
             path: "out/1.bin".into(),
+            kind: "http_status",
             error: "gone".into(),
         });
         // The failed job's missing 300 bytes leave the total.

@@ -1,10 +1,11 @@
 //! The line-oriented output of the commands that are not a download run:
-//! `verify` results, the `status` table, and short notes from `serve`,
+//! `verify` results, the `status` table (and its JSON), and short notes from `serve`,
 //! `demo` and an interrupted `get`.
 
 use std::path::Path;
 
 use super::human_bytes;
+use super::status::StatusReport;
 use crate::store::manifest::{JobRecord, JobState};
 use crate::verify::{VerifyItem, VerifyOutcome, VerifySummary};
 
@@ -59,23 +60,10 @@ pub fn verify_summary(summary: &VerifySummary, quiet: bool) {
     );
 }
 
-/// `haul status`: counts by state, then one line per unfinished job.
+/// `haul status`: counts by state and bytes done and left, then one line
+/// per unfinished job (failures with their last error).
 pub fn status(records: &[JobRecord]) {
-    let count = |state| records.iter().filter(|r| r.state == state).count();
-    let done_bytes: u64 = records
-        .iter()
-        .filter(|r| r.state == JobState::Done)
-        .filter_map(|r| r.total)
-        .sum();
-    println!(
-        "{} jobs: {} done ({}), {} partial, {} pending, {} failed",
-        records.len(),
-        count(JobState::Done),
-        human_bytes(done_bytes),
-        count(JobState::Partial),
-        count(JobState::Pending),
-        count(JobState::Failed)
-    );
+    println!("{}", StatusReport::from_records(records).headline());
     for rec in records.iter().filter(|r| r.state != JobState::Done) {
         let total = rec.total.map_or("?".to_string(), human_bytes);
         let state = match rec.state {
@@ -96,5 +84,14 @@ pub fn status(records: &[JobRecord]) {
             total,
             rec.attempts
         );
+    }
+}
+
+/// `haul status --json`: the [`StatusReport`] as one JSON object on stdout.
+pub fn status_json(records: &[JobRecord]) {
+    let report = StatusReport::from_records(records);
+    // A struct of numbers and strings always serialises.
+    if let Ok(text) = serde_json::to_string(&report) {
+        println!("{text}");
     }
 }

@@ -2,15 +2,18 @@
 //!
 //! This module owns the choice of renderer, the [`Renderer`] trait and the
 //! human units every renderer shares. Progress bars live in `bars` (the only
-//! place indicatif is imported), plain and quiet lines in `plain`. Renderers
+//! place indicatif is imported), plain and quiet lines in `plain`, JSON lines
+//! in `json`, the `status` summary in `status`. Renderers
 //! only read events; they never drive the engine, and nothing outside `ui`
 //! and `main` prints.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bars;
+pub mod json;
 pub mod lines;
 mod plain;
+pub mod status;
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -18,6 +21,7 @@ use std::time::Duration;
 use crate::event::{Event, Report};
 
 pub use bars::Bars;
+pub use json::Json;
 pub use plain::{Plain, Quiet, Sink};
 
 /// Something that shows a run's events.
@@ -37,6 +41,8 @@ pub enum UiMode {
     Plain,
     /// Failed files only.
     Quiet,
+    /// `--json`: one JSON object a line on stdout, no bars.
+    Json,
 }
 
 /// Bars when stderr is a terminal and not quiet, else Plain (or Quiet with -q).
@@ -56,6 +62,7 @@ pub fn renderer(mode: UiMode) -> Box<dyn Renderer> {
         UiMode::Bars => Box::new(Bars::stderr()),
         UiMode::Plain => Box::new(Plain::stdio()),
         UiMode::Quiet => Box::new(Quiet::stdio()),
+        UiMode::Json => Box::new(Json::stdio()),
     }
 }
 

@@ -52,7 +52,7 @@ impl Plain {
 impl Renderer for Plain {
     fn event(&mut self, ev: &Event) {
         match ev {
-            Event::RunStarted { .. } | Event::Progress { .. } => {}
+            Event::RunStarted { .. } | Event::Queued { .. } | Event::Progress { .. } => {}
             Event::Started { .. } => {}
             Event::Skipped { path, .. } => {
                 let _ = writeln!(self.out, "skip   {path}  (already complete)");
@@ -228,6 +228,7 @@ pub(crate) mod tests {
             Event::Failed {
                 id: 2,
                 path: "out/c.bin".into(),
+                kind: "http_status",
                 error: "http 404 for http://x/c.bin".into(),
             },
             Event::Started {

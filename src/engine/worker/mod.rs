@@ -553,7 +553,10 @@ impl Worker {
         self.rec.boot_id = None;
         if let Err(msg) = self.shared.recorder.save_synced(self.rec.clone()).await {
             return self
-                .fail_msg(format!("cannot record {} as done: {msg}", self.spec.path))
+                .fail_msg(
+                    "manifest",
+                    format!("cannot record {} as done: {msg}", self.spec.path),
+                )
                 .await;
         }
         if let Err(source) = promote(&self.part_path, &self.final_path).await {
@@ -636,10 +639,10 @@ impl Worker {
     }
 
     async fn fail(&mut self, err: DownloadError) -> Outcome {
-        self.fail_msg(err.chain()).await
+        self.fail_msg(err.kind(), err.chain()).await
     }
 
-    async fn fail_msg(&mut self, msg: String) -> Outcome {
+    async fn fail_msg(&mut self, kind: &'static str, msg: String) -> Outcome {
         self.rec.state = JobState::Failed;
         self.rec.last_error = Some(msg.clone());
         // Best effort: the failure itself is what the user needs to see.
@@ -647,6 +650,7 @@ impl Worker {
         self.emit(Event::Failed {
             id: self.id,
             path: self.spec.path.to_string(),
+            kind,
             error: msg,
         })
         .await;

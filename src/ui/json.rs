@@ -1,0 +1,711 @@
+//! `--json`: one JSON object a line on stdout, for scripts and pipelines.
+//!
+//! This module owns the wire format: the private `Line` enum *is* the schema
+//! (README, "Machine-readable output"), so a field is renamed here or
+//! nowhere. It also owns the per-job progress throttle, the only thing
+//! that makes this renderer more than a translation. Every line is
+//! flushed as it is written, so a reader sees each event as it happens.
+//! Write errors are ignored, as in `plain`: a closed pipe must not stop
+//! the download. Nothing here decides anything about a download.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use super::{Renderer, Sink};
+use crate::event::{Event, JobId, Report};
+use crate::verify::{VerifyItem, VerifyOutcome, VerifySummary};
+
+/// Shortest gap between two `progress` lines of one job: at most two a
+/// second, whatever rate the engine sends them at.
+pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(500);
+
+/// One line of output. Internally tagged, so every object starts with
+/// `"event"` and then `"time"` (unix seconds, a float with millisecond
+/// precision: `jq`'s `todate` reads it, and no time zone can be misread).
+/// Field names are stable: add fields, never rename or drop them.
+#[derive(Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+enum Line<'a> {
+    RunStarted {
+        time: f64,
+        jobs: usize,
+        known_bytes: u64,
+    },
+    Queued {
+        time: f64,
+        id: JobId,
+        path: &'a str,
+        url: &'a str,
+    },
+    Skipped {
+        time: f64,
+        id: JobId,
+        path: &'a str,
+        bytes: u64,
+    },
+    Started {
+        time: f64,
+        id: JobId,
+        path: &'a str,
+        offset: u64,
+        total: Option<u64>,
+    },
+    Progress {
+        time: f64,
+        id: JobId,
+        path: &'a str,
+        pos: u64,
+        total: Option<u64>,
+    },
+    Retrying {
+        time: f64,
+        id: JobId,
+        path: &'a str,
+        attempt: u32,
+        reason: &'a str,
+        delay_secs: f64,
+        capped_from_secs: Option<f64>,
+    },
+    Restarted {
+        time: f64,
+        id: JobId,
+        path: &'a str,
+        reason: &'a str,
+    },
+    Finished {
+        time: f64,
+        id: JobId,
+        path: &'a str,
+        url: Option<&'a str>,
+        bytes: u64,
+        sha256: &'a str,
+    },
+    Failed {
+        time: f64,
+        id: JobId,
+        path: &'a str,
+        url: Option<&'a str>,
+        kind: &'a str,
+        error: &'a str,
+    },
+    Interrupted {
+        time: f64,
+        id: JobId,
+        path: &'a str,
+        pos: u64,
+    },
+    Summary {
+        time: f64,
+        done: usize,
+        failed: usize,
+        skipped: usize,
+        interrupted: usize,
+        cancelled: bool,
+        bytes: u64,
+        elapsed_secs: f64,
+        warnings: &'a [String],
+    },
+    /// `haul verify --json`: one per file.
+    Verified {
+        time: f64,
+        path: &'a str,
+        /// `ok`, `mismatch`, `missing` or `unreadable`.
+        status: &'static str,
+        expected: String,
+        got: Option<String>,
+        error: Option<String>,
+    },
+    /// `haul verify --json`: the last line.
+    VerifySummary {
+        time: f64,
+        files: usize,
+        ok: usize,
+        mismatched: usize,
+        missing: usize,
+        unreadable: usize,
+        bytes: u64,
+    },
+}
+
+/// Unix time in seconds, rounded to the millisecond.
+fn unix_now() -> f64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    since.as_millis() as f64 / 1000.0
+}
+
+/// Seconds as a float rounded to the millisecond, so a delay of 0.05 s
+/// reads `0.05`, not `0.050000000000000003`.
+fn secs(d: Duration) -> f64 {
+    d.as_millis() as f64 / 1000.0
+}
+
+/// Writes `line` and a newline, then flushes.
+fn write_line(out: &mut dyn Write, line: &Line<'_>) {
+    // Serialising our own enum cannot fail; should it ever, a missing
+    // line beats a half-written one.
+    let Ok(mut buf) = serde_json::to_vec(line) else {
+        return;
+    };
+    buf.push(b'\n');
+    let _ = out.write_all(&buf);
+    let _ = out.flush();
+}
+
+/// Decides which progress positions of which job are worth a line: the
+/// first one, then one per [`PROGRESS_INTERVAL`], and the final position
+/// when the job ends. Pure: the caller passes the time.
+#[derive(Debug, Default)]
+pub struct ProgressThrottle {
+    jobs: HashMap<JobId, Gate>,
+    interval: Duration,
+}
+
+#[derive(Debug)]
+struct Gate {
+    last: Instant,
+    /// The position of the last line written.
+    sent: u64,
+}
+
+impl ProgressThrottle {
+    /// At most one line per `interval` per job.
+    pub fn new(interval: Duration) -> Self {
+        ProgressThrottle {
+            jobs: HashMap::new(),
+            interval,
+        }
+    }
+
+    /// Whether `pos`, reported at `now`, gets a line.
+    pub fn offer(&mut self, id: JobId, pos: u64, now: Instant) -> bool {
+        match self.jobs.get_mut(&id) {
+            Some(gate) if now.saturating_duration_since(gate.last) < self.interval => false,
+            Some(gate) => {
+                gate.last = now;
+                gate.sent = pos;
+                true
+            }
+            None => {
+                self.jobs.insert(
+                    id,
+                    Gate {
+                        last: now,
+                        sent: pos,
+                    },
+                );
+                true
+            }
+        }
+    }
+
+    /// The job ended at `pos`: returns `pos` if a line should carry it,
+    /// i.e. the job had progress lines and the last one showed less. A job
+    /// that never had one (a small file) gets none: its end event says it.
+    pub fn end(&mut self, id: JobId, pos: u64) -> Option<u64> {
+        let gate = self.jobs.remove(&id)?;
+        (gate.sent != pos).then_some(pos)
+    }
+
+    /// The job starts over from zero: the next position gets a line.
+    pub fn reset(&mut self, id: JobId) {
+        self.jobs.remove(&id);
+    }
+}
+
+/// What the renderer remembers of a job so every line can name it.
+#[derive(Debug, Default)]
+struct Job {
+    path: String,
+    url: Option<String>,
+    total: Option<u64>,
+    /// The latest position seen, shown or not.
+    pos: u64,
+}
+
+/// The `--json` renderer for `haul get`.
+pub struct Json {
+    out: Sink,
+    throttle: ProgressThrottle,
+    jobs: HashMap<JobId, Job>,
+}
+
+impl Json {
+    /// Writes JSON lines to `out`.
+    pub fn new(out: Sink) -> Self {
+        Json {
+            out,
+            throttle: ProgressThrottle::new(PROGRESS_INTERVAL),
+            jobs: HashMap::new(),
+        }
+    }
+
+    /// Writes to the process's stdout.
+    pub fn stdio() -> Self {
+        Json::new(Box::new(io::stdout()))
+    }
+
+    /// The job's entry, created with `path` if this is the first word of it
+    /// (a job can fail before any event named it).
+    fn job(&mut self, id: JobId, path: &str) -> &mut Job {
+        let job = self.jobs.entry(id).or_default();
+        if job.path.is_empty() {
+            job.path = path.to_string();
+        }
+        job
+    }
+
+    /// A progress line carrying the job's final position, if it needs one.
+    fn final_progress(&mut self, id: JobId, pos: u64, time: f64) {
+        if let Some(pos) = self.throttle.end(id, pos) {
+            let job = self.jobs.get(&id);
+            let line = Line::Progress {
+                time,
+                id,
+                path: job.map_or("", |j| j.path.as_str()),
+                pos,
+                total: job.and_then(|j| j.total),
+            };
+            write_line(&mut self.out, &line);
+        }
+    }
+}
+
+impl Renderer for Json {
+    fn event(&mut self, ev: &Event) {
+        let time = unix_now();
+        match ev {
+            Event::RunStarted { jobs, known_bytes } => write_line(
+                &mut self.out,
+                &Line::RunStarted {
+                    time,
+                    jobs: *jobs,
+                    known_bytes: *known_bytes,
+                },
+            ),
+            Event::Queued { id, path, url } => {
+                let job = self.job(*id, path);
+                job.url = Some(url.clone());
+                write_line(
+                    &mut self.out,
+                    &Line::Queued {
+                        time,
+                        id: *id,
+                        path,
+                        url,
+                    },
+                );
+            }
+            Event::Skipped { id, path, bytes } => {
+                // Nothing more will be said of this job.
+                self.jobs.remove(id);
+                write_line(
+                    &mut self.out,
+                    &Line::Skipped {
+                        time,
+                        id: *id,
+                        path,
+                        bytes: *bytes,
+                    },
+                );
+            }
+            Event::Started {
+                id,
+                path,
+                offset,
+                total,
+            } => {
+                let job = self.job(*id, path);
+                job.total = *total;
+                job.pos = *offset;
+                write_line(
+                    &mut self.out,
+                    &Line::Started {
+                        time,
+                        id: *id,
+                        path,
+                        offset: *offset,
+                        total: *total,
+                    },
+                );
+            }
+            Event::Progress { id, pos } => {
+                let job = self.jobs.entry(*id).or_default();
+                job.pos = *pos;
+                if self.throttle.offer(*id, *pos, Instant::now()) {
+                    let line = Line::Progress {
+                        time,
+                        id: *id,
+                        path: &job.path,
+                        pos: *pos,
+                        total: job.total,
+                    };
+                    write_line(&mut self.out, &line);
+                }
+            }
+            Event::Retrying {
+                id,
+                path,
+                attempt,
+                reason,
+                delay,
+                capped_from,
+            } => write_line(
+                &mut self.out,
+                &Line::Retrying {
+                    time,
+                    id: *id,
+                    path,
+                    attempt: *attempt,
+                    reason,
+                    delay_secs: secs(*delay),
+                    capped_from_secs: capped_from.map(secs),
+                },
+            ),
+            Event::Restarted { id, path, reason } => {
+                self.throttle.reset(*id);
+                self.job(*id, path).pos = 0;
+                write_line(
+                    &mut self.out,
+                    &Line::Restarted {
+                        time,
+                        id: *id,
+                        path,
+                        reason,
+                    },
+                );
+            }
+            Event::Finished {
+                id,
+                path,
+                bytes,
+                sha256,
+            } => {
+                self.job(*id, path);
+                self.final_progress(*id, *bytes, time);
+                let job = self.jobs.remove(id).unwrap_or_default();
+                write_line(
+                    &mut self.out,
+                    &Line::Finished {
+                        time,
+                        id: *id,
+                        path,
+                        url: job.url.as_deref(),
+                        bytes: *bytes,
+                        sha256,
+                    },
+                );
+            }
+            Event::Failed {
+                id,
+                path,
+                kind,
+                error,
+            } => {
+                let pos = self.job(*id, path).pos;
+                self.final_progress(*id, pos, time);
+                let job = self.jobs.remove(id).unwrap_or_default();
+                write_line(
+                    &mut self.out,
+                    &Line::Failed {
+                        time,
+                        id: *id,
+                        // The engine sends an empty path when a worker
+                        // crashed; the queued line named it.
+                        path: if path.is_empty() { &job.path } else { path },
+                        url: job.url.as_deref(),
+                        kind,
+                        error,
+                    },
+                );
+            }
+            Event::Interrupted { id, path, pos } => {
+                self.job(*id, path);
+                self.final_progress(*id, *pos, time);
+                self.jobs.remove(id);
+                write_line(
+                    &mut self.out,
+                    &Line::Interrupted {
+                        time,
+                        id: *id,
+                        path,
+                        pos: *pos,
+                    },
+                );
+            }
+        }
+    }
+
+    fn finish(&mut self, report: &Report) {
+        write_line(
+            &mut self.out,
+            &Line::Summary {
+                time: unix_now(),
+                done: report.done,
+                failed: report.failed,
+                skipped: report.skipped,
+                interrupted: report.interrupted,
+                cancelled: report.cancelled,
+                bytes: report.bytes,
+                elapsed_secs: secs(report.elapsed),
+                warnings: &report.warnings,
+            },
+        );
+    }
+}
+
+/// `haul verify --json`: one `verified` line for a file, on stdout.
+pub fn verify_result(item: &VerifyItem, outcome: &VerifyOutcome) {
+    let (status, got, error) = match outcome {
+        VerifyOutcome::Ok => ("ok", None, None),
+        VerifyOutcome::Mismatch { got } => ("mismatch", Some(hex::encode(got)), None),
+        VerifyOutcome::Missing => ("missing", None, None),
+        VerifyOutcome::Unreadable(err) => ("unreadable", None, Some(err.to_string())),
+    };
+    let line = Line::Verified {
+        time: unix_now(),
+        path: &item.path,
+        status,
+        expected: hex::encode(item.expected),
+        got,
+        error,
+    };
+    write_line(&mut io::stdout().lock(), &line);
+}
+
+/// `haul verify --json`: the closing `verify_summary` line, on stdout.
+pub fn verify_summary(summary: &VerifySummary) {
+    let line = Line::VerifySummary {
+        time: unix_now(),
+        files: summary.ok + summary.mismatched + summary.missing + summary.unreadable,
+        ok: summary.ok,
+        mismatched: summary.mismatched,
+        missing: summary.missing,
+        unreadable: summary.unreadable,
+        bytes: summary.bytes,
+    };
+    write_line(&mut io::stdout().lock(), &line);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use serde_json::Value;
+
+    use super::*;
+
+    #[test]
+    fn throttle_lets_the_first_position_through_then_two_a_second() {
+        let mut gate = ProgressThrottle::new(PROGRESS_INTERVAL);
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        // Ten reports a second for three seconds, as the engine sends them.
+        let shown: Vec<u64> = (0..30u64)
+            .filter(|&i| gate.offer(7, i, t0 + ms(100 * i)))
+            .collect();
+        assert_eq!(shown, vec![0, 5, 10, 15, 20, 25]);
+    }
+
+    #[test]
+    fn throttle_keeps_jobs_apart() {
+        let mut gate = ProgressThrottle::new(PROGRESS_INTERVAL);
+        let t0 = Instant::now();
+        assert!(gate.offer(1, 10, t0));
+        assert!(gate.offer(2, 10, t0));
+        assert!(!gate.offer(1, 20, t0 + Duration::from_millis(10)));
+    }
+
+    #[test]
+    fn throttle_shows_the_final_position_only_when_the_last_line_missed_it() {
+        let mut gate = ProgressThrottle::new(PROGRESS_INTERVAL);
+        let t0 = Instant::now();
+        assert!(gate.offer(1, 100, t0));
+        assert!(!gate.offer(1, 900, t0 + Duration::from_millis(100)));
+        assert_eq!(gate.end(1, 1000), Some(1000));
+        // Ended jobs are forgotten.
+        assert_eq!(gate.end(1, 1000), None);
+
+        assert!(gate.offer(2, 1000, t0));
+        assert_eq!(gate.end(2, 1000), None, "already shown");
+        assert_eq!(gate.end(3, 1000), None, "a job without progress lines");
+    }
+
+    #[test]
+    fn throttle_restart_lets_the_next_position_through() {
+        let mut gate = ProgressThrottle::new(PROGRESS_INTERVAL);
+        let t0 = Instant::now();
+        assert!(gate.offer(1, 500, t0));
+        gate.reset(1);
+        assert!(gate.offer(1, 10, t0 + Duration::from_millis(1)));
+    }
+
+    /// A sink tests can read back.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn lines(&self) -> Vec<Value> {
+            let bytes = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            String::from_utf8(bytes)
+                .expect("utf-8")
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("each line is one JSON object"))
+                .collect()
+        }
+    }
+
+    fn render(events: &[Event], report: &Report) -> Vec<Value> {
+        let sink = Captured::default();
+        let mut json = Json::new(Box::new(sink.clone()));
+        for ev in events {
+            json.event(ev);
+        }
+        json.finish(report);
+        sink.lines()
+    }
+
+    #[test]
+    fn every_line_starts_with_event_and_time() {
+        let lines = render(
+            &[Event::RunStarted {
+                jobs: 1,
+                known_bytes: 0,
+            }],
+            &Report::default(),
+        );
+        for line in &lines {
+            let keys: Vec<&String> = line.as_object().expect("an object").keys().collect();
+            assert!(line["time"].as_f64().is_some_and(|t| t > 1.5e9), "{line}");
+            assert!(keys.iter().any(|k| *k == "event"), "{line}");
+        }
+        assert_eq!(lines[0]["event"], "run_started");
+        assert_eq!(lines[1]["event"], "summary");
+    }
+
+    #[test]
+    fn finished_and_failed_carry_the_url_from_queued() {
+        let lines = render(
+            &[
+                Event::Queued {
+                    id: 0,
+                    path: "a.bin".into(),
+                    url: "http://h/a.bin".into(),
+                },
+                Event::Queued {
+                    id: 1,
+                    path: "b.bin".into(),
+                    url: "http://h/b.bin".into(),
+                },
+                Event::Finished {
+                    id: 0,
+                    path: "a.bin".into(),
+                    bytes: 3,
+                    sha256: "ab".into(),
+                },
+                Event::Failed {
+                    id: 1,
+                    path: String::new(),
+                    kind: "internal",
+                    error: "boom".into(),
+                },
+            ],
+            &Report::default(),
+        );
+        let finished = &lines[2];
+        assert_eq!(finished["event"], "finished");
+        assert_eq!(finished["url"], "http://h/a.bin");
+        assert_eq!(finished["bytes"], 3);
+        assert_eq!(finished["sha256"], "ab");
+        let failed = &lines[3];
+        assert_eq!(failed["event"], "failed");
+        assert_eq!(failed["path"], "b.bin", "named from the queued line");
+        assert_eq!(failed["url"], "http://h/b.bin");
+        assert_eq!(failed["kind"], "internal");
+        assert_eq!(failed["error"], "boom");
+    }
+
+    #[test]
+    fn a_finished_job_with_progress_lines_ends_them_at_its_size() {
+        let lines = render(
+            &[
+                Event::Started {
+                    id: 0,
+                    path: "a.bin".into(),
+                    offset: 0,
+                    total: Some(100),
+                },
+                Event::Progress { id: 0, pos: 10 },
+                Event::Progress { id: 0, pos: 60 },
+                Event::Finished {
+                    id: 0,
+                    path: "a.bin".into(),
+                    bytes: 100,
+                    sha256: "ab".into(),
+                },
+            ],
+            &Report::default(),
+        );
+        let events: Vec<&str> = lines.iter().filter_map(|l| l["event"].as_str()).collect();
+        assert_eq!(
+            events,
+            ["started", "progress", "progress", "finished", "summary"]
+        );
+        assert_eq!(lines[1]["pos"], 10);
+        assert_eq!(lines[1]["total"], 100);
+        assert_eq!(lines[1]["path"], "a.bin");
+        assert_eq!(lines[2]["pos"], 100);
+    }
+
+    #[test]
+    fn retrying_and_summary_use_seconds() {
+        let report = Report {
+            done: 2,
+            failed: 1,
+            skipped: 3,
+            interrupted: 0,
+            bytes: 42,
+            elapsed: Duration::from_millis(1500),
+            cancelled: false,
+            warnings: vec!["manifest not compacted".into()],
+        };
+        let lines = render(
+            &[Event::Retrying {
+                id: 0,
+                path: "a.bin".into(),
+                attempt: 1,
+                reason: "http://h/a.bin answered 503".into(),
+                delay: Duration::from_millis(50),
+                capped_from: Some(Duration::from_secs(120)),
+            }],
+            &report,
+        );
+        assert_eq!(lines[0]["delay_secs"], 0.05);
+        assert_eq!(lines[0]["capped_from_secs"], 120.0);
+        assert_eq!(lines[0]["attempt"], 1);
+        let summary = &lines[1];
+        assert_eq!(summary["done"], 2);
+        assert_eq!(summary["failed"], 1);
+        assert_eq!(summary["skipped"], 3);
+        assert_eq!(summary["bytes"], 42);
+        assert_eq!(summary["elapsed_secs"], 1.5);
+        assert_eq!(summary["warnings"][0], "manifest not compacted");
+    }
+}
