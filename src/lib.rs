@@ -7,6 +7,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod config_file;
 pub mod demo;
 pub mod engine;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod event;
 pub mod http;
 pub mod list;
 pub mod naming;
+pub mod netrc;
 pub mod serve;
 pub mod store;
 pub mod sums;
