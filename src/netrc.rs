@@ -454,7 +454,7 @@ mod tests {
                 state ^= state >> 17;
                 state ^= state << 5;
                 text.push_str(alphabet[state as usize % alphabet.len()]);
-                if state % 3 == 0 {
+                if state.is_multiple_of(3) {
                     text.push(' ');
                 }
             }

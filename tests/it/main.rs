@@ -11,12 +11,14 @@
 mod support;
 
 mod chaos;
+mod cli_config;
 mod cli_disk;
 mod cli_escape;
 mod cli_faults;
 mod cli_get;
 mod cli_input;
 mod cli_load;
+mod cli_netrc;
 mod cli_resume;
 mod cli_split;
 mod cli_tls;
