@@ -7,11 +7,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{Cli, Command, DemoArgs, GetArgs, ServeArgs, StatusArgs, VerifyArgs};
+use crate::cli::{
+    Cli, Command, CompletionsArgs, DemoArgs, GetArgs, ManArgs, ServeArgs, StatusArgs, VerifyArgs,
+};
 use crate::config::GetConfig;
 use crate::event::Report;
 use crate::naming::RelPath;
@@ -37,6 +39,12 @@ const EVENT_QUEUE: usize = 1024;
 
 /// Runs one command; an `Err` is reported by `main` and exits with [`EXIT_USAGE`].
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    // These only print what clap knows: no runtime needed.
+    match cli.command {
+        Command::Completions(args) => return completions(args),
+        Command::Man(args) => return man(args),
+        _ => {}
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         // File work is short and mostly waits on the disk together; a few
@@ -52,6 +60,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             Command::Status(args) => status(args),
             Command::Serve(args) => serve(args).await,
             Command::Demo(args) => demo(args).await,
+            Command::Completions(_) | Command::Man(_) => Ok(EXIT_OK),
         }
     })
 }
@@ -70,7 +79,7 @@ pub fn exit_code(report: &Report) -> u8 {
 async fn get(args: GetArgs) -> anyhow::Result<u8> {
     let cancel = on_signal();
     let cfg = GetConfig::from_args(args)?;
-    let client = crate::http::build_client(&cfg.client)?;
+    let client = crate::http::build_client(&cfg.client)?.with_netrc(cfg.netrc);
     let out_dir = cfg.engine.out_dir.clone();
     let shard = cfg.engine.shard;
     let write_sums = cfg.write_sums.clone();
@@ -131,6 +140,40 @@ fn write_done_sums(out_dir: &Path, shard: Option<Shard>, dest: &Path) -> anyhow:
     }
     write_sums_file(dest, &crate::sums::format_sums(&sums))
         .with_context(|| format!("cannot write sums file {}", dest.display()))
+}
+
+/// `haul completions SHELL`: the script on stdout.
+fn completions(args: CompletionsArgs) -> anyhow::Result<u8> {
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut Cli::command(), "haul", &mut script);
+    to_stdout(&script)
+}
+
+/// `haul man`: haul(1) on stdout, or every page into `--out DIR`.
+fn man(args: ManArgs) -> anyhow::Result<u8> {
+    if let Some(dir) = args.out {
+        std::fs::create_dir_all(&dir)
+            .and_then(|()| clap_mangen::generate_to(Cli::command(), &dir))
+            .with_context(|| format!("cannot write man pages into {}", dir.display()))?;
+        return Ok(EXIT_OK);
+    }
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut page)
+        .context("cannot render the man page")?;
+    to_stdout(&page)
+}
+
+/// Writes generated text to stdout; a closed pipe (`| head`) is not an error.
+fn to_stdout(bytes: &[u8]) -> anyhow::Result<u8> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(err).context("cannot write to standard output")
+        }
+        _ => Ok(EXIT_OK),
+    }
 }
 
 /// Cancels the returned token on the first Ctrl-C or SIGTERM; a second one

@@ -14,6 +14,13 @@ use clap::{Args, Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Read defaults from this TOML file [default: $HAUL_CONFIG, else
+    /// $XDG_CONFIG_HOME/haul/config.toml if it exists].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Read no config file.
+    #[arg(long, global = true, conflicts_with = "config")]
+    pub no_config: bool,
 }
 
 // Parsed once per run: the size of the largest variant costs nothing.
@@ -32,6 +39,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run an offline demo: serve generated files on loopback and download them.
     Demo(DemoArgs),
+    /// Print a shell completion script to stdout.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) to stdout, or write one page per command.
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -111,6 +122,13 @@ pub struct GetArgs {
     /// Also trust the CA certificates in this PEM file.
     #[arg(long, value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
+    /// Send basic-auth credentials from ~/.netrc (or $NETRC) to the hosts it
+    /// names, unless the URL or an Authorization header carries some.
+    #[arg(long)]
+    pub netrc: bool,
+    /// Like --netrc, with this file (which must exist).
+    #[arg(long, value_name = "FILE")]
+    pub netrc_file: Option<PathBuf>,
     /// Follow redirects from HTTPS to plain HTTP (refused by default: the
     /// rest of the download would travel unencrypted).
     #[arg(long)]
@@ -198,6 +216,20 @@ pub struct DemoArgs {
     pub dir: PathBuf,
 }
 
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// Shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write haul.1 and haul-COMMAND.1 into DIR instead of printing haul.1.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
 /// A byte count with an optional K/M/G suffix (powers of 1024).
 fn parse_size(s: &str) -> Result<u64, String> {
     let (digits, unit) = match s.trim().char_indices().find(|(_, c)| !c.is_ascii_digit()) {
@@ -235,6 +267,7 @@ mod tests {
         match Cli::try_parse_from(argv) {
             Ok(Cli {
                 command: Command::Get(get),
+                ..
             }) => get,
             Ok(other) => panic!("not a get: {other:?}"),
             Err(err) => panic!("{err}"),

@@ -12,6 +12,7 @@ use crate::engine::retry::RetryPolicy;
 use crate::engine::EngineConfig;
 use crate::http::{split_header, ClientError, ClientOptions};
 use crate::list::{entries_from_args, parse_list, plan, JobSpec, ListEntry, ListError};
+use crate::netrc::{Netrc, NetrcError};
 use crate::sums::{parse_sums, SumsError};
 
 /// How often a running download syncs and records its offset. Resume does
@@ -30,6 +31,8 @@ pub struct GetConfig {
     pub write_sums: Option<PathBuf>,
     /// `--json`: JSON lines on stdout instead of bars and plain lines.
     pub json: bool,
+    /// Credentials from `--netrc` / `--netrc-file`, for `Fetcher::with_netrc`.
+    pub netrc: Option<Netrc>,
 }
 
 /// Bad usage or bad input: exit code 2, before any download.
@@ -53,6 +56,8 @@ pub enum ConfigError {
     Sums(#[from] SumsError),
     #[error(transparent)]
     Header(#[from] ClientError),
+    #[error(transparent)]
+    Netrc(#[from] NetrcError),
     #[error("{sums}:{line}: checksum for '{path}' differs from the one given at {origin}")]
     ChecksumConflict {
         sums: String,
@@ -130,6 +135,9 @@ impl GetConfig {
             .iter()
             .map(|raw| split_header(raw))
             .collect::<Result<Vec<_>, _>>()?;
+        let netrc = load_netrc(args.netrc, args.netrc_file.as_deref(), |name| {
+            std::env::var_os(name)
+        })?;
         Ok(GetConfig {
             engine: EngineConfig {
                 out_dir: args.dir,
@@ -162,8 +170,34 @@ impl GetConfig {
             quiet: args.quiet,
             write_sums: args.write_sums,
             json: args.json,
+            netrc,
         })
     }
+}
+
+/// The netrc file as curl finds it: `--netrc-file FILE` (must exist), else
+/// with `--netrc` `$NETRC` or `$HOME/.netrc` (skipped if absent, as curl
+/// does).
+pub fn load_netrc(
+    enabled: bool,
+    file: Option<&std::path::Path>,
+    env: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> Result<Option<Netrc>, ConfigError> {
+    let set = |name: &str| env(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let (path, required) = match file {
+        Some(path) => (path.to_path_buf(), true),
+        None if !enabled => return Ok(None),
+        None => match set("NETRC").or_else(|| set("HOME").map(|h| h.join(".netrc"))) {
+            Some(path) => (path, false),
+            None => return Ok(None),
+        },
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(err) if !required && err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(ConfigError::Read { path, source }),
+    };
+    Ok(Some(Netrc::parse(&text, &path.display().to_string())?))
 }
 
 /// Attaches sha256sum-file entries to the jobs with the same output path.

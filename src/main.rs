@@ -4,11 +4,16 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use haul::config_file::{parse_args_from_env, ArgsError};
 
 fn main() -> ExitCode {
-    let cli = haul::cli::Cli::parse();
-    match haul::app::run(cli) {
+    // The command line, with defaults from the config file (see config_file).
+    let result = match parse_args_from_env() {
+        Ok(cli) => haul::app::run(cli),
+        Err(ArgsError::Clap(err)) => err.exit(),
+        Err(ArgsError::File(err)) => Err(err.into()),
+    };
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             eprintln!("error: {err}");

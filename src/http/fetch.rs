@@ -15,6 +15,7 @@ use reqwest::header::{HeaderName, HeaderValue, AUTHORIZATION, LOCATION};
 use url::Url;
 
 use super::redirect::{credentials, Chain, RedirectError};
+use crate::netrc::Netrc;
 
 /// The one HTTP client every job shares, with the user's `--header`s kept
 /// out of reqwest's default headers so that they go only where they belong.
@@ -24,6 +25,8 @@ pub struct Fetcher {
     /// `--header`s, validated: sent only to each job's own origin.
     headers: Arc<[(HeaderName, HeaderValue)]>,
     allow_insecure_redirect: bool,
+    /// `--netrc` credentials: for a job's own origin only, like userinfo.
+    netrc: Option<Arc<Netrc>>,
 }
 
 /// Why [`Fetcher::get`] got no usable answer.
@@ -55,7 +58,16 @@ impl Fetcher {
             client,
             headers: headers.into(),
             allow_insecure_redirect,
+            netrc: None,
         }
+    }
+
+    /// Adds `--netrc` credentials: basic auth for a URL whose host the file
+    /// names, when neither the URL's userinfo nor an Authorization header
+    /// gives any, and only while the request stays at that URL's origin.
+    pub fn with_netrc(mut self, netrc: Option<Netrc>) -> Fetcher {
+        self.netrc = netrc.map(Arc::new);
+        self
     }
 
     /// GETs `url`, following redirects, and returns the final answer
@@ -65,7 +77,8 @@ impl Fetcher {
     /// User-Agent and `Accept-Encoding: identity`.
     ///
     /// Precedence for a name set twice: `own` over `job_headers` over
-    /// `--header`, and an explicit Authorization header over userinfo.
+    /// `--header`, and an explicit Authorization header over userinfo over
+    /// netrc.
     pub async fn get(
         &self,
         url: &Url,
@@ -136,9 +149,16 @@ impl Fetcher {
         if !authorization {
             if let Some((user, password)) = credentials(url) {
                 req = req.basic_auth(user, password);
+            } else if let Some(found) = self.netrc_for(url) {
+                req = req.basic_auth(&found.login, found.password.as_deref());
             }
         }
         req
+    }
+
+    /// The netrc entry for `url`'s host (a `default` entry included).
+    fn netrc_for(&self, url: &Url) -> Option<&crate::netrc::Credentials> {
+        self.netrc.as_deref()?.lookup(url.host_str()?)
     }
 }
 
@@ -228,6 +248,44 @@ mod tests {
                 ("x-key".to_string(), "job".to_string()),
                 ("if-range".to_string(), "\"tag\"".to_string()),
             ]
+        );
+    }
+
+    #[test]
+    fn netrc_credentials_go_to_their_host_at_the_start_origin_only() {
+        let netrc = Netrc::parse("machine a login n password pw\n", "netrc").expect("netrc");
+        let f = fetcher(&[]).with_netrc(Some(netrc));
+        let url = Url::parse("http://a:8000/x").expect("url");
+        let mut chain = Chain::new(&url, false);
+        let home = sent(&f, &chain, &url, &[], &[]);
+        // base64("n:pw")
+        assert_eq!(home, [("authorization".into(), "Basic bjpwdw==".into())]);
+
+        chain.follow(302, Some(b"http://b:8000/y")).expect("follow");
+        assert_eq!(sent(&f, &chain, &url, &[], &[]), []);
+        // Same host, another port: another origin, so nothing either.
+        chain.follow(302, Some(b"http://a:9000/y")).expect("follow");
+        assert_eq!(sent(&f, &chain, &url, &[], &[]), []);
+
+        let other = Url::parse("http://b/x").expect("url");
+        assert_eq!(sent(&f, &Chain::new(&other, false), &other, &[], &[]), []);
+    }
+
+    #[test]
+    fn userinfo_and_authorization_headers_beat_netrc() {
+        let netrc = Netrc::parse("default login n password pw", "netrc").expect("netrc");
+        let f = fetcher(&[]).with_netrc(Some(netrc));
+        let url = Url::parse("http://user:pw@a/x").expect("url");
+        let chain = Chain::new(&url, false);
+        assert_eq!(
+            sent(&f, &chain, &url, &[], &[]),
+            [("authorization".into(), "Basic dXNlcjpwdw==".into())]
+        );
+        let url = Url::parse("http://a/x").expect("url");
+        let chain = Chain::new(&url, false);
+        assert_eq!(
+            sent(&f, &chain, &url, &[("Authorization", "Bearer t")], &[]),
+            [("authorization".into(), "Bearer t".into())]
         );
     }
 

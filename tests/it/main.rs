@@ -11,6 +11,7 @@
 mod support;
 
 mod chaos;
+mod cli_config;
 mod cli_disk;
 mod cli_escape;
 mod cli_faults;
@@ -18,6 +19,7 @@ mod cli_get;
 mod cli_input;
 mod cli_json;
 mod cli_load;
+mod cli_netrc;
 mod cli_resume;
 mod cli_shard;
 mod cli_speed;

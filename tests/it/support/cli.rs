@@ -101,6 +101,11 @@ impl Sandbox {
             cmd.env_remove(var);
         }
         cmd.env("NO_PROXY", "*").env("NO_COLOR", "1");
+        // A developer's own config file or netrc must not change the tests.
+        cmd.env_remove("HAUL_CONFIG")
+            .env_remove("NETRC")
+            .env("XDG_CONFIG_HOME", self.root.path().join("config"))
+            .env("HOME", self.root.path());
         HaulCmd {
             cmd,
             logs: self.root.path().join("logs"),
