@@ -446,32 +446,48 @@ mod properties {
     use super::*;
     use proptest::prelude::*;
 
-    /// Text made of list pieces, so that near-valid lines are common.
+    /// Text made of list lines: an optional indent, a URL scheme or option
+    /// name, then pieces that make trouble (credentials, traversal, odd
+    /// characters). Few lines, as the parser stops at the first bad one.
     fn list_like() -> impl Strategy<Value = String> {
+        let indent = prop_oneof![Just(""), Just("  "), Just("\t")];
+        let head = prop_oneof![
+            Just("http://"),
+            Just("https://"),
+            Just("ftp://"),
+            Just("out="),
+            Just("dir="),
+            Just("checksum=sha-256="),
+            Just("header="),
+            Just("#"),
+            Just(""),
+        ];
         let piece = prop_oneof![
-            Just("http://".to_owned()),
-            Just("https://".to_owned()),
-            Just("ftp://".to_owned()),
             Just("user:pw@".to_owned()),
-            Just("\n".to_owned()),
-            Just("\r\n".to_owned()),
-            Just("  ".to_owned()),
-            Just("\t".to_owned()),
-            Just("#".to_owned()),
-            Just("out=".to_owned()),
-            Just("dir=".to_owned()),
-            Just("checksum=sha-256=".to_owned()),
-            Just("header=".to_owned()),
+            Just("@".to_owned()),
+            Just("/".to_owned()),
+            Just(":".to_owned()),
+            Just("=".to_owned()),
+            Just(" ".to_owned()),
             Just("X-A: ".to_owned()),
             Just("Range: ".to_owned()),
             Just("../".to_owned()),
             Just("%2e%2e%2f".to_owned()),
-            Just("\u{feff}".to_owned()),
             Just(HEX.to_owned()),
-            "[a-z0-9./:=@-]{1,6}",
+            "[a-z0-9.-]{1,6}",
             any::<char>().prop_map(String::from),
         ];
-        prop::collection::vec(piece, 0..32).prop_map(|pieces| pieces.concat())
+        let line = (indent, head, prop::collection::vec(piece, 0..6))
+            .prop_map(|(indent, head, body)| format!("{indent}{head}{}", body.concat()));
+        let end = prop_oneof![Just("\n"), Just("\r\n")];
+        (any::<bool>(), prop::collection::vec((line, end), 0..8)).prop_map(|(bom, lines)| {
+            let mut text = if bom { "\u{feff}" } else { "" }.to_owned();
+            for (line, end) in lines {
+                text.push_str(&line);
+                text.push_str(end);
+            }
+            text
+        })
     }
 
     /// One option line of a generated entry.
