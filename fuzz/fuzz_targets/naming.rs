@@ -15,9 +15,18 @@ use libfuzzer_sys::fuzz_target;
 
 fn check_component(name: &str, from: &str) {
     assert!(!name.is_empty(), "empty name from {from:?}");
-    assert!(name != "." && name != "..", "dot name {name:?} from {from:?}");
-    assert!(!name.contains(['/', '\\', '\0']), "separator or NUL in {name:?}");
-    assert!(!name.chars().any(char::is_control), "control char in {name:?}");
+    assert!(
+        name != "." && name != "..",
+        "dot name {name:?} from {from:?}"
+    );
+    assert!(
+        !name.contains(['/', '\\', '\0']),
+        "separator or NUL in {name:?}"
+    );
+    assert!(
+        !name.chars().any(char::is_control),
+        "control char in {name:?}"
+    );
     assert!(name.len() <= 255, "{} bytes from {from:?}", name.len());
 }
 
@@ -51,8 +60,8 @@ fuzz_target!(|data: &[u8]| {
     let url_part = fields.next().unwrap_or("");
     let dir = fields.next().filter(|s| !s.is_empty());
     let out = fields.next().filter(|s| !s.is_empty());
-    let url = url::Url::parse(url_part)
-        .or_else(|_| url::Url::parse(&format!("http://h/{url_part}")));
+    let url =
+        url::Url::parse(url_part).or_else(|_| url::Url::parse(&format!("http://h/{url_part}")));
     let Ok(url) = url else {
         return;
     };

@@ -281,6 +281,37 @@ fn golden_snapshot_loads_sorted_by_path() {
 }
 
 #[test]
+fn parse_state_reads_what_load_readonly_reads_from_files() {
+    let snapshot = fixture("golden.json");
+    let update = rec("big.iso", JobState::Done, 1_048_576);
+    let journal = line(&update);
+    let out = out_with(&[
+        (SNAPSHOT_NAME, &snapshot),
+        (JOURNAL_NAME, journal.as_bytes()),
+    ]);
+    let from_files = Manifest::load_readonly(out.path())
+        .expect("load")
+        .expect("has a .haul");
+    let from_bytes = parse_state(Some(&snapshot), journal.as_bytes()).expect("parses");
+    assert_eq!(from_bytes, from_files);
+    assert!(from_bytes.contains(&update));
+}
+
+#[test]
+fn parse_state_names_the_file_and_line_at_fault() {
+    let good = line(&rec("a", JobState::Pending, 0));
+    let journal = format!("{good}{{not json\n{good}");
+    let err = parse_state(None, journal.as_bytes()).expect_err("corrupt journal");
+    assert_eq!(
+        err.to_string(),
+        "journal.jsonl:2: corrupt manifest journal record"
+    );
+    let err = parse_state(Some(b"{\"version\": 1, \"jobs\": [}"), b"").expect_err("corrupt");
+    assert_eq!(err.to_string(), "manifest manifest.json is corrupt");
+    assert_eq!(parse_state(None, b"").expect("empty loads"), vec![]);
+}
+
+#[test]
 fn empty_manifest_is_written_and_loads() {
     let out = tempfile::tempdir().expect("temp dir");
     Manifest::open(out.path())
