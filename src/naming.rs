@@ -508,4 +508,115 @@ mod tests {
         assert_eq!(back, p);
         assert!(serde_json::from_str::<RelPath>("\"../etc/passwd\"").is_err());
     }
+
+    mod properties {
+        //! Properties over generated input: the promise of the module (never
+        //! outside the output directory) for whatever a server or user says.
+        use super::super::*;
+        use super::url;
+        use proptest::prelude::*;
+
+        /// Strings built from the pieces that make names dangerous, so the
+        /// generator reaches `..`, separators, encodings and long names far
+        /// more often than uniformly random text would.
+        fn hostile() -> impl Strategy<Value = String> {
+            let piece = prop_oneof![
+                Just("..".to_owned()),
+                Just(".".to_owned()),
+                Just("/".to_owned()),
+                Just("\\".to_owned()),
+                Just("\0".to_owned()),
+                Just("%2e".to_owned()),
+                Just("%2f".to_owned()),
+                Just("%5c".to_owned()),
+                Just("%00".to_owned()),
+                Just("\u{85}".to_owned()),
+                "[a-zé]{1,4}",
+                "[a-z]{120,140}",
+                any::<char>().prop_map(String::from),
+            ];
+            prop::collection::vec(piece, 0..10).prop_map(|pieces| pieces.concat())
+        }
+
+        fn any_text() -> impl Strategy<Value = String> {
+            prop_oneof![hostile(), any::<String>()]
+        }
+
+        /// The invariants every name component haul writes must hold.
+        fn assert_safe_component(name: &str) {
+            assert!(!name.is_empty());
+            assert!(name != "." && name != "..", "{name:?}");
+            assert!(!name.contains(['/', '\\']), "{name:?}");
+            assert!(!name.chars().any(char::is_control), "{name:?}");
+            assert!(name.len() <= MAX_COMPONENT_BYTES, "{name:?}");
+        }
+
+        fn assert_safe_path(path: &RelPath) {
+            assert!(!path.as_str().starts_with('/'));
+            path.components().for_each(assert_safe_component);
+            assert_eq!(RelPath::parse(path.as_str()).as_ref(), Ok(path));
+            let root = Path::new("/srv/out");
+            let joined = path.to_path(root);
+            let rest = joined
+                .strip_prefix(root)
+                .expect("joined path stays under root");
+            assert!(rest
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_))));
+        }
+
+        proptest! {
+            #[test]
+            fn sanitize_component_always_yields_one_safe_component(raw in any_text()) {
+                assert_safe_component(&sanitize_component(&raw));
+            }
+
+            #[test]
+            fn sanitize_component_keeps_safe_names_unchanged(
+                name in "[A-Za-z0-9_-][A-Za-z0-9 ._-]{0,40}"
+            ) {
+                prop_assert_eq!(sanitize_component(&name), name);
+            }
+
+            #[test]
+            fn name_from_any_url_path_is_safe(path in any_text()) {
+                let text = format!("http://h/{path}");
+                if let Ok(url) = url::Url::parse(&text) {
+                    assert_safe_component(&name_from_url(&url));
+                }
+            }
+
+            #[test]
+            fn output_path_is_safe_or_refused(
+                path in any_text(),
+                dir in proptest::option::of(any_text()),
+                out in proptest::option::of(any_text()),
+            ) {
+                let url = url::Url::parse(&format!("http://h/{path}"))
+                    .unwrap_or_else(|_| url("http://h/fallback"));
+                if let Ok(rel) = output_path(&url, dir.as_deref(), out.as_deref()) {
+                    assert_safe_path(&rel);
+                }
+            }
+
+            #[test]
+            fn relpath_parse_accepts_only_safe_paths(text in any_text()) {
+                if let Ok(rel) = RelPath::parse(&text) {
+                    assert_safe_path(&rel);
+                    prop_assert_eq!(rel.as_str(), text.as_str());
+                }
+            }
+
+            #[test]
+            fn safe_components_round_trip_through_out_and_relpath(
+                parts in prop::collection::vec("[A-Za-z0-9_-][A-Za-z0-9 ._-]{0,20}", 1..5)
+            ) {
+                let joined = parts.join("/");
+                let from_out = output_path(&url("http://h/f"), None, Some(&joined))
+                    .expect("safe components are accepted");
+                prop_assert_eq!(from_out.components().collect::<Vec<_>>(), parts.clone());
+                prop_assert_eq!(RelPath::parse(&joined), Ok(from_out));
+            }
+        }
+    }
 }

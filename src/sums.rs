@@ -484,4 +484,87 @@ mod tests {
         let want: [u8; 32] = sha2::Sha256::digest(b"hello, haul\n").into();
         assert_eq!(entries[2].sha256, want);
     }
+
+    mod properties {
+        //! Properties over generated sums files: any text is parsed or refused
+        //! with its line, never a panic; a rendered list reads back the same.
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// Text made of sums-file pieces (digests, separators, names, line
+        /// ends) so that near-valid lines are common.
+        fn sums_like() -> impl Strategy<Value = String> {
+            let piece = prop_oneof![
+                "[0-9a-fA-F]{64}",
+                "[0-9a-f]{1,70}",
+                Just("  ".to_owned()),
+                Just(" *".to_owned()),
+                Just("./".to_owned()),
+                Just("../".to_owned()),
+                Just("\\".to_owned()),
+                Just("#".to_owned()),
+                Just("\n".to_owned()),
+                Just("\r\n".to_owned()),
+                Just("\u{feff}".to_owned()),
+                "[a-z /.]{1,8}",
+                any::<char>().prop_map(String::from),
+            ];
+            prop::collection::vec(piece, 0..24).prop_map(|pieces| pieces.concat())
+        }
+
+        fn rel_path() -> impl Strategy<Value = RelPath> {
+            prop::collection::vec("[A-Za-z0-9_-][A-Za-z0-9 ._*-]{0,12}", 1..4).prop_map(|parts| {
+                RelPath::parse(&parts.join("/")).expect("generated components are safe")
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn any_text_parses_or_names_its_line(
+                text in prop_oneof![sums_like(), any::<String>()]
+            ) {
+                let lines = text.split('\n').count();
+                if let Err(e) = parse_sums(&text, "SUMS") {
+                    let line = e.origin().line;
+                    prop_assert!((1..=lines).contains(&line), "line {} of {}", line, lines);
+                    let prefix = format!("SUMS:{line}: ");
+                    prop_assert!(e.to_string().starts_with(&prefix), "{}", e);
+                }
+            }
+
+            #[test]
+            fn rendered_entries_parse_back(
+                entries in prop::collection::btree_map(rel_path(), any::<[u8; 32]>(), 0..8)
+            ) {
+                let text = format_sums(entries.iter());
+                let back = parse_sums(&text, "SUMS").expect("rendered sums parse");
+                let back: Vec<(RelPath, [u8; 32])> =
+                    back.into_iter().map(|e| (e.path, e.sha256)).collect();
+                prop_assert_eq!(back, entries.into_iter().collect::<Vec<_>>());
+            }
+
+            #[test]
+            fn binary_mode_dot_slash_crlf_and_case_read_the_same(
+                entries in prop::collection::btree_map(rel_path(), any::<[u8; 32]>(), 1..6),
+                binary in any::<bool>(),
+                dot_slash in any::<bool>(),
+                crlf in any::<bool>(),
+                upper in any::<bool>(),
+            ) {
+                let mut text = String::new();
+                for (path, digest) in &entries {
+                    let hex = hex::encode(digest);
+                    text.push_str(&if upper { hex.to_uppercase() } else { hex });
+                    text.push_str(if binary { " *" } else { "  " });
+                    text.push_str(if dot_slash { "./" } else { "" });
+                    text.push_str(path.as_str());
+                    text.push_str(if crlf { "\r\n" } else { "\n" });
+                }
+                let back = parse_sums(&text, "SUMS").expect("variant sums parse");
+                let back: Vec<(RelPath, [u8; 32])> =
+                    back.into_iter().map(|e| (e.path, e.sha256)).collect();
+                prop_assert_eq!(back, entries.into_iter().collect::<Vec<_>>());
+            }
+        }
+    }
 }

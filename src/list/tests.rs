@@ -439,3 +439,258 @@ fn header_values_may_hold_non_ascii_text() {
     let entries = parse("http://h/a\n  header=X-Name: caf\u{e9}\n");
     assert_eq!(entries[0].headers[0].1, "caf\u{e9}");
 }
+
+mod properties {
+    //! Properties over generated lists: any text is parsed or refused with
+    //! its line, never a panic; a generated valid list reads back as written.
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Text made of list lines: an optional indent, a URL scheme or option
+    /// name, then pieces that make trouble (credentials, traversal, odd
+    /// characters). Few lines, as the parser stops at the first bad one.
+    fn list_like() -> impl Strategy<Value = String> {
+        let indent = prop_oneof![Just(""), Just("  "), Just("\t")];
+        let head = prop_oneof![
+            Just("http://"),
+            Just("https://"),
+            Just("ftp://"),
+            Just("out="),
+            Just("dir="),
+            Just("checksum=sha-256="),
+            Just("header="),
+            Just("#"),
+            Just(""),
+        ];
+        let piece = prop_oneof![
+            Just("user:pw@".to_owned()),
+            Just("@".to_owned()),
+            Just("/".to_owned()),
+            Just(":".to_owned()),
+            Just("=".to_owned()),
+            Just(" ".to_owned()),
+            Just("X-A: ".to_owned()),
+            Just("Range: ".to_owned()),
+            Just("../".to_owned()),
+            Just("%2e%2e%2f".to_owned()),
+            Just(HEX.to_owned()),
+            "[a-z0-9.-]{1,6}",
+            any::<char>().prop_map(String::from),
+        ];
+        let line = (indent, head, prop::collection::vec(piece, 0..6))
+            .prop_map(|(indent, head, body)| format!("{indent}{head}{}", body.concat()));
+        let end = prop_oneof![Just("\n"), Just("\r\n")];
+        (any::<bool>(), prop::collection::vec((line, end), 0..8)).prop_map(|(bom, lines)| {
+            let mut text = if bom { "\u{feff}" } else { "" }.to_owned();
+            for (line, end) in lines {
+                text.push_str(&line);
+                text.push_str(end);
+            }
+            text
+        })
+    }
+
+    /// One option line of a generated entry.
+    #[derive(Clone, Debug)]
+    enum Opt {
+        Out(String),
+        Dir(String),
+        /// Digest, type as written, digits in upper case.
+        Checksum([u8; 32], &'static str, bool),
+        Header(String, String),
+    }
+
+    impl Opt {
+        fn render(&self) -> String {
+            match self {
+                Opt::Out(out) => format!("out={out}"),
+                Opt::Dir(dir) => format!("dir={dir}"),
+                Opt::Checksum(digest, kind, upper) => {
+                    let hex = hex::encode(digest);
+                    let hex = if *upper { hex.to_uppercase() } else { hex };
+                    format!("checksum={kind}={hex}")
+                }
+                Opt::Header(name, value) => format!("header={name}: {value}"),
+            }
+        }
+    }
+
+    /// A path component a user may write that no line trimming changes.
+    const COMPONENT: &str = "[A-Za-z0-9_-]([A-Za-z0-9 ._=#-]{0,10}[A-Za-z0-9_-])?";
+
+    fn user_path() -> impl Strategy<Value = String> {
+        prop::collection::vec(COMPONENT, 1..4).prop_map(|parts| parts.join("/"))
+    }
+
+    fn url_text() -> impl Strategy<Value = String> {
+        (
+            prop_oneof![Just("http"), Just("https")],
+            proptest::option::of("[a-z]{1,5}(:[a-z0-9]{1,5})?@"),
+            "[a-z]{1,8}(\\.[a-z]{2,4}){0,2}",
+            proptest::option::of(1u16..),
+            prop::collection::vec("[A-Za-z0-9._~-]{0,8}|%[0-9A-F]{2}", 0..4),
+            proptest::option::of("[a-z0-9=&]{0,10}"),
+            proptest::option::of("[a-z]{0,5}"),
+        )
+            .prop_map(|(scheme, user, host, port, segments, query, fragment)| {
+                let mut text = format!("{scheme}://{}{host}", user.unwrap_or_default());
+                if let Some(port) = port {
+                    text.push_str(&format!(":{port}"));
+                }
+                text.push('/');
+                text.push_str(&segments.join("/"));
+                if let Some(query) = query {
+                    text.push_str(&format!("?{query}"));
+                }
+                if let Some(fragment) = fragment {
+                    text.push_str(&format!("#{fragment}"));
+                }
+                text
+            })
+    }
+
+    fn header() -> impl Strategy<Value = Opt> {
+        (
+            "[A-Za-z][A-Za-z0-9-]{0,12}".prop_filter("haul's own headers are refused", |name| {
+                !RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str())
+            }),
+            "[ -~\t]{0,20}",
+        )
+            .prop_map(|(name, value)| Opt::Header(name, value))
+    }
+
+    /// A URL with its option lines, in a shuffled order.
+    fn entry() -> impl Strategy<Value = (String, Vec<Opt>)> {
+        (
+            url_text(),
+            proptest::option::of(user_path().prop_map(Opt::Out)),
+            proptest::option::of(user_path().prop_map(Opt::Dir)),
+            proptest::option::of(
+                (
+                    any::<[u8; 32]>(),
+                    prop_oneof![Just("sha-256"), Just("SHA-256"), Just("sha256")],
+                    any::<bool>(),
+                )
+                    .prop_map(|(digest, kind, upper)| Opt::Checksum(digest, kind, upper)),
+            ),
+            prop::collection::vec(header(), 0..3),
+        )
+            .prop_flat_map(|(url, out, dir, checksum, headers)| {
+                let opts: Vec<Opt> = [out, dir, checksum]
+                    .into_iter()
+                    .flatten()
+                    .chain(headers)
+                    .collect();
+                (Just(url), Just(opts).prop_shuffle())
+            })
+    }
+
+    /// How the generated list is laid out; none of it changes the meaning.
+    #[derive(Clone, Debug)]
+    struct Layout {
+        bom: bool,
+        crlf: bool,
+        comments: bool,
+        final_newline: bool,
+        indent: &'static str,
+    }
+
+    fn layout() -> impl Strategy<Value = Layout> {
+        (
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            prop_oneof![Just(" "), Just("  "), Just("\t"), Just(" \t ")],
+        )
+            .prop_map(|(bom, crlf, comments, final_newline, indent)| Layout {
+                bom,
+                crlf,
+                comments,
+                final_newline,
+                indent,
+            })
+    }
+
+    /// The list text and the line each URL is on.
+    fn render(entries: &[(String, Vec<Opt>)], layout: &Layout) -> (String, Vec<usize>) {
+        let mut lines: Vec<String> = Vec::new();
+        let mut url_lines = Vec::new();
+        for (url, opts) in entries {
+            if layout.comments {
+                lines.push("# next URL".to_owned());
+                lines.push(String::new());
+            }
+            lines.push(url.clone());
+            url_lines.push(lines.len());
+            for opt in opts {
+                lines.push(format!("{}{}", layout.indent, opt.render()));
+                if layout.comments {
+                    lines.push(format!("{}# about the option above", layout.indent));
+                }
+            }
+        }
+        let end = if layout.crlf { "\r\n" } else { "\n" };
+        let mut text = if layout.bom { "\u{feff}" } else { "" }.to_owned();
+        text.push_str(&lines.join(end));
+        if layout.final_newline {
+            text.push_str(end);
+        }
+        (text, url_lines)
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_parses_or_names_its_line(text in prop_oneof![list_like(), any::<String>()]) {
+            let lines = text.split('\n').count();
+            match parse_list(&text, "urls.txt") {
+                Ok(entries) => {
+                    let count = entries.len();
+                    if let Ok(plan) = plan_with_duplicates(entries) {
+                        prop_assert_eq!(plan.jobs.len() + plan.duplicates.len(), count);
+                        let root = std::path::Path::new("/out");
+                        for job in &plan.jobs {
+                            prop_assert!(job.path.to_path(root).starts_with(root));
+                        }
+                    }
+                }
+                Err(e) => {
+                    let line = e.origin().line;
+                    prop_assert!((1..=lines).contains(&line), "line {} of {}", line, lines);
+                    let prefix = format!("urls.txt:{line}: ");
+                    prop_assert!(e.to_string().starts_with(&prefix), "{}", e);
+                }
+            }
+        }
+
+        #[test]
+        fn a_generated_list_reads_back_as_written(
+            entries in prop::collection::vec(entry(), 0..5),
+            layout in layout(),
+        ) {
+            let (text, url_lines) = render(&entries, &layout);
+            let parsed = parse_list(&text, "urls.txt")
+                .map_err(|e| TestCaseError::fail(format!("{e}\n{text:?}")))?;
+            prop_assert_eq!(parsed.len(), entries.len());
+            for ((parsed, (url, opts)), line) in parsed.iter().zip(&entries).zip(url_lines) {
+                prop_assert_eq!(&parsed.url, &url::Url::parse(url).expect("generated URL"));
+                prop_assert_eq!(parsed.origin.line, line);
+                let mut headers = Vec::new();
+                let (mut out, mut dir, mut checksum) = (None, None, None);
+                for opt in opts {
+                    match opt {
+                        Opt::Out(v) => out = Some(v.clone()),
+                        Opt::Dir(v) => dir = Some(v.clone()),
+                        Opt::Checksum(digest, _, _) => checksum = Some(*digest),
+                        Opt::Header(name, value) => headers
+                            .push((name.clone(), value.trim_matches([' ', '\t']).to_owned())),
+                    }
+                }
+                prop_assert_eq!(&parsed.out, &out);
+                prop_assert_eq!(&parsed.dir, &dir);
+                prop_assert_eq!(parsed.checksum, checksum);
+                prop_assert_eq!(&parsed.headers, &headers);
+            }
+        }
+    }
+}

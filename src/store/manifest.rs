@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -546,12 +546,23 @@ fn read_snapshot(
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(io_err("read manifest", path)(e)),
     };
+    parse_snapshot(BufReader::new(file), path, records)?;
+    Ok(true)
+}
+
+/// Parses a snapshot from `reader` into `records`; `path` names it in errors.
+/// Nothing is added unless the whole snapshot parses.
+fn parse_snapshot(
+    reader: impl Read,
+    path: &Path,
+    records: &mut BTreeMap<String, JobRecord>,
+) -> Result<(), ManifestError> {
     let corrupt = |source| ManifestError::CorruptSnapshot {
         path: path.to_path_buf(),
         source,
     };
     let mut loaded = BTreeMap::new();
-    let mut de = serde_json::Deserializer::from_reader(BufReader::new(file));
+    let mut de = serde_json::Deserializer::from_reader(reader);
     let version = serde::de::DeserializeSeed::deserialize(SnapshotSeed(&mut loaded), &mut de)
         .map_err(corrupt)?;
     de.end().map_err(corrupt)?;
@@ -563,7 +574,7 @@ fn read_snapshot(
         });
     }
     records.append(&mut loaded);
-    Ok(true)
+    Ok(())
 }
 
 /// Replays the journal over `records`, later lines replacing earlier ones.
@@ -573,7 +584,16 @@ fn replay_journal(
     journal: &File,
     records: &mut BTreeMap<String, JobRecord>,
 ) -> Result<JournalScan, ManifestError> {
-    let mut reader = BufReader::with_capacity(64 * 1024, journal);
+    let reader = BufReader::with_capacity(64 * 1024, journal);
+    parse_journal(reader, path, records)
+}
+
+/// [`replay_journal`] from any reader; `path` names the journal in errors.
+fn parse_journal(
+    mut reader: impl BufRead,
+    path: &Path,
+    records: &mut BTreeMap<String, JobRecord>,
+) -> Result<JournalScan, ManifestError> {
     let mut scan = JournalScan::default();
     let mut line = Vec::new();
     loop {
@@ -598,6 +618,23 @@ fn replay_journal(
         records.insert(rec.path.clone(), rec);
     }
     Ok(scan)
+}
+
+/// What [`Manifest::load_readonly`] would return for a `.haul/` directory
+/// holding these bytes as `manifest.json` (None: no such file) and
+/// `journal.jsonl`, read from memory: for tests and fuzzing, which must reach
+/// the same parser without a file system. Errors name the files as
+/// `manifest.json` and `journal.jsonl`.
+pub fn parse_state(
+    snapshot: Option<&[u8]>,
+    journal: &[u8],
+) -> Result<Vec<JobRecord>, ManifestError> {
+    let mut records = BTreeMap::new();
+    if let Some(snapshot) = snapshot {
+        parse_snapshot(snapshot, Path::new(SNAPSHOT_NAME), &mut records)?;
+    }
+    parse_journal(journal, Path::new(JOURNAL_NAME), &mut records)?;
+    Ok(records.into_values().collect())
 }
 
 /// Writes a complete snapshot to `path` and syncs it.
