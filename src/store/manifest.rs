@@ -52,7 +52,11 @@ pub enum JobState {
 /// Everything needed to resume or report one job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobRecord {
-    /// Relative output path, '/'-separated; the key of the record.
+    /// Relative output path, '/'-separated; the key of the record. Checked
+    /// as it is read, as a list's `out=` is: a hand-edited manifest cannot
+    /// point outside the output directory or smuggle control characters
+    /// into `haul status`.
+    #[serde(deserialize_with = "checked_path")]
     pub path: String,
     /// The URL as given (may hold credentials, hence the 0600 files on unix).
     pub url: String,
@@ -670,3 +674,9 @@ fn write_snapshot<'a>(
 
 #[cfg(test)]
 mod tests;
+
+fn checked_path<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let path = String::deserialize(d)?;
+    crate::naming::RelPath::parse(&path).map_err(serde::de::Error::custom)?;
+    Ok(path)
+}

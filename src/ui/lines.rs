@@ -72,10 +72,12 @@ pub fn status(records: &[JobRecord]) {
             JobState::Failed => "failed",
             JobState::Done => "done",
         };
+        // Escaped: an error text quotes what a server sent, and must not
+        // drive the terminal.
         let error = rec
             .last_error
             .as_deref()
-            .map(|e| format!(", last error: {e}"))
+            .map(|e| format!(", last error: {}", e.escape_debug()))
             .unwrap_or_default();
         println!(
             "{state:<8} {}  {} / {}  (attempts {}{error})",

@@ -58,12 +58,18 @@ impl StatusReport {
                 JobState::Failed => report.failed += 1,
             }
             if rec.state == JobState::Done {
-                report.bytes_done += rec.total.unwrap_or(rec.bytes_done);
+                report.bytes_done = report
+                    .bytes_done
+                    .saturating_add(rec.total.unwrap_or(rec.bytes_done));
                 continue;
             }
-            report.bytes_done += rec.bytes_done;
+            // Saturating: the numbers come from a file a user may have edited.
+            report.bytes_done = report.bytes_done.saturating_add(rec.bytes_done);
             match rec.total {
-                Some(total) => report.bytes_left += total.saturating_sub(rec.bytes_done),
+                Some(total) => {
+                    let left = total.saturating_sub(rec.bytes_done);
+                    report.bytes_left = report.bytes_left.saturating_add(left);
+                }
                 None => report.unknown_size += 1,
             }
             if rec.state == JobState::Failed {

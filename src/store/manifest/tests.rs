@@ -511,7 +511,13 @@ mod properties {
             },
         );
         (
-            ("[a-z./]{1,8}", any::<String>(), state, any::<u64>()),
+            // Paths as haul writes them: a loaded path must parse as a RelPath.
+            (
+                "[a-z0-9._-]{0,3}[a-z0-9](/[a-z0-9_-]{1,4}){0,2}",
+                any::<String>(),
+                state,
+                any::<u64>(),
+            ),
             (
                 proptest::option::of(any::<u64>()),
                 proptest::option::of(any::<String>()),
@@ -621,5 +627,17 @@ mod properties {
                 .expect("a torn tail loads");
             prop_assert_eq!(loaded, last_per_path(&all[..all.len() - 1]));
         }
+    }
+}
+
+#[test]
+fn a_record_whose_path_leaves_the_directory_is_corrupt() {
+    for bad in ["../escape", "/etc/passwd", "a/../../b", "bell\u{7}"] {
+        let mut rec = rec("ok.bin", JobState::Done, 1);
+        rec.path = bad.to_string();
+        let mut line = serde_json::to_vec(&rec).expect("encode");
+        line.push(b'\n');
+        let err = parse_state(None, &line).expect_err(bad);
+        assert!(err.to_string().contains("journal.jsonl"), "{bad}: {err}");
     }
 }
