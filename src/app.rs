@@ -83,27 +83,36 @@ async fn get(args: GetArgs) -> anyhow::Result<u8> {
     let out_dir = cfg.engine.out_dir.clone();
     let shard = cfg.engine.shard;
     let write_sums = cfg.write_sums.clone();
-    let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
+    let (tx, rx) = mpsc::channel(EVENT_QUEUE);
     let mode = if cfg.json {
         ui::UiMode::Json
     } else {
         ui::choose(cfg.quiet)
     };
+    // --on-complete hooks hang off the event stream, not the engine: the
+    // renderer's task starts one per finished file and shows how each
+    // ended, and it ends only once every hook has (Ctrl-C kills them).
+    let hooks = cfg
+        .hooks
+        .map(|hooks| crate::hooks::HookRunner::new(hooks, &out_dir, cancel.clone()));
     // The renderer runs as a task: its writes are small (bars redraw at
     // most ten times a second), and a task needs no thread wake-up per event.
     let renderer = tokio::spawn(async move {
         let mut renderer = ui::renderer(mode);
-        while let Some(event) = rx.recv().await {
-            renderer.event(&event);
-        }
-        renderer
+        let tally = crate::hooks::tee(rx, hooks, |event| renderer.event(event)).await;
+        (renderer, tally)
     });
     let result = crate::engine::run(cfg.engine, client, cfg.jobs, tx, cancel).await;
-    let mut renderer = match renderer.await {
-        Ok(renderer) => renderer,
+    let (mut renderer, hooks) = match renderer.await {
+        Ok(done) => done,
         Err(_) => bail!("the progress display crashed"),
     };
-    let report = result?;
+    let mut report = result?;
+    // A hook's failure is reported, never counted against the download
+    // (and so never changes the exit code).
+    report.hooks_ok = hooks.ok;
+    report.hooks_failed = hooks.failed;
+    report.hooks_not_run = hooks.not_run;
     renderer.finish(&report);
     // With --json the summary line carries the warnings.
     if mode != ui::UiMode::Json {

@@ -152,6 +152,18 @@ pub struct GetArgs {
     /// lines (schema in README, "Machine-readable output").
     #[arg(long)]
     pub json: bool,
+    /// Run PROGRAM for each file this run downloads: `PROGRAM PATH URL
+    /// SHA256` (PATH absolute), with HAUL_PATH, HAUL_URL, HAUL_SHA256,
+    /// HAUL_BYTES and HAUL_OUT_DIR set. A program, not a shell line (put
+    /// one in a script). Its exit status never fails the download.
+    #[arg(long, visible_alias = "on-download-complete", value_name = "PROGRAM")]
+    pub on_complete: Option<PathBuf>,
+    /// --on-complete hooks running at once.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub on_complete_jobs: usize,
+    /// Kill a hook still running after this many seconds (0: no limit).
+    #[arg(long, value_name = "SECS", default_value = "0", value_parser = parse_secs)]
+    pub on_complete_timeout: f64,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::cli::GetArgs;
 use crate::engine::retry::RetryPolicy;
 use crate::engine::EngineConfig;
+use crate::hooks::{HookConfig, HookConfigError};
 use crate::http::{split_header, ClientError, ClientOptions};
 use crate::list::{entries_from_args, parse_list, plan, JobSpec, ListEntry, ListError};
 use crate::netrc::{Netrc, NetrcError};
@@ -33,6 +34,8 @@ pub struct GetConfig {
     pub json: bool,
     /// Credentials from `--netrc` / `--netrc-file`, for `Fetcher::with_netrc`.
     pub netrc: Option<Netrc>,
+    /// `--on-complete`: the hook to run for each finished file.
+    pub hooks: Option<HookConfig>,
 }
 
 /// Bad usage or bad input: exit code 2, before any download.
@@ -58,6 +61,8 @@ pub enum ConfigError {
     Header(#[from] ClientError),
     #[error(transparent)]
     Netrc(#[from] NetrcError),
+    #[error(transparent)]
+    Hook(#[from] HookConfigError),
     #[error("{sums}:{line}: checksum for '{path}' differs from the one given at {origin}")]
     ChecksumConflict {
         sums: String,
@@ -138,6 +143,15 @@ impl GetConfig {
         let netrc = load_netrc(args.netrc, args.netrc_file.as_deref(), |name| {
             std::env::var_os(name)
         })?;
+        let hooks = match args.on_complete {
+            Some(program) => Some(HookConfig::new(
+                program,
+                args.on_complete_jobs,
+                args.on_complete_timeout,
+                crate::hooks::path_var().as_deref(),
+            )?),
+            None => None,
+        };
         Ok(GetConfig {
             engine: EngineConfig {
                 out_dir: args.dir,
@@ -171,6 +185,7 @@ impl GetConfig {
             write_sums: args.write_sums,
             json: args.json,
             netrc,
+            hooks,
         })
     }
 }

@@ -71,6 +71,23 @@ pub enum Event {
     },
     /// Stopped by Ctrl-C / SIGTERM with its progress saved.
     Interrupted { id: JobId, path: String, pos: u64 },
+    /// The `--on-complete` hook of a finished file ended (or will never
+    /// run). Sent by `hooks`, not the engine; the download stays done
+    /// whatever the hook did.
+    HookDone {
+        id: JobId,
+        path: String,
+        /// The exit code; `None` when there is none (see `error`).
+        status: Option<i32>,
+        /// Why there is no exit code: it could not start, timed out, was
+        /// killed by a signal, or the run was interrupted.
+        error: Option<String>,
+        /// The last [`crate::hooks::OUTPUT_LIMIT`] bytes of its stdout.
+        stdout: String,
+        /// The last [`crate::hooks::OUTPUT_LIMIT`] bytes of its stderr.
+        stderr: String,
+        elapsed: Duration,
+    },
 }
 
 /// What a finished run amounts to.
@@ -88,6 +105,12 @@ pub struct Report {
     /// Trouble that cost no download but deserves a line (a manifest
     /// the full disk kept from being compacted).
     pub warnings: Vec<String>,
+    /// `--on-complete` hooks that exited 0 (filled in by `app`, not the engine).
+    pub hooks_ok: usize,
+    /// Hooks that exited non-zero, were killed or could not start.
+    pub hooks_failed: usize,
+    /// Hooks that never started because the run was interrupted.
+    pub hooks_not_run: usize,
 }
 
 impl Report {

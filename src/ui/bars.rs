@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
-use super::plain::{failed_line, unknown_path, Sink};
+use super::plain::{failed_line, hook_lines, unknown_path, Sink};
 use super::{human_bytes, human_duration, human_speed, summary_line, Renderer};
 use crate::event::{Event, JobId, Report};
 
@@ -407,6 +407,11 @@ impl Renderer for Bars {
             Event::Interrupted { id, .. } => {
                 // The app prints one resume hint for the whole run.
                 self.end(*id);
+            }
+            Event::HookDone { .. } => {
+                for line in hook_lines(ev, false) {
+                    self.println(&line);
+                }
             }
         }
     }

@@ -97,6 +97,18 @@ enum Line<'a> {
         path: &'a str,
         pos: u64,
     },
+    /// An `--on-complete` hook ended (or was never started).
+    Hook {
+        time: f64,
+        id: JobId,
+        path: &'a str,
+        /// The exit code, `null` without one (see `error`).
+        status: Option<i32>,
+        error: Option<&'a str>,
+        stdout: &'a str,
+        stderr: &'a str,
+        elapsed_secs: f64,
+    },
     Summary {
         time: f64,
         done: usize,
@@ -107,6 +119,9 @@ enum Line<'a> {
         bytes: u64,
         elapsed_secs: f64,
         warnings: &'a [String],
+        hooks_ok: usize,
+        hooks_failed: usize,
+        hooks_not_run: usize,
     },
     /// `haul verify --json`: one per file.
     Verified {
@@ -437,6 +452,27 @@ impl Renderer for Json {
                     },
                 );
             }
+            Event::HookDone {
+                id,
+                path,
+                status,
+                error,
+                stdout,
+                stderr,
+                elapsed,
+            } => write_line(
+                &mut self.out,
+                &Line::Hook {
+                    time,
+                    id: *id,
+                    path,
+                    status: *status,
+                    error: error.as_deref(),
+                    stdout,
+                    stderr,
+                    elapsed_secs: secs(*elapsed),
+                },
+            ),
         }
     }
 
@@ -453,6 +489,9 @@ impl Renderer for Json {
                 bytes: report.bytes,
                 elapsed_secs: secs(report.elapsed),
                 warnings: &report.warnings,
+                hooks_ok: report.hooks_ok,
+                hooks_failed: report.hooks_failed,
+                hooks_not_run: report.hooks_not_run,
             },
         );
     }
@@ -685,6 +724,7 @@ mod tests {
             elapsed: Duration::from_millis(1500),
             cancelled: false,
             warnings: vec!["manifest not compacted".into()],
+            ..Report::default()
         };
         let lines = render(
             &[Event::Retrying {

@@ -109,15 +109,30 @@ pub fn human_duration(d: Duration) -> String {
 
 /// The closing line of Bars and Plain:
 /// `3 done, 1 failed, 0 skipped, 12.3 MiB in 4.2s (2.9 MiB/s)`, with
-/// `, N interrupted` after the skipped count when a signal stopped jobs.
+/// `, N interrupted` after the skipped count when a signal stopped jobs,
+/// and `; hooks: 2 ok, 1 failed` when `--on-complete` hooks ran.
 pub fn summary_line(report: &Report) -> String {
     let interrupted = if report.interrupted > 0 {
         format!(", {} interrupted", report.interrupted)
     } else {
         String::new()
     };
+    let hooks = report.hooks_ok + report.hooks_failed + report.hooks_not_run;
+    let hooks = if hooks == 0 {
+        String::new()
+    } else if report.hooks_not_run == 0 {
+        format!(
+            "; hooks: {} ok, {} failed",
+            report.hooks_ok, report.hooks_failed
+        )
+    } else {
+        format!(
+            "; hooks: {} ok, {} failed, {} not run",
+            report.hooks_ok, report.hooks_failed, report.hooks_not_run
+        )
+    };
     format!(
-        "{} done, {} failed, {} skipped{interrupted}, {} in {} ({})",
+        "{} done, {} failed, {} skipped{interrupted}, {} in {} ({}){hooks}",
         report.done,
         report.failed,
         report.skipped,
@@ -191,7 +206,7 @@ mod tests {
             bytes: 12_897_485,
             elapsed: Duration::from_millis(4200),
             cancelled: false,
-            warnings: Vec::new(),
+            ..Report::default()
         };
         assert_eq!(
             summary_line(&report),
@@ -203,6 +218,23 @@ mod tests {
             summary_line(&report),
             "3 done, 1 failed, 0 skipped, 2 interrupted, 12.3 MiB in 4.2s (2.9 MiB/s)"
         );
+    }
+
+    #[test]
+    fn summary_counts_hooks_only_when_any_ran() {
+        let mut report = Report {
+            done: 3,
+            elapsed: Duration::from_secs(1),
+            hooks_ok: 2,
+            hooks_failed: 1,
+            ..Report::default()
+        };
+        assert_eq!(
+            summary_line(&report),
+            "3 done, 0 failed, 0 skipped, 0 B in 1.0s (0 B/s); hooks: 2 ok, 1 failed"
+        );
+        report.hooks_not_run = 4;
+        assert!(summary_line(&report).ends_with("; hooks: 2 ok, 1 failed, 4 not run"));
     }
 
     #[test]

@@ -25,6 +25,59 @@ pub(crate) fn failed_line(path: &str, error: &str) -> String {
     format!("failed {path}: {error}")
 }
 
+/// The stderr lines a hook's end earns: a failure gets a `hook failed`
+/// line, then every hook shows its output (stdout's lines, then stderr's),
+/// one `hook   PATH: LINE` each. With `failures_only`, a successful hook
+/// shows nothing. Empty for any other event.
+pub(crate) fn hook_lines(ev: &Event, failures_only: bool) -> Vec<String> {
+    let Event::HookDone {
+        path,
+        status,
+        error,
+        stdout,
+        stderr,
+        elapsed,
+        ..
+    } = ev
+    else {
+        return Vec::new();
+    };
+    let failed = *status != Some(0);
+    if !failed && failures_only {
+        return Vec::new();
+    }
+    let mut lines = Vec::new();
+    if failed {
+        let why = match (status, error) {
+            (_, Some(error)) => error.clone(),
+            (Some(code), None) => format!("exit status {code}"),
+            (None, None) => "no exit status".to_string(),
+        };
+        lines.push(format!(
+            "hook failed {path}: {why} ({})",
+            human_duration(*elapsed)
+        ));
+    }
+    for line in stdout.lines().chain(stderr.lines()) {
+        lines.push(format!("hook   {path}: {}", shown(line)));
+    }
+    lines
+}
+
+/// A line of a hook's output with control characters escaped, so what a
+/// hook relays (from a server, say) cannot drive the terminal.
+fn shown(line: &str) -> String {
+    line.chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// How a job is named before any event gave its path (a first attempt can
 /// fail before `Started`).
 pub(crate) fn unknown_path(id: JobId) -> String {
@@ -87,6 +140,11 @@ impl Renderer for Plain {
             }
             // The app prints one resume hint for the whole run.
             Event::Interrupted { .. } => {}
+            Event::HookDone { .. } => {
+                for line in hook_lines(ev, false) {
+                    let _ = writeln!(self.err, "{line}");
+                }
+            }
         }
     }
 
@@ -118,6 +176,9 @@ impl Renderer for Quiet {
     fn event(&mut self, ev: &Event) {
         if let Event::Failed { path, error, .. } = ev {
             let _ = writeln!(self.err, "{}", failed_line(path, error));
+        }
+        for line in hook_lines(ev, true) {
+            let _ = writeln!(self.err, "{line}");
         }
     }
 
@@ -254,7 +315,7 @@ pub(crate) mod tests {
             bytes: 3072,
             elapsed: Duration::from_secs(2),
             cancelled: true,
-            warnings: Vec::new(),
+            ..Report::default()
         }
     }
 
