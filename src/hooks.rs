@@ -525,15 +525,18 @@ mod tests {
         let prog = dir.path().join("hook.sh");
         std::fs::write(&prog, "#!/bin/sh\n").unwrap();
         assert_eq!(find_program(&prog, None), Some(prog.clone()));
-        let path_var = std::env::join_paths(["/nonexistent-haul", dir.path().to_str().unwrap()])
-            .unwrap();
+        let path_var =
+            std::env::join_paths(["/nonexistent-haul", dir.path().to_str().unwrap()]).unwrap();
         assert_eq!(
             find_program(Path::new("hook.sh"), Some(&path_var)),
             Some(prog.clone())
         );
         assert_eq!(find_program(Path::new("hook.sh"), None), None);
         assert_eq!(find_program(Path::new("nope"), Some(&path_var)), None);
-        assert_eq!(find_program(&dir.path().join("nope"), Some(&path_var)), None);
+        assert_eq!(
+            find_program(&dir.path().join("nope"), Some(&path_var)),
+            None
+        );
         assert_eq!(find_program(dir.path(), None), None, "a directory");
         assert_eq!(find_program(Path::new(""), Some(&path_var)), None);
     }
@@ -551,7 +554,10 @@ mod tests {
         );
         let cfg = HookConfig::new(sh.into(), 2, 1.5, None).unwrap();
         assert_eq!(cfg.timeout, Some(Duration::from_millis(1500)));
-        assert_eq!(HookConfig::new(sh.into(), 2, 0.0, None).unwrap().timeout, None);
+        assert_eq!(
+            HookConfig::new(sh.into(), 2, 0.0, None).unwrap().timeout,
+            None
+        );
     }
 
     /// Writes an executable shell script into `dir`.
@@ -565,7 +571,11 @@ mod tests {
     }
 
     /// Runs `events` through [`tee`] with a hook; returns everything shown.
-    async fn run(program: PathBuf, timeout: Option<Duration>, events: Vec<Event>) -> (Vec<Event>, HookTally) {
+    async fn run(
+        program: PathBuf,
+        timeout: Option<Duration>,
+        events: Vec<Event>,
+    ) -> (Vec<Event>, HookTally) {
         let cfg = HookConfig {
             program,
             jobs: 2,
@@ -615,7 +625,10 @@ mod tests {
             finished(0, "sub/a.bin"),
         ];
         let (shown, tally) = run(hook, None, events).await;
-        assert!(matches!(shown[1], Event::Finished { .. }), "shown as it came");
+        assert!(
+            matches!(shown[1], Event::Finished { .. }),
+            "shown as it came"
+        );
         let dones = hook_dones(&shown);
         assert_eq!(dones.len(), 1);
         let Event::HookDone {
@@ -634,8 +647,14 @@ mod tests {
         assert_eq!(*status, Some(3));
         assert_eq!(*error, None);
         let sha = "ab".repeat(32);
-        assert_eq!(stdout, &format!("args /data/out/sub/a.bin http://h/a.bin {sha}\n"));
-        assert_eq!(stderr, "env /data/out/sub/a.bin http://h/a.bin 42 /data/out\n");
+        assert_eq!(
+            stdout,
+            &format!("args /data/out/sub/a.bin http://h/a.bin {sha}\n")
+        );
+        assert_eq!(
+            stderr,
+            "env /data/out/sub/a.bin http://h/a.bin 42 /data/out\n"
+        );
         assert_eq!(
             tally,
             HookTally {
@@ -670,7 +689,10 @@ mod tests {
             unreachable!()
         };
         assert_eq!(*status, None);
-        assert!(error.as_deref().is_some_and(|e| e.contains("timed out")), "{error:?}");
+        assert!(
+            error.as_deref().is_some_and(|e| e.contains("timed out")),
+            "{error:?}"
+        );
         assert_eq!(stdout, "started\n");
         assert!(*elapsed < Duration::from_secs(10), "{elapsed:?}");
         assert_eq!(tally.failed, 1);
@@ -682,7 +704,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let not_exec = dir.path().join("plain.txt");
         std::fs::write(&not_exec, "not a program").unwrap();
-        let (shown, tally) = run(not_exec, None, vec![finished(0, "a.bin"), finished(1, "b.bin")]).await;
+        let (shown, tally) = run(
+            not_exec,
+            None,
+            vec![finished(0, "a.bin"), finished(1, "b.bin")],
+        )
+        .await;
         let dones = hook_dones(&shown);
         assert_eq!(dones.len(), 2);
         for done in dones {
@@ -690,7 +717,12 @@ mod tests {
                 unreachable!()
             };
             assert_eq!(*status, None);
-            assert!(error.as_deref().is_some_and(|e| e.starts_with("cannot run")), "{error:?}");
+            assert!(
+                error
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with("cannot run")),
+                "{error:?}"
+            );
         }
         assert_eq!(tally.failed, 2);
     }
