@@ -356,6 +356,42 @@ pub(crate) mod tests {
         );
     }
 
+    fn hook_done(status: Option<i32>, error: Option<&str>, stdout: &str) -> Event {
+        Event::HookDone {
+            id: 0,
+            path: "a.bin".into(),
+            status,
+            error: error.map(str::to_string),
+            stdout: stdout.into(),
+            stderr: "warn\x1b[2J\n".into(),
+            elapsed: Duration::from_millis(200),
+        }
+    }
+
+    #[test]
+    fn hooks_show_their_output_and_failures_a_headline_and_quiet_only_failures() {
+        let (err, quiet_err) = (Captured::default(), Captured::default());
+        let mut plain = Plain::new(Box::new(Captured::default()), Box::new(err.clone()));
+        let mut quiet = Quiet::new(Box::new(quiet_err.clone()));
+        for ev in [
+            hook_done(Some(0), None, "uploaded\n"),
+            hook_done(Some(3), None, ""),
+            hook_done(None, Some("killed: the run was interrupted"), ""),
+        ] {
+            plain.event(&ev);
+            quiet.event(&ev);
+        }
+        let failures = "hook failed a.bin: exit status 3 (0.2s)\n\
+             hook   a.bin: warn\\u{1b}[2J\n\
+             hook failed a.bin: killed: the run was interrupted (0.2s)\n\
+             hook   a.bin: warn\\u{1b}[2J\n";
+        assert_eq!(
+            err.text(),
+            format!("hook   a.bin: uploaded\nhook   a.bin: warn\\u{{1b}}[2J\n{failures}")
+        );
+        assert_eq!(quiet_err.text(), failures);
+    }
+
     #[test]
     fn retry_line_names_a_retry_after_cut_by_max_retry_wait() {
         let err = Captured::default();
