@@ -129,6 +129,12 @@ impl Downloader {
     {
         self.flags.extend(flags.into_iter().map(Into::into));
         let args = self.args()?;
+        // A library caller reacts to `Event::Finished` in its own loop.
+        if args.on_complete.is_some() {
+            return Err(Error::Setting(
+                "--on-complete is for the command line; act on Event::Finished instead".into(),
+            ));
+        }
         if !args.urls.is_empty() {
             return Err(Error::Setting(format!(
                 "not an option: {}; add URLs with add()",
@@ -277,6 +283,8 @@ mod tests {
         assert!(matches!(unknown, Err(Error::Setting(_))));
         let url = Downloader::new("x").set(["http://example.org/a"]);
         assert!(matches!(url, Err(Error::Setting(msg)) if msg.contains("add()")));
+        let hook = Downloader::new("x").set(["--on-complete", "/bin/true"]);
+        assert!(matches!(hook, Err(Error::Setting(msg)) if msg.contains("Event::Finished")));
         // The last of a repeated option wins, as on the command line.
         assert!(Downloader::new("x").jobs(2).and_then(|d| d.jobs(3)).is_ok());
 
