@@ -73,6 +73,17 @@ impl Job {
         }
     }
 
+    /// Adds another place serving the same file, tried in the order added
+    /// after the first URL (a TAB-separated URL on a list line). The name
+    /// still comes from the first URL.
+    pub fn mirror(mut self, url: impl AsRef<str>) -> Job {
+        // The list's own syntax, so the URL is checked exactly as a mirror
+        // on a list line would be.
+        self.url.push('\t');
+        self.url.push_str(url.as_ref());
+        self
+    }
+
     /// Saves under this path, relative to the output directory (`out=`).
     pub fn out(self, path: impl Into<String>) -> Job {
         self.option("out", path.into())
