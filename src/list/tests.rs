@@ -730,8 +730,7 @@ fn duplicates_key_on_the_first_url_of_a_line() {
     assert_eq!(plan.jobs[0].mirrors[0].as_str(), "http://b/f");
     assert_eq!(plan.duplicates.len(), 1);
     // A URL that is only a mirror elsewhere is a file of its own.
-    let jobs = super::plan(parse("http://a/f\thttp://b/g\nhttp://b/g\n  out=g2\n"))
-        .expect("plans");
+    let jobs = super::plan(parse("http://a/f\thttp://b/g\nhttp://b/g\n  out=g2\n")).expect("plans");
     assert_eq!(jobs.len(), 2);
 }
 

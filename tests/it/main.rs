@@ -19,6 +19,7 @@ mod cli_get;
 mod cli_input;
 mod cli_json;
 mod cli_load;
+mod cli_mirrors;
 mod cli_netrc;
 mod cli_resume;
 mod cli_shard;
