@@ -222,6 +222,19 @@ mod tests {
     use super::*;
     use sha2::{Digest, Sha256};
 
+    #[test]
+    fn a_job_with_mirrors_is_one_entry_named_by_its_first_url() {
+        let job = Job::new("http://a/f.bin").mirror("http://b/other.bin");
+        let origin = Origin {
+            source: Arc::from("library"),
+            line: 1,
+        };
+        let entry = entry_with_options(&job.url, &job.options, origin).expect("valid job");
+        assert_eq!(entry.url.as_str(), "http://a/f.bin");
+        let mirrors: Vec<&str> = entry.mirrors.iter().map(url::Url::as_str).collect();
+        assert_eq!(mirrors, ["http://b/other.bin"]);
+    }
+
     /// Serves `files` from a temp dir with haul's own server; returns the
     /// base URL and what keeps it alive.
     async fn serve(files: &[(&str, Vec<u8>)]) -> (String, tempfile::TempDir, CancellationToken) {

@@ -1028,6 +1028,7 @@ impl Worker {
             known: !learn,
             etag: self.rec.etag.clone().filter(|_| !learn),
             last_modified: self.rec.last_modified.clone().filter(|_| !learn),
+            must_echo_etag: !first && !learn,
         }
     }
 

@@ -100,6 +100,9 @@ pub(super) struct MirrorState {
     pub known: bool,
     pub etag: Option<String>,
     pub last_modified: Option<String>,
+    /// Its 206s must carry `etag` itself: a mirror trusted on the first
+    /// mirror's strong ETag alone may not leave it out.
+    pub must_echo_etag: bool,
 }
 
 /// What the connections of one file share.
@@ -453,10 +456,15 @@ async fn fill(ctx: &Ctx, m: usize, claim: Claim) -> Result<(), (ConnEnd, u64)> {
 /// Asks mirror `m` for `[from, to)` and checks the answer continues our file.
 async fn request(ctx: &Ctx, m: usize, from: u64, to: u64) -> Result<reqwest::Response, ConnEnd> {
     let mirror = &ctx.mirrors[m];
-    let (known, etag, last_modified) = {
+    let (known, etag, last_modified, must_echo) = {
         let states = lock(&ctx.mirror_state);
         let state = &states[m];
-        (state.known, state.etag.clone(), state.last_modified.clone())
+        (
+            state.known,
+            state.etag.clone(),
+            state.last_modified.clone(),
+            state.must_echo_etag,
+        )
     };
     let total = lock(&ctx.plan).total();
     let mut own = vec![(RANGE, format!("bytes={}-{}", from, to - 1))];
@@ -500,10 +508,14 @@ async fn request(ctx: &Ctx, m: usize, from: u64, to: u64) -> Result<reqwest::Res
                     to - 1
                 )));
             }
-            if let (Some(ours), Some(theirs)) = (etag, header_str(headers, ETAG)) {
-                if ours != theirs {
+            match (etag, header_str(headers, ETAG)) {
+                (Some(ours), Some(theirs)) if ours != theirs => {
                     return Err(ConnEnd::Restart(format!("ETag changed from {ours} to {theirs}")));
                 }
+                (Some(ours), None) if must_echo => {
+                    return Err(ConnEnd::Restart(format!("no ETag where {ours} was required")));
+                }
+                _ => {}
             }
             if !known {
                 // Its first right answer: from now on it must keep to it.
