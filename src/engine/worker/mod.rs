@@ -9,7 +9,7 @@
 //!
 //! A job with mirrors (TAB-separated URLs) moves to the next one when the
 //! current one fails for good, keeping the bytes on disk only when the new
-//! mirror can prove they are its own too (see [`Worker::fail_over`]).
+//! mirror can prove they are its own too (see `Worker::fail_over`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
