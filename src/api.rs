@@ -73,6 +73,17 @@ impl Job {
         }
     }
 
+    /// Adds another place serving the same file, tried in the order added
+    /// after the first URL (a TAB-separated URL on a list line). The name
+    /// still comes from the first URL.
+    pub fn mirror(mut self, url: impl AsRef<str>) -> Job {
+        // The list's own syntax, so the URL is checked exactly as a mirror
+        // on a list line would be.
+        self.url.push('\t');
+        self.url.push_str(url.as_ref());
+        self
+    }
+
     /// Saves under this path, relative to the output directory (`out=`).
     pub fn out(self, path: impl Into<String>) -> Job {
         self.option("out", path.into())
@@ -216,6 +227,19 @@ impl Downloader {
 mod tests {
     use super::*;
     use sha2::{Digest, Sha256};
+
+    #[test]
+    fn a_job_with_mirrors_is_one_entry_named_by_its_first_url() {
+        let job = Job::new("http://a/f.bin").mirror("http://b/other.bin");
+        let origin = Origin {
+            source: Arc::from("library"),
+            line: 1,
+        };
+        let entry = entry_with_options(&job.url, &job.options, origin).expect("valid job");
+        assert_eq!(entry.url.as_str(), "http://a/f.bin");
+        let mirrors: Vec<&str> = entry.mirrors.iter().map(url::Url::as_str).collect();
+        assert_eq!(mirrors, ["http://b/other.bin"]);
+    }
 
     /// Serves `files` from a temp dir with haul's own server; returns the
     /// base URL and what keeps it alive.

@@ -1,7 +1,8 @@
 //! The aria2-style URL list (`-i FILE`, stdin, positional URLs) and the plan
 //! that turns its entries into jobs.
 //!
-//! The format: one http(s) URL a line; `#` comments and blank lines ignored;
+//! The format: one http(s) URL a line, or several separated by TABs (aria2's
+//! mirrors: the same file at other places); `#` comments and blank lines ignored;
 //! indented `name=value` option lines (`out=`, `dir=`, `checksum=sha-256=HEX`,
 //! `header=Name: value`) belong to the URL above. Anything else is an error
 //! that starts with `SOURCE:LINE: `, so the user can go straight to it.
@@ -49,7 +50,10 @@ impl fmt::Display for Origin {
 pub struct ListEntry {
     /// The URL line.
     pub origin: Origin,
+    /// The first URL of the line: it names the file and keys duplicates.
     pub url: url::Url,
+    /// The other TAB-separated URLs of the line, in order: mirrors of `url`.
+    pub mirrors: Vec<url::Url>,
     /// `out=`: the file name (may contain '/'), already checked.
     pub out: Option<String>,
     /// `dir=`: a sub-directory of the output directory, already checked.
@@ -63,7 +67,11 @@ pub struct ListEntry {
 /// A job as the engine will run it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct JobSpec {
+    /// The primary URL: what the manifest records and what names the file.
     pub url: url::Url,
+    /// Other places serving the same file, tried after `url` in this order
+    /// (see `engine::worker` for failover and split spreading).
+    pub mirrors: Vec<url::Url>,
     /// Where the file goes, relative to the output directory.
     pub path: RelPath,
     pub checksum: Option<[u8; 32]>,
@@ -119,7 +127,7 @@ pub struct Plan {
 pub enum ListError {
     #[error("{origin}: option line before any URL (option lines are indented and belong to the URL above them)")]
     OptionBeforeUrl { origin: Origin },
-    #[error("{origin}: URL line contains whitespace (tab-separated mirror URLs are not supported; write a space in a URL as %20)")]
+    #[error("{origin}: URL line contains a space (write a space in a URL as %20; separate mirror URLs with a TAB)")]
     UrlWhitespace { origin: Origin },
     #[error("{origin}: URL line contains a control character")]
     UrlControlChar { origin: Origin },
@@ -285,7 +293,7 @@ pub fn parse_list(text: &str, source: &str) -> Result<Vec<ListEntry>, ListError>
             if let Some(done) = current.take() {
                 entries.push(done.entry);
             }
-            current = Some(Pending::new(parse_url(content, origin)?));
+            current = Some(Pending::new(parse_url_line(content, origin)?));
         }
     }
     entries.extend(current.map(|pending| pending.entry));
@@ -303,20 +311,51 @@ pub fn entries_from_args(urls: &[String]) -> Result<Vec<ListEntry>, ListError> {
                 source: Arc::clone(&source),
                 line: index + 1,
             };
-            parse_url(text, origin).map(bare_entry)
+            parse_url_line(text, origin).map(bare_entry)
         })
         .collect()
 }
 
-fn bare_entry((url, origin): (url::Url, Origin)) -> ListEntry {
+fn bare_entry(line: UrlLine) -> ListEntry {
     ListEntry {
-        origin,
-        url,
+        origin: line.origin,
+        url: line.url,
+        mirrors: line.mirrors,
         out: None,
         dir: None,
         checksum: None,
         headers: Vec::new(),
     }
+}
+
+/// Splits a URL line on TABs (aria2's mirror separator) and checks each URL;
+/// empty fields (two TABs in a row) are skipped. A repeated mirror is kept
+/// once.
+fn parse_url_line(text: &str, origin: Origin) -> Result<UrlLine, ListError> {
+    let mut urls: Vec<url::Url> = Vec::new();
+    for field in text.split('\t').filter(|field| !field.is_empty()) {
+        let (url, _) = parse_url(field, origin.clone())?;
+        if !urls.contains(&url) {
+            urls.push(url);
+        }
+    }
+    let mut urls = urls.into_iter();
+    let Some(url) = urls.next() else {
+        // Only a line of TABs, which callers trim away before this.
+        return Err(ListError::UrlWhitespace { origin });
+    };
+    Ok(UrlLine {
+        url,
+        mirrors: urls.collect(),
+        origin,
+    })
+}
+
+/// A checked URL line: its first URL and its mirrors.
+struct UrlLine {
+    url: url::Url,
+    mirrors: Vec<url::Url>,
+    origin: Origin,
 }
 
 /// Checks one URL: no whitespace or control characters (the URL parser would
@@ -358,9 +397,9 @@ struct Pending {
 }
 
 impl Pending {
-    fn new((url, origin): (url::Url, Origin)) -> Pending {
+    fn new(line: UrlLine) -> Pending {
         Pending {
-            entry: bare_entry((url, origin)),
+            entry: bare_entry(line),
             out_line: None,
             dir_line: None,
             checksum_line: None,
@@ -485,7 +524,8 @@ pub fn plan(entries: Vec<ListEntry>) -> Result<Vec<JobSpec>, ListError> {
 /// - The output path comes from [`naming::output_path`]; its errors carry the
 ///   entry's origin.
 /// - The same URL twice (ignoring any `#fragment`, which is never sent) is
-///   one job: the first entry wins with its path, checksum and headers, and
+///   one job; only a line's first URL counts (its mirrors are alternatives,
+///   not files of their own, and may well repeat on other lines): the first entry wins with its path, checksum and headers, and
 ///   later ones are dropped. Dropped entries are returned in
 ///   [`Plan::duplicates`]; when one asked for a different path
 ///   ([`Duplicate::path_differs`]) the caller should warn, since the user may
@@ -555,6 +595,7 @@ pub fn plan_with_duplicates(entries: Vec<ListEntry>) -> Result<Plan, ListError> 
         }
         jobs.push(JobSpec {
             url: entry.url,
+            mirrors: entry.mirrors,
             path,
             checksum: entry.checksum,
             headers: entry.headers,
@@ -595,13 +636,14 @@ mod tests;
 
 /// One entry built from a URL and `name=value` options, checked exactly as
 /// the same lines in a list file would be (the library's way in; see
-/// [`crate::api`]). `origin` names it in errors.
+/// [`crate::api`]). `url` may hold TAB-separated mirrors, as a list line
+/// may. `origin` names it in errors.
 pub fn entry_with_options(
     url: &str,
     options: &[(String, String)],
     origin: Origin,
 ) -> Result<ListEntry, ListError> {
-    let mut pending = Pending::new(parse_url(url, origin.clone())?);
+    let mut pending = Pending::new(parse_url_line(url, origin.clone())?);
     for (name, value) in options {
         pending.apply(&format!("{name}={value}"), origin.clone())?;
     }

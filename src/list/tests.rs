@@ -103,10 +103,11 @@ fn reports_each_list_error_with_file_and_line() {
         ("  out=a\nhttp://h/a\n", "urls.txt:1: option line before any URL (option lines are indented and belong to the URL above them)"),
         ("http://h/a\n\nftp://h/b\n", "urls.txt:3: unsupported scheme 'ftp' in URL 'ftp://h/b' (haul downloads http and https)"),
         ("file:///etc/passwd\n", "urls.txt:1: unsupported scheme 'file' in URL 'file:///etc/passwd' (haul downloads http and https)"),
-        ("http://h/a\thttp://mirror/a\n", "urls.txt:1: URL line contains whitespace (tab-separated mirror URLs are not supported; write a space in a URL as %20)"),
-        ("http://h/a b\n", "urls.txt:1: URL line contains whitespace (tab-separated mirror URLs are not supported; write a space in a URL as %20)"),
+        ("http://h/a\thttp://m/a b\n", "urls.txt:1: URL line contains a space (write a space in a URL as %20; separate mirror URLs with a TAB)"),
+        ("http://h/a\tftp://m/a\n", "urls.txt:1: unsupported scheme 'ftp' in URL 'ftp://m/a' (haul downloads http and https)"),
+        ("http://h/a b\n", "urls.txt:1: URL line contains a space (write a space in a URL as %20; separate mirror URLs with a TAB)"),
         ("http://h/a\rb\n", "urls.txt:1: URL line contains a control character"),
-        ("# c\nnot a url\n", "urls.txt:2: URL line contains whitespace (tab-separated mirror URLs are not supported; write a space in a URL as %20)"),
+        ("# c\nnot a url\n", "urls.txt:2: URL line contains a space (write a space in a URL as %20; separate mirror URLs with a TAB)"),
         ("example.com/file\n", "urls.txt:1: invalid URL 'example.com/file'"),
         ("http://h:99999/\n", "urls.txt:1: invalid URL 'http://h:99999/'"),
         ("http://h/a\n  out\n", "urls.txt:2: option line is not name=value (e.g. out=file.bin)"),
@@ -693,4 +694,48 @@ mod properties {
             }
         }
     }
+}
+
+#[test]
+fn tab_separated_urls_are_mirrors_of_one_file() {
+    // An empty field (two TABs) is skipped and a repeated mirror kept once;
+    // trailing TABs are trimmed like trailing spaces.
+    let text = format!(
+        "http://a/f.bin\thttp://b/x/other.bin\t\thttp://c/f.bin\thttp://b/x/other.bin\t\n  checksum=sha-256={HEX}\n"
+    );
+    let entries = parse(&text);
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].url.as_str(), "http://a/f.bin");
+    let mirrors: Vec<&str> = entries[0].mirrors.iter().map(url::Url::as_str).collect();
+    assert_eq!(mirrors, ["http://b/x/other.bin", "http://c/f.bin"]);
+    assert!(entries[0].checksum.is_some());
+
+    let jobs = plan(entries).expect("plans");
+    // The name comes from the first URL.
+    assert_eq!(jobs[0].path.as_str(), "f.bin");
+    assert_eq!(jobs[0].mirrors.len(), 2);
+}
+
+#[test]
+fn a_line_without_tabs_has_no_mirrors() {
+    assert!(parse("http://a/f\n")[0].mirrors.is_empty());
+}
+
+#[test]
+fn duplicates_key_on_the_first_url_of_a_line() {
+    // Same first URL, different mirrors: one job, the first line's.
+    let plan = plan_with_duplicates(parse("http://a/f\thttp://b/f\nhttp://a/f\thttp://c/f\n"))
+        .expect("plans");
+    assert_eq!(plan.jobs.len(), 1);
+    assert_eq!(plan.jobs[0].mirrors[0].as_str(), "http://b/f");
+    assert_eq!(plan.duplicates.len(), 1);
+    // A URL that is only a mirror elsewhere is a file of its own.
+    let jobs = super::plan(parse("http://a/f\thttp://b/g\nhttp://b/g\n  out=g2\n")).expect("plans");
+    assert_eq!(jobs.len(), 2);
+}
+
+#[test]
+fn command_line_urls_may_carry_tab_separated_mirrors() {
+    let entries = entries_from_args(&["http://a/f\thttp://b/f".to_string()]).expect("parses");
+    assert_eq!(entries[0].mirrors.len(), 1);
 }

@@ -6,6 +6,10 @@
 //! retry. Any doubt about whether the server's bytes continue ours (a 200 to
 //! a ranged request, a Content-Range that does not line up, a changed
 //! validator) restarts the file from zero rather than splicing.
+//!
+//! A job with mirrors (TAB-separated URLs) moves to the next one when the
+//! current one fails for good, keeping the bytes on disk only when the new
+//! mirror can prove they are its own too (see `Worker::fail_over`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -105,9 +109,14 @@ pub(crate) async fn run_job(
         || JobRecord::pending(spec.path.to_string(), spec.url.to_string()),
         |boxed| *boxed,
     );
+    let mirrors: Vec<url::Url> = std::iter::once(spec.url.clone())
+        .chain(spec.mirrors.iter().cloned())
+        .collect();
     let mut worker = Worker {
         _permit: permit,
-        host: host_key(&spec.url),
+        mirror_errors: vec![None; mirrors.len()],
+        mirrors,
+        current: 0,
         no_split: false,
         seed,
         part_path: part_path(&final_path),
@@ -130,7 +139,12 @@ pub(crate) async fn run_job(
 struct Worker {
     /// This job's first connection; extra ones of a split file take their own.
     _permit: ConnPermit,
-    host: String,
+    /// The job's URL then its mirrors.
+    mirrors: Vec<url::Url>,
+    /// The mirror in use, an index into `mirrors`.
+    current: usize,
+    /// Each mirror's last error, once it has failed for good this run.
+    mirror_errors: Vec<Option<String>>,
     /// Ranges failed us for this file in this run: stay on one stream.
     no_split: bool,
     seed: u64,
@@ -139,6 +153,7 @@ struct Worker {
     spec: Arc<JobSpec>,
     /// What the manifest knows of this job; every save sends a copy.
     rec: JobRecord,
+    /// The current mirror, redacted, for messages.
     url: String,
     final_path: PathBuf,
     part_path: PathBuf,
@@ -192,7 +207,15 @@ impl Worker {
                 &mut self.rng,
             );
             let Decision::RetryAfter(delay) = decision else {
-                return self.fail(err).await;
+                match self.fail_over(&err).await {
+                    Ok(true) => {
+                        failures = 0;
+                        continue;
+                    }
+                    Ok(false) => return self.fail_all(err).await,
+                    Err(Stop::Cancelled) => return self.interrupted().await,
+                    Err(Stop::Failed(local)) => return self.fail(local).await,
+                }
             };
             self.rec.last_error = Some(err.chain());
             self.save();
@@ -301,7 +324,7 @@ impl Worker {
         let sent = self
             .shared
             .client
-            .get(&self.spec.url, &self.spec.headers, &own);
+            .get(&self.mirrors[self.current], &self.spec.headers, &own);
         let resp = self.cancellable(sent).await?;
         let resp = resp.map_err(|err| DownloadError::fetching(&self.url, err))?;
         let status = resp.status();
@@ -331,6 +354,12 @@ impl Worker {
                     Ok(total) => {
                         self.limit().check_total(total, &self.url)?;
                         self.rec.total = Some(total);
+                        // A mirror taken over with a checksum to vouch for
+                        // the bytes: its validators guard later resumes.
+                        if self.rec.etag.is_none() && self.rec.last_modified.is_none() {
+                            self.rec.etag = header_str(&headers, ETAG);
+                            self.rec.last_modified = header_str(&headers, LAST_MODIFIED);
+                        }
                     }
                     Err(reason) => {
                         self.restart(&reason).await?;
@@ -638,6 +667,98 @@ impl Worker {
         }
     }
 
+    /// The next mirror not yet failed this run, in list order after the
+    /// current one.
+    fn next_mirror(&self) -> Option<usize> {
+        let n = self.mirrors.len();
+        (1..n)
+            .map(|k| (self.current + k) % n)
+            .find(|&i| self.mirror_errors[i].is_none())
+    }
+
+    /// Records that the current mirror failed for good with `err` and, if
+    /// the error is the server's (not our disk's) and another mirror is
+    /// left, moves to it. Ok(true) means try again on the new mirror.
+    ///
+    /// The bytes on disk stay only if the new mirror will have to prove
+    /// they are its own: with a checksum, its 206 must give the same total
+    /// and the checksum judges the end result; with a strong ETag, If-Range
+    /// makes any other version answer 200, which restarts the file. Anything
+    /// else starts over on the new mirror: bytes from two servers are never
+    /// spliced unverified. A split file always starts over.
+    async fn fail_over(&mut self, err: &DownloadError) -> Result<bool, Stop> {
+        self.mirror_errors[self.current] = Some(err.chain());
+        self.switch_mirror(err).await
+    }
+
+    /// The second half of [`Worker::fail_over`], for a current mirror whose
+    /// error is already recorded.
+    async fn switch_mirror(&mut self, err: &DownloadError) -> Result<bool, Stop> {
+        if !fails_over(err) {
+            return Ok(false);
+        }
+        let Some(next) = self.next_mirror() else {
+            return Ok(false);
+        };
+        let failed = std::mem::replace(&mut self.url, redact(&self.mirrors[next]));
+        self.current = next;
+        self.emit(Event::Retrying {
+            id: self.id,
+            path: self.spec.path.to_string(),
+            attempt: self.rec.attempts,
+            reason: format!(
+                "mirror {failed} failed: {}; trying {}",
+                err.chain(),
+                self.url
+            ),
+            delay: Duration::ZERO,
+            capped_from: None,
+        })
+        .await;
+        let strong_etag = self
+            .rec
+            .etag
+            .as_deref()
+            .is_some_and(|tag| !tag.starts_with("W/"));
+        if self.rec.segments.is_none() && self.spec.checksum.is_some() {
+            // The new mirror's own validators are learnt from its 206.
+            self.rec.etag = None;
+            self.rec.last_modified = None;
+        } else if self.rec.segments.is_none() && strong_etag {
+            self.rec.last_modified = None;
+        } else if self.pos > 0 || self.rec.segments.is_some() {
+            let reason = format!(
+                "mirror {} cannot prove it serves the bytes already on disk",
+                self.url
+            );
+            self.restart(&reason).await?;
+        }
+        Ok(true)
+    }
+
+    /// Fails the job; with mirrors, the message gives each mirror's last
+    /// error, so the user sees why every one of them was given up.
+    async fn fail_all(&mut self, err: DownloadError) -> Outcome {
+        if self.mirrors.len() < 2 || !fails_over(&err) {
+            return self.fail(err).await;
+        }
+        let each: Vec<String> = self
+            .mirrors
+            .iter()
+            .zip(&self.mirror_errors)
+            .map(|(url, error)| {
+                let error = error.as_deref().unwrap_or("not tried");
+                format!("{}: {error}", redact(url))
+            })
+            .collect();
+        let msg = format!(
+            "all {} mirrors failed: {}",
+            self.mirrors.len(),
+            each.join("; ")
+        );
+        self.fail_msg(err.kind(), msg).await
+    }
+
     async fn fail(&mut self, err: DownloadError) -> Outcome {
         self.fail_msg(err.kind(), err.chain()).await
     }
@@ -802,12 +923,19 @@ impl Worker {
             total: Some(total),
         })
         .await;
+        let mirrors = self.spread_over();
         let ctx = Arc::new(segmented::Ctx {
             shared: self.shared.clone(),
             id: self.id,
             path: self.spec.path.to_string(),
-            url: self.spec.url.clone(),
-            url_text: self.url.clone(),
+            mirror_state: std::sync::Mutex::new(
+                mirrors
+                    .iter()
+                    .enumerate()
+                    .map(|(at, _)| self.mirror_start(at == 0))
+                    .collect(),
+            ),
+            mirrors,
             headers: self.spec.headers.clone(),
             part_path: self.part_path.clone(),
             plan: std::sync::Mutex::new(plan),
@@ -818,15 +946,13 @@ impl Worker {
             last_progress: std::sync::Mutex::new(None),
         });
         let connections = self.connections_for(total);
-        let end = segmented::run(
-            ctx.clone(),
-            first,
-            connections,
-            self.host.clone(),
-            self.seed,
-        )
-        .await;
+        let end = segmented::run(ctx.clone(), first, connections, self.seed).await;
         self.fetched += ctx.fetched.load(std::sync::atomic::Ordering::Relaxed);
+        for (mirror, state) in ctx.mirrors.iter().zip(ctx.mirror_errors()) {
+            if let Some(error) = state {
+                self.mirror_errors[mirror.index] = Some(error);
+            }
+        }
         {
             let plan = ctx.plan.lock().unwrap_or_else(|e| e.into_inner());
             self.rec.segments = Some(plan.segments());
@@ -835,9 +961,27 @@ impl Worker {
         }
         match end {
             segmented::SegEnd::Complete(digest) => Some(self.finish(digest).await),
-            segmented::SegEnd::Failed(err) => Some(self.fail(err).await),
+            segmented::SegEnd::Failed(err) => {
+                // Every mirror of the split failed: on to one not tried yet.
+                if self.mirror_errors[self.current].is_none() {
+                    self.mirror_errors[self.current] = Some(err.chain());
+                }
+                match self.switch_mirror(&err).await {
+                    Ok(true) => None,
+                    Ok(false) => Some(self.fail_all(err).await),
+                    Err(Stop::Cancelled) => Some(self.interrupted().await),
+                    Err(Stop::Failed(err)) => Some(self.fail(err).await),
+                }
+            }
             segmented::SegEnd::Cancelled => Some(self.interrupted().await),
             segmented::SegEnd::Restart(reason) => {
+                // The split's mirrors that failed are out of this run.
+                if self.mirror_errors[self.current].is_some() {
+                    if let Some(next) = self.next_mirror() {
+                        self.current = next;
+                        self.url = redact(&self.mirrors[next]);
+                    }
+                }
                 self.no_split = true;
                 match self.restart(&reason).await {
                     Ok(()) => None,
@@ -848,9 +992,61 @@ impl Worker {
         }
     }
 
+    /// The mirrors a split spreads over, the current one first: all that
+    /// have not failed, when every range can be proven to come from the same
+    /// file (a checksum judges the result, or a strong ETag goes with every
+    /// request as If-Range); otherwise only the current one.
+    fn spread_over(&self) -> Vec<segmented::Mirror> {
+        let strong_etag = self
+            .rec
+            .etag
+            .as_deref()
+            .is_some_and(|tag| !tag.starts_with("W/"));
+        let spread = self.spec.checksum.is_some() || strong_etag;
+        let others = (0..self.mirrors.len())
+            .filter(|&i| spread && i != self.current && self.mirror_errors[i].is_none());
+        std::iter::once(self.current)
+            .chain(others)
+            .map(|index| segmented::Mirror {
+                index,
+                host: host_key(&self.mirrors[index]),
+                url_text: redact(&self.mirrors[index]),
+                url: self.mirrors[index].clone(),
+            })
+            .collect()
+    }
+
+    /// What a split assumes of a mirror before its first answer: the one
+    /// that answered first (or whose validators the manifest holds) and,
+    /// without a checksum, every other, must match our validators; with a
+    /// checksum another mirror's validators are learnt from its first 206.
+    fn mirror_start(&self, first: bool) -> segmented::MirrorState {
+        let learn = !first && self.spec.checksum.is_some();
+        segmented::MirrorState {
+            dropped: false,
+            error: None,
+            known: !learn,
+            etag: self.rec.etag.clone().filter(|_| !learn),
+            last_modified: self.rec.last_modified.clone().filter(|_| !learn),
+            must_echo_etag: !first && !learn,
+        }
+    }
+
     fn has_validator(&self) -> bool {
         if_range_value(self.rec.etag.as_deref(), self.rec.last_modified.as_deref()).is_some()
     }
+}
+
+/// Whether another mirror could do better: not for our own disk's
+/// troubles, nor for a final file in the way.
+fn fails_over(err: &DownloadError) -> bool {
+    !matches!(
+        err,
+        DownloadError::Io { .. }
+            | DownloadError::Exists { .. }
+            | DownloadError::SizeMismatch { .. }
+            | DownloadError::Checksum { .. }
+    )
 }
 
 /// Where to resume a job, given its record and the `.part` length on disk.

@@ -8,6 +8,13 @@
 //! range asked for, of the same total, with the same ETag; anything else
 //! means the file changed or ranges do not work, and the whole file restarts
 //! as a single stream rather than splicing versions.
+//!
+//! With mirrors, connection i starts on mirror i mod M, under its own host's
+//! connection limit. A mirror that answers wrong or fails for good is
+//! dropped for this file while others remain: its connections move on (or
+//! end) and its range goes back to the plan. Which mirrors may be spread
+//! over, and what each must match, the worker decides ([`Mirror`],
+//! [`MirrorState`]).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +24,7 @@ use std::time::Instant;
 use futures::StreamExt;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use reqwest::header::{CONTENT_RANGE, ETAG, IF_RANGE, RANGE};
+use reqwest::header::{CONTENT_RANGE, ETAG, IF_RANGE, LAST_MODIFIED, RANGE};
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
@@ -72,13 +79,40 @@ impl From<DownloadError> for ConnEnd {
     }
 }
 
+/// One place a split fetches from.
+pub(super) struct Mirror {
+    /// Its index in the job's mirror list.
+    pub index: usize,
+    pub url: url::Url,
+    /// Redacted, for messages.
+    pub url_text: String,
+    /// For `--max-per-host`.
+    pub host: String,
+}
+
+/// What a split has learnt of one mirror.
+pub(super) struct MirrorState {
+    /// Given up for this file; its last error is in `error`.
+    pub dropped: bool,
+    pub error: Option<String>,
+    /// False until the validators below are what this mirror must match;
+    /// until then requests go without If-Range (a checksum vouches).
+    pub known: bool,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// Its 206s must carry `etag` itself: a mirror trusted on the first
+    /// mirror's strong ETag alone may not leave it out.
+    pub must_echo_etag: bool,
+}
+
 /// What the connections of one file share.
 pub(super) struct Ctx {
     pub shared: Arc<Shared>,
     pub id: JobId,
     pub path: String,
-    pub url: url::Url,
-    pub url_text: String,
+    /// The mirrors to spread over; the first answered the first request.
+    pub mirrors: Vec<Mirror>,
+    pub mirror_state: Mutex<Vec<MirrorState>>,
     pub headers: Vec<(String, String)>,
     pub part_path: PathBuf,
     pub plan: Mutex<Plan>,
@@ -98,6 +132,33 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Ctx {
+    /// Each mirror's error, if it failed during the split.
+    pub(super) fn mirror_errors(&self) -> Vec<Option<String>> {
+        lock(&self.mirror_state)
+            .iter()
+            .map(|m| m.error.clone())
+            .collect()
+    }
+
+    /// Gives up mirror `m` for this file because of `why`, unless it is the
+    /// last one left; true when another mirror can take over.
+    fn drop_mirror(&self, m: usize, why: &str) -> bool {
+        let mut states = lock(&self.mirror_state);
+        let others = states.iter().enumerate().any(|(i, s)| i != m && !s.dropped);
+        states[m].error = Some(why.to_string());
+        if others {
+            states[m].dropped = true;
+        }
+        others
+    }
+
+    /// The live mirror after `m`, in order, wrapping round.
+    fn next_live(&self, m: usize) -> Option<usize> {
+        let states = lock(&self.mirror_state);
+        let n = states.len();
+        (0..n).map(|k| (m + k) % n).find(|&i| !states[i].dropped)
+    }
+
     fn io_err(&self, source: std::io::Error) -> DownloadError {
         DownloadError::Io {
             path: self.part_path.clone(),
@@ -147,24 +208,32 @@ pub(super) async fn run(
     ctx: Arc<Ctx>,
     first: Option<reqwest::Response>,
     connections: usize,
-    host: String,
     seed: u64,
 ) -> SegEnd {
     let hasher = tokio::spawn(hash_frontier(ctx.clone()));
     let mut conns = JoinSet::new();
     let mut first = first.map(|resp| (lock(&ctx.plan).take(0, 0), resp));
-    // The job's own connection (its permit is held by the worker) is conn 0;
-    // extra ones need a permit of their own, taken only if one is free now.
+    // The job's own connection (its permit is held by the worker) is conn 0,
+    // on the first mirror; extra ones need a permit of their own for their
+    // mirror's host, taken only if one is free now.
     for conn in 0..connections.max(1) {
+        let m = conn % ctx.mirrors.len().max(1);
         let permit = if conn == 0 {
             None
         } else {
-            match ctx.shared.limits.try_acquire(&host) {
+            match ctx.shared.limits.try_acquire(&ctx.mirrors[m].host) {
                 Some(permit) => Some(permit),
-                None => break,
+                None => continue,
             }
         };
-        let task = connection(ctx.clone(), conn, first.take(), permit, seed ^ conn as u64);
+        let task = connection(
+            ctx.clone(),
+            conn,
+            m,
+            first.take(),
+            permit,
+            seed ^ conn as u64,
+        );
         conns.spawn(task);
     }
     let mut end: Option<ConnEnd> = None;
@@ -228,8 +297,9 @@ async fn sync_file(ctx: &Ctx) -> Result<(), DownloadError> {
 async fn connection(
     ctx: Arc<Ctx>,
     conn: usize,
+    mut m: usize,
     mut first: Option<(Claim, reqwest::Response)>,
-    _permit: Option<ConnPermit>,
+    mut permit: Option<ConnPermit>,
     seed: u64,
 ) -> Result<(), ConnEnd> {
     let mut rng = StdRng::seed_from_u64(seed);
@@ -250,8 +320,8 @@ async fn connection(
         let result = match resp {
             // The open-ended first answer runs until its range is filled
             // (or cut short by a thief).
-            Some(resp) => fetch(&ctx, claim, claim.from, resp).await,
-            None => fill(&ctx, claim).await,
+            Some(resp) => fetch(&ctx, m, claim, claim.from, resp).await,
+            None => fill(&ctx, m, claim).await,
         };
         lock(&ctx.plan).release(claim.slot);
         let (end, got) = match result {
@@ -263,7 +333,21 @@ async fn connection(
         };
         let err = match end {
             ConnEnd::Failed(err) => err,
-            other => return Err(other),
+            ConnEnd::Restart(reason) => {
+                // A wrong answer from one mirror: the others may still be right.
+                let why = format!("{}: {reason}", ctx.mirrors[m].url_text);
+                if !ctx.drop_mirror(m, &why) {
+                    return Err(ConnEnd::Restart(reason));
+                }
+                match move_on(&ctx, conn, &mut m, &mut permit, &why).await {
+                    true => {
+                        failures = 0;
+                        continue;
+                    }
+                    false => return Ok(()),
+                }
+            }
+            ConnEnd::Cancelled => return Err(ConnEnd::Cancelled),
         };
         failures = if err.earns_fresh_budget(got > 0) {
             1
@@ -275,7 +359,16 @@ async fn connection(
         let Decision::RetryAfter(delay) =
             retry.decide(transient, failures, err.retry_after(), &mut rng)
         else {
-            return Err(ConnEnd::Failed(err));
+            if !super::fails_over(&err) || !ctx.drop_mirror(m, &err.chain()) {
+                return Err(ConnEnd::Failed(err));
+            }
+            match move_on(&ctx, conn, &mut m, &mut permit, &err.chain()).await {
+                true => {
+                    failures = 0;
+                    continue;
+                }
+                false => return Ok(()),
+            }
         };
         let _ = ctx
             .shared
@@ -302,9 +395,46 @@ async fn connection(
     }
 }
 
+/// Moves a connection whose mirror was dropped to the next live one, with a
+/// permit for that host if one is free; false when the connection should
+/// end instead (its range is already back in the plan for the others).
+async fn move_on(
+    ctx: &Ctx,
+    conn: usize,
+    m: &mut usize,
+    permit: &mut Option<ConnPermit>,
+    why: &str,
+) -> bool {
+    let Some(next) = ctx.next_live(*m) else {
+        return false;
+    };
+    let Some(new_permit) = ctx.shared.limits.try_acquire(&ctx.mirrors[next].host) else {
+        return false;
+    };
+    // The old host's permit goes back before the new one is used.
+    *permit = Some(new_permit);
+    *m = next;
+    let _ = ctx
+        .shared
+        .events
+        .send(Event::Retrying {
+            id: ctx.id,
+            path: ctx.path.clone(),
+            attempt: conn as u32,
+            reason: format!(
+                "dropped mirror for this file ({why}); connection {conn} moves to {}",
+                ctx.mirrors[next].url_text
+            ),
+            delay: std::time::Duration::ZERO,
+            capped_from: None,
+        })
+        .await;
+    true
+}
+
 /// Fills a claimed range with bounded requests on a kept-alive connection,
 /// each for part of what is left, so the rest stays free to steal.
-async fn fill(ctx: &Ctx, claim: Claim) -> Result<(), (ConnEnd, u64)> {
+async fn fill(ctx: &Ctx, m: usize, claim: Claim) -> Result<(), (ConnEnd, u64)> {
     let mut got = 0;
     loop {
         let (from, to) = {
@@ -315,29 +445,33 @@ async fn fill(ctx: &Ctx, claim: Claim) -> Result<(), (ConnEnd, u64)> {
                 None => return Ok(()),
             }
         };
-        let resp = request(ctx, from, to).await.map_err(|end| (end, got))?;
-        match fetch(ctx, claim, from, resp).await {
+        let resp = request(ctx, m, from, to).await.map_err(|end| (end, got))?;
+        match fetch(ctx, m, claim, from, resp).await {
             Ok(()) => got += to - from,
             Err((end, more)) => return Err((end, got + more)),
         }
     }
 }
 
-/// Asks for `[from, to)` and checks the answer continues our file.
-async fn request(ctx: &Ctx, from: u64, to: u64) -> Result<reqwest::Response, ConnEnd> {
-    let (etag, last_modified, total) = {
-        let rec = lock(&ctx.rec);
+/// Asks mirror `m` for `[from, to)` and checks the answer continues our file.
+async fn request(ctx: &Ctx, m: usize, from: u64, to: u64) -> Result<reqwest::Response, ConnEnd> {
+    let mirror = &ctx.mirrors[m];
+    let (known, etag, last_modified, must_echo) = {
+        let states = lock(&ctx.mirror_state);
+        let state = &states[m];
         (
-            rec.etag.clone(),
-            rec.last_modified.clone(),
-            lock(&ctx.plan).total(),
+            state.known,
+            state.etag.clone(),
+            state.last_modified.clone(),
+            state.must_echo_etag,
         )
     };
+    let total = lock(&ctx.plan).total();
     let mut own = vec![(RANGE, format!("bytes={}-{}", from, to - 1))];
     if let Some(validator) = if_range_value(etag.as_deref(), last_modified.as_deref()) {
         own.push((IF_RANGE, validator));
     }
-    let req = ctx.shared.client.get(&ctx.url, &ctx.headers, &own);
+    let req = ctx.shared.client.get(&mirror.url, &ctx.headers, &own);
     let stall = ctx.shared.cfg.stall_timeout;
     let sent = tokio::select! {
         biased;
@@ -347,11 +481,16 @@ async fn request(ctx: &Ctx, from: u64, to: u64) -> Result<reqwest::Response, Con
     let resp = match sent {
         Err(_) => {
             return Err(ConnEnd::Failed(DownloadError::Stalled {
-                url: ctx.url_text.clone(),
+                url: mirror.url_text.clone(),
                 secs: stall.as_secs_f64(),
             }))
         }
-        Ok(Err(err)) => return Err(ConnEnd::Failed(DownloadError::fetching(&ctx.url_text, err))),
+        Ok(Err(err)) => {
+            return Err(ConnEnd::Failed(DownloadError::fetching(
+                &mirror.url_text,
+                err,
+            )))
+        }
         Ok(Ok(resp)) => resp,
     };
     let headers = resp.headers();
@@ -369,10 +508,21 @@ async fn request(ctx: &Ctx, from: u64, to: u64) -> Result<reqwest::Response, Con
                     to - 1
                 )));
             }
-            if let (Some(ours), Some(theirs)) = (etag, header_str(headers, ETAG)) {
-                if ours != theirs {
+            match (etag, header_str(headers, ETAG)) {
+                (Some(ours), Some(theirs)) if ours != theirs => {
                     return Err(ConnEnd::Restart(format!("ETag changed from {ours} to {theirs}")));
                 }
+                (Some(ours), None) if must_echo => {
+                    return Err(ConnEnd::Restart(format!("no ETag where {ours} was required")));
+                }
+                _ => {}
+            }
+            if !known {
+                // Its first right answer: from now on it must keep to it.
+                let mut states = lock(&ctx.mirror_state);
+                states[m].known = true;
+                states[m].etag = header_str(headers, ETAG);
+                states[m].last_modified = header_str(headers, LAST_MODIFIED);
             }
             Ok(resp)
         }
@@ -385,7 +535,7 @@ async fn request(ctx: &Ctx, from: u64, to: u64) -> Result<reqwest::Response, Con
             to - 1
         ))),
         status => Err(ConnEnd::Failed(DownloadError::status(
-            &ctx.url_text,
+            &mirror.url_text,
             status.as_u16(),
             headers,
         ))),
@@ -397,6 +547,7 @@ async fn request(ctx: &Ctx, from: u64, to: u64) -> Result<reqwest::Response, Con
 /// bytes it wrote, so the caller knows whether the attempt made progress.
 async fn fetch(
     ctx: &Ctx,
+    m: usize,
     claim: Claim,
     from: u64,
     resp: reqwest::Response,
@@ -407,7 +558,8 @@ async fn fetch(
     };
     let mut buf: Vec<u8> = Vec::with_capacity(flush_every(lock(&ctx.plan).total()));
     let mut pos = from;
-    let streamed = stream(ctx, claim, resp, &mut file, &mut buf, &mut pos).await;
+    let url_text = &ctx.mirrors[m].url_text;
+    let streamed = stream(ctx, url_text, claim, resp, &mut file, &mut buf, &mut pos).await;
     // Keep whatever arrived, whatever happened.
     let flushed = flush(ctx, claim, &mut file, &mut buf, pos).await;
     let got = pos - from;
@@ -420,6 +572,7 @@ async fn fetch(
 
 async fn stream(
     ctx: &Ctx,
+    url_text: &str,
     claim: Claim,
     resp: reqwest::Response,
     file: &mut tokio::fs::File,
@@ -442,7 +595,7 @@ async fn stream(
         let chunk = match next {
             Err(_) => {
                 return Err(ConnEnd::Failed(DownloadError::Stalled {
-                    url: ctx.url_text.clone(),
+                    url: url_text.to_string(),
                     secs: stall.as_secs_f64(),
                 }))
             }
@@ -452,14 +605,14 @@ async fn stream(
                     return Ok(());
                 }
                 return Err(ConnEnd::Failed(DownloadError::Truncated {
-                    url: ctx.url_text.clone(),
+                    url: url_text.to_string(),
                     got: *pos,
                     expected: plan.asked(claim.slot).unwrap_or(claim.end),
                 }));
             }
             Ok(Some(Err(source))) => {
                 return Err(ConnEnd::Failed(DownloadError::Body {
-                    url: ctx.url_text.clone(),
+                    url: url_text.to_string(),
                     got: *pos,
                     source,
                 }))
@@ -512,7 +665,7 @@ async fn stream(
         // and the retry only costs this connection a backoff.
         if let Some(end) = overlong {
             return Err(ConnEnd::Failed(DownloadError::TooLong {
-                url: ctx.url_text.clone(),
+                url: url_text.to_string(),
                 expected: end - from,
             }));
         }
@@ -523,7 +676,7 @@ async fn stream(
         if let Some(floor) = floor.as_mut() {
             floor
                 .record(Instant::now(), take)
-                .map_err(|slow| ConnEnd::Failed(slow.into_error(&ctx.url_text)))?;
+                .map_err(|slow| ConnEnd::Failed(slow.into_error(url_text)))?;
         }
     }
 }
