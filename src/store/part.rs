@@ -170,21 +170,12 @@ pub fn make_parents_blocking(root: &Path, rel: &RelPath) -> std::io::Result<()> 
     for name in parents {
         dir.push(name);
         match std::fs::symlink_metadata(&dir) {
-            Ok(meta) if meta.file_type().is_symlink() => return Err(refuse_link(&dir)),
-            Ok(meta) if meta.is_dir() => {}
-            Ok(_) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::AlreadyExists,
-                    format!("{} exists and is not a directory", dir.display()),
-                ))
-            }
+            Ok(meta) => must_be_dir(&dir, &meta)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => match std::fs::create_dir(&dir) {
                 Ok(()) => {}
-                // Another job of this run made it meanwhile: check it again.
+                // Another job of this run made it meanwhile: look again.
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    if !std::fs::symlink_metadata(&dir)?.is_dir() {
-                        return Err(refuse_link(&dir));
-                    }
+                    must_be_dir(&dir, &std::fs::symlink_metadata(&dir)?)?
                 }
                 Err(e) => return Err(e),
             },
@@ -192,6 +183,19 @@ pub fn make_parents_blocking(root: &Path, rel: &RelPath) -> std::io::Result<()> 
         }
     }
     Ok(())
+}
+
+fn must_be_dir(dir: &Path, meta: &std::fs::Metadata) -> std::io::Result<()> {
+    if meta.file_type().is_symlink() {
+        Err(refuse_link(dir))
+    } else if meta.is_dir() {
+        Ok(())
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!("{} exists and is not a directory", dir.display()),
+        ))
+    }
 }
 
 fn refuse_link(path: &Path) -> std::io::Error {

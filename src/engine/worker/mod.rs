@@ -552,7 +552,7 @@ impl Worker {
     /// Checks the checksum, records "done" durably, then renames: a
     /// final-named file is always complete and verified.
     async fn finish(&mut self, got: String) -> Outcome {
-        if let Err(err) = self.check_length().await {
+        if let Err(err) = self.check_length() {
             return self.fail(err).await;
         }
         if let Some(expected) = self.spec.checksum {
@@ -607,20 +607,17 @@ impl Worker {
 
     /// The `.part` must hold exactly the known total, whatever path led
     /// here: a surplus or a gap is never renamed into place, nor a file over
-    /// the cap that an earlier run without it completed.
-    async fn check_length(&self) -> Result<(), DownloadError> {
+    /// the cap that an earlier run without it completed. `pos` is the length
+    /// on disk on every path (a single stream's writes, a split plan's
+    /// written total, a complete `.part` measured by `prepare`), so this
+    /// costs no trip to the disk per file.
+    fn check_length(&self) -> Result<(), DownloadError> {
         self.limit().check_total(self.pos, &self.url)?;
-        let on_disk = part_len(&self.part_path)
-            .await
-            .map_err(|source| DownloadError::Io {
-                path: self.part_path.clone(),
-                source,
-            })?;
         let expected = self.rec.total.unwrap_or(self.pos);
-        if on_disk != expected || self.pos != expected {
+        if self.pos != expected {
             return Err(DownloadError::SizeMismatch {
                 path: self.part_path.clone(),
-                got: on_disk,
+                got: self.pos,
                 expected,
             });
         }
