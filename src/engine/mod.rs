@@ -182,8 +182,12 @@ struct Skip {
     bytes: u64,
 }
 
-/// Matches each job with what the manifest knows: complete files are skipped
-/// without a request; a path whose URL changed starts afresh. Returns the
+/// Matches each job with what the manifest knows. A job is its output path:
+/// the URL is only where to fetch it now, so a record is found by path
+/// whatever URL it was last fetched from (presigned links change on every
+/// listing, mirrors move, http becomes https). Complete files are skipped
+/// without a request; a partial one resumes under the usual If-Range rule,
+/// which makes a new origin prove it serves the same bytes. Returns the
 /// queue, the skipped jobs and the queue positions of jobs that need a new
 /// record.
 fn reconcile(
@@ -196,9 +200,10 @@ fn reconcile(
     let mut changed = Vec::new();
     for (id, spec) in specs.into_iter().enumerate() {
         let path = spec.path.to_string();
-        let url = spec.url.to_string();
         let record = match manifest.get(&path) {
-            Some(rec) if rec.url == url => rec,
+            // A pending record holds nothing but its URL: rewrite it when
+            // the URL changed, so `status` shows where the job goes now.
+            Some(rec) if rec.state != JobState::Pending || rec.url == spec.url.as_str() => rec,
             _ => {
                 changed.push(queue.len());
                 queue.push(Queued {

@@ -58,7 +58,9 @@ pub struct JobRecord {
     /// into `haul status`.
     #[serde(deserialize_with = "checked_path")]
     pub path: String,
-    /// The URL as given (may hold credentials, hence the 0600 files on unix).
+    /// The latest URL that served bytes for this path, as given (may hold
+    /// credentials, hence the 0600 files on unix). Only for reports: a job
+    /// is matched by `path`, so a new URL for the same path keeps the record.
     pub url: String,
     /// Where the job stands.
     pub state: JobState,

@@ -17,6 +17,7 @@ mod cli_escape;
 mod cli_faults;
 mod cli_get;
 mod cli_hooks;
+mod cli_identity;
 mod cli_input;
 mod cli_json;
 mod cli_load;

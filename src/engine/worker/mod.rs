@@ -105,10 +105,17 @@ pub(crate) async fn run_job(
     seed: u64,
 ) -> (Outcome, u64) {
     let final_path = spec.path.to_path(&shared.cfg.out_dir);
-    let record = record.map_or_else(
-        || JobRecord::pending(spec.path.to_string(), spec.url.to_string()),
-        |boxed| *boxed,
-    );
+    let (record, loaded) = match record {
+        None => (
+            JobRecord::pending(spec.path.to_string(), spec.url.to_string()),
+            None,
+        ),
+        Some(boxed) => {
+            let mut record = (*boxed).clone();
+            record.url = spec.url.to_string();
+            (record, Some(boxed))
+        }
+    };
     let mirrors: Vec<url::Url> = std::iter::once(spec.url.clone())
         .chain(spec.mirrors.iter().cloned())
         .collect();
@@ -126,6 +133,8 @@ pub(crate) async fn run_job(
         id,
         spec,
         rec: record,
+        loaded,
+        touched: false,
         pos: 0,
         hasher: Sha256::new(),
         fetched: 0,
@@ -153,6 +162,13 @@ struct Worker {
     spec: Arc<JobSpec>,
     /// What the manifest knows of this job; every save sends a copy.
     rec: JobRecord,
+    /// The record an earlier run left, until this run changes the file on
+    /// disk: a new URL that fails before a byte arrives must not cost the
+    /// progress, validators or "done" state fetched from the old one.
+    loaded: Option<Box<JobRecord>>,
+    /// Whether this run has changed the `.part` or the validators that
+    /// vouch for it; from then on `rec` is what gets recorded.
+    touched: bool,
     /// The current mirror, redacted, for messages.
     url: String,
     final_path: PathBuf,
@@ -398,6 +414,8 @@ impl Worker {
                 return Err(Stop::Failed(err));
             }
         }
+        // The answer is accepted: its validators and length are ours now.
+        self.touched = true;
         if self.rec.total.is_some_and(|total| self.pos > total) {
             self.restart("the file on disk is longer than the server's")
                 .await?;
@@ -552,6 +570,7 @@ impl Worker {
     /// Checks the checksum, records "done" durably, then renames: a
     /// final-named file is always complete and verified.
     async fn finish(&mut self, got: String) -> Outcome {
+        self.touched = true;
         if let Err(err) = self.check_length() {
             return self.fail(err).await;
         }
@@ -630,6 +649,7 @@ impl Worker {
 
     /// Drops the bytes on disk and starts over from zero.
     async fn restart(&mut self, reason: &str) -> Result<(), Stop> {
+        self.touched = true;
         self.pos = 0;
         self.rec.segments = None;
         self.hasher = Sha256::new();
@@ -763,8 +783,14 @@ impl Worker {
     async fn fail_msg(&mut self, kind: &'static str, msg: String) -> Outcome {
         self.rec.state = JobState::Failed;
         self.rec.last_error = Some(msg.clone());
+        let mut rec = self.to_record();
+        // A complete file stays "done" (and verifiable) when a new URL
+        // for it fails without touching it.
+        if rec.state != JobState::Done {
+            rec.state = JobState::Failed;
+        }
         // Best effort: the failure itself is what the user needs to see.
-        let _ = self.shared.recorder.save_synced(self.rec.clone()).await;
+        let _ = self.shared.recorder.save_synced(rec).await;
         self.emit(Event::Failed {
             id: self.id,
             path: self.spec.path.to_string(),
@@ -794,14 +820,29 @@ impl Worker {
 
     fn save(&mut self) {
         self.rec.boot_id = self.shared.boot_id.clone();
-        self.shared.recorder.save(self.rec.clone());
+        self.shared.recorder.save(self.to_record());
     }
 
     /// Like `save`, without asking for an fsync: for records that only
     /// have to survive a killed process, or that a synced one follows.
     fn save_written(&mut self) {
         self.rec.boot_id = self.shared.boot_id.clone();
-        self.shared.recorder.save_written(self.rec.clone());
+        self.shared.recorder.save_written(self.to_record());
+    }
+
+    /// What to record now: `rec`, or, while this run has not touched the
+    /// file, the record as loaded with only its attempts and last error
+    /// brought up to date (its boot id included: stamping the current one
+    /// would vouch for unsynced bytes of an earlier boot).
+    fn to_record(&self) -> JobRecord {
+        match &self.loaded {
+            Some(loaded) if !self.touched => JobRecord {
+                attempts: self.rec.attempts,
+                last_error: self.rec.last_error.clone(),
+                ..(**loaded).clone()
+            },
+            _ => self.rec.clone(),
+        }
     }
 
     fn progress(&mut self) {
@@ -873,6 +914,7 @@ impl Worker {
 
     /// Preallocates the file and records that it is split.
     async fn start_split(&mut self, first: reqwest::Response) -> Result<Next, Stop> {
+        self.touched = true;
         let total = self.rec.total.unwrap_or(0);
         crate::store::part::preallocate(&self.part_path, total)
             .await
@@ -912,6 +954,7 @@ impl Worker {
                 }
             }
         };
+        self.touched = true;
         let pos = plan.written_total();
         self.emit(Event::Started {
             id: self.id,
