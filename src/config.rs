@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::cli::GetArgs;
 use crate::engine::retry::RetryPolicy;
-use crate::engine::EngineConfig;
+use crate::engine::{EngineConfig, DEFAULT_LOWEST_SPEED};
 use crate::hooks::{HookConfig, HookConfigError};
 use crate::http::{split_header, ClientError, ClientOptions};
 use crate::list::{entries_from_args, parse_list, plan, JobSpec, ListEntry, ListError};
@@ -45,7 +45,7 @@ pub enum ConfigError {
     NoUrls,
     #[error("{0} must be at least 1")]
     Zero(&'static str),
-    #[error("--lowest-speed ({lowest} B/s) must be below --max-speed ({max} B/s): every attempt would be aborted as too slow")]
+    #[error("--lowest-speed ({lowest} B/s) must be below --max-speed ({max} B/s): every connection not using the whole limit would be aborted as too slow")]
     FloorAboveLimit { lowest: u64, max: u64 },
     #[error("cannot read {}", path.display())]
     Read {
@@ -96,12 +96,7 @@ impl GetConfig {
             return Err(ConfigError::Zero("--max-tries"));
         }
         let max_speed = (args.max_speed > 0).then_some(args.max_speed);
-        if max_speed.is_some_and(|max| args.lowest_speed >= max) {
-            return Err(ConfigError::FloorAboveLimit {
-                lowest: args.lowest_speed,
-                max: args.max_speed,
-            });
-        }
+        let lowest_speed = lowest_speed(args.lowest_speed, max_speed)?;
         let mut entries = entries_from_args(&args.urls)?;
         if let Some(input) = &args.input {
             let (text, source) = if input == "-" {
@@ -167,7 +162,8 @@ impl GetConfig {
                     max_wait: Duration::from_secs_f64(args.max_retry_wait),
                 },
                 stall_timeout: Duration::from_secs_f64(args.stall_timeout),
-                lowest_speed: args.lowest_speed,
+                lowest_speed,
+                speed_window: Duration::from_secs_f64(args.lowest_speed_time),
                 max_speed,
                 checkpoint_every: CHECKPOINT_EVERY,
                 allow_overwrite: args.allow_overwrite,
@@ -187,6 +183,26 @@ impl GetConfig {
             netrc,
             hooks,
         })
+    }
+}
+
+/// The `--lowest-speed` floor in force: the one given, else the default.
+///
+/// Either way it stays below `--max-speed`. Time a connection spends
+/// waiting on the limit is never held against the server (see the engine's
+/// `SpeedFloor::excuse`), but while the server sends slower than the limit
+/// the floor judges it, and a floor at or above the limit would then abort
+/// every connection that does not use the whole limit. One the user gave is
+/// refused; the default, which the user never asked for, drops to half the
+/// limit instead.
+fn lowest_speed(given: Option<u64>, max_speed: Option<u64>) -> Result<u64, ConfigError> {
+    match (given, max_speed) {
+        (Some(lowest), Some(max)) if lowest >= max => {
+            Err(ConfigError::FloorAboveLimit { lowest, max })
+        }
+        (Some(lowest), _) => Ok(lowest),
+        (None, Some(max)) if max <= DEFAULT_LOWEST_SPEED => Ok(max / 2),
+        (None, _) => Ok(DEFAULT_LOWEST_SPEED),
     }
 }
 
@@ -249,4 +265,30 @@ fn apply_sums(jobs: &mut [JobSpec], path: &std::path::Path) -> Result<(), Config
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_speed_floor_is_on_by_default_and_stays_below_the_limit() {
+        assert_eq!(lowest_speed(None, None).ok(), Some(1024));
+        assert_eq!(lowest_speed(None, Some(10 << 20)).ok(), Some(1024));
+        assert_eq!(lowest_speed(None, Some(1025)).ok(), Some(1024));
+        // The default gives way to a limit at or below it...
+        assert_eq!(lowest_speed(None, Some(1024)).ok(), Some(512));
+        assert_eq!(lowest_speed(None, Some(300)).ok(), Some(150));
+        // ...but a floor the user gave is theirs: kept, or refused.
+        assert_eq!(lowest_speed(Some(0), Some(300)).ok(), Some(0));
+        assert_eq!(lowest_speed(Some(200), Some(300)).ok(), Some(200));
+        assert_eq!(lowest_speed(Some(5 << 20), None).ok(), Some(5 << 20));
+        assert!(matches!(
+            lowest_speed(Some(300), Some(300)),
+            Err(ConfigError::FloorAboveLimit {
+                lowest: 300,
+                max: 300
+            })
+        ));
+    }
 }
