@@ -84,8 +84,8 @@ pub struct GetArgs {
     /// Longest wait between attempts, Retry-After included, in seconds.
     #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_secs)]
     pub max_retry_wait: f64,
-    /// Abort an attempt that receives no bytes for this many seconds.
-    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_secs)]
+    /// Abort an attempt that receives no bytes for this many seconds (above 0).
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_positive_secs)]
     pub stall_timeout: f64,
     /// Abort and retry an attempt that averages fewer bytes a second than this
     /// over the last --lowest-speed-time seconds (K, M, G suffixes; 0 is off)
@@ -313,6 +313,16 @@ mod tests {
         assert_eq!(aria2, Some(2 << 20));
         assert_eq!(get(&["--speed-limit", "3K"]).lowest_speed, Some(3 << 10));
         assert!(Cli::try_parse_from(["haul", "get", "--lowest-speed", "fast", "u"]).is_err());
+    }
+
+    #[test]
+    fn a_stall_timeout_of_zero_is_refused_rather_than_failing_every_attempt() {
+        assert_eq!(get(&[]).stall_timeout, 30.0);
+        assert_eq!(get(&["--stall-timeout", "0.05"]).stall_timeout, 0.05);
+        for bad in ["0", "0.000", "-0.5"] {
+            let argv = ["haul", "get", "--stall-timeout", bad, "u"];
+            assert!(Cli::try_parse_from(argv).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -166,3 +166,37 @@ fn a_shared_speed_limit_is_not_mistaken_for_slow_servers() {
     }
     assert!(out.elapsed >= Duration::from_secs(3), "{:?}", out.elapsed);
 }
+
+#[test]
+fn a_time_limit_of_zero_is_refused_before_any_request() {
+    let server = TestServer::start();
+    let sb = Sandbox::new();
+    server.add_file("/f.bin", body(970, 1024));
+    let url = server.url("/f.bin");
+
+    // 0 s used to be taken, then failed every attempt at once ("no data
+    // for 0.0 s"); it is bad usage, as a limit of nothing.
+    let zero_stall = sb
+        .haul(["get", &url, "-d", &sb.dir_arg(), "--stall-timeout", "0"])
+        .run();
+    zero_stall.assert_code(2);
+    zero_stall.assert_stderr_has(&["--stall-timeout", "above 0"]);
+
+    let zero_window = sb
+        .haul(["get", &url, "-d", &sb.dir_arg(), "--lowest-speed-time", "0"])
+        .run();
+    zero_window.assert_code(2);
+    zero_window.assert_stderr_has(&["--lowest-speed-time", "above 0"]);
+
+    // The config file goes through the same check, named by file and line.
+    let config = sb.write("haul.toml", "[get]\nstall-timeout = 0\n");
+    let config = config.display().to_string();
+    let from_file = sb
+        .haul(["get", &url, "-d", &sb.dir_arg(), "--config", &config])
+        .run();
+    from_file.assert_code(2);
+    from_file.assert_stderr_has(&["haul.toml:2", "stall-timeout"]);
+
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+    assert!(!sb.dl("f.bin").exists());
+}
