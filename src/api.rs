@@ -212,7 +212,10 @@ impl Downloader {
         }
         let cfg = GetConfig::from_args_and(self.args()?, extra)?;
         let client = crate::http::build_client(&cfg.client)?;
-        Ok(crate::engine::run(cfg.engine, client, cfg.jobs, events, cancel).await?)
+        let mut report = crate::engine::run(cfg.engine, client, cfg.jobs, events, cancel).await?;
+        // What `haul get` prints before the run (`--split` above a cap).
+        report.warnings.splice(0..0, cfg.warnings);
+        Ok(report)
     }
 
     /// Starts the run on the current tokio runtime and returns its events

@@ -36,6 +36,9 @@ pub struct GetConfig {
     pub netrc: Option<Netrc>,
     /// `--on-complete`: the hook to run for each finished file.
     pub hooks: Option<HookConfig>,
+    /// Settings that are valid but will do less than they say, one line
+    /// each: shown before the run (in `--json`, in the summary).
+    pub warnings: Vec<String>,
 }
 
 /// Bad usage or bad input: exit code 2, before any download.
@@ -147,12 +150,14 @@ impl GetConfig {
             )?),
             None => None,
         };
+        let max_connections = args.max_connections.unwrap_or(args.jobs.max(16));
+        let warnings = split_warnings(args.split, args.max_per_host, max_connections);
         Ok(GetConfig {
             engine: EngineConfig {
                 out_dir: args.dir,
                 jobs: args.jobs,
                 max_per_host: args.max_per_host,
-                max_connections: args.max_connections.unwrap_or(args.jobs.max(16)),
+                max_connections,
                 split: args.split,
                 min_split_size: args.min_split_size,
                 max_file_size: args.max_file_size,
@@ -182,6 +187,7 @@ impl GetConfig {
             json: args.json,
             netrc,
             hooks,
+            warnings,
         })
     }
 }
@@ -204,6 +210,39 @@ fn lowest_speed(given: Option<u64>, max_speed: Option<u64>) -> Result<u64, Confi
         (None, Some(max)) if max <= DEFAULT_LOWEST_SPEED => Ok(max / 2),
         (None, _) => Ok(DEFAULT_LOWEST_SPEED),
     }
+}
+
+/// A line for each cap that keeps an explicit `--split N` from opening N
+/// connections.
+///
+/// The caps win, and say so. `--max-per-host` keeps a run polite to each
+/// server for all its files together (aria2's `-x` is a hard cap over `-s`
+/// too); raising it for the file that asked would break that the moment two
+/// split files share a host, and the user may have set the cap on purpose.
+/// What was wrong was only that it won silently: the warning names both
+/// flags and the value that would give the split its connections.
+fn split_warnings(
+    split: Option<usize>,
+    max_per_host: usize,
+    max_connections: usize,
+) -> Vec<String> {
+    let Some(split) = split else {
+        return Vec::new();
+    };
+    let mut warnings = Vec::new();
+    if split > max_per_host {
+        warnings.push(format!(
+            "--split {split} is more than --max-per-host {max_per_host}: a file gets at most \
+             {max_per_host} connections to its host (raise --max-per-host to {split} to use all {split})"
+        ));
+    }
+    if split > max_connections {
+        warnings.push(format!(
+            "--split {split} is more than --max-connections {max_connections}: a file gets at \
+             most {max_connections} connections (raise --max-connections to {split} to use all {split})"
+        ));
+    }
+    warnings
 }
 
 /// The netrc file as curl finds it: `--netrc-file FILE` (must exist), else
@@ -270,6 +309,22 @@ fn apply_sums(jobs: &mut [JobSpec], path: &std::path::Path) -> Result<(), Config
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_split_above_a_cap_is_one_warning_line_per_cap_naming_both_flags() {
+        assert!(split_warnings(None, 1, 1).is_empty(), "automatic splits");
+        assert!(split_warnings(Some(4), 4, 16).is_empty());
+        let per_host = split_warnings(Some(8), 4, 16);
+        assert_eq!(per_host.len(), 1);
+        assert!(
+            per_host[0].contains("--split 8") && per_host[0].contains("--max-per-host 4"),
+            "{per_host:?}"
+        );
+        let both = split_warnings(Some(32), 8, 16);
+        assert_eq!(both.len(), 2);
+        assert!(both[1].contains("--max-connections 16"), "{both:?}");
+        assert!(both.iter().all(|w| !w.contains('\n')), "{both:?}");
+    }
 
     #[test]
     fn the_speed_floor_is_on_by_default_and_stays_below_the_limit() {

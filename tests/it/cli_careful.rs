@@ -3,6 +3,8 @@
 //! falls a window after the drip begins, not at a window boundary, and
 //! without waiting for the drip's next byte); haul's own `--max-speed` is
 //! never mistaken for a slow server; `--lowest-speed 0` turns the floor off.
+//! `--stall-timeout 0` is refused, and an explicit `--split N` above
+//! `--max-per-host` (or `--max-connections`) warns once, naming both flags.
 //!
 //! The first test runs in real time with the default 30 s window, as a user
 //! would meet it; the others prove the window's shape with a short
@@ -10,8 +12,10 @@
 
 use std::time::Duration;
 
+use serde_json::Value;
+
 use crate::support::bodies::{assert_file_eq, body};
-use crate::support::cli::{Sandbox, FAST_RETRY};
+use crate::support::cli::{Outcome, Sandbox, FAST_RETRY};
 use crate::support::server::{Fault, TestServer};
 
 const KIB: u64 = 1 << 10;
@@ -199,4 +203,116 @@ fn a_time_limit_of_zero_is_refused_before_any_request() {
 
     assert!(server.requests().is_empty(), "{:?}", server.requests());
     assert!(!sb.dl("f.bin").exists());
+}
+
+/// stderr lines that are warnings.
+fn warnings(out: &Outcome) -> Vec<&str> {
+    out.stderr
+        .lines()
+        .filter(|l| l.starts_with("warning:"))
+        .collect()
+}
+
+#[test]
+fn split_above_max_per_host_warns_naming_both_flags_and_keeps_the_cap() {
+    let server = TestServer::start();
+    let sb = Sandbox::new();
+    let len = 8 << 20;
+    server.add_file("/s.bin", body(980, len));
+    // Paced, so that the ranges overlap and a ninth connection would show.
+    server.set_rate("/s.bin", 2 << 20);
+
+    let out = sb
+        .haul(["get", &server.url("/s.bin"), "-d", &sb.dir_arg()])
+        .args(["--split", "8"])
+        .run();
+
+    out.assert_code(0);
+    assert_file_eq(&sb.dl("s.bin"), &body(980, len));
+    let lines = warnings(&out);
+    assert_eq!(lines.len(), 1, "{out}");
+    assert!(
+        lines[0].contains("--split 8") && lines[0].contains("--max-per-host 4"),
+        "{out}"
+    );
+    let ranged = server
+        .gets("/s.bin")
+        .iter()
+        .filter(|r| r.status == Some(206))
+        .count();
+    assert!(ranged >= 2, "not split\n{out}");
+    let most = server.max_in_flight("127.0.0.1");
+    assert!(most <= 4, "{most} connections at once\n{out}");
+}
+
+#[test]
+fn split_within_its_caps_warns_nothing_and_each_cap_over_it_warns_once() {
+    let server = TestServer::start();
+    let sb = Sandbox::new();
+    server.add_file("/f.bin", body(981, 1024));
+    let url = server.url("/f.bin");
+
+    for quiet in [
+        &["--split", "4"][..],
+        &["--split", "8", "--max-per-host", "8"],
+        &["--max-per-host", "1"],
+    ] {
+        let dir = sb.root().join(format!("quiet-{}", quiet.join("")));
+        let dir = dir.display().to_string();
+        let out = sb.haul(["get", &url, "-d", &dir]).args(quiet).run();
+        out.assert_code(0);
+        assert!(warnings(&out).is_empty(), "{quiet:?}\n{out}");
+    }
+
+    let out = sb
+        .haul(["get", &url, "-d", &sb.dir_arg()])
+        .args([
+            "--split",
+            "8",
+            "--max-per-host",
+            "8",
+            "--max-connections",
+            "6",
+        ])
+        .run();
+    out.assert_code(0);
+    let lines = warnings(&out);
+    assert_eq!(lines.len(), 1, "{out}");
+    assert!(
+        lines[0].contains("--split 8") && lines[0].contains("--max-connections 6"),
+        "{out}"
+    );
+}
+
+#[test]
+fn split_warning_goes_in_the_json_summary_and_stdout_stays_json() {
+    let server = TestServer::start();
+    let sb = Sandbox::new();
+    server.add_file("/f.bin", body(982, 1024));
+
+    let out = sb
+        .haul(["get", &server.url("/f.bin"), "-d", &sb.dir_arg()])
+        .args(["--json", "--split", "8"])
+        .run();
+
+    out.assert_code(0);
+    let lines: Vec<Value> = out
+        .stdout
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|err| panic!("not JSON ({err}): {line:?}"))
+        })
+        .collect();
+    let summary = lines.last().expect("a summary line");
+    assert_eq!(summary["event"], "summary", "{out}");
+    let listed: Vec<&str> = summary["warnings"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert_eq!(listed.len(), 1, "{out}");
+    assert!(
+        listed[0].contains("--split 8") && listed[0].contains("--max-per-host 4"),
+        "{out}"
+    );
+    assert!(warnings(&out).is_empty(), "said twice\n{out}");
 }
