@@ -121,7 +121,9 @@ pub struct Downloader {
 }
 
 impl Downloader {
-    /// Downloads into `dir` with `haul get`'s defaults.
+    /// Downloads into `dir` with `haul get`'s defaults (among them the
+    /// speed floor: an attempt under 1 KiB/s over 30 s is aborted and
+    /// resumed; `set(["--lowest-speed", "0"])` turns it off).
     pub fn new(dir: impl Into<PathBuf>) -> Downloader {
         Downloader {
             dir: dir.into(),
@@ -210,7 +212,10 @@ impl Downloader {
         }
         let cfg = GetConfig::from_args_and(self.args()?, extra)?;
         let client = crate::http::build_client(&cfg.client)?;
-        Ok(crate::engine::run(cfg.engine, client, cfg.jobs, events, cancel).await?)
+        let mut report = crate::engine::run(cfg.engine, client, cfg.jobs, events, cancel).await?;
+        // What `haul get` prints before the run (`--split` above a cap).
+        report.warnings.splice(0..0, cfg.warnings);
+        Ok(report)
     }
 
     /// Starts the run on the current tokio runtime and returns its events
@@ -261,6 +266,19 @@ mod tests {
             stop.clone(),
         ));
         (base, root, stop)
+    }
+
+    #[test]
+    fn a_library_run_gets_the_speed_floor_by_default_too() {
+        let origin = Origin {
+            source: Arc::from("library"),
+            line: 1,
+        };
+        let entry = entry_with_options("http://h/f", &[], origin).expect("valid job");
+        let args = Downloader::new("x").args().expect("default settings");
+        let cfg = GetConfig::from_args_and(args, vec![entry]).expect("valid config");
+        assert_eq!(cfg.engine.lowest_speed, 1024);
+        assert_eq!(cfg.engine.speed_window, std::time::Duration::from_secs(30));
     }
 
     #[tokio::test]

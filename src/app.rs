@@ -78,7 +78,8 @@ pub fn exit_code(report: &Report) -> u8 {
 
 async fn get(args: GetArgs) -> anyhow::Result<u8> {
     let cancel = on_signal();
-    let cfg = GetConfig::from_args(args)?;
+    let mut cfg = GetConfig::from_args(args)?;
+    let config_warnings = std::mem::take(&mut cfg.warnings);
     let client = crate::http::build_client(&cfg.client)?.with_netrc(cfg.netrc);
     let out_dir = cfg.engine.out_dir.clone();
     let shard = cfg.engine.shard;
@@ -89,6 +90,13 @@ async fn get(args: GetArgs) -> anyhow::Result<u8> {
     } else {
         ui::choose(cfg.quiet)
     };
+    // Before the run, while there is still time to stop it and fix the
+    // flags; with --json the summary line carries them instead.
+    if mode != ui::UiMode::Json {
+        for warning in &config_warnings {
+            lines::warning(warning);
+        }
+    }
     // --on-complete hooks hang off the event stream, not the engine: the
     // renderer's task starts one per finished file and shows how each
     // ended, and it ends only once every hook has (Ctrl-C kills them).
@@ -108,6 +116,9 @@ async fn get(args: GetArgs) -> anyhow::Result<u8> {
         Err(_) => bail!("the progress display crashed"),
     };
     let mut report = result?;
+    if mode == ui::UiMode::Json {
+        report.warnings.splice(0..0, config_warnings);
+    }
     // A hook's failure is reported, never counted against the download
     // (and so never changes the exit code).
     report.hooks_ok = hooks.ok;

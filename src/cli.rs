@@ -84,19 +84,28 @@ pub struct GetArgs {
     /// Longest wait between attempts, Retry-After included, in seconds.
     #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_secs)]
     pub max_retry_wait: f64,
-    /// Abort an attempt that receives no bytes for this many seconds.
-    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_secs)]
+    /// Abort an attempt that receives no bytes for this many seconds (above 0).
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_positive_secs)]
     pub stall_timeout: f64,
     /// Abort and retry an attempt that averages fewer bytes a second than this
-    /// over --stall-timeout seconds (K, M, G suffixes; 0 is off).
+    /// over the last --lowest-speed-time seconds (K, M, G suffixes; 0 is off)
+    /// [default: 1K, or half of a --max-speed at or below that].
     #[arg(
         long,
-        visible_alias = "lowest-speed-limit",
+        visible_aliases = ["lowest-speed-limit", "speed-limit"],
         value_name = "SPEED",
-        default_value = "0",
         value_parser = parse_size
     )]
-    pub lowest_speed: u64,
+    pub lowest_speed: Option<u64>,
+    /// The sliding window --lowest-speed is judged over, in seconds.
+    #[arg(
+        long,
+        visible_alias = "speed-time",
+        value_name = "SECS",
+        default_value_t = crate::engine::DEFAULT_LOWEST_SPEED_TIME.as_secs_f64(),
+        value_parser = parse_positive_secs
+    )]
+    pub lowest_speed_time: f64,
     /// Cap the whole run at this many bytes a second, all connections
     /// together (K, M, G suffixes; 0 is no limit).
     #[arg(
@@ -270,6 +279,14 @@ fn parse_secs(s: &str) -> Result<f64, String> {
     }
 }
 
+/// Seconds above zero, for a time limit that 0 would make fail at once.
+fn parse_positive_secs(s: &str) -> Result<f64, String> {
+    match parse_secs(s)? {
+        v if v > 0.0 => Ok(v),
+        _ => Err(format!("'{s}' is not above 0 seconds")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,11 +304,36 @@ mod tests {
     }
 
     #[test]
-    fn lowest_speed_is_off_by_default_and_takes_the_aria2_name_too() {
-        assert_eq!(get(&[]).lowest_speed, 0);
-        assert_eq!(get(&["--lowest-speed", "1K"]).lowest_speed, 1024);
-        assert_eq!(get(&["--lowest-speed-limit", "2M"]).lowest_speed, 2 << 20);
+    fn lowest_speed_is_left_to_config_and_takes_the_aria2_and_curl_names_too() {
+        // None: `config` picks the default, which depends on --max-speed.
+        assert_eq!(get(&[]).lowest_speed, None);
+        assert_eq!(get(&["--lowest-speed", "1K"]).lowest_speed, Some(1024));
+        assert_eq!(get(&["--lowest-speed", "0"]).lowest_speed, Some(0));
+        let aria2 = get(&["--lowest-speed-limit", "2M"]).lowest_speed;
+        assert_eq!(aria2, Some(2 << 20));
+        assert_eq!(get(&["--speed-limit", "3K"]).lowest_speed, Some(3 << 10));
         assert!(Cli::try_parse_from(["haul", "get", "--lowest-speed", "fast", "u"]).is_err());
+    }
+
+    #[test]
+    fn a_stall_timeout_of_zero_is_refused_rather_than_failing_every_attempt() {
+        assert_eq!(get(&[]).stall_timeout, 30.0);
+        assert_eq!(get(&["--stall-timeout", "0.05"]).stall_timeout, 0.05);
+        for bad in ["0", "0.000", "-0.5"] {
+            let argv = ["haul", "get", "--stall-timeout", bad, "u"];
+            assert!(Cli::try_parse_from(argv).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_speed_window_is_thirty_seconds_by_default_and_never_zero() {
+        assert_eq!(get(&[]).lowest_speed_time, 30.0);
+        assert_eq!(get(&["--lowest-speed-time", "2.5"]).lowest_speed_time, 2.5);
+        assert_eq!(get(&["--speed-time", "10"]).lowest_speed_time, 10.0);
+        for bad in ["0", "0.0", "-1", "soon"] {
+            let argv = ["haul", "get", "--lowest-speed-time", bad, "u"];
+            assert!(Cli::try_parse_from(argv).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::cli::GetArgs;
 use crate::engine::retry::RetryPolicy;
-use crate::engine::EngineConfig;
+use crate::engine::{EngineConfig, DEFAULT_LOWEST_SPEED};
 use crate::hooks::{HookConfig, HookConfigError};
 use crate::http::{split_header, ClientError, ClientOptions};
 use crate::list::{entries_from_args, parse_list, plan, JobSpec, ListEntry, ListError};
@@ -36,6 +36,9 @@ pub struct GetConfig {
     pub netrc: Option<Netrc>,
     /// `--on-complete`: the hook to run for each finished file.
     pub hooks: Option<HookConfig>,
+    /// Settings that are valid but will do less than they say, one line
+    /// each: shown before the run (in `--json`, in the summary).
+    pub warnings: Vec<String>,
 }
 
 /// Bad usage or bad input: exit code 2, before any download.
@@ -45,7 +48,7 @@ pub enum ConfigError {
     NoUrls,
     #[error("{0} must be at least 1")]
     Zero(&'static str),
-    #[error("--lowest-speed ({lowest} B/s) must be below --max-speed ({max} B/s): every attempt would be aborted as too slow")]
+    #[error("--lowest-speed ({lowest} B/s) must be below --max-speed ({max} B/s): every connection not using the whole limit would be aborted as too slow")]
     FloorAboveLimit { lowest: u64, max: u64 },
     #[error("cannot read {}", path.display())]
     Read {
@@ -96,12 +99,7 @@ impl GetConfig {
             return Err(ConfigError::Zero("--max-tries"));
         }
         let max_speed = (args.max_speed > 0).then_some(args.max_speed);
-        if max_speed.is_some_and(|max| args.lowest_speed >= max) {
-            return Err(ConfigError::FloorAboveLimit {
-                lowest: args.lowest_speed,
-                max: args.max_speed,
-            });
-        }
+        let lowest_speed = lowest_speed(args.lowest_speed, max_speed)?;
         let mut entries = entries_from_args(&args.urls)?;
         if let Some(input) = &args.input {
             let (text, source) = if input == "-" {
@@ -152,12 +150,14 @@ impl GetConfig {
             )?),
             None => None,
         };
+        let max_connections = args.max_connections.unwrap_or(args.jobs.max(16));
+        let warnings = split_warnings(args.split, args.max_per_host, max_connections);
         Ok(GetConfig {
             engine: EngineConfig {
                 out_dir: args.dir,
                 jobs: args.jobs,
                 max_per_host: args.max_per_host,
-                max_connections: args.max_connections.unwrap_or(args.jobs.max(16)),
+                max_connections,
                 split: args.split,
                 min_split_size: args.min_split_size,
                 max_file_size: args.max_file_size,
@@ -167,7 +167,8 @@ impl GetConfig {
                     max_wait: Duration::from_secs_f64(args.max_retry_wait),
                 },
                 stall_timeout: Duration::from_secs_f64(args.stall_timeout),
-                lowest_speed: args.lowest_speed,
+                lowest_speed,
+                speed_window: Duration::from_secs_f64(args.lowest_speed_time),
                 max_speed,
                 checkpoint_every: CHECKPOINT_EVERY,
                 allow_overwrite: args.allow_overwrite,
@@ -186,8 +187,62 @@ impl GetConfig {
             json: args.json,
             netrc,
             hooks,
+            warnings,
         })
     }
+}
+
+/// The `--lowest-speed` floor in force: the one given, else the default.
+///
+/// Either way it stays below `--max-speed`. Time a connection spends
+/// waiting on the limit is never held against the server (see the engine's
+/// `SpeedFloor::excuse`), but while the server sends slower than the limit
+/// the floor judges it, and a floor at or above the limit would then abort
+/// every connection that does not use the whole limit. One the user gave is
+/// refused; the default, which the user never asked for, drops to half the
+/// limit instead.
+fn lowest_speed(given: Option<u64>, max_speed: Option<u64>) -> Result<u64, ConfigError> {
+    match (given, max_speed) {
+        (Some(lowest), Some(max)) if lowest >= max => {
+            Err(ConfigError::FloorAboveLimit { lowest, max })
+        }
+        (Some(lowest), _) => Ok(lowest),
+        (None, Some(max)) if max <= DEFAULT_LOWEST_SPEED => Ok(max / 2),
+        (None, _) => Ok(DEFAULT_LOWEST_SPEED),
+    }
+}
+
+/// A line for each cap that keeps an explicit `--split N` from opening N
+/// connections.
+///
+/// The caps win, and say so. `--max-per-host` keeps a run polite to each
+/// server for all its files together (aria2's `-x` is a hard cap over `-s`
+/// too); raising it for the file that asked would break that the moment two
+/// split files share a host, and the user may have set the cap on purpose.
+/// What was wrong was only that it won silently: the warning names both
+/// flags and the value that would give the split its connections.
+fn split_warnings(
+    split: Option<usize>,
+    max_per_host: usize,
+    max_connections: usize,
+) -> Vec<String> {
+    let Some(split) = split else {
+        return Vec::new();
+    };
+    let mut warnings = Vec::new();
+    if split > max_per_host {
+        warnings.push(format!(
+            "--split {split} is more than --max-per-host {max_per_host}: a file gets at most \
+             {max_per_host} connections to its host (raise --max-per-host to {split} to use all {split})"
+        ));
+    }
+    if split > max_connections {
+        warnings.push(format!(
+            "--split {split} is more than --max-connections {max_connections}: a file gets at \
+             most {max_connections} connections (raise --max-connections to {split} to use all {split})"
+        ));
+    }
+    warnings
 }
 
 /// The netrc file as curl finds it: `--netrc-file FILE` (must exist), else
@@ -249,4 +304,46 @@ fn apply_sums(jobs: &mut [JobSpec], path: &std::path::Path) -> Result<(), Config
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_split_above_a_cap_is_one_warning_line_per_cap_naming_both_flags() {
+        assert!(split_warnings(None, 1, 1).is_empty(), "automatic splits");
+        assert!(split_warnings(Some(4), 4, 16).is_empty());
+        let per_host = split_warnings(Some(8), 4, 16);
+        assert_eq!(per_host.len(), 1);
+        assert!(
+            per_host[0].contains("--split 8") && per_host[0].contains("--max-per-host 4"),
+            "{per_host:?}"
+        );
+        let both = split_warnings(Some(32), 8, 16);
+        assert_eq!(both.len(), 2);
+        assert!(both[1].contains("--max-connections 16"), "{both:?}");
+        assert!(both.iter().all(|w| !w.contains('\n')), "{both:?}");
+    }
+
+    #[test]
+    fn the_speed_floor_is_on_by_default_and_stays_below_the_limit() {
+        assert_eq!(lowest_speed(None, None).ok(), Some(1024));
+        assert_eq!(lowest_speed(None, Some(10 << 20)).ok(), Some(1024));
+        assert_eq!(lowest_speed(None, Some(1025)).ok(), Some(1024));
+        // The default gives way to a limit at or below it...
+        assert_eq!(lowest_speed(None, Some(1024)).ok(), Some(512));
+        assert_eq!(lowest_speed(None, Some(300)).ok(), Some(150));
+        // ...but a floor the user gave is theirs: kept, or refused.
+        assert_eq!(lowest_speed(Some(0), Some(300)).ok(), Some(0));
+        assert_eq!(lowest_speed(Some(200), Some(300)).ok(), Some(200));
+        assert_eq!(lowest_speed(Some(5 << 20), None).ok(), Some(5 << 20));
+        assert!(matches!(
+            lowest_speed(Some(300), Some(300)),
+            Err(ConfigError::FloorAboveLimit {
+                lowest: 300,
+                max: 300
+            })
+        ));
+    }
 }

@@ -407,6 +407,17 @@ mod tests {
     }
 
     #[test]
+    fn a_zero_time_limit_in_the_file_is_refused_like_on_the_command_line() {
+        let msg = file_error("[get]\nstall-timeout = 0\n");
+        assert!(
+            msg.starts_with("2:") && msg.contains("stall-timeout"),
+            "{msg}"
+        );
+        let msg = file_error("[get]\njobs = 2\nlowest-speed-time = 0.0\n");
+        assert!(msg.starts_with("3:") && msg.contains("above 0"), "{msg}");
+    }
+
+    #[test]
     fn locates_the_file_like_xdg_says() {
         let none: &[(&str, &str)] = &[];
         assert_eq!(

@@ -103,7 +103,8 @@ pub struct Report {
     /// True when the run was stopped by a signal.
     pub cancelled: bool,
     /// Trouble that cost no download but deserves a line (a manifest
-    /// the full disk kept from being compacted).
+    /// the full disk kept from being compacted, a `--split` above
+    /// `--max-per-host`).
     pub warnings: Vec<String>,
     /// `--on-complete` hooks that exited 0 (filled in by `app`, not the engine).
     pub hooks_ok: usize,

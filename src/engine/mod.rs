@@ -30,6 +30,14 @@ use recorder::Recorder;
 use retry::RetryPolicy;
 use worker::{run_job, Outcome, Shared};
 
+/// `--lowest-speed` when not given: 1 KiB/s, low enough that a link that
+/// works never trips it, high enough that a server dripping a byte every
+/// few seconds does (issue 9).
+pub const DEFAULT_LOWEST_SPEED: u64 = 1024;
+
+/// `--lowest-speed-time` when not given: 30 s, as curl's `--speed-time`.
+pub const DEFAULT_LOWEST_SPEED_TIME: Duration = Duration::from_secs(30);
+
 /// Engine settings, already validated.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -50,8 +58,11 @@ pub struct EngineConfig {
     /// An attempt that receives nothing for this long is aborted.
     pub stall_timeout: Duration,
     /// `--lowest-speed`: an attempt averaging fewer bytes a second than this
-    /// over a `stall_timeout` window is aborted and retried; 0 is off.
+    /// over the last `speed_window` is aborted and retried; 0 is off.
     pub lowest_speed: u64,
+    /// `--lowest-speed-time`: the sliding window `lowest_speed` is judged
+    /// over.
+    pub speed_window: Duration,
     /// `--max-speed`: bytes a second over all connections together; None is
     /// no limit.
     pub max_speed: Option<u64>,

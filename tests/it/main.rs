@@ -11,6 +11,7 @@
 mod support;
 
 mod chaos;
+mod cli_careful;
 mod cli_config;
 mod cli_disk;
 mod cli_escape;

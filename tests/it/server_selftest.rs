@@ -311,6 +311,35 @@ fn stall_after_sends_n_bytes_then_nothing() {
 }
 
 #[test]
+fn drip_after_sends_n_bytes_at_once_then_one_byte_at_a_time() {
+    let server = TestServer::start();
+    let data = body(15, 100_000);
+    server.add_file("/f", data.clone());
+    server.script("/f", vec![Fault::DripAfter(99_990, 40)]);
+    block_on(async {
+        let resp = get(&server.url("/f"), &[]).await;
+        assert_eq!(header(&resp, "content-length").as_deref(), Some("100000"));
+        let started = Instant::now();
+        let mut resp = resp;
+        let mut got = Vec::new();
+        while got.len() < 99_990 {
+            let chunk = resp.chunk().await.expect("read").expect("more body");
+            got.extend_from_slice(&chunk);
+        }
+        assert_eq!(got.len(), 99_990, "the fast part ends exactly at the mark");
+        let fast = started.elapsed();
+        let (rest, how) = read_body(resp, Duration::from_secs(5)).await;
+        assert_eq!(how, "end");
+        got.extend_from_slice(&rest);
+        assert_eq!(got, data);
+        let dripped = started.elapsed() - fast;
+        // Ten bytes, 40 ms before each.
+        assert!(dripped >= Duration::from_millis(390), "{dripped:?}");
+        assert!(fast < dripped, "fast part {fast:?}, drip {dripped:?}");
+    });
+}
+
+#[test]
 fn stall_at_end_sends_everything_but_the_end() {
     let server = TestServer::start();
     let data = body(14, 100_000);

@@ -54,6 +54,17 @@ const AUTO_SPLIT: usize = 4;
 /// No range of a split file is cut smaller than this.
 const MIN_PIECE: u64 = 1 << 20;
 
+/// Resolves when `floor`'s verdict falls if no more bytes arrive; never
+/// when there is no floor. The streaming loops select on it beside the read.
+async fn until_due(floor: Option<&speed::SpeedFloor>) {
+    match floor {
+        Some(floor) => {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(floor.deadline())).await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// What the first answer told us to do next.
 enum Next {
     /// The file is complete on disk.
@@ -468,13 +479,22 @@ impl Worker {
         let stall = self.shared.cfg.stall_timeout;
         let mut body = resp.bytes_stream();
         let mut last_checkpoint = Instant::now();
-        let lowest = self.shared.cfg.lowest_speed;
-        let mut floor = speed::SpeedFloor::new(lowest, stall, Instant::now());
+        let cfg = &self.shared.cfg;
+        let mut floor = speed::SpeedFloor::new(cfg.lowest_speed, cfg.speed_window, Instant::now());
+        let mut read_by = tokio::time::Instant::now() + stall;
         loop {
             let next = tokio::select! {
                 biased;
                 _ = self.shared.cancel.cancelled() => return Err(Stop::Cancelled),
-                next = tokio::time::timeout(stall, body.next()) => next,
+                next = tokio::time::timeout_at(read_by, body.next()) => next,
+                // A drip may be too slow to wait for its next byte: the
+                // verdict falls when it is due, not when a byte comes.
+                _ = until_due(floor.as_ref()) => {
+                    match floor.as_mut().map(|f| f.check(Instant::now())) {
+                        Some(Err(slow)) => return Err(Stop::Failed(slow.into_error(&self.url))),
+                        _ => continue,
+                    }
+                }
             };
             let chunk = match next {
                 Err(_) => {
@@ -546,12 +566,17 @@ impl Worker {
             // Before the next read, so while we wait the socket fills and
             // TCP slows the server down.
             if let Some(throttle) = &self.shared.throttle {
+                let waiting = Instant::now();
                 tokio::select! {
                     biased;
                     _ = self.shared.cancel.cancelled() => return Err(Stop::Cancelled),
                     _ = throttle.take(len) => {}
                 }
+                if let Some(floor) = floor.as_mut() {
+                    floor.excuse(Instant::now(), waiting.elapsed());
+                }
             }
+            read_by = tokio::time::Instant::now() + stall;
         }
         match self.rec.total {
             Some(total) if self.pos < total => Err(Stop::Failed(DownloadError::Truncated {

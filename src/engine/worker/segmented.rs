@@ -32,7 +32,8 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::{header_str, Shared, PROGRESS_EVERY};
+use super::speed::SpeedFloor;
+use super::{header_str, until_due, Shared, PROGRESS_EVERY};
 use crate::engine::retry::Decision;
 use crate::engine::segments::{Claim, Plan};
 use crate::engine::ConnPermit;
@@ -583,14 +584,23 @@ async fn stream(
     let flush_at = flush_every(lock(&ctx.plan).total());
     let mut body = resp.bytes_stream();
     let mut last_sync = Instant::now();
-    let lowest = ctx.shared.cfg.lowest_speed;
-    let mut floor = super::speed::SpeedFloor::new(lowest, stall, Instant::now());
+    let cfg = &ctx.shared.cfg;
+    let mut floor = SpeedFloor::new(cfg.lowest_speed, cfg.speed_window, Instant::now());
+    let mut read_by = tokio::time::Instant::now() + stall;
     let from = *pos;
     loop {
         let next = tokio::select! {
             biased;
             _ = ctx.stop.cancelled() => return Err(ConnEnd::Cancelled),
-            next = tokio::time::timeout(stall, body.next()) => next,
+            next = tokio::time::timeout_at(read_by, body.next()) => next,
+            // As in the single stream: a drip is judged when the verdict is
+            // due, not when its next byte comes.
+            _ = until_due(floor.as_ref()) => {
+                match floor.as_mut().map(|f| f.check(Instant::now())) {
+                    Some(Err(slow)) => return Err(ConnEnd::Failed(slow.into_error(url_text))),
+                    _ => continue,
+                }
+            }
         };
         let chunk = match next {
             Err(_) => {
@@ -655,12 +665,17 @@ async fn stream(
         // Every byte that arrived counts, kept or not; before the next read,
         // so while we wait the socket fills and TCP slows the server down.
         if let Some(throttle) = &ctx.shared.throttle {
+            let waiting = Instant::now();
             tokio::select! {
                 biased;
                 _ = ctx.stop.cancelled() => return Err(ConnEnd::Cancelled),
                 _ = throttle.take(chunk.len() as u64) => {}
             }
+            if let Some(floor) = floor.as_mut() {
+                floor.excuse(Instant::now(), waiting.elapsed());
+            }
         }
+        read_by = tokio::time::Instant::now() + stall;
         // Reported even when the range is complete: the server is lying,
         // and the retry only costs this connection a backoff.
         if let Some(end) = overlong {

@@ -72,6 +72,10 @@ pub enum Fault {
     /// Normal headers (full Content-Length), then the body one byte at a time
     /// with this many milliseconds before each: alive, but far too slow.
     Drip(u64),
+    /// Normal headers (full Content-Length), this many body bytes at full
+    /// speed, then the rest one byte at a time with this many milliseconds
+    /// before each: a transfer that starts well and then all but stops.
+    DripAfter(u64, u64),
     /// Normal headers, this many body bytes, then nothing at all while the
     /// connection stays open (until the server shuts down or 60 s pass).
     StallAfter(u64),
@@ -100,6 +104,7 @@ impl Fault {
             Fault::CloseAfter(n) => format!("CloseAfter({n})"),
             Fault::ResetAfter(n) => format!("ResetAfter({n})"),
             Fault::Drip(ms) => format!("Drip({ms} ms)"),
+            Fault::DripAfter(n, ms) => format!("DripAfter({n}, {ms} ms)"),
             Fault::StallAfter(n) => format!("StallAfter({n})"),
             Fault::StallAtEnd => "StallAtEnd".to_string(),
             Fault::IgnoreRange => "IgnoreRange".to_string(),
@@ -552,7 +557,8 @@ impl Shared {
         let data = res.body.slice(start as usize..end as usize);
         let rate = st.rates.get(&req.path).copied();
         let drip = match fault {
-            Some(Fault::Drip(ms)) => Some(Duration::from_millis(*ms)),
+            Some(Fault::Drip(ms)) => Some((0, Duration::from_millis(*ms))),
+            Some(Fault::DripAfter(n, ms)) => Some((*n as usize, Duration::from_millis(*ms))),
             _ => None,
         };
         let guard = InFlight::enter(Arc::clone(self), st, &req.host);
@@ -564,7 +570,7 @@ impl Shared {
             limit: limit as usize,
             end: end_with,
             rate,
-            chunk: if drip.is_some() { 1 } else { chunk_for(rate) },
+            chunk: chunk_for(rate),
             drip,
             started: tokio::time::Instant::now(),
             guard: Some(guard),
@@ -782,8 +788,9 @@ struct Pump {
     end: StreamEnd,
     rate: Option<u64>,
     chunk: usize,
-    /// `Fault::Drip`: the pause before each one-byte chunk.
-    drip: Option<Duration>,
+    /// `Fault::Drip` / `Fault::DripAfter`: the body offset the drip starts
+    /// at, and the pause before each one-byte chunk from there on.
+    drip: Option<(usize, Duration)>,
     started: tokio::time::Instant,
     /// `None` once the body is over (ended, failed or stalled out).
     guard: Option<InFlight>,
@@ -825,10 +832,16 @@ impl Pump {
             self.guard = None;
             return Some(Err(io::Error::other(message)));
         }
-        if let Some(pause) = self.drip {
-            if !self.pause_until(tokio::time::Instant::now() + pause).await {
-                self.guard = None;
-                return Some(Err(io::Error::other("test server shutting down")));
+        let mut most = self.chunk;
+        if let Some((from, pause)) = self.drip {
+            if self.pos >= from {
+                if !self.pause_until(tokio::time::Instant::now() + pause).await {
+                    self.guard = None;
+                    return Some(Err(io::Error::other("test server shutting down")));
+                }
+                most = 1;
+            } else {
+                most = most.min(from - self.pos);
             }
         }
         if let Some(rate) = self.rate {
@@ -838,7 +851,7 @@ impl Pump {
                 return Some(Err(io::Error::other("test server shutting down")));
             }
         }
-        let n = self.chunk.min(self.limit - self.pos);
+        let n = most.min(self.limit - self.pos);
         let chunk = self.data.slice(self.pos..self.pos + n);
         self.pos += n;
         self.shared.record_served(&self.path, n as u64);
