@@ -20,6 +20,7 @@ mod cli_hooks;
 mod cli_input;
 mod cli_json;
 mod cli_load;
+mod cli_messages;
 mod cli_mirrors;
 mod cli_netrc;
 mod cli_resume;
