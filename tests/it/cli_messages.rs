@@ -5,12 +5,172 @@
 //! values are trimmed as aria2 trims them; every size flag takes the same
 //! suffixes; `status` says "interrupted" and counts in the singular.
 
+use std::path::Path;
 use std::time::Duration;
 
-use crate::support::bodies::{assert_file_eq, body};
-use crate::support::cli::Sandbox;
+use crate::support::bodies::{assert_file_eq, body, sha256_hex};
+use crate::support::cli::{Outcome, Sandbox};
+use crate::support::server::{Fault, TestServer};
 
 const WAIT: Duration = Duration::from_secs(30);
+
+/// What a panic or a crashed command leaves on stderr.
+const CRASH_SIGNS: [&str; 4] = ["panicked", "crashed", "broken pipe", "failed printing"];
+
+fn assert_quiet_end(out: &Outcome, code: i32) {
+    out.assert_code(code);
+    let stderr = out.stderr.to_lowercase();
+    for sign in CRASH_SIGNS {
+        assert!(!stderr.contains(sign), "stderr shows {sign:?}\n{out}");
+    }
+}
+
+/// A sandbox whose `dl/` holds `one.bin` and `two.bin`, downloaded by haul.
+fn downloaded(server: &TestServer) -> Sandbox {
+    let sb = Sandbox::new();
+    server.add_file("/one.bin", body(900, 40_000));
+    server.add_file("/two.bin", body(901, 50_000));
+    sb.haul([
+        "get",
+        &server.url("/one.bin"),
+        &server.url("/two.bin"),
+        "-d",
+        &sb.dir_arg(),
+    ])
+    .run()
+    .assert_code(0);
+    sb
+}
+
+#[test]
+fn verify_and_status_end_quietly_when_stdout_is_closed() {
+    let server = TestServer::start();
+    let sb = downloaded(&server);
+    for args in [
+        &["verify"][..],
+        &["verify", "--json"],
+        &["status"],
+        &["status", "--json"],
+    ] {
+        let out = sb
+            .haul(args)
+            .args(["-d", &sb.dir_arg()])
+            .stdout_closed()
+            .run();
+        // The pipe closing changes nothing about the outcome: both files
+        // verified, so 0.
+        assert_quiet_end(&out, 0);
+    }
+}
+
+#[test]
+fn verify_still_reports_problems_and_fails_when_stdout_is_closed() {
+    let server = TestServer::start();
+    let sb = downloaded(&server);
+    std::fs::remove_file(sb.dl("two.bin")).expect("delete two.bin");
+    let sums = sb.root().join("verified.sums");
+
+    let out = sb
+        .haul(["verify", "-d", &sb.dir_arg(), "--write-sums"])
+        .args([&sums])
+        .stdout_closed()
+        .run();
+
+    assert_quiet_end(&out, 1);
+    out.assert_stderr_has(&["missing", "two.bin"]);
+    let written = std::fs::read_to_string(&sums).expect("the sums file was written");
+    assert!(
+        written.contains("one.bin") && !written.contains("two.bin"),
+        "{written}"
+    );
+}
+
+#[test]
+fn get_json_completions_man_and_help_end_quietly_when_stdout_is_closed() {
+    let server = TestServer::start();
+    let sb = Sandbox::new();
+    server.add_file("/a.bin", body(902, 30_000));
+    let out = sb
+        .haul(["get", "--json", &server.url("/a.bin"), "-d", &sb.dir_arg()])
+        .stdout_closed()
+        .run();
+    assert_quiet_end(&out, 0);
+    assert_file_eq(&sb.dl("a.bin"), &body(902, 30_000));
+
+    for args in [
+        &["completions", "bash"][..],
+        &["man"],
+        &["--help"],
+        &["get", "--help"],
+    ] {
+        let out = sb.haul(args).stdout_closed().run();
+        assert_quiet_end(&out, 0);
+    }
+}
+
+/// Every file under `root` except the logs the harness writes.
+fn files_outside_logs(root: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir)
+            .expect("read a sandbox dir")
+            .flatten()
+        {
+            let path = entry.path();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .display()
+                .to_string();
+            if rel == "logs" {
+                continue;
+            }
+            if path.is_dir() {
+                dirs.push(path.clone());
+            }
+            found.push(rel);
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn a_dir_naming_a_regular_file_is_refused_and_nothing_is_written() {
+    let server = TestServer::start();
+    server.add_file("/a.bin", body(903, 1_000));
+    let sb = Sandbox::new();
+    sb.write("afile", "keep me");
+    sb.write(
+        "SUMS",
+        format!("{}  a.bin\n", sha256_hex(&body(903, 1_000))),
+    );
+    let before = files_outside_logs(sb.root());
+    let url = server.url("/a.bin");
+
+    let runs: [&[&str]; 7] = [
+        &["get", &url, "-d", "afile"],
+        &["get", &url, "-d", "afile/sub"],
+        &["get", "--json", &url, "-d", "afile"],
+        &["verify", "-d", "afile"],
+        &["verify", "-d", "afile", "--checksums", "SUMS"],
+        &["status", "-d", "afile"],
+        &["status", "--json", "-d", "afile"],
+    ];
+    for args in runs {
+        let out = sb.haul(args).run();
+        out.assert_code(2);
+        out.assert_stderr_has(&["afile is not a directory"]);
+    }
+
+    assert_eq!(files_outside_logs(sb.root()), before);
+    assert_eq!(
+        std::fs::read_to_string(sb.root().join("afile")).expect("read afile"),
+        "keep me"
+    );
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+}
 
 /// A port nothing listens on right now, for a `haul serve` to take.
 fn free_port() -> u16 {
@@ -100,4 +260,64 @@ fn a_config_file_size_goes_through_the_same_parser() {
         .run();
     out.assert_code(2);
     out.assert_stderr_has(&["bad.toml:3", "limit-rate", "'lots'"]);
+}
+
+#[test]
+fn status_after_an_interrupted_rerun_says_interrupted_not_the_old_error() {
+    let server = TestServer::start();
+    let sb = Sandbox::new();
+    let size = 1 << 20;
+    server.add_file("/big.bin", body(907, size));
+    server.script("/big.bin", vec![Fault::Status(503)]);
+    let args = [
+        "get",
+        &server.url("/big.bin"),
+        "-d",
+        &sb.dir_arg(),
+        "--split",
+        "1",
+        "--max-tries",
+        "1",
+    ]
+    .map(String::from);
+    sb.haul(&args).run().assert_code(1);
+    let failed = sb.haul(["status", "-d", &sb.dir_arg()]).run();
+    failed.assert_code(0);
+    assert!(failed.stdout.contains("503"), "{failed}");
+
+    // A healthy rerun, stopped by Ctrl-C with a quarter of the body saved.
+    server.hold_at(size as u64 / 4);
+    let rerun = sb.haul(&args).spawn();
+    assert!(server.wait_total_served(size as u64 / 4, WAIT));
+    rerun.signal("INT");
+    rerun.wait(WAIT).assert_code(130);
+    server.release();
+
+    let out = sb.haul(["status", "-d", &sb.dir_arg()]).run();
+    out.assert_code(0);
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("big.bin"))
+        .unwrap_or_else(|| panic!("no line for big.bin\n{out}"));
+    assert!(line.contains("interrupted"), "{out}");
+    assert!(!out.stdout.contains("503"), "a stale error is shown\n{out}");
+    assert!(out.stdout.starts_with("1 job:"), "{out}");
+}
+
+#[test]
+fn counts_of_one_are_singular() {
+    let server = TestServer::start();
+    let sb = Sandbox::new();
+    server.add_file("/one.bin", body(908, 10_000));
+    sb.haul(["get", &server.url("/one.bin"), "-d", &sb.dir_arg()])
+        .run()
+        .assert_code(0);
+
+    let status = sb.haul(["status", "-d", &sb.dir_arg()]).run();
+    status.assert_code(0);
+    assert!(status.stdout.starts_with("1 job:"), "{status}");
+    let verify = sb.haul(["verify", "-d", &sb.dir_arg()]).run();
+    verify.assert_code(0);
+    verify.assert_stderr_has(&["verified 1 file "]);
 }
