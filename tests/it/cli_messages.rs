@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::support::bodies::{assert_file_eq, body, sha256_hex};
 use crate::support::cli::{Outcome, Sandbox};
 use crate::support::server::{Fault, TestServer};
+use crate::support::tls::TlsRedirector;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -108,6 +109,37 @@ fn get_json_completions_man_and_help_end_quietly_when_stdout_is_closed() {
     }
 }
 
+#[test]
+fn a_url_given_as_the_command_suggests_haul_get() {
+    let sb = Sandbox::new();
+    let out = sb.haul(["http://example.invalid/file.iso"]).run();
+    out.assert_code(2);
+    out.assert_stderr_has(&["haul get http://example.invalid/file.iso"]);
+}
+
+#[test]
+fn a_list_without_urls_is_named_in_the_error() {
+    let sb = Sandbox::new();
+    sb.write("urls.txt", "# nothing yet\n\n   \n# still nothing\n");
+    let out = sb
+        .haul(["get", "-i", "urls.txt", "-d", &sb.dir_arg()])
+        .run();
+    out.assert_code(2);
+    out.assert_stderr_has(&["urls.txt", "no urls"]);
+    assert!(
+        !out.stderr.contains("give URLs or -i FILE"),
+        "-i was given; the hint to give it is wrong\n{out}"
+    );
+
+    let empty = sb.write("empty.txt", "");
+    let out = sb
+        .haul(["get", "-i", "-", "-d", &sb.dir_arg()])
+        .stdin_file(empty)
+        .run();
+    out.assert_code(2);
+    out.assert_stderr_has(&["standard input", "no urls"]);
+}
+
 /// Every file under `root` except the logs the harness writes.
 fn files_outside_logs(root: &Path) -> Vec<String> {
     let mut found = Vec::new();
@@ -170,6 +202,115 @@ fn a_dir_naming_a_regular_file_is_refused_and_nothing_is_written() {
         "keep me"
     );
     assert!(server.requests().is_empty(), "{:?}", server.requests());
+}
+
+/// The stderr line that reports `path` as failed.
+fn failed_line<'a>(out: &'a Outcome, path: &str) -> &'a str {
+    out.failed_lines()
+        .into_iter()
+        .find(|l| l.contains(path))
+        .unwrap_or_else(|| panic!("no failed line for {path}\n{out}"))
+}
+
+fn assert_lacks(text: &str, raw: &[&str], out: &Outcome) {
+    for needle in raw {
+        assert!(
+            !text.to_lowercase().contains(&needle.to_lowercase()),
+            "{needle:?} leaked from a library\n{out}"
+        );
+    }
+}
+
+#[test]
+fn an_unresolvable_host_is_named_in_words() {
+    let sb = Sandbox::new();
+    // `.invalid` never resolves (RFC 6761 §6.4); the local resolver says so
+    // at once, with no query leaving the machine.
+    let out = sb
+        .haul([
+            "get",
+            "http://no-such-host.invalid/x.bin",
+            "--max-tries",
+            "1",
+        ])
+        .args(["-d", &sb.dir_arg()])
+        .run();
+    out.assert_code(1);
+    let line = failed_line(&out, "x.bin").to_lowercase();
+    assert!(
+        line.contains("host no-such-host.invalid") && line.contains("not found"),
+        "{out}"
+    );
+    assert_lacks(
+        &line,
+        &["client error (connect)", "dns error", "failed to lookup"],
+        &out,
+    );
+}
+
+#[test]
+fn an_untrusted_certificate_suggests_ca_cert() {
+    let tls = TlsRedirector::start("http://127.0.0.1:9", 302);
+    let sb = Sandbox::new();
+    let out = sb
+        .haul(["get", &tls.url("/x.bin"), "-d", &sb.dir_arg()])
+        .run();
+    out.assert_code(1);
+    let line = failed_line(&out, "x.bin");
+    assert!(
+        line.contains("not trusted") && line.contains("pass --ca-cert FILE"),
+        "{out}"
+    );
+    assert_lacks(line, &["UnknownIssuer", "invalid peer certificate"], &out);
+}
+
+#[test]
+fn https_to_a_plain_http_port_suggests_http() {
+    let server = TestServer::start();
+    let sb = Sandbox::new();
+    let url = format!("https://127.0.0.1:{}/x.bin", server.port());
+    let out = sb.haul(["get", &url, "-d", &sb.dir_arg()]).run();
+    out.assert_code(1);
+    let line = failed_line(&out, "x.bin");
+    assert!(
+        line.contains("does not speak TLS") && line.contains("http://"),
+        "{out}"
+    );
+    assert_lacks(line, &["InvalidContentType", "corrupt message"], &out);
+}
+
+#[test]
+fn json_kinds_of_connection_failures_stay_connect_and_tls() {
+    let server = TestServer::start();
+    let tls = TlsRedirector::start("http://127.0.0.1:9", 302);
+    let sb = Sandbox::new();
+    let plain = format!("https://127.0.0.1:{}/plain.bin", server.port());
+    let out = sb
+        .haul(["get", "--json", "--max-tries", "1", "-d", &sb.dir_arg()])
+        .args([
+            "http://no-such-host.invalid/dns.bin",
+            &tls.url("/untrusted.bin"),
+            &plain,
+        ])
+        .run();
+    out.assert_code(1);
+    let mut kinds: Vec<String> = out
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "failed")
+        .map(|v| format!("{} {}", v["path"].as_str().unwrap_or("?"), v["kind"]))
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            r#"dns.bin "connect""#,
+            r#"plain.bin "tls""#,
+            r#"untrusted.bin "tls""#
+        ],
+        "{out}"
+    );
 }
 
 /// A port nothing listens on right now, for a `haul serve` to take.
