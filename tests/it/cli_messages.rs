@@ -313,6 +313,46 @@ fn json_kinds_of_connection_failures_stay_connect_and_tls() {
     );
 }
 
+#[test]
+fn out_value_is_trimmed_as_aria2_trims_it() {
+    let server = TestServer::start();
+    server.add_file("/a.bin", body(904, 2_000));
+    let sb = Sandbox::new();
+    sb.write(
+        "urls.txt",
+        format!("{}\n  out= x.dat\n", server.url("/a.bin")),
+    );
+    sb.haul(["get", "-i", "urls.txt", "-d", &sb.dir_arg()])
+        .run()
+        .assert_code(0);
+    assert_file_eq(&sb.dl("x.dat"), &body(904, 2_000));
+    assert_eq!(sb.downloads(), [Path::new("x.dat")]);
+}
+
+#[test]
+fn every_list_option_name_and_value_is_trimmed() {
+    let server = TestServer::start();
+    let data = body(905, 3_000);
+    server.add_file("/b.bin", data.clone());
+    let sb = Sandbox::new();
+    // Spaces around the '=' and the value, a TAB at the end, and spaces
+    // around a header's name and value: all dropped, as aria2 drops them.
+    let list = format!(
+        "{}\n  out = y.dat \t\n  dir =  sub \n  checksum = sha-256={} \n  header =  X-Token :  abc \n",
+        server.url("/b.bin"),
+        sha256_hex(&data),
+    );
+    sb.write("urls.txt", list);
+    let out = sb
+        .haul(["get", "-i", "urls.txt", "-d", &sb.dir_arg()])
+        .run();
+    out.assert_code(0);
+    assert_file_eq(&sb.dl("sub/y.dat"), &data);
+    assert_eq!(sb.downloads(), [Path::new("sub/y.dat")]);
+    let get = &server.gets("/b.bin")[0];
+    assert_eq!(get.header("x-token"), Some("abc"), "{get:?}");
+}
+
 /// A port nothing listens on right now, for a `haul serve` to take.
 fn free_port() -> u16 {
     let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a probe");
