@@ -77,6 +77,7 @@ pub fn exit_code(report: &Report) -> u8 {
 }
 
 async fn get(args: GetArgs) -> anyhow::Result<u8> {
+    check_dir(&args.dir)?;
     let cancel = on_signal();
     let mut cfg = GetConfig::from_args(args)?;
     let config_warnings = std::mem::take(&mut cfg.warnings);
@@ -249,6 +250,7 @@ impl Signals {
 }
 
 async fn verify_cmd(args: VerifyArgs) -> anyhow::Result<u8> {
+    check_dir(&args.dir)?;
     let items = verify_items(&args.dir, args.checksums.as_deref())?;
     let dir = args.dir.clone();
     let (quiet, json) = (args.quiet, args.json);
@@ -353,6 +355,7 @@ fn all_records(dir: &Path) -> anyhow::Result<Option<Vec<JobRecord>>> {
 }
 
 fn status(args: StatusArgs) -> anyhow::Result<u8> {
+    check_dir(&args.dir)?;
     let records = match args.shard {
         Some(shard) => Manifest::load_readonly_shard(&args.dir, Some(shard))?,
         None => all_records(&args.dir)?,
@@ -360,12 +363,30 @@ fn status(args: StatusArgs) -> anyhow::Result<u8> {
     let Some(records) = records else {
         bail!("no haul manifest in {}", args.dir.display());
     };
-    if args.json {
-        lines::status_json(&records);
+    let text = if args.json {
+        lines::status_json(&records)
     } else {
-        lines::status(&records);
+        lines::status(&records)
+    };
+    to_stdout(text.as_bytes())
+}
+
+/// Refuses a `-d` that cannot be a directory before anything reads or
+/// writes there: the nearest existing one of DIR and its parents must be a
+/// directory (a symbolic link to one is fine), so `-d FILE` and `-d
+/// FILE/sub` are named as they are, not as an "os error 17" from deep
+/// inside. Anything this cannot look at is left to the code that uses DIR.
+fn check_dir(dir: &Path) -> anyhow::Result<()> {
+    for at in dir.ancestors().filter(|p| !p.as_os_str().is_empty()) {
+        match std::fs::metadata(at) {
+            Ok(meta) if meta.is_dir() => return Ok(()),
+            Ok(_) if at == dir => bail!("{} is not a directory", dir.display()),
+            Ok(_) => bail!("-d {}: {} is not a directory", dir.display(), at.display()),
+            // Missing (it will be created) or under a file (a parent says).
+            Err(_) => continue,
+        }
     }
-    Ok(EXIT_OK)
+    Ok(())
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<u8> {

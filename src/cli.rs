@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::size::parse_size;
+
 /// A resumable, parallel, verifying HTTP(S) download manager.
 ///
 /// Exit codes: 0 all done, 1 some downloads failed, 2 bad usage or input,
@@ -220,8 +222,8 @@ pub struct ServeArgs {
     /// Port (0 picks a free one).
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
-    /// Cap each connection at this many bytes a second.
-    #[arg(long, value_name = "BYTES")]
+    /// Cap each connection at this many bytes a second (K, M, G suffixes).
+    #[arg(long, value_name = "RATE", value_parser = parse_size)]
     pub limit_rate: Option<u64>,
 }
 
@@ -249,26 +251,6 @@ pub struct ManArgs {
     /// Write haul.1 and haul-COMMAND.1 into DIR instead of printing haul.1.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-}
-
-/// A byte count with an optional K/M/G suffix (powers of 1024).
-fn parse_size(s: &str) -> Result<u64, String> {
-    let (digits, unit) = match s.trim().char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((i, _)) => s.trim().split_at(i),
-        None => (s.trim(), ""),
-    };
-    let shift = match unit.to_ascii_uppercase().as_str() {
-        "" | "B" => 0,
-        "K" | "KIB" => 10,
-        "M" | "MIB" => 20,
-        "G" | "GIB" => 30,
-        _ => return Err(format!("'{s}' is not a size (e.g. 16M)")),
-    };
-    digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(1 << shift))
-        .ok_or_else(|| format!("'{s}' is not a size (e.g. 16M)"))
 }
 
 /// Seconds as a non-negative decimal, so tests can ask for 0.05 s waits.

@@ -46,6 +46,9 @@ pub struct GetConfig {
 pub enum ConfigError {
     #[error("nothing to download: give URLs or -i FILE")]
     NoUrls,
+    /// `-i FILE` was given, and FILE (or stdin) holds no URL.
+    #[error("nothing to download: {list} has no URLs (only blank lines and comments)")]
+    EmptyList { list: String },
     #[error("{0} must be at least 1")]
     Zero(&'static str),
     #[error("--lowest-speed ({lowest} B/s) must be below --max-speed ({max} B/s): every connection not using the whole limit would be aborted as too slow")]
@@ -122,7 +125,13 @@ impl GetConfig {
         }
         entries.extend(extra);
         if entries.is_empty() {
-            return Err(ConfigError::NoUrls);
+            return Err(match args.input {
+                Some(input) if input == "-" => ConfigError::EmptyList {
+                    list: "standard input".into(),
+                },
+                Some(input) => ConfigError::EmptyList { list: input },
+                None => ConfigError::NoUrls,
+            });
         }
         let mut jobs = plan(entries)?;
         if let Some(path) = &args.checksums {

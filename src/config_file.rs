@@ -155,8 +155,29 @@ where
             cmd = apply(cmd, &text, &path.display().to_string())?;
         }
     }
-    let matches = cmd.try_get_matches_from_mut(&argv)?;
+    let matches = cmd.try_get_matches_from_mut(&argv).map_err(suggest_get)?;
     Cli::from_arg_matches(&matches).map_err(|err| ArgsError::Clap(err.format(&mut cmd)))
+}
+
+/// `haul URL` (as `curl URL` and `aria2c URL` go) is a likely slip: an
+/// unknown command that looks like a URL gets a tip naming `haul get URL`.
+fn suggest_get(mut err: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if err.kind() != ErrorKind::InvalidSubcommand {
+        return err;
+    }
+    let Some(ContextValue::String(word)) = err.get(ContextKind::InvalidSubcommand) else {
+        return err;
+    };
+    if !word.contains("://") {
+        return err;
+    }
+    let tip = format!("to download it, run 'haul get {word}'");
+    err.insert(
+        ContextKind::Suggested,
+        ContextValue::StyledStrs(vec![tip.into()]),
+    );
+    err
 }
 
 /// The file's path and text, if there is one to use.
@@ -531,6 +552,19 @@ mod tests {
         );
         let msg = file_error("[get]\nmin-split-size = \"huge\"\n");
         assert!(msg.contains("'huge' is not a size"), "{msg}");
+    }
+
+    #[test]
+    fn a_url_as_the_command_gets_a_tip_naming_haul_get() {
+        let Err(ArgsError::Clap(err)) = parse_args(["haul", "https://h/f.iso"], env(&[])) else {
+            panic!("a URL is not a command");
+        };
+        let text = err.to_string();
+        assert!(text.contains("run 'haul get https://h/f.iso'"), "{text}");
+        let Err(ArgsError::Clap(err)) = parse_args(["haul", "fetch"], env(&[])) else {
+            panic!("fetch is not a command");
+        };
+        assert!(!err.to_string().contains("haul get"), "{err}");
     }
 
     #[test]

@@ -208,8 +208,132 @@ impl DownloadError {
     }
 
     /// The message with its causes, for events and the manifest's last_error.
+    /// A failed connection whose cause a user can act on is told in words
+    /// ([`ConnectProblem`]) in place of the libraries' cause chain.
     pub fn chain(&self) -> String {
-        chain(self)
+        match self {
+            Self::Connect { source, .. } | Self::Request { source, .. } => {
+                match ConnectProblem::of(source) {
+                    Some(problem) => format!("{self}: {problem}"),
+                    None => chain(self),
+                }
+            }
+            _ => chain(self),
+        }
+    }
+}
+
+/// Why a connection failed, when the cause chain says something a user
+/// can act on. Found by walking `source()` and downcasting to rustls'
+/// errors; only the DNS case is matched by text (see [`ConnectProblem::of`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectProblem {
+    /// The host name did not resolve; `detail` is the resolver's own words
+    /// ("Name or service not known"), when it gave some.
+    Dns {
+        host: String,
+        detail: Option<String>,
+    },
+    /// The certificate chain ends at no CA haul trusts.
+    UntrustedCertificate { host: String },
+    /// The certificate is for another name.
+    WrongName { host: String },
+    /// The certificate has expired, or is not valid yet.
+    OutOfDate { host: String },
+    /// The server answered the TLS handshake with something else, most
+    /// often plain HTTP: an `https://` URL with an `http://` port.
+    NotTls,
+}
+
+impl std::fmt::Display for ConnectProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Dns { host, detail } => match detail {
+                Some(detail) => write!(f, "host {host} not found (DNS: {detail})"),
+                None => write!(f, "host {host} not found (DNS)"),
+            },
+            Self::UntrustedCertificate { host } => write!(
+                f,
+                "the TLS certificate of {host} is not trusted (unknown issuer): \
+                 pass --ca-cert FILE if this server uses a private CA"
+            ),
+            Self::WrongName { host } => {
+                write!(
+                    f,
+                    "the TLS certificate the server sent is not valid for {host}"
+                )
+            }
+            Self::OutOfDate { host } => write!(
+                f,
+                "the TLS certificate of {host} has expired or is not valid yet \
+                 (or this machine's clock is wrong)"
+            ),
+            Self::NotTls => write!(
+                f,
+                "the server does not speak TLS on this port (is the URL http://?)"
+            ),
+        }
+    }
+}
+
+impl ConnectProblem {
+    /// What `err` comes down to, if it is one of the cases above.
+    ///
+    /// hyper-util does not export the error type of a failed lookup, so a
+    /// DNS failure is recognised by its message, "dns error" (hyper-util
+    /// 0.1's `ConnectError::dns`); a later wording falls back to the raw
+    /// chain, never to a wrong explanation. The resolver's words below it
+    /// lose std's "failed to lookup address information: " prefix.
+    pub fn of(err: &reqwest::Error) -> Option<ConnectProblem> {
+        let host = || {
+            err.url()
+                .and_then(|url| url.host_str())
+                .unwrap_or("the server")
+                .to_string()
+        };
+        let mut causes = causes(err);
+        while let Some(cause) = causes.next() {
+            if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+                return Self::of_tls(tls, host());
+            }
+            if cause.to_string() == "dns error" {
+                let detail = causes.next().map(|inner| {
+                    let text = inner.to_string();
+                    text.strip_prefix("failed to lookup address information: ")
+                        .unwrap_or(&text)
+                        .to_string()
+                });
+                return Some(ConnectProblem::Dns {
+                    host: host(),
+                    detail,
+                });
+            }
+        }
+        None
+    }
+
+    fn of_tls(err: &rustls::Error, host: String) -> Option<ConnectProblem> {
+        use rustls::{CertificateError as Cert, InvalidMessage};
+        match err {
+            rustls::Error::InvalidCertificate(Cert::UnknownIssuer) => {
+                Some(ConnectProblem::UntrustedCertificate { host })
+            }
+            rustls::Error::InvalidCertificate(
+                Cert::NotValidForName | Cert::NotValidForNameContext { .. },
+            ) => Some(ConnectProblem::WrongName { host }),
+            rustls::Error::InvalidCertificate(
+                Cert::Expired
+                | Cert::ExpiredContext { .. }
+                | Cert::NotValidYet
+                | Cert::NotValidYetContext { .. },
+            ) => Some(ConnectProblem::OutOfDate { host }),
+            // The first bytes back were no TLS record: "HTTP/1.1 400 ..."
+            // starts with 'H', which is no record type.
+            rustls::Error::InvalidMessage(InvalidMessage::InvalidContentType) => {
+                Some(ConnectProblem::NotTls)
+            }
+            _ => None,
+        }
     }
 }
 
@@ -246,26 +370,63 @@ fn request_is_transient(err: &reqwest::Error) -> bool {
 /// will fail the same way next time, as curl's exit 60 does: found by
 /// walking the cause chain down to rustls.
 fn is_tls_failure(err: &reqwest::Error) -> bool {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = cause {
-        if e.is::<rustls::Error>() {
-            return true;
-        }
+    causes(err).any(|e| e.is::<rustls::Error>())
+}
+
+/// `err` and every cause below it.
+fn causes<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(err), |e| match e.downcast_ref::<std::io::Error>() {
         // io::Error::source() skips the error it wraps (rustls' errors come
         // wrapped twice), so step into it instead.
-        cause = match e.downcast_ref::<std::io::Error>() {
-            Some(io) => io
-                .get_ref()
-                .map(|inner| inner as &(dyn std::error::Error + 'static)),
-            None => e.source(),
-        };
-    }
-    false
+        Some(io) => io
+            .get_ref()
+            .map(|inner| inner as &(dyn std::error::Error + 'static)),
+        None => e.source(),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connect_problems_name_the_host_and_what_to_do() {
+        let host = || "h.example".to_string();
+        let cases = [
+            (
+                ConnectProblem::Dns {
+                    host: host(),
+                    detail: Some("Name or service not known".into()),
+                },
+                "host h.example not found (DNS: Name or service not known)",
+            ),
+            (
+                ConnectProblem::Dns {
+                    host: host(),
+                    detail: None,
+                },
+                "host h.example not found (DNS)",
+            ),
+            (
+                ConnectProblem::UntrustedCertificate { host: host() },
+                "the TLS certificate of h.example is not trusted (unknown issuer): \
+                 pass --ca-cert FILE if this server uses a private CA",
+            ),
+            (
+                ConnectProblem::NotTls,
+                "the server does not speak TLS on this port (is the URL http://?)",
+            ),
+        ];
+        for (problem, want) in cases {
+            assert_eq!(problem.to_string(), want);
+        }
+        let name = ConnectProblem::WrongName { host: host() }.to_string();
+        assert!(name.contains("not valid for h.example"), "{name}");
+        let date = ConnectProblem::OutOfDate { host: host() }.to_string();
+        assert!(date.contains("expired"), "{date}");
+    }
 
     #[test]
     fn kinds_are_short_snake_case_names_that_ignore_the_message() {

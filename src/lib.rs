@@ -20,6 +20,7 @@ pub mod naming;
 pub mod netrc;
 pub mod serve;
 pub mod shard;
+pub mod size;
 pub mod store;
 pub mod sums;
 pub mod ui;

@@ -406,11 +406,14 @@ impl Pending {
         }
     }
 
-    /// Applies one option line (already trimmed) to the entry.
+    /// Applies one option line (already trimmed) to the entry. Blanks
+    /// around the name and the value are dropped, as aria2 drops them
+    /// (`out = x.dat` names `x.dat`, not ` x.dat`).
     fn apply(&mut self, option: &str, origin: Origin) -> Result<(), ListError> {
         let Some((name, value)) = option.split_once('=') else {
             return Err(ListError::MissingEquals { origin });
         };
+        let (name, value) = (trim_blanks(name), trim_blanks(value));
         match name {
             "out" => {
                 once(&mut self.out_line, "out", &origin)?;
@@ -444,6 +447,12 @@ impl Pending {
     }
 }
 
+/// Drops the spaces and TABs around an option's name or value (aria2 also
+/// drops CR and LF, which never reach here).
+fn trim_blanks(text: &str) -> &str {
+    text.trim_matches([' ', '\t'])
+}
+
 /// Records the line of a single-valued option, refusing a second one.
 fn once(seen: &mut Option<usize>, name: &'static str, origin: &Origin) -> Result<(), ListError> {
     match *seen {
@@ -464,6 +473,7 @@ fn parse_checksum(value: &str, origin: Origin) -> Result<[u8; 32], ListError> {
     let Some((kind, digest)) = value.split_once('=') else {
         return Err(ListError::ChecksumSyntax { origin });
     };
+    let (kind, digest) = (trim_blanks(kind), trim_blanks(digest));
     if !kind.eq_ignore_ascii_case("sha-256") && !kind.eq_ignore_ascii_case("sha256") {
         return Err(ListError::UnsupportedChecksum {
             origin,
@@ -481,13 +491,16 @@ fn parse_checksum(value: &str, origin: Origin) -> Result<[u8; 32], ListError> {
 }
 
 /// `Name: value`, checked as HTTP would check it. Surrounding whitespace of
-/// the value is optional whitespace in HTTP (RFC 9110 §5.5) and is dropped.
+/// the value is optional whitespace in HTTP (RFC 9110 §5.5) and is dropped;
+/// so are blanks around the name, as `--header` drops them: no header
+/// name holds one, and the request carries the name alone.
 fn parse_header(value: &str, origin: Origin) -> Result<(String, String), ListError> {
     use reqwest::header::{HeaderName, HeaderValue};
 
     let Some((name, value)) = value.split_once(':') else {
         return Err(ListError::HeaderSyntax { origin });
     };
+    let name = trim_blanks(name);
     let parsed = match HeaderName::from_bytes(name.as_bytes()) {
         Ok(parsed) => parsed,
         Err(_) => {
@@ -503,7 +516,7 @@ fn parse_header(value: &str, origin: Origin) -> Result<(String, String), ListErr
             name: name.to_owned(),
         });
     }
-    let value = value.trim_matches([' ', '\t']);
+    let value = trim_blanks(value);
     if HeaderValue::from_str(value).is_err() {
         return Err(ListError::HeaderValue {
             origin,

@@ -87,6 +87,27 @@ fn option_values_may_contain_equals() {
 }
 
 #[test]
+fn blanks_around_option_names_and_values_are_dropped_as_aria2_drops_them() {
+    let text = format!(
+        "http://h/a\n  out= x.dat\n  dir =\tsub \n  checksum = sha-256 = {HEX} \t\n  \
+         header = X-Token :  abc \n"
+    );
+    let entries = parse(&text);
+    let a = &entries[0];
+    assert_eq!(a.out.as_deref(), Some("x.dat"));
+    assert_eq!(a.dir.as_deref(), Some("sub"));
+    assert_eq!(a.checksum.map(hex::encode).as_deref(), Some(HEX));
+    assert_eq!(a.headers, [("X-Token".to_owned(), "abc".to_owned())]);
+    // Blanks inside a value are the user's.
+    let entries = parse("http://h/a\n  out = a b.dat \n");
+    assert_eq!(entries[0].out.as_deref(), Some("a b.dat"));
+    assert_eq!(
+        parse_err("http://h/a\n  out =  \n"),
+        "urls.txt:2: out '' is empty"
+    );
+}
+
+#[test]
 fn checksum_type_is_case_insensitive() {
     for kind in ["sha-256", "SHA-256", "sha256", "Sha256"] {
         let entries = parse(&format!(

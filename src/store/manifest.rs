@@ -35,6 +35,12 @@ const JOURNAL_NAME: &str = "journal.jsonl";
 /// costs O(1) amortised.
 const MIN_COMPACT_LINES: usize = 4096;
 
+/// What a record's `last_error` holds after a signal stopped the job. Not
+/// an error: it replaces whatever an earlier attempt left there, which no
+/// longer says why the job is unfinished, and `haul status` shows it as
+/// "interrupted".
+pub const INTERRUPTED: &str = "interrupted";
+
 /// Where a job stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -74,7 +80,7 @@ pub struct JobRecord {
     pub last_modified: Option<String>,
     /// Attempts made so far, over all runs.
     pub attempts: u32,
-    /// Why the last attempt failed, if it did.
+    /// Why the last attempt failed, if it did, or [`INTERRUPTED`].
     pub last_error: Option<String>,
     /// Lowercase hex sha256 of the file, set when `Done`.
     pub sha256: Option<String>,

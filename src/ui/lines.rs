@@ -1,12 +1,18 @@
 //! The line-oriented output of the commands that are not a download run:
 //! `verify` results, the `status` table (and its JSON), and short notes from `serve`,
 //! `demo` and an interrupted `get`.
+//!
+//! Nothing here panics on a closed stdout (`haul verify | head -1`): `verify`
+//! lines ignore write errors, as a download's renderers do, so the run goes
+//! on and still reports problems on stderr and by its exit code; the
+//! `status` text is returned for the caller to write.
 
+use std::io::Write;
 use std::path::Path;
 
-use super::human_bytes;
 use super::status::StatusReport;
-use crate::store::manifest::{JobRecord, JobState};
+use super::{count, human_bytes};
+use crate::store::manifest::{JobRecord, JobState, INTERRUPTED};
 use crate::verify::{VerifyItem, VerifyOutcome, VerifySummary};
 
 /// A note about the run itself, on stderr.
@@ -30,7 +36,9 @@ pub fn resume_hint(out_dir: &Path) {
 /// One verified file: `ok` lines on stdout (unless quiet), problems on stderr.
 pub fn verify_result(item: &VerifyItem, outcome: &VerifyOutcome, quiet: bool) {
     match outcome {
-        VerifyOutcome::Ok if !quiet => println!("ok       {}", item.path),
+        VerifyOutcome::Ok if !quiet => {
+            let _ = writeln!(std::io::stdout().lock(), "ok       {}", item.path);
+        }
         VerifyOutcome::Ok => {}
         VerifyOutcome::Mismatch { got } => eprintln!(
             "MISMATCH {}: expected sha256 {}, got {}",
@@ -50,8 +58,8 @@ pub fn verify_summary(summary: &VerifySummary, quiet: bool) {
         return;
     }
     eprintln!(
-        "verified {} files ({}): {} ok, {} mismatched, {} missing, {} unreadable",
-        summary.ok + bad,
+        "verified {} ({}): {} ok, {} mismatched, {} missing, {} unreadable",
+        count(summary.ok + bad, "file"),
         human_bytes(summary.bytes),
         summary.ok,
         summary.mismatched,
@@ -61,9 +69,10 @@ pub fn verify_summary(summary: &VerifySummary, quiet: bool) {
 }
 
 /// `haul status`: counts by state and bytes done and left, then one line
-/// per unfinished job (failures with their last error).
-pub fn status(records: &[JobRecord]) {
-    println!("{}", StatusReport::from_records(records).headline());
+/// per unfinished job (failures with their last error), as text for stdout.
+pub fn status(records: &[JobRecord]) -> String {
+    let mut text = StatusReport::from_records(records).headline();
+    text.push('\n');
     for rec in records.iter().filter(|r| r.state != JobState::Done) {
         let total = rec.total.map_or("?".to_string(), human_bytes);
         let state = match rec.state {
@@ -74,26 +83,76 @@ pub fn status(records: &[JobRecord]) {
         };
         // Escaped: an error text quotes what a server sent, and must not
         // drive the terminal.
-        let error = rec
-            .last_error
-            .as_deref()
-            .map(|e| format!(", last error: {}", e.escape_debug()))
-            .unwrap_or_default();
-        println!(
-            "{state:<8} {}  {} / {}  (attempts {}{error})",
+        let error = match rec.last_error.as_deref() {
+            Some(INTERRUPTED) => ", interrupted".to_string(),
+            Some(e) => format!(", last error: {}", e.escape_debug()),
+            None => String::new(),
+        };
+        text.push_str(&format!(
+            "{state:<8} {}  {} / {}  (attempts {}{error})\n",
             rec.path,
             human_bytes(rec.bytes_done),
             total,
             rec.attempts
-        );
+        ));
     }
+    text
 }
 
-/// `haul status --json`: the [`StatusReport`] as one JSON object on stdout.
-pub fn status_json(records: &[JobRecord]) {
+/// `haul status --json`: the [`StatusReport`] as one JSON line for stdout.
+pub fn status_json(records: &[JobRecord]) -> String {
     let report = StatusReport::from_records(records);
     // A struct of numbers and strings always serialises.
-    if let Ok(text) = serde_json::to_string(&report) {
-        println!("{text}");
+    let mut text = serde_json::to_string(&report).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(path: &str, state: JobState, last_error: Option<&str>) -> JobRecord {
+        JobRecord {
+            state,
+            bytes_done: 1024,
+            total: Some(4096),
+            attempts: 2,
+            last_error: last_error.map(str::to_string),
+            ..JobRecord::pending(path.into(), format!("http://h/{path}"))
+        }
+    }
+
+    #[test]
+    fn status_says_interrupted_instead_of_an_error_and_escapes_real_ones() {
+        let text = status(&[
+            rec("a", JobState::Partial, Some(INTERRUPTED)),
+            rec(
+                "b",
+                JobState::Failed,
+                Some("http://h/b answered 404\x1b[2J"),
+            ),
+            rec("c", JobState::Pending, None),
+        ]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "3 jobs: 0 done, 1 partial, 1 pending, 1 failed");
+        assert_eq!(
+            lines[2],
+            "partial  a  1.0 KiB / 4.0 KiB  (attempts 2, interrupted)"
+        );
+        assert_eq!(
+            lines[3],
+            "failed   b  1.0 KiB / 4.0 KiB  (attempts 2, last error: http://h/b answered 404\\u{1b}[2J)"
+        );
+        assert_eq!(lines[4], "pending  c  1.0 KiB / 4.0 KiB  (attempts 2)");
+        assert!(text.ends_with('\n'));
+    }
+
+    #[test]
+    fn status_json_is_one_line() {
+        let text = status_json(&[rec("a", JobState::Done, None)]);
+        assert_eq!(text.lines().count(), 1);
+        assert!(text.starts_with("{\"jobs\":1,"), "{text}");
+        assert!(text.ends_with('\n'));
     }
 }

@@ -107,6 +107,16 @@ pub fn human_duration(d: Duration) -> String {
     }
 }
 
+/// A count and its noun, singular for one: "1 job", "0 jobs", "2 jobs"
+/// (the nouns used take a plain "s").
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// The closing line of Bars and Plain:
 /// `3 done, 1 failed, 0 skipped, 12.3 MiB in 4.2s (2.9 MiB/s)`, with
 /// `, N interrupted` after the skipped count when a signal stopped jobs,
@@ -194,6 +204,13 @@ mod tests {
         for (d, want) in cases {
             assert_eq!(human_duration(d), want, "{d:?}");
         }
+    }
+
+    #[test]
+    fn counts_are_singular_only_for_one() {
+        assert_eq!(count(0, "job"), "0 jobs");
+        assert_eq!(count(1, "job"), "1 job");
+        assert_eq!(count(2, "file"), "2 files");
     }
 
     #[test]

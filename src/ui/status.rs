@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use super::human_bytes;
+use super::{count, human_bytes};
 use crate::list::redact;
 use crate::store::manifest::{JobRecord, JobState};
 
@@ -88,12 +88,11 @@ impl StatusReport {
     pub fn headline(&self) -> String {
         let unknown = match self.unknown_size {
             0 => String::new(),
-            1 => " (+ 1 file of unknown size)".to_string(),
-            n => format!(" (+ {n} files of unknown size)"),
+            n => format!(" (+ {} of unknown size)", count(n, "file")),
         };
         format!(
-            "{} jobs: {} done, {} partial, {} pending, {} failed\n{} done, {} left{unknown}",
-            self.jobs,
+            "{}: {} done, {} partial, {} pending, {} failed\n{} done, {} left{unknown}",
+            count(self.jobs, "job"),
             self.done,
             self.partial,
             self.pending,
@@ -170,7 +169,7 @@ mod tests {
         let report = StatusReport::from_records(&[rec("a", JobState::Done, 2048, Some(2048))]);
         assert_eq!(
             report.headline(),
-            "1 jobs: 1 done, 0 partial, 0 pending, 0 failed\n2.0 KiB done, 0 B left"
+            "1 job: 1 done, 0 partial, 0 pending, 0 failed\n2.0 KiB done, 0 B left"
         );
         let report = StatusReport::from_records(&[rec("a", JobState::Pending, 0, None)]);
         assert!(report.headline().ends_with("(+ 1 file of unknown size)"));

@@ -22,6 +22,7 @@ mod cli_identity;
 mod cli_input;
 mod cli_json;
 mod cli_load;
+mod cli_messages;
 mod cli_mirrors;
 mod cli_netrc;
 mod cli_resume;

@@ -827,6 +827,8 @@ impl Worker {
     }
 
     async fn interrupted(&mut self) -> Outcome {
+        // An earlier attempt's error no longer says why the job is unfinished.
+        self.rec.last_error = Some(crate::store::manifest::INTERRUPTED.to_string());
         self.save();
         self.emit(Event::Interrupted {
             id: self.id,

@@ -110,6 +110,7 @@ impl Sandbox {
             cmd,
             logs: self.root.path().join("logs"),
             stdin: None,
+            stdout_closed: false,
         }
     }
 
@@ -175,6 +176,7 @@ pub struct HaulCmd {
     cmd: Command,
     logs: PathBuf,
     stdin: Option<PathBuf>,
+    stdout_closed: bool,
 }
 
 impl HaulCmd {
@@ -215,6 +217,15 @@ impl HaulCmd {
         self
     }
 
+    /// Gives the child a stdout pipe whose reading end is already closed,
+    /// as `haul ... | head -1` leaves it once `head` is done: every write
+    /// fails with EPIPE, from the first one on, so the test needs no timing.
+    /// The outcome's `stdout` is then empty.
+    pub fn stdout_closed(mut self) -> HaulCmd {
+        self.stdout_closed = true;
+        self
+    }
+
     /// Starts the child.
     pub fn spawn(mut self) -> Running {
         let n = RUN_NO.fetch_add(1, Ordering::Relaxed);
@@ -224,9 +235,16 @@ impl HaulCmd {
             Some(path) => Stdio::from(File::open(path).expect("open the stdin file")),
             None => Stdio::null(),
         };
+        let stdout = if self.stdout_closed {
+            let (reader, writer) = std::io::pipe().expect("create a pipe");
+            drop(reader);
+            Stdio::from(writer)
+        } else {
+            Stdio::from(File::create(&out_path).expect("create stdout log"))
+        };
         self.cmd
             .stdin(stdin)
-            .stdout(File::create(&out_path).expect("create stdout log"))
+            .stdout(stdout)
             .stderr(File::create(&err_path).expect("create stderr log"));
         let child = self.cmd.spawn().expect("spawn haul");
         Running {
