@@ -16,6 +16,7 @@ mod cli_disk;
 mod cli_escape;
 mod cli_faults;
 mod cli_get;
+mod cli_help;
 mod cli_hooks;
 mod cli_input;
 mod cli_json;
