@@ -73,14 +73,36 @@ pub struct GetArgs {
     pub input: Option<String>,
     /// Directory to save into; state is kept in DIR/.haul/.
     #[arg(short = 'd', long = "dir", value_name = "DIR", default_value = ".")]
+    #[arg(visible_short_alias = 'P', visible_alias = "directory-prefix")]
     #[arg(help_heading = OUTPUT)]
     pub dir: PathBuf,
+    /// Save the one URL given as NAME (inside DIR; may hold sub-directories).
+    ///
+    /// As a list's `out=`: `..` components and absolute paths are refused.
+    /// With more than one URL, or with -i, it is an error (name them with
+    /// `out=` lines in a list instead).
+    #[arg(
+        short = 'o',
+        long = "out",
+        value_name = "NAME",
+        conflicts_with = "input"
+    )]
+    #[arg(help_heading = OUTPUT)]
+    pub out: Option<String>,
+    /// Accepted for aria2c and wget users: haul always resumes.
+    ///
+    /// A partial download (`NAME.part` and its record in DIR/.haul/) is
+    /// always continued from where it stopped, with or without this flag.
+    #[arg(short = 'c', long = "continue")]
+    #[arg(help_heading = OUTPUT, hide_short_help = true)]
+    pub resume: bool,
     /// Downloads at once.
     #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = 8)]
-    #[arg(help_heading = CONNECTIONS)]
+    #[arg(visible_alias = "max-concurrent-downloads", help_heading = CONNECTIONS)]
     pub jobs: usize,
     /// Connections to one host at once.
     #[arg(long, value_name = "N", default_value_t = 4)]
+    #[arg(short = 'x', visible_alias = "max-connection-per-server")]
     #[arg(help_heading = CONNECTIONS)]
     pub max_per_host: usize,
     /// Connections at once over the whole run [default: the larger of 16 and -j].
@@ -96,7 +118,7 @@ pub struct GetArgs {
     pub split: Option<usize>,
     /// Split automatically only files at least this large (bytes; K, M, G suffixes).
     #[arg(long, value_name = "SIZE", default_value = "16M", value_parser = parse_size)]
-    #[arg(help_heading = CONNECTIONS, hide_short_help = true)]
+    #[arg(short = 'k', help_heading = CONNECTIONS, hide_short_help = true)]
     pub min_split_size: u64,
     /// Fail any file larger than this (bytes; K, M, G suffixes).
     ///
@@ -107,7 +129,7 @@ pub struct GetArgs {
     pub max_file_size: Option<u64>,
     /// Attempts per file before giving up (the first one included).
     #[arg(long, value_name = "N", default_value_t = 5)]
-    #[arg(help_heading = RETRIES)]
+    #[arg(short = 't', visible_alias = "tries", help_heading = RETRIES)]
     pub max_tries: u32,
     /// Base wait between attempts in seconds; it doubles each time, with jitter.
     #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_secs)]
@@ -157,7 +179,7 @@ pub struct GetArgs {
     pub headers: Vec<String>,
     /// User-Agent header.
     #[arg(long, value_name = "UA")]
-    #[arg(help_heading = NETWORK, hide_short_help = true)]
+    #[arg(short = 'U', help_heading = NETWORK, hide_short_help = true)]
     pub user_agent: Option<String>,
     /// Also trust the CA certificates in this PEM file.
     #[arg(long, value_name = "FILE")]
@@ -355,6 +377,23 @@ mod tests {
         assert_eq!(get(&["--lowest-speed", "1K"]).lowest_speed, 1024);
         assert_eq!(get(&["--lowest-speed-limit", "2M"]).lowest_speed, 2 << 20);
         assert!(Cli::try_parse_from(["haul", "get", "--lowest-speed", "fast", "u"]).is_err());
+    }
+
+    #[test]
+    fn aria2c_and_wget_spellings_set_the_same_fields() {
+        assert_eq!(get(&["-x", "8"]).max_per_host, 8);
+        assert_eq!(get(&["--max-connection-per-server", "7"]).max_per_host, 7);
+        assert_eq!(get(&["-k", "1M"]).min_split_size, 1 << 20);
+        assert_eq!(get(&["--max-concurrent-downloads", "3"]).jobs, 3);
+        assert_eq!(get(&["-t", "2"]).max_tries, 2);
+        assert_eq!(get(&["--tries", "9"]).max_tries, 9);
+        assert_eq!(get(&["-U", "ua/1"]).user_agent.as_deref(), Some("ua/1"));
+        assert_eq!(get(&["-P", "p"]).dir, PathBuf::from("p"));
+        assert_eq!(get(&["--directory-prefix", "q"]).dir, PathBuf::from("q"));
+        assert_eq!(get(&["-o", "f.bin"]).out.as_deref(), Some("f.bin"));
+        assert_eq!(get(&["--out", "g.bin"]).out.as_deref(), Some("g.bin"));
+        assert!(get(&["-c"]).resume && get(&["--continue"]).resume);
+        assert!(!get(&[]).resume);
     }
 
     #[test]

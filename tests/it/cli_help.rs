@@ -1,10 +1,13 @@
 //! Issue 9, point 5: `--help` grouped under headings and wrapped to
-//! `COLUMNS`, `-h` a summary of it.
+//! `COLUMNS`, `-h` a summary of it; aria2c's and wget's spellings of
+//! `haul get`'s options doing what the original does.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::cli_config::with_env;
-use crate::support::cli::{Outcome, Sandbox};
+use crate::support::bodies::{assert_file_eq, body};
+use crate::support::cli::{Outcome, Sandbox, FAST_RETRY};
+use crate::support::server::{Fault, TestServer};
 
 /// `haul ARGS` with `COLUMNS` set, as a shell in a terminal that wide would.
 fn help_at(sb: &Sandbox, columns: &str, args: &[&str]) -> Outcome {
@@ -98,6 +101,7 @@ fn get_help_groups_options_under_headings() {
         ("Input", "--input-file"),
         ("Input", "--shard"),
         ("Output", "--dir"),
+        ("Output", "--out"),
         ("Output", "--allow-overwrite"),
         ("Connections", "--jobs"),
         ("Connections", "--max-per-host"),
@@ -135,6 +139,7 @@ fn get_short_help_keeps_the_common_options_and_points_to_long_help() {
     for common in [
         "--input-file",
         "--dir",
+        "--out",
         "--jobs",
         "--max-per-host",
         "--split",
@@ -162,4 +167,263 @@ fn get_short_help_keeps_the_common_options_and_points_to_long_help() {
         short_headings.iter().any(|(name, _)| name == "Connections"),
         "{short}"
     );
+}
+
+fn get_args(server: &TestServer, sb: &Sandbox, paths: &[&str], extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["get".to_string()];
+    args.extend(paths.iter().map(|p| server.url(p)));
+    args.extend(["-d".to_string(), sb.dir_arg()]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+#[test]
+fn dash_o_and_out_name_the_one_urls_file() {
+    let server = TestServer::start();
+    let sb = Sandbox::new();
+    server.add_file("/f.bin", body(900, 10_000));
+    server.add_file("/g.bin", body(901, 10_000));
+
+    let out = sb
+        .haul(get_args(&server, &sb, &["/f.bin"], &["-o", "name.bin"]))
+        .run();
+    out.assert_code(0);
+    let out = sb
+        .haul(get_args(
+            &server,
+            &sb,
+            &["/g.bin"],
+            &["--out", "sub/other.bin"],
+        ))
+        .run();
+    out.assert_code(0);
+
+    assert_file_eq(&sb.dl("name.bin"), &body(900, 10_000));
+    assert_file_eq(&sb.dl("sub/other.bin"), &body(901, 10_000));
+    assert_eq!(
+        sb.downloads(),
+        [PathBuf::from("name.bin"), PathBuf::from("sub/other.bin")]
+    );
+}
+
+#[test]
+fn dash_o_is_refused_with_several_urls_a_list_or_an_unsafe_name() {
+    let server = TestServer::start();
+    let sb = Sandbox::new();
+    server.add_file("/f.bin", body(902, 1000));
+    server.add_file("/g.bin", body(903, 1000));
+    sb.write("list.txt", format!("{}\n", server.url("/g.bin")));
+
+    let two = get_args(&server, &sb, &["/f.bin", "/g.bin"], &["-o", "x.bin"]);
+    let out = sb.haul(two).run();
+    out.assert_code(2).assert_stderr_has(&["-o", "2 URLs"]);
+
+    let list = get_args(
+        &server,
+        &sb,
+        &["/f.bin"],
+        &["-o", "x.bin", "-i", "list.txt"],
+    );
+    let out = sb.haul(list).run();
+    out.assert_code(2)
+        .assert_stderr_has(&["--out", "cannot be used with", "--input-file"]);
+
+    // The same checks as a list's out=: nothing outside -d.
+    for (name, problem) in [
+        ("../x.bin", "'..'"),
+        ("/tmp/x.bin", "absolute"),
+        ("dir/", "file name"),
+    ] {
+        let out = sb
+            .haul(get_args(&server, &sb, &["/f.bin"], &["-o", name]))
+            .run();
+        out.assert_code(2).assert_stderr_has(&["-o/--out", problem]);
+    }
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+    assert!(sb.downloads().is_empty(), "{:?}", sb.downloads());
+    assert!(!sb.root().join("x.bin").exists());
+}
+
+/// Six files of 512 KiB at 512 KiB/s a connection: about a second each, so
+/// whatever the limit lets run at once does overlap.
+fn paced_files(server: &TestServer, seed: u64) -> Vec<String> {
+    (0..6)
+        .map(|i| {
+            let path = format!("/p{i}.bin");
+            server.add_file(&path, body(seed + i, 512 << 10));
+            server.set_rate(&path, 512 << 10);
+            path
+        })
+        .collect()
+}
+
+#[test]
+fn x_and_max_connection_per_server_set_the_per_host_limit() {
+    for (spelling, limit) in [("-x", 6), ("--max-connection-per-server", 1)] {
+        let server = TestServer::start();
+        let sb = Sandbox::new();
+        let paths = paced_files(&server, 910);
+        let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+        let limit_arg = limit.to_string();
+        let extra = ["-j", "8", spelling, &limit_arg];
+
+        let out = sb.haul(get_args(&server, &sb, &paths, &extra)).run();
+
+        out.assert_code(0);
+        for (i, path) in paths.iter().enumerate() {
+            let name = path.trim_start_matches('/');
+            assert_file_eq(&sb.dl(name), &body(910 + i as u64, 512 << 10));
+        }
+        let seen = server.max_in_flight("127.0.0.1");
+        if limit == 1 {
+            assert_eq!(seen, 1, "{spelling} {limit}");
+        } else {
+            // Above the default of 4: the spelling took effect.
+            assert!((5..=limit).contains(&seen), "{spelling} {limit}: {seen}");
+        }
+    }
+}
+
+#[test]
+fn max_concurrent_downloads_is_jobs() {
+    let server = TestServer::start();
+    let sb = Sandbox::new();
+    let paths = paced_files(&server, 920);
+    let paths: Vec<&str> = paths.iter().take(3).map(String::as_str).collect();
+
+    let out = sb
+        .haul(get_args(
+            &server,
+            &sb,
+            &paths,
+            &["--max-concurrent-downloads", "1"],
+        ))
+        .run();
+
+    out.assert_code(0);
+    assert_eq!(sb.downloads().len(), 3, "{out}");
+    assert_eq!(server.max_in_flight_total(), 1);
+}
+
+#[test]
+fn k_sets_the_size_from_which_files_are_split() {
+    let server = TestServer::start();
+    let sb = Sandbox::new();
+    let size = 4 << 20;
+    server.add_file("/s.bin", body(930, size));
+    // Paced, so the other connections join before the first one ends.
+    server.set_rate("/s.bin", 2 << 20);
+
+    // 4 MiB is below the default --min-split-size of 16M.
+    let out = sb
+        .haul(get_args(&server, &sb, &["/s.bin"], &["-k", "1M"]))
+        .run();
+
+    out.assert_code(0);
+    assert_file_eq(&sb.dl("s.bin"), &body(930, size));
+    let ranged = server
+        .gets("/s.bin")
+        .iter()
+        .filter(|r| r.status == Some(206))
+        .count();
+    assert!(ranged >= 1, "not split: {:?}", server.gets("/s.bin"));
+}
+
+#[test]
+fn t_and_tries_set_max_tries() {
+    let server = TestServer::start();
+    let sb = Sandbox::new();
+    for (path, spelling) in [("/a.bin", "-t"), ("/b.bin", "--tries")] {
+        server.add_file(path, body(940, 1000));
+        // Two failures: the default of 5 tries would get through.
+        server.script(path, vec![Fault::Status(503); 2]);
+        let mut extra = vec![spelling, "2"];
+        extra.extend(FAST_RETRY);
+
+        let out = sb.haul(get_args(&server, &sb, &[path], &extra)).run();
+
+        out.assert_code(1).assert_stderr_has(&["503"]);
+        assert_eq!(server.gets(path).len(), 2, "{spelling}");
+    }
+    assert!(sb.downloads().is_empty(), "{:?}", sb.downloads());
+}
+
+#[test]
+fn capital_u_sets_the_user_agent() {
+    let server = TestServer::start();
+    let sb = Sandbox::new();
+    server.add_file("/u.bin", body(950, 1000));
+
+    let out = sb
+        .haul(get_args(&server, &sb, &["/u.bin"], &["-U", "wget-habit/1"]))
+        .run();
+
+    out.assert_code(0);
+    let req = &server.gets("/u.bin")[0];
+    assert_eq!(req.header("user-agent"), Some("wget-habit/1"), "{req:?}");
+}
+
+#[test]
+fn capital_p_and_directory_prefix_set_the_output_directory() {
+    let server = TestServer::start();
+    let sb = Sandbox::new();
+    server.add_file("/p.bin", body(960, 1000));
+    server.add_file("/q.bin", body(961, 1000));
+
+    for (path, spelling, dir) in [
+        ("/p.bin", "-P", "by-p"),
+        ("/q.bin", "--directory-prefix", "by-prefix"),
+    ] {
+        let out = sb.haul(["get", &server.url(path), spelling, dir]).run();
+        out.assert_code(0);
+    }
+
+    assert_file_eq(&sb.root().join("by-p/p.bin"), &body(960, 1000));
+    assert_file_eq(&sb.root().join("by-prefix/q.bin"), &body(961, 1000));
+    assert!(sb.root().join("by-p/.haul/manifest.json").is_file());
+}
+
+#[test]
+fn c_and_continue_are_accepted_and_resume_is_always_on() {
+    let server = TestServer::start();
+    let sb = Sandbox::new();
+    let size = 200_000;
+    server.add_file("/c.bin", body(970, size));
+    server.script("/c.bin", vec![Fault::CloseAfter(60_000)]);
+
+    // The first run fails mid-body and keeps the .part.
+    let first = get_args(&server, &sb, &["/c.bin"], &["-c", "--max-tries", "1"]);
+    sb.haul(first).run().assert_code(1);
+    assert!(!sb.dl("c.bin").exists());
+
+    let out = sb
+        .haul(get_args(&server, &sb, &["/c.bin"], &["--continue"]))
+        .run();
+
+    out.assert_code(0);
+    assert_file_eq(&sb.dl("c.bin"), &body(970, size));
+    let gets = server.gets("/c.bin");
+    assert_eq!(gets.len(), 2, "{gets:?}");
+    assert!(
+        gets[1].range_start().is_some_and(|start| start > 0),
+        "the second run did not resume: {:?}",
+        gets[1]
+    );
+}
+
+#[test]
+fn config_file_keys_are_long_names_and_an_alias_names_its_key() {
+    let server = TestServer::start();
+    let sb = Sandbox::new();
+    server.add_file("/a.bin", body(980, 1000));
+    let config = sb.write("haul.toml", "[get]\ntries = 3\n");
+
+    let out = sb
+        .haul(get_args(&server, &sb, &["/a.bin"], &[]))
+        .args([Path::new("--config"), &config])
+        .run();
+
+    out.assert_code(2)
+        .assert_stderr_has(&["haul.toml:2", "'tries'", "'max-tries'"]);
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
 }
