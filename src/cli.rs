@@ -67,7 +67,7 @@ pub struct GetArgs {
     ///
     /// One URL a line (TAB-separated URLs are mirrors of one file); indented
     /// `out=`, `dir=`, `checksum=sha-256=HEX` and `header=Name: value` lines
-    /// apply to the URL above.
+    /// apply to the URL above. See LIST FORMAT in `haul man`.
     #[arg(short = 'i', long = "input-file", value_name = "FILE")]
     #[arg(help_heading = INPUT)]
     pub input: Option<String>,

@@ -1,6 +1,8 @@
 //! Issue 9, point 5: `--help` grouped under headings and wrapped to
 //! `COLUMNS`, `-h` a summary of it; aria2c's and wget's spellings of
-//! `haul get`'s options doing what the original does.
+//! `haul get`'s options doing what the original does; `haul man`'s EXIT
+//! STATUS, LIST FORMAT, ALIASES, FILES and EXAMPLES sections, with README's
+//! exit codes.
 
 use std::path::{Path, PathBuf};
 
@@ -426,4 +428,97 @@ fn config_file_keys_are_long_names_and_an_alias_names_its_key() {
     out.assert_code(2)
         .assert_stderr_has(&["haul.toml:2", "'tries'", "'max-tries'"]);
     assert!(server.requests().is_empty(), "{:?}", server.requests());
+}
+
+/// A man page's text with roff's escaped hyphens plain.
+fn roff_text(page: &str) -> String {
+    page.replace("\\-", "-")
+}
+
+/// The codes in README's "Exit codes" table.
+fn readme_exit_codes() -> Vec<String> {
+    let readme = readme();
+    let table = readme
+        .split("### Exit codes")
+        .nth(1)
+        .expect("README has an Exit codes section");
+    table
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .filter_map(|l| l.split('|').nth(1).map(str::trim))
+        .filter(|code| code.chars().all(|c| c.is_ascii_digit()) && !code.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn assert_man_sections(page: &str, what: &str) {
+    let page = roff_text(page);
+    for heading in [
+        ".SH \"EXIT STATUS\"",
+        ".SH \"LIST FORMAT\"",
+        ".SH FILES",
+        ".SH EXAMPLES",
+        ".SH ALIASES",
+    ] {
+        assert!(page.contains(heading), "{what} lacks {heading}");
+    }
+    let codes = readme_exit_codes();
+    assert_eq!(codes, ["0", "1", "2", "130"], "README's exit codes");
+    for code in &codes {
+        assert!(
+            page.contains(&format!(".TP\n\\fB{code}\\fR\n")),
+            "{what}: exit status {code} is not listed"
+        );
+    }
+    let interrupted = page
+        .split(".TP\n\\fB130\\fR\n")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .unwrap_or_default();
+    assert!(
+        interrupted.contains("Ctrl-C"),
+        "{what}: 130 is {interrupted:?}"
+    );
+    for needle in [
+        "checksum=sha-256=",
+        "out=NAME",
+        ".haul/manifest.json",
+        ".haul/journal.jsonl",
+        ".haul/lock",
+        "haul/config.toml",
+        "HAUL_CONFIG",
+        "haul get -i urls.txt -d out",
+        "--max-connection-per-server",
+    ] {
+        assert!(page.contains(needle), "{what} lacks {needle:?}");
+    }
+}
+
+#[test]
+fn man_has_exit_status_list_format_files_and_examples() {
+    let sb = Sandbox::new();
+    let out = sb.haul(["man"]).run();
+    out.assert_code(0);
+    assert_man_sections(&out.stdout, "haul man");
+    // An option kept out of -h keeps its text in the page.
+    assert!(roff_text(&out.stdout).contains("Read no config file"));
+
+    let pages = sb.root().join("man1");
+    sb.haul([Path::new("man"), Path::new("--out"), &pages])
+        .run()
+        .assert_code(0);
+    for name in ["haul.1", "haul-get.1"] {
+        let page = std::fs::read_to_string(pages.join(name)).expect("read a page");
+        assert_man_sections(&page, name);
+    }
+    let get = roff_text(&std::fs::read_to_string(pages.join("haul-get.1")).expect("haul-get.1"));
+    assert!(get.contains("Base wait between attempts"), "{get}");
+    let verify = std::fs::read_to_string(pages.join("haul-verify.1")).expect("haul-verify.1");
+    assert!(verify.contains(".SH \"EXIT STATUS\""), "{verify}");
+}
+
+fn readme() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    std::fs::read_to_string(path).expect("read README.md")
 }
