@@ -1,8 +1,8 @@
 //! Issue 9, point 5: `--help` grouped under headings and wrapped to
 //! `COLUMNS`, `-h` a summary of it; aria2c's and wget's spellings of
 //! `haul get`'s options doing what the original does; `haul man`'s EXIT
-//! STATUS, LIST FORMAT, ALIASES, FILES and EXAMPLES sections, with README's
-//! exit codes.
+//! STATUS, LIST FORMAT, FILES and EXAMPLES sections; README's install and
+//! quick start and its alias table, checked against the binary.
 
 use std::path::{Path, PathBuf};
 
@@ -521,4 +521,78 @@ fn man_has_exit_status_list_format_files_and_examples() {
 fn readme() -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
     std::fs::read_to_string(path).expect("read README.md")
+}
+
+#[test]
+fn readme_opens_with_install_and_quick_start() {
+    let readme = readme();
+    let at = |needle: &str| {
+        readme
+            .find(needle)
+            .unwrap_or_else(|| panic!("README lacks {needle:?}"))
+    };
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+            .expect("read Cargo.toml");
+    let msrv = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("rust-version = "))
+        .expect("Cargo.toml sets rust-version")
+        .trim_matches('"');
+
+    // Quick start and install come before everything else.
+    let first_section = at("\n## ");
+    assert!(at("haul get URL") < first_section);
+    assert!(at("haul get -i urls.txt -d out") < first_section);
+    assert!(at("Ctrl-C") < first_section);
+    assert!(at("## Install") < at("## Try it"));
+    assert!(at("cargo install --path .") < at("## Try it"));
+    assert!(
+        readme[..at("## Try it")].contains(&format!("Rust {msrv}")),
+        "Install does not name rust-version {msrv}"
+    );
+    // CI greps these.
+    at("cargo run --release -- demo");
+    at("cargo test");
+
+    let gitignore =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(".gitignore"))
+            .expect("read .gitignore");
+    assert!(gitignore
+        .lines()
+        .any(|l| l.trim() == "haul-demo/" || l.trim() == "/haul-demo/"));
+}
+
+#[test]
+fn readme_alias_table_matches_the_binary() {
+    let readme = readme();
+    let table = readme
+        .split("aria2c and wget spellings")
+        .nth(1)
+        .expect("README has an aliases paragraph");
+    let rows: Vec<&str> = table
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2)
+        .collect();
+    assert!(rows.len() >= 8, "{rows:?}");
+
+    let sb = Sandbox::new();
+    let help = help_at(&sb, "200", &["get", "--help"]).stdout.clone();
+    for row in rows {
+        // `| -x N, --max-connection-per-server N | --max-per-host N | ... |`
+        for cell in row.split('|').skip(1).take(2) {
+            let spellings = cell
+                .split(['`', ',', ' '])
+                .filter(|word| word.starts_with('-') && word.len() > 1);
+            for spelling in spellings {
+                let shown = help.contains(&format!("{spelling},"))
+                    || help.contains(&format!("{spelling} "))
+                    || help.contains(&format!("{spelling}]"))
+                    || help.contains(&format!("{spelling}\n"));
+                assert!(shown, "README's {spelling} is not in haul get --help");
+            }
+        }
+    }
 }
