@@ -174,14 +174,11 @@ fn completions(args: CompletionsArgs) -> anyhow::Result<u8> {
 fn man(args: ManArgs) -> anyhow::Result<u8> {
     if let Some(dir) = args.out {
         std::fs::create_dir_all(&dir)
-            .and_then(|()| clap_mangen::generate_to(Cli::command(), &dir))
+            .and_then(|()| crate::man::write_pages(Cli::command(), &dir))
             .with_context(|| format!("cannot write man pages into {}", dir.display()))?;
         return Ok(EXIT_OK);
     }
-    let mut page = Vec::new();
-    clap_mangen::Man::new(Cli::command())
-        .render(&mut page)
-        .context("cannot render the man page")?;
+    let page = crate::man::render(Cli::command()).context("cannot render the man page")?;
     to_stdout(&page)
 }
 

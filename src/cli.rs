@@ -7,6 +7,18 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::size::parse_size;
 
+// `--help` headings. Clap lists them in the order their first option
+// appears below; `-h` shows only the options not marked `hide_short_help`.
+const INPUT: &str = "Input";
+const OUTPUT: &str = "Output";
+const CONNECTIONS: &str = "Connections";
+const RETRIES: &str = "Retries and timeouts";
+const VERIFICATION: &str = "Verification";
+const NETWORK: &str = "Network and TLS";
+const FORMAT: &str = "Output format";
+const HOOKS: &str = "Hooks";
+const CONFIGURATION: &str = "Configuration";
+
 /// A resumable, parallel, verifying HTTP(S) download manager.
 ///
 /// Exit codes: 0 all done, 1 some downloads failed, 2 bad usage or input,
@@ -19,9 +31,11 @@ pub struct Cli {
     /// Read defaults from this TOML file [default: $HAUL_CONFIG, else
     /// $XDG_CONFIG_HOME/haul/config.toml if it exists].
     #[arg(long, global = true, value_name = "FILE")]
+    #[arg(help_heading = CONFIGURATION, hide_short_help = true)]
     pub config: Option<PathBuf>,
     /// Read no config file.
     #[arg(long, global = true, conflicts_with = "config")]
+    #[arg(help_heading = CONFIGURATION, hide_short_help = true)]
     pub no_config: bool,
 }
 
@@ -52,42 +66,84 @@ pub struct GetArgs {
     /// URLs to download (http or https).
     pub urls: Vec<String>,
     /// Read URLs from FILE ("-" for standard input), aria2 input-file style.
+    ///
+    /// One URL a line (TAB-separated URLs are mirrors of one file); indented
+    /// `out=`, `dir=`, `checksum=sha-256=HEX` and `header=Name: value` lines
+    /// apply to the URL above. See LIST FORMAT in `haul man`.
     #[arg(short = 'i', long = "input-file", value_name = "FILE")]
+    #[arg(help_heading = INPUT)]
     pub input: Option<String>,
     /// Directory to save into; state is kept in DIR/.haul/.
     #[arg(short = 'd', long = "dir", value_name = "DIR", default_value = ".")]
+    #[arg(visible_short_alias = 'P', visible_alias = "directory-prefix")]
+    #[arg(help_heading = OUTPUT)]
     pub dir: PathBuf,
+    /// Save the one URL given as NAME (inside DIR; may hold sub-directories).
+    ///
+    /// As a list's `out=`: `..` components and absolute paths are refused.
+    /// With more than one URL, or with -i, it is an error (name them with
+    /// `out=` lines in a list instead).
+    #[arg(
+        short = 'o',
+        long = "out",
+        value_name = "NAME",
+        conflicts_with = "input"
+    )]
+    #[arg(help_heading = OUTPUT)]
+    pub out: Option<String>,
+    /// Accepted for aria2c and wget users: haul always resumes.
+    ///
+    /// A partial download (`NAME.part` and its record in DIR/.haul/) is
+    /// always continued from where it stopped, with or without this flag.
+    #[arg(short = 'c', long = "continue")]
+    #[arg(help_heading = OUTPUT, hide_short_help = true)]
+    pub resume: bool,
     /// Downloads at once.
     #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = 8)]
+    #[arg(visible_alias = "max-concurrent-downloads", help_heading = CONNECTIONS)]
     pub jobs: usize,
     /// Connections to one host at once.
     #[arg(long, value_name = "N", default_value_t = 4)]
+    #[arg(short = 'x', visible_alias = "max-connection-per-server")]
+    #[arg(help_heading = CONNECTIONS)]
     pub max_per_host: usize,
     /// Connections at once over the whole run [default: the larger of 16 and -j].
     #[arg(long, value_name = "N")]
+    #[arg(help_heading = CONNECTIONS, hide_short_help = true)]
     pub max_connections: Option<usize>,
-    /// Connections per file (1 disables splitting). Default: up to 4 for
-    /// files of at least --min-split-size when the server supports ranges.
+    /// Connections per file (1 disables splitting).
+    ///
+    /// Default: up to 4 for files of at least --min-split-size when the
+    /// server supports ranges.
     #[arg(short = 's', long, value_name = "N")]
+    #[arg(help_heading = CONNECTIONS)]
     pub split: Option<usize>,
     /// Split automatically only files at least this large (bytes; K, M, G suffixes).
     #[arg(long, value_name = "SIZE", default_value = "16M", value_parser = parse_size)]
+    #[arg(short = 'k', help_heading = CONNECTIONS, hide_short_help = true)]
     pub min_split_size: u64,
-    /// Fail any file larger than this (bytes; K, M, G suffixes): an announced
-    /// length over it is refused before download, a body without one is cut.
+    /// Fail any file larger than this (bytes; K, M, G suffixes).
+    ///
+    /// An announced length over it is refused before download, a body
+    /// without one is cut.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(help_heading = OUTPUT, hide_short_help = true)]
     pub max_file_size: Option<u64>,
     /// Attempts per file before giving up (the first one included).
     #[arg(long, value_name = "N", default_value_t = 5)]
+    #[arg(short = 't', visible_alias = "tries", help_heading = RETRIES)]
     pub max_tries: u32,
     /// Base wait between attempts in seconds; it doubles each time, with jitter.
     #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_secs)]
+    #[arg(help_heading = RETRIES, hide_short_help = true)]
     pub retry_wait: f64,
     /// Longest wait between attempts, Retry-After included, in seconds.
     #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_secs)]
+    #[arg(help_heading = RETRIES, hide_short_help = true)]
     pub max_retry_wait: f64,
     /// Abort an attempt that receives no bytes for this many seconds (above 0).
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_positive_secs)]
+    #[arg(help_heading = RETRIES, hide_short_help = true)]
     pub stall_timeout: f64,
     /// Abort and retry an attempt that averages fewer bytes a second than this
     /// over the last --lowest-speed-time seconds (K, M, G suffixes; 0 is off)
@@ -98,6 +154,7 @@ pub struct GetArgs {
         value_name = "SPEED",
         value_parser = parse_size
     )]
+    #[arg(help_heading = RETRIES, hide_short_help = true)]
     pub lowest_speed: Option<u64>,
     /// The sliding window --lowest-speed is judged over, in seconds.
     #[arg(
@@ -107,6 +164,7 @@ pub struct GetArgs {
         default_value_t = crate::engine::DEFAULT_LOWEST_SPEED_TIME.as_secs_f64(),
         value_parser = parse_positive_secs
     )]
+    #[arg(help_heading = RETRIES, hide_short_help = true)]
     pub lowest_speed_time: f64,
     /// Cap the whole run at this many bytes a second, all connections
     /// together (K, M, G suffixes; 0 is no limit).
@@ -117,63 +175,88 @@ pub struct GetArgs {
         default_value = "0",
         value_parser = parse_size
     )]
+    #[arg(help_heading = CONNECTIONS)]
     pub max_speed: u64,
     /// Give up connecting after this many seconds.
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
+    #[arg(help_heading = RETRIES, hide_short_help = true)]
     pub connect_timeout: f64,
     /// sha256sum-format file of expected checksums (names relative to DIR).
     #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = VERIFICATION)]
     pub checksums: Option<PathBuf>,
     /// Extra request header for every URL, "Name: value" (repeatable).
     #[arg(long = "header", value_name = "HEADER")]
+    #[arg(help_heading = NETWORK)]
     pub headers: Vec<String>,
     /// User-Agent header.
     #[arg(long, value_name = "UA")]
+    #[arg(short = 'U', help_heading = NETWORK, hide_short_help = true)]
     pub user_agent: Option<String>,
     /// Also trust the CA certificates in this PEM file.
     #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = NETWORK, hide_short_help = true)]
     pub ca_cert: Option<PathBuf>,
     /// Send basic-auth credentials from ~/.netrc (or $NETRC) to the hosts it
     /// names, unless the URL or an Authorization header carries some.
     #[arg(long)]
+    #[arg(help_heading = NETWORK, hide_short_help = true)]
     pub netrc: bool,
     /// Like --netrc, with this file (which must exist).
     #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = NETWORK, hide_short_help = true)]
     pub netrc_file: Option<PathBuf>,
-    /// Follow redirects from HTTPS to plain HTTP (refused by default: the
-    /// rest of the download would travel unencrypted).
+    /// Follow redirects from HTTPS to plain HTTP.
+    ///
+    /// Refused by default: the rest of the download would travel
+    /// unencrypted.
     #[arg(long)]
+    #[arg(help_heading = NETWORK, hide_short_help = true)]
     pub allow_insecure_redirect: bool,
     /// Replace existing files that haul did not download.
     #[arg(long)]
+    #[arg(help_heading = OUTPUT, hide_short_help = true)]
     pub allow_overwrite: bool,
     /// Print only errors.
     #[arg(short, long)]
+    #[arg(help_heading = FORMAT)]
     pub quiet: bool,
-    /// After the run, write a sha256sum file of every complete file this
-    /// directory's manifest (or the shard's) records, sorted by name, with
-    /// names relative to DIR: `cd DIR && sha256sum -c FILE` accepts it.
+    /// After the run, write a sha256sum file of every complete file.
+    ///
+    /// It lists every complete file this directory's manifest (or the
+    /// shard's) records, sorted by name, with names relative to DIR: `cd DIR
+    /// && sha256sum -c FILE` accepts it.
     #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = VERIFICATION, hide_short_help = true)]
     pub write_sums: Option<PathBuf>,
-    /// Take only shard K of N (K from 0 to N-1) of the list: a stable hash of
-    /// each output path picks its shard. State goes to DIR/.haul/shard-K-of-N/.
+    /// Take only shard K of N (K from 0 to N-1) of the list.
+    ///
+    /// A stable hash of each output path picks its shard. State goes to
+    /// DIR/.haul/shard-K-of-N/.
     #[arg(long, value_name = "K/N")]
+    #[arg(help_heading = INPUT, hide_short_help = true)]
     pub shard: Option<crate::shard::Shard>,
     /// Print newline-delimited JSON events on stdout instead of bars and
     /// lines (schema in README, "Machine-readable output").
     #[arg(long)]
+    #[arg(help_heading = FORMAT)]
     pub json: bool,
-    /// Run PROGRAM for each file this run downloads: `PROGRAM PATH URL
-    /// SHA256` (PATH absolute), with HAUL_PATH, HAUL_URL, HAUL_SHA256,
-    /// HAUL_BYTES and HAUL_OUT_DIR set. A program, not a shell line (put
-    /// one in a script). Its exit status never fails the download.
+    /// Run PROGRAM for each file this run downloads.
+    ///
+    /// It runs as `PROGRAM PATH URL SHA256` (PATH absolute), with
+    /// HAUL_PATH, HAUL_URL, HAUL_SHA256, HAUL_BYTES and HAUL_OUT_DIR set. A
+    /// program, not a shell line (put one in a script). Its exit status
+    /// never fails the download.
     #[arg(long, visible_alias = "on-download-complete", value_name = "PROGRAM")]
+    #[arg(help_heading = HOOKS, hide_short_help = true)]
     pub on_complete: Option<PathBuf>,
     /// --on-complete hooks running at once.
     #[arg(long, value_name = "N", default_value_t = 2)]
+    #[arg(help_heading = HOOKS, hide_short_help = true)]
     pub on_complete_jobs: usize,
     /// Kill a hook still running after this many seconds (0: no limit).
     #[arg(long, value_name = "SECS", default_value = "0", value_parser = parse_secs)]
+    #[arg(help_heading = HOOKS, hide_short_help = true)]
     pub on_complete_timeout: f64,
 }
 
@@ -182,8 +265,10 @@ pub struct VerifyArgs {
     /// Output directory of an earlier `haul get`.
     #[arg(short = 'd', long = "dir", value_name = "DIR", default_value = ".")]
     pub dir: PathBuf,
-    /// Check against this sha256sum-format file (GNU text or binary, or
-    /// BSD `SHA256 (name) = hex` lines) instead of the manifests.
+    /// Check against this sha256sum-format file instead of the manifests.
+    ///
+    /// GNU text or binary lines (`HEX  name`, `HEX *name`) and BSD
+    /// `SHA256 (name) = HEX` lines are read.
     #[arg(long, value_name = "FILE")]
     pub checksums: Option<PathBuf>,
     /// Print only problems.
@@ -193,8 +278,9 @@ pub struct VerifyArgs {
     /// name, relative to DIR.
     #[arg(long, value_name = "FILE")]
     pub write_sums: Option<PathBuf>,
-    /// One JSON object a line on stdout: a `verified` line per file, then
-    /// a `verify_summary`.
+    /// One JSON object a line on stdout.
+    ///
+    /// A `verified` line per file, then a `verify_summary`.
     #[arg(long)]
     pub json: bool,
 }
@@ -316,6 +402,23 @@ mod tests {
             let argv = ["haul", "get", "--lowest-speed-time", bad, "u"];
             assert!(Cli::try_parse_from(argv).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn aria2c_and_wget_spellings_set_the_same_fields() {
+        assert_eq!(get(&["-x", "8"]).max_per_host, 8);
+        assert_eq!(get(&["--max-connection-per-server", "7"]).max_per_host, 7);
+        assert_eq!(get(&["-k", "1M"]).min_split_size, 1 << 20);
+        assert_eq!(get(&["--max-concurrent-downloads", "3"]).jobs, 3);
+        assert_eq!(get(&["-t", "2"]).max_tries, 2);
+        assert_eq!(get(&["--tries", "9"]).max_tries, 9);
+        assert_eq!(get(&["-U", "ua/1"]).user_agent.as_deref(), Some("ua/1"));
+        assert_eq!(get(&["-P", "p"]).dir, PathBuf::from("p"));
+        assert_eq!(get(&["--directory-prefix", "q"]).dir, PathBuf::from("q"));
+        assert_eq!(get(&["-o", "f.bin"]).out.as_deref(), Some("f.bin"));
+        assert_eq!(get(&["--out", "g.bin"]).out.as_deref(), Some("g.bin"));
+        assert!(get(&["-c"]).resume && get(&["--continue"]).resume);
+        assert!(!get(&[]).resume);
     }
 
     #[test]

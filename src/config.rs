@@ -13,6 +13,7 @@ use crate::engine::{EngineConfig, DEFAULT_LOWEST_SPEED};
 use crate::hooks::{HookConfig, HookConfigError};
 use crate::http::{split_header, ClientError, ClientOptions};
 use crate::list::{entries_from_args, parse_list, plan, JobSpec, ListEntry, ListError};
+use crate::naming::{self, NameError};
 use crate::netrc::{Netrc, NetrcError};
 use crate::sums::{parse_sums, SumsError};
 
@@ -51,6 +52,13 @@ pub enum ConfigError {
     EmptyList { list: String },
     #[error("{0} must be at least 1")]
     Zero(&'static str),
+    #[error("-o/--out names the file of one URL, but {0} URLs were given (name several files with out= lines in a list, -i FILE)")]
+    OutManyUrls(usize),
+    #[error("-o/--out names the file of the URL on the command line, and none was given")]
+    OutNoUrl,
+    /// The same checks as a list's `out=`.
+    #[error("-o/--out: {0}")]
+    Out(NameError),
     #[error("--lowest-speed ({lowest} B/s) must be below --max-speed ({max} B/s): every connection not using the whole limit would be aborted as too slow")]
     FloorAboveLimit { lowest: u64, max: u64 },
     #[error("cannot read {}", path.display())]
@@ -104,6 +112,17 @@ impl GetConfig {
         let max_speed = (args.max_speed > 0).then_some(args.max_speed);
         let lowest_speed = lowest_speed(args.lowest_speed, max_speed)?;
         let mut entries = entries_from_args(&args.urls)?;
+        if let Some(out) = &args.out {
+            // aria2c refuses -o with several URIs too; clap already refuses
+            // it beside -i.
+            let only = match entries.as_mut_slice() {
+                [] => return Err(ConfigError::OutNoUrl),
+                [only] => only,
+                many => return Err(ConfigError::OutManyUrls(many.len())),
+            };
+            naming::check_out(out).map_err(ConfigError::Out)?;
+            only.out = Some(out.clone());
+        }
         if let Some(input) = &args.input {
             let (text, source) = if input == "-" {
                 let mut text = String::new();

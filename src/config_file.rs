@@ -10,6 +10,11 @@
 //! Values are checked here first so that a bad one exits 2 naming the file,
 //! the line and the key rather than a flag the user never typed.
 //!
+//! Aliases (`tries`, `max-connection-per-server`, `lowest-speed-limit`) are
+//! not keys: one name per setting keeps files greppable and stops one
+//! setting from being given twice under two names, which TOML's own
+//! duplicate-key check cannot see. The error names the key to write.
+//!
 //! This module owns where the file is and what it may say; it does not
 //! validate settings beyond what the flags' own parsers do (`config` does),
 //! and it never prints.
@@ -73,6 +78,14 @@ pub enum ConfigFileError {
         line: usize,
         section: String,
         key: String,
+    },
+    #[error("{file}:{line}: '{key}' in [{section}] is an alias: write '{name}' (keys are the long flag names of haul {section})")]
+    AliasKey {
+        file: String,
+        line: usize,
+        section: String,
+        key: String,
+        name: String,
     },
     #[error("{file}:{line}: '{key}' in [{section}] {problem}")]
     WrongType {
@@ -272,8 +285,21 @@ fn section_defaults(
         let key = key.get_ref().as_ref();
         let Some(arg) = sub
             .get_arguments()
-            .find(|a| a.get_long() == Some(key) && !matches!(key, "help" | "version"))
+            .find(|a| a.get_long() == Some(key) && !NOT_KEYS.contains(&key))
         else {
+            let flag = sub.get_arguments().find(|a| {
+                a.get_all_aliases()
+                    .is_some_and(|aliases| aliases.contains(&key))
+            });
+            if let Some(name) = flag.and_then(|a| a.get_long()) {
+                return Err(ConfigFileError::AliasKey {
+                    file: at.file.to_string(),
+                    line: here.line,
+                    section: at.section.to_string(),
+                    key: key.to_string(),
+                    name: name.to_string(),
+                });
+            }
             return Err(ConfigFileError::UnknownKey {
                 file: at.file.to_string(),
                 line: here.line,
@@ -300,6 +326,10 @@ fn section_defaults(
     }
     Ok(defaults)
 }
+
+/// Long flags that are not keys: `out` (`get -o`) names the file of one
+/// URL, so as a default it would name every run's file the same.
+const NOT_KEYS: &[&str] = &["help", "version", "out"];
 
 /// Commands whose flags a config file may set: not the ones that only
 /// print what clap knows.
@@ -525,6 +555,27 @@ mod tests {
             "1: 'jobs' must sit in a command's section, e.g. [get]"
         );
         assert!(file_error("[get]\nhelp = true\n").starts_with("2: unknown key 'help'"));
+        assert!(file_error("[get]\nout = \"f.bin\"\n").starts_with("2: unknown key 'out'"));
+    }
+
+    #[test]
+    fn an_alias_is_not_a_key_and_the_error_names_the_flag() {
+        assert_eq!(
+            file_error("[get]\ntries = 3\n"),
+            "2: 'tries' in [get] is an alias: write 'max-tries' \
+             (keys are the long flag names of haul get)"
+        );
+        for (alias, name) in [
+            ("max-connection-per-server", "max-per-host"),
+            ("max-concurrent-downloads", "jobs"),
+            ("directory-prefix", "dir"),
+            ("lowest-speed-limit", "lowest-speed"),
+        ] {
+            let msg = file_error(&format!("[get]\n{alias} = 1\n"));
+            assert!(msg.contains(&format!("write '{name}'")), "{msg}");
+        }
+        // Resuming is always on; aria2 users' `continue = true` is harmless.
+        assert!(get_with("[get]\ncontinue = true\n", &[]).is_ok());
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod event;
 pub mod hooks;
 pub mod http;
 pub mod list;
+pub mod man;
 pub mod naming;
 pub mod netrc;
 pub mod serve;

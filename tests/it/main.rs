@@ -17,6 +17,7 @@ mod cli_disk;
 mod cli_escape;
 mod cli_faults;
 mod cli_get;
+mod cli_help;
 mod cli_hooks;
 mod cli_identity;
 mod cli_input;
