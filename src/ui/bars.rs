@@ -346,6 +346,9 @@ impl Bars {
         job.rate = Rate::new(Instant::now());
         if job.note.take().is_some() {
             if let Some(bar) = &job.bar {
+                // Setting a style draws nothing; the message first, so no
+                // frame shows the note squeezed behind the bar.
+                bar.set_message("");
                 bar.set_style(self.job_style.clone());
             }
         }
