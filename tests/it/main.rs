@@ -13,6 +13,7 @@ mod support;
 mod chaos;
 mod cli_config;
 mod cli_disk;
+mod cli_display;
 mod cli_escape;
 mod cli_faults;
 mod cli_get;
