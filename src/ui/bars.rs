@@ -1,12 +1,18 @@
 //! Live progress bars on stderr: one total bar and up to [`MAX_SHOWN`] job bars.
 //!
-//! This is the only file that imports indicatif. It owns the bookkeeping that
-//! maps events onto bars (which jobs are shown, which wait for a slot, the
-//! byte totals) and keeps it O(1) per event so thousands of jobs stay cheap;
-//! indicatif's draw-rate limit keeps the terminal work bounded. It accepts
-//! events in any order, including for jobs it has never heard of, and must
-//! never panic on them. Speeds are measured here, from bytes received, so a
-//! resumed prefix appearing at once does not count as download speed.
+//! This is the only file that imports indicatif (and console, the terminal
+//! it draws on). It owns the bookkeeping that maps events onto bars (which
+//! jobs are shown, which wait for a slot, the byte totals) and keeps it O(1)
+//! per event so thousands of jobs stay cheap; indicatif's draw-rate limit
+//! keeps the terminal work bounded. It accepts events in any order,
+//! including for jobs it has never heard of, and must never panic on them.
+//! Speeds are measured here, from bytes received, so a resumed prefix
+//! appearing at once does not count as download speed.
+//!
+//! A row is named after its file from the first event that names it
+//! (`Queued` does, before any attempt). A row waiting to retry gives its bar
+//! to a note that leads with the short cause (`ui::cause`), then the URL, so
+//! a narrow terminal cuts the URL rather than the cause.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
@@ -14,8 +20,11 @@ use std::fmt;
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+use indicatif::{
+    MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle, TermLike,
+};
 
+use super::cause::cause;
 use super::plain::{failed_line, hook_lines, unknown_path, Sink};
 use super::{human_bytes, human_duration, human_speed, summary_line, Renderer};
 use crate::event::{Event, JobId, Report};
@@ -32,9 +41,16 @@ const PATH_WIDTH: usize = 20;
 /// How often a speed is re-estimated.
 const SAMPLE_EVERY: Duration = Duration::from_millis(500);
 
+/// Least time a retry or restart note stays up once progress resumes (a
+/// split file's other connections go on while one of them waits).
+const NOTE_MIN: Duration = Duration::from_secs(2);
+
 const TOTAL_TEMPLATE: &str =
     "{prefix:20.bold} [{bar:16.green/white}] {hpos:>9}/{hlen:<9} {wide_msg}";
 const JOB_TEMPLATE: &str = "{prefix:20} [{bar:16.cyan/blue}] {hpos:>9}/{hlen:<9} {wide_msg}";
+/// A job waiting to retry: the bar and byte counts, which do not move
+/// meanwhile, give their room to the note, so the cause fits in 80 columns.
+const NOTE_TEMPLATE: &str = "{prefix:20} {wide_msg}";
 
 /// A bytes-received counter with a smoothed speed.
 #[derive(Debug)]
@@ -83,8 +99,11 @@ struct Job {
     pos: u64,
     total: Option<u64>,
     bar: Option<ProgressBar>,
-    /// Retry or restart notice shown instead of the speed until the next start.
+    /// Retry or restart notice shown instead of the bar until the next
+    /// start, or until progress after `note_until`.
     note: Option<String>,
+    /// `None`: the note stays until the next start.
+    note_until: Option<Instant>,
     rate: Rate,
 }
 
@@ -93,6 +112,9 @@ pub struct Bars {
     mp: MultiProgress,
     total: ProgressBar,
     job_style: ProgressStyle,
+    note_style: ProgressStyle,
+    /// Paths of queued jobs that no other event named yet.
+    queued: HashMap<JobId, String>,
     /// Where the summary goes once the bars are cleared.
     err: Sink,
     /// Jobs that started (or were mentioned) and have not ended.
@@ -111,16 +133,24 @@ pub struct Bars {
     /// Sum of every job's bytes on disk, resumed prefixes included.
     on_disk: u64,
     length: u64,
+    /// False until some size is known (or every job ended): the total bar
+    /// is then empty with an unknown length, not full at "0 B/0 B".
+    length_known: bool,
     rate: Rate,
 }
 
 impl Bars {
     /// Draws on stderr at most ten times a second; the summary goes to stderr.
+    /// Like indicatif's own stderr target, it draws nothing unless stderr is
+    /// a terminal and `TERM` is not `dumb`.
     pub fn stderr() -> Self {
-        Bars::with_target(
-            ProgressDrawTarget::stderr_with_hz(REFRESH_HZ),
-            Box::new(io::stderr()),
-        )
+        let term = console::Term::buffered_stderr();
+        let target = if term.is_term() && !console::is_dumb() {
+            ProgressDrawTarget::term_like_with_hz(Box::new(LineStart(term)), REFRESH_HZ)
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        Bars::with_target(target, Box::new(io::stderr()))
     }
 
     /// Draws on `target` and writes the summary to `err`; tests pass a hidden
@@ -128,13 +158,15 @@ impl Bars {
     pub fn with_target(target: ProgressDrawTarget, err: Sink) -> Self {
         let mp = MultiProgress::with_draw_target(target);
         let total = mp.add(
-            ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden())
+            ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden())
                 .with_style(style(TOTAL_TEMPLATE)),
         );
         let mut bars = Bars {
             mp,
             total,
             job_style: style(JOB_TEMPLATE),
+            note_style: style(NOTE_TEMPLATE),
+            queued: HashMap::new(),
             err,
             jobs: HashMap::new(),
             waiting: VecDeque::new(),
@@ -146,6 +178,7 @@ impl Bars {
             learnt_bytes: 0,
             on_disk: 0,
             length: 0,
+            length_known: false,
             rate: Rate::new(Instant::now()),
         };
         bars.refresh_files();
@@ -153,15 +186,23 @@ impl Bars {
     }
 
     /// Returns the job, creating it (and giving it a bar or a place in the
-    /// queue) if no event named it yet.
-    fn job(&mut self, id: JobId) -> Option<&mut Job> {
+    /// queue) if it is not active yet. `path` is the one the event names,
+    /// if it names one; a job is named after the freshest path known.
+    fn job(&mut self, id: JobId, path: Option<&str>) -> Option<&mut Job> {
         if let Entry::Vacant(slot) = self.jobs.entry(id) {
+            let queued = self.queued.remove(&id);
+            let path = match (path, queued) {
+                (Some(path), _) => path.to_owned(),
+                (None, Some(queued)) => queued,
+                (None, None) => unknown_path(id),
+            };
             slot.insert(Job {
-                path: unknown_path(id),
+                path,
                 pos: 0,
                 total: None,
                 bar: None,
                 note: None,
+                note_until: None,
                 rate: Rate::new(Instant::now()),
             });
             if self.shown < MAX_SHOWN {
@@ -170,7 +211,14 @@ impl Bars {
                 self.waiting.push_back(id);
             }
         }
-        self.jobs.get_mut(&id)
+        let job = self.jobs.get_mut(&id)?;
+        if let Some(path) = path.filter(|p| *p != job.path) {
+            job.path = path.to_owned();
+            if let Some(bar) = &job.bar {
+                bar.set_prefix(short_path(path));
+            }
+        }
+        Some(job)
     }
 
     /// Gives a job a bar, drawn from its current state.
@@ -181,8 +229,13 @@ impl Bars {
         if job.bar.is_some() {
             return;
         }
+        let style = if job.note.is_some() {
+            &self.note_style
+        } else {
+            &self.job_style
+        };
         let bar = ProgressBar::with_draw_target(job.total, ProgressDrawTarget::hidden())
-            .with_style(self.job_style.clone())
+            .with_style(style.clone())
             .with_prefix(short_path(&job.path))
             .with_position(job.pos)
             .with_message(job.note.clone().unwrap_or_default());
@@ -192,6 +245,7 @@ impl Bars {
 
     /// Forgets a job and hands its bar's slot to the oldest waiting job.
     fn end(&mut self, id: JobId) -> Option<Job> {
+        self.queued.remove(&id);
         let job = self.jobs.remove(&id)?;
         if let Some(bar) = &job.bar {
             self.mp.remove(bar);
@@ -219,9 +273,19 @@ impl Bars {
         // The manifest's sum and the learnt sum may cover the same jobs, so
         // the larger is the best guess; it is exact once every job reported.
         let length = self.known_bytes.max(self.learnt_bytes);
-        if length != self.length {
+        // Nothing known yet is not "0 bytes to go": indicatif would draw a
+        // zero length as a full bar (issue 9.4). Once every job is done, a
+        // zero length is the truth (empty files); a failed one never told.
+        let all_done = self.run_jobs > 0 && self.completed >= self.run_jobs;
+        let known = length > 0 || all_done;
+        if length != self.length || known != self.length_known {
             self.length = length;
-            self.total.set_length(length);
+            self.length_known = known;
+            if known {
+                self.total.set_length(length);
+            } else {
+                self.total.unset_length();
+            }
         }
         self.total.set_position(self.on_disk);
     }
@@ -260,6 +324,7 @@ impl Bars {
             }
         }
         self.jobs.clear();
+        self.queued.clear();
         self.waiting.clear();
         self.shown = 0;
         self.total.finish_and_clear();
@@ -268,16 +333,23 @@ impl Bars {
     }
 
     fn started(&mut self, id: JobId, path: &str, offset: u64, total: Option<u64>) {
-        let Some(job) = self.job(id) else { return };
+        if self.job(id, Some(path)).is_none() {
+            return;
+        }
+        // Fields borrowed apart: the job, and the style to restore.
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
         let (old_pos, old_total) = (job.pos, job.total.unwrap_or(0));
         job.pos = offset;
         job.total = total;
-        job.note = None;
         job.rate = Rate::new(Instant::now());
-        if job.path != path {
-            job.path = path.to_owned();
+        if job.note.take().is_some() {
             if let Some(bar) = &job.bar {
-                bar.set_prefix(short_path(path));
+                // Setting a style draws nothing; the message first, so no
+                // frame shows the note squeezed behind the bar.
+                bar.set_message("");
+                bar.set_style(self.job_style.clone());
             }
         }
         if let Some(bar) = &job.bar {
@@ -294,11 +366,26 @@ impl Bars {
 
     fn progress(&mut self, id: JobId, pos: u64) {
         let now = Instant::now();
-        let Some(job) = self.job(id) else { return };
+        if self.job(id, None).is_none() {
+            return;
+        }
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
         let old_pos = job.pos;
         let received = pos.saturating_sub(old_pos);
         job.pos = pos;
         job.rate.add(received);
+        // A split file's other connections keep going while one waits to
+        // retry: once its wait is over, the bar comes back.
+        let expired = job.note_until.is_some_and(|until| now >= until);
+        if received > 0 && expired && job.note.take().is_some() {
+            job.note_until = None;
+            if let Some(bar) = &job.bar {
+                bar.set_style(self.job_style.clone());
+                bar.set_message(human_speed(job.rate.speed.unwrap_or(0.0)));
+            }
+        }
         if let Some(bar) = &job.bar {
             bar.set_position(pos);
             if job.rate.sample(now) && job.note.is_none() {
@@ -311,8 +398,15 @@ impl Bars {
         self.refresh_speed(now);
     }
 
-    fn note(&mut self, id: JobId, note: String, restart: bool) {
-        let Some(job) = self.job(id) else { return };
+    /// Shows `note` in place of the job's bar until its next start, or
+    /// until progress comes after `wait` (and at least [`NOTE_MIN`]).
+    fn note(&mut self, id: JobId, path: &str, note: String, wait: Duration, restart: bool) {
+        if self.job(id, Some(path)).is_none() {
+            return;
+        }
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
         let old_pos = job.pos;
         if restart {
             job.pos = 0;
@@ -321,9 +415,13 @@ impl Bars {
             if restart {
                 bar.set_position(0);
             }
+            if job.note.is_none() {
+                bar.set_style(self.note_style.clone());
+            }
             bar.set_message(note.clone());
         }
         job.note = Some(note);
+        job.note_until = Instant::now().checked_add(wait.max(NOTE_MIN));
         if restart {
             self.account(old_pos, 0, 0, 0);
             self.refresh_total();
@@ -340,7 +438,17 @@ impl Renderer for Bars {
                 self.refresh_files();
                 self.refresh_total();
             }
-            Event::Queued { .. } => {}
+            Event::Queued { id, path, .. } => {
+                // Remembered, not shown: a row goes to a job that started
+                // (or retries), so a long queue takes no rows.
+                if let Some(job) = self.jobs.get(id) {
+                    if job.path != *path {
+                        self.job(*id, Some(path));
+                    }
+                } else {
+                    self.queued.insert(*id, path.clone());
+                }
+            }
             Event::Skipped { id, bytes, .. } => {
                 let (pos, total) = self
                     .end(*id)
@@ -359,24 +467,18 @@ impl Renderer for Bars {
             Event::Progress { id, pos } => self.progress(*id, *pos),
             Event::Retrying {
                 id,
+                path,
                 attempt,
                 reason,
                 delay,
                 capped_from,
-                ..
             } => {
-                let wait = human_duration(*delay);
-                let note = match capped_from {
-                    Some(asked) => format!(
-                        "retry {attempt} in {wait} (server asked {}, capped by --max-retry-wait): {reason}",
-                        human_duration(*asked)
-                    ),
-                    None => format!("retry {attempt} in {wait}: {reason}"),
-                };
-                self.note(*id, note, false);
+                let note = retry_note(*attempt, reason, *delay, *capped_from);
+                self.note(*id, path, note, *delay, false);
             }
-            Event::Restarted { id, reason, .. } => {
-                self.note(*id, format!("restarted: {reason}"), true);
+            Event::Restarted { id, path, reason } => {
+                let note = format!("restarted: {reason}");
+                self.note(*id, path, note, Duration::ZERO, true);
             }
             Event::Finished {
                 id, path, bytes, ..
@@ -428,6 +530,85 @@ impl Drop for Bars {
         // Without this, dropped bars would draw themselves one last time and
         // stay on the terminal if the run ends without `finish`.
         self.clear();
+    }
+}
+
+/// A retry's note, cause first so a narrow row still shows it:
+/// `connection refused, retry 2 in 1.0s: http://host/file`.
+fn retry_note(
+    attempt: u32,
+    reason: &str,
+    delay: Duration,
+    capped_from: Option<Duration>,
+) -> String {
+    let short = cause(reason);
+    let mut note = short.cause;
+    if !note.is_empty() {
+        note.push_str(", ");
+    }
+    if delay.is_zero() {
+        note.push_str(&format!("retry {attempt} now"));
+    } else {
+        note.push_str(&format!("retry {attempt} in {}", human_duration(delay)));
+    }
+    if let Some(asked) = capped_from {
+        note.push_str(&format!(
+            " (server asked {}, capped by --max-retry-wait)",
+            human_duration(asked)
+        ));
+    }
+    if let Some(url) = short.url {
+        note.push_str(": ");
+        note.push_str(url);
+    }
+    note
+}
+
+/// stderr as indicatif's terminal, with the cursor sent back to the start
+/// of its line after each frame.
+///
+/// indicatif pads every bar's line to the full width (the terminal's wrap
+/// then starts the next one), so a frame ends with the cursor past the last
+/// column. The `^C` that the terminal echoes on Ctrl-C there wraps onto a
+/// new line, and the clear that follows, which counts lines up from the
+/// cursor, starts one line too low and leaves the top bar, the total, on
+/// screen (issue 9.4). A carriage return keeps the cursor on the last
+/// bar's line, where the echo lands and the clear wipes it; indicatif
+/// starts every redraw with a carriage return anyway, so nothing else moves.
+#[derive(Debug)]
+struct LineStart(console::Term);
+
+impl TermLike for LineStart {
+    fn width(&self) -> u16 {
+        self.0.size().1
+    }
+    fn height(&self) -> u16 {
+        self.0.size().0
+    }
+    fn move_cursor_up(&self, n: usize) -> io::Result<()> {
+        self.0.move_cursor_up(n)
+    }
+    fn move_cursor_down(&self, n: usize) -> io::Result<()> {
+        self.0.move_cursor_down(n)
+    }
+    fn move_cursor_right(&self, n: usize) -> io::Result<()> {
+        self.0.move_cursor_right(n)
+    }
+    fn move_cursor_left(&self, n: usize) -> io::Result<()> {
+        self.0.move_cursor_left(n)
+    }
+    fn write_line(&self, s: &str) -> io::Result<()> {
+        self.0.write_line(s)
+    }
+    fn write_str(&self, s: &str) -> io::Result<()> {
+        self.0.write_str(s)
+    }
+    fn clear_line(&self) -> io::Result<()> {
+        self.0.clear_line()
+    }
+    fn flush(&self) -> io::Result<()> {
+        self.0.write_str("\r")?;
+        self.0.flush()
     }
 }
 
@@ -542,6 +723,7 @@ mod tests {
     fn templates_parse() {
         ProgressStyle::with_template(TOTAL_TEMPLATE).unwrap();
         ProgressStyle::with_template(JOB_TEMPLATE).unwrap();
+        ProgressStyle::with_template(NOTE_TEMPLATE).unwrap();
     }
 
     #[test]
@@ -708,14 +890,15 @@ mod tests {
             id: 0,
             path: "x.bin".into(),
             attempt: 1,
-            reason: "503".into(),
+            reason: "http://h/x.bin answered 503".into(),
             delay: Duration::from_secs(2),
             capped_from: Some(Duration::from_secs(3600)),
         });
         let bar = bars.jobs[&0].bar.clone().unwrap();
         assert_eq!(
             bar.message(),
-            "retry 1 in 2.0s (server asked 1h 00m 00s, capped by --max-retry-wait): 503"
+            "503 Service Unavailable, retry 1 in 2.0s \
+             (server asked 1h 00m 00s, capped by --max-retry-wait): http://h/x.bin"
         );
     }
 
@@ -732,9 +915,128 @@ mod tests {
             capped_from: None,
         });
         let bar = bars.jobs[&0].bar.clone().unwrap();
-        assert_eq!(bar.message(), "retry 2 in 1.5s: timed out");
+        assert_eq!(bar.message(), "timed out, retry 2 in 1.5s");
         bars.event(&started(0, 10));
         assert_eq!(bar.message(), "");
+    }
+
+    fn retrying(id: JobId, reason: &str, delay: Duration) -> Event {
+        Event::Retrying {
+            id,
+            path: format!("out/{id}.bin"),
+            attempt: 1,
+            reason: reason.into(),
+            delay,
+            capped_from: None,
+        }
+    }
+
+    #[test]
+    fn retry_note_leads_with_the_cause_then_the_url() {
+        let (mut bars, _err) = hidden();
+        bars.event(&retrying(
+            0,
+            "cannot connect to http://h:1/x.bin: client error (Connect): \
+             tcp connect error: Connection refused (os error 111)",
+            Duration::from_secs(1),
+        ));
+        let bar = bars.jobs[&0].bar.clone().unwrap();
+        assert_eq!(
+            bar.message(),
+            "connection refused, retry 1 in 1.0s: http://h:1/x.bin"
+        );
+    }
+
+    #[test]
+    fn a_row_is_named_after_its_file_before_it_starts() {
+        let (mut bars, _err) = hidden();
+        bars.event(&Event::RunStarted {
+            jobs: 2,
+            known_bytes: 0,
+        });
+        for id in 0..2 {
+            bars.event(&Event::Queued {
+                id,
+                path: format!("dir/queued-{id}.bin"),
+                url: "http://h/x".into(),
+            });
+        }
+        assert!(bars.jobs.is_empty(), "queued jobs take no row");
+        // A first attempt can fail before `Started`.
+        bars.event(&Event::Progress { id: 0, pos: 0 });
+        assert_eq!(bars.jobs[&0].path, "dir/queued-0.bin");
+        let bar = bars.jobs[&0].bar.clone().unwrap();
+        assert_eq!(bar.prefix(), "dir/queued-0.bin");
+        bars.event(&retrying(1, "r", Duration::from_secs(1)));
+        assert_eq!(bars.jobs[&1].path, "out/1.bin");
+        assert!(bars.queued.is_empty());
+        bars.event(&finished(0, 1));
+        bars.event(&finished(1, 1));
+        assert!(bars.jobs.is_empty() && bars.queued.is_empty());
+    }
+
+    #[test]
+    fn the_total_has_no_length_until_a_size_is_known() {
+        let (mut bars, _err) = hidden();
+        assert_eq!(bars.total.length(), None);
+        bars.event(&Event::RunStarted {
+            jobs: 2,
+            known_bytes: 0,
+        });
+        assert_eq!(bars.total.length(), None);
+        bars.event(&retrying(0, "r", Duration::from_secs(1)));
+        assert_eq!(bars.total.length(), None);
+        bars.event(&started(1, 100));
+        assert_eq!(bars.total.length(), Some(100));
+        bars.event(&finished(1, 100));
+        bars.event(&Event::Failed {
+            id: 0,
+            path: "out/0.bin".into(),
+            kind: "connect",
+            error: "e".into(),
+        });
+        assert_eq!(bars.total.length(), Some(100));
+
+        // A failed job never told its size.
+        let (mut bars, _err) = hidden();
+        bars.event(&Event::RunStarted {
+            jobs: 1,
+            known_bytes: 0,
+        });
+        bars.event(&Event::Failed {
+            id: 0,
+            path: "out/0.bin".into(),
+            kind: "connect",
+            error: "e".into(),
+        });
+        assert_eq!(bars.total.length(), None);
+
+        // Every job done with nothing to fetch: zero is the truth.
+        let (mut bars, _err) = hidden();
+        bars.event(&Event::RunStarted {
+            jobs: 1,
+            known_bytes: 0,
+        });
+        bars.event(&finished(0, 0));
+        assert_eq!(bars.total.length(), Some(0));
+    }
+
+    #[test]
+    fn a_note_gives_way_to_progress_once_its_wait_is_over() {
+        let (mut bars, _err) = hidden();
+        bars.event(&started(0, 1000));
+        bars.event(&retrying(0, "r", Duration::ZERO));
+        let bar = bars.jobs[&0].bar.clone().unwrap();
+        assert_eq!(bar.message(), "r, retry 1 now");
+        // Other connections of a split file go on: within NOTE_MIN the
+        // note stays.
+        bars.event(&Event::Progress { id: 0, pos: 10 });
+        assert_eq!(bar.message(), "r, retry 1 now");
+        let job = bars.jobs.get_mut(&0).unwrap();
+        job.note_until = Some(Instant::now());
+        bars.event(&Event::Progress { id: 0, pos: 20 });
+        assert!(bars.jobs[&0].note.is_none());
+        assert!(bar.message().ends_with("/s"), "{}", bar.message());
     }
 
     #[test]

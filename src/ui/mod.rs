@@ -2,7 +2,8 @@
 //!
 //! This module owns the choice of renderer, the [`Renderer`] trait and the
 //! human units every renderer shares. Progress bars live in `bars` (the only
-//! place indicatif is imported), plain and quiet lines in `plain`, JSON lines
+//! place indicatif is imported) with the short retry causes of `cause`,
+//! plain and quiet lines in `plain`, JSON lines
 //! in `json`, the `status` summary in `status`. Renderers
 //! only read events; they never drive the engine, and nothing outside `ui`
 //! and `main` prints.
@@ -10,6 +11,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bars;
+mod cause;
 pub mod json;
 pub mod lines;
 mod plain;

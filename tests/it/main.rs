@@ -14,6 +14,7 @@ mod chaos;
 mod cli_careful;
 mod cli_config;
 mod cli_disk;
+mod cli_display;
 mod cli_escape;
 mod cli_faults;
 mod cli_get;

@@ -226,6 +226,12 @@ impl HaulCmd {
         self
     }
 
+    /// The command built so far, for a runner that wraps it (on a
+    /// terminal, see `support::term`).
+    pub fn into_command(self) -> Command {
+        self.cmd
+    }
+
     /// Starts the child.
     pub fn spawn(mut self) -> Running {
         let n = RUN_NO.fetch_add(1, Ordering::Relaxed);

@@ -7,5 +7,6 @@ pub mod cli;
 pub mod hostile;
 pub mod ranges;
 pub mod server;
+pub mod term;
 pub mod tls;
 pub mod tmpfs;
