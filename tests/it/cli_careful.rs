@@ -296,13 +296,7 @@ fn split_warning_goes_in_the_json_summary_and_stdout_stays_json() {
         .run();
 
     out.assert_code(0);
-    let lines: Vec<Value> = out
-        .stdout
-        .lines()
-        .map(|line| {
-            serde_json::from_str(line).unwrap_or_else(|err| panic!("not JSON ({err}): {line:?}"))
-        })
-        .collect();
+    let lines = crate::support::json::json_lines(&out);
     let summary = lines.last().expect("a summary line");
     assert_eq!(summary["event"], "summary", "{out}");
     let listed: Vec<&str> = summary["warnings"]

@@ -154,12 +154,8 @@ fn a_failing_hook_is_reported_with_its_output_and_haul_still_exits_0() {
 
     json.assert_code(0);
     assert_file_eq(&sb.dl("a.bin"), &data);
-    let lines: Vec<Value> = json
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
-    let hooks: Vec<&Value> = lines.iter().filter(|l| l["event"] == "hook").collect();
+    let lines = crate::support::json::json_lines(&json);
+    let hooks = crate::support::json::events(&lines, "hook");
     assert_eq!(hooks.len(), 1, "{json}");
     let hook = hooks[0];
     assert_eq!(hook["id"], 0);

@@ -13,23 +13,10 @@ use serde_json::Value;
 
 use crate::support::bodies::{assert_file_eq, body, sha256_hex};
 use crate::support::cli::{Outcome, Sandbox, FAST_RETRY};
+use crate::support::json::{events, json_lines};
 use crate::support::server::TestServer;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn json_lines(out: &Outcome) -> Vec<Value> {
-    out.stdout
-        .lines()
-        .map(|line| {
-            serde_json::from_str(line)
-                .unwrap_or_else(|err| panic!("not JSON ({err}): {line:?}\n{out}"))
-        })
-        .collect()
-}
-
-fn events<'a>(lines: &'a [Value], name: &str) -> Vec<&'a Value> {
-    lines.iter().filter(|l| l["event"] == name).collect()
-}
 
 /// Writes `name` with one URL a line (each with its checksum when given)
 /// and runs `haul get --json -i name`.

@@ -9,25 +9,8 @@ use serde_json::Value;
 
 use crate::support::bodies::{body, sha256_hex};
 use crate::support::cli::{Outcome, Sandbox, FAST_RETRY, RUN_TIMEOUT};
+use crate::support::json::{events, json_lines};
 use crate::support::server::{Fault, TestServer};
-
-/// Every stdout line as JSON; panics naming the line that does not parse.
-fn json_lines(out: &Outcome) -> Vec<Value> {
-    out.stdout
-        .lines()
-        .map(|line| {
-            let value: Value = serde_json::from_str(line)
-                .unwrap_or_else(|err| panic!("not JSON ({err}): {line:?}\n{out}"));
-            assert!(value.is_object(), "not an object: {line}");
-            value
-        })
-        .collect()
-}
-
-/// The lines whose `event` is `name`.
-fn events<'a>(lines: &'a [Value], name: &str) -> Vec<&'a Value> {
-    lines.iter().filter(|l| l["event"] == name).collect()
-}
 
 /// The position in `lines` of the first `name` event of job `id`.
 fn index_of(lines: &[Value], name: &str, id: u64) -> usize {

@@ -5,6 +5,7 @@
 pub mod bodies;
 pub mod cli;
 pub mod hostile;
+pub mod json;
 pub mod ranges;
 pub mod server;
 pub mod term;
