@@ -234,6 +234,9 @@ pub enum ConnectProblem {
         host: String,
         detail: Option<String>,
     },
+    /// Nothing listens on the port: the server is down, or the port or
+    /// scheme is wrong. The URL beside the message names host and port.
+    Refused,
     /// The certificate chain ends at no CA haul trusts.
     UntrustedCertificate { host: String },
     /// The certificate is for another name.
@@ -252,10 +255,14 @@ impl std::fmt::Display for ConnectProblem {
                 Some(detail) => write!(f, "host {host} not found (DNS: {detail})"),
                 None => write!(f, "host {host} not found (DNS)"),
             },
+            Self::Refused => write!(
+                f,
+                "connection refused (is the server up, and the port right?)"
+            ),
             Self::UntrustedCertificate { host } => write!(
                 f,
-                "the TLS certificate of {host} is not trusted (unknown issuer): \
-                 pass --ca-cert FILE if this server uses a private CA"
+                "the TLS certificate of {host} is not trusted (unknown issuer; \
+                 pass --ca-cert FILE if this server uses a private CA)"
             ),
             Self::WrongName { host } => {
                 write!(
@@ -295,6 +302,12 @@ impl ConnectProblem {
         while let Some(cause) = causes.next() {
             if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
                 return Self::of_tls(tls, host());
+            }
+            if cause
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+            {
+                return Some(ConnectProblem::Refused);
             }
             if cause.to_string() == "dns error" {
                 let detail = causes.next().map(|inner| {
@@ -411,12 +424,16 @@ mod tests {
             ),
             (
                 ConnectProblem::UntrustedCertificate { host: host() },
-                "the TLS certificate of h.example is not trusted (unknown issuer): \
-                 pass --ca-cert FILE if this server uses a private CA",
+                "the TLS certificate of h.example is not trusted (unknown issuer; \
+                 pass --ca-cert FILE if this server uses a private CA)",
             ),
             (
                 ConnectProblem::NotTls,
                 "the server does not speak TLS on this port (is the URL http://?)",
+            ),
+            (
+                ConnectProblem::Refused,
+                "connection refused (is the server up, and the port right?)",
             ),
         ];
         for (problem, want) in cases {

@@ -24,7 +24,7 @@ pub(crate) struct Cause<'a> {
 /// Takes `reason` apart; see the module docs.
 pub(crate) fn cause(reason: &str) -> Cause<'_> {
     let url = first_url(reason);
-    let segments: Vec<&str> = reason.split(": ").collect();
+    let segments = split_outside_parentheses(reason);
     // haul's own messages name the URL; what follows the last of them
     // comes from the libraries and the OS, innermost last.
     let own = url.and_then(|url| segments.iter().rposition(|s| s.contains(url)));
@@ -92,16 +92,41 @@ fn answered_status(message: &str, url: &str) -> Option<String> {
     })
 }
 
-/// Drops "(os error N)" and starts a sentence-case OS message in lower
-/// case, as haul's own messages are: "Connection refused (os error 111)"
-/// reads "connection refused". All-caps words ("TLS") stay.
+/// `reason` cut at each ": " that is not inside parentheses: haul's
+/// friendlier messages put the resolver's words or a hint in parentheses
+/// ("host h not found (DNS: Name or service not known)"), which belong to
+/// the cause around them.
+fn split_outside_parentheses(reason: &str) -> Vec<&str> {
+    let mut segments = Vec::new();
+    let (mut depth, mut start) = (0usize, 0);
+    for (at, c) in reason.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            ':' if depth == 0 && reason[at + 1..].starts_with(' ') => {
+                segments.push(&reason[start..at]);
+                start = at + 2;
+            }
+            _ => {}
+        }
+    }
+    segments.push(&reason[start..]);
+    segments
+}
+
+/// Drops every parenthesised aside (" (os error 111)", a hint such as
+/// " (is the URL http://?)", a byte count) so that the cause fits a row;
+/// the full reason stays in plain and JSON output. Starts a sentence-case
+/// OS message in lower case, as haul's own messages are: "Connection
+/// refused (os error 111)" reads "connection refused". All-caps words
+/// ("TLS") stay.
 fn tidy(text: &str) -> String {
     let mut out = text.trim().to_string();
-    while let Some(start) = out.find(" (os error ") {
-        let Some(len) = out[start..].find(')') else {
+    while let Some(start) = out.find(" (") {
+        let Some(len) = closing_parenthesis(&out[start + 1..]) else {
             break;
         };
-        out.replace_range(start..=start + len, "");
+        out.replace_range(start..=start + 1 + len, "");
     }
     let mut chars = out.chars();
     match (chars.next(), chars.next()) {
@@ -111,6 +136,20 @@ fn tidy(text: &str) -> String {
         }
         _ => out,
     }
+}
+
+/// The position of the `)` that closes the `(` `text` starts with.
+fn closing_parenthesis(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    for (at, c) in text.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' if depth == 1 => return Some(at),
+            ')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -139,7 +178,7 @@ mod tests {
             ),
             (
                 format!("{url} was slower than 100 B/s for 30.0 s (12 bytes)"),
-                "server was slower than 100 B/s for 30.0 s (12 bytes)",
+                "server was slower than 100 B/s for 30.0 s",
             ),
             (
                 format!("reading the body of {url} failed after 5 bytes: error decoding response body: Connection reset by peer (os error 104)"),
@@ -156,6 +195,22 @@ mod tests {
             (
                 format!("mirror {url} failed: cannot connect to {url}: tcp connect error: Connection refused (os error 111); trying http://b/a.bin"),
                 "connection refused; trying http://b/a.bin",
+            ),
+            (
+                format!("cannot connect to {url}: connection refused (is the server up, and the port right?)"),
+                "connection refused",
+            ),
+            (
+                format!("cannot connect to {url}: host h.invalid not found (DNS: Name or service not known)"),
+                "host h.invalid not found",
+            ),
+            (
+                format!("cannot connect to {url}: the TLS certificate of h is not trusted (unknown issuer; pass --ca-cert FILE if this server uses a private CA)"),
+                "the TLS certificate of h is not trusted",
+            ),
+            (
+                format!("cannot connect to {url}: the server does not speak TLS on this port (is the URL http://?)"),
+                "the server does not speak TLS on this port",
             ),
             ("timed out".to_string(), "timed out"),
             ("TLS handshake failed".to_string(), "TLS handshake failed"),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::support::bodies::{assert_file_eq, body};
 use crate::support::cli::{Sandbox, RUN_TIMEOUT};
-use crate::support::server::{Fault, TestServer};
+use crate::support::server::{refusing_port, Fault, TestServer};
 use crate::support::term::{row_with, show, Screen, TermOutcome, Terminal};
 
 const COLS: u16 = 80;
@@ -16,18 +16,6 @@ const ROWS: u16 = 24;
 
 /// How long a test waits for a state of the screen.
 const SCREEN_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A loopback port with nothing listening: the socket is bound but never
-/// listens, so connecting is refused, and no other test can take the port
-/// while it is held.
-fn refusing_port() -> (tokio::net::TcpSocket, u16) {
-    let socket = tokio::net::TcpSocket::new_v4().expect("create a socket");
-    socket
-        .bind("127.0.0.1:0".parse().expect("an address"))
-        .expect("bind 127.0.0.1:0");
-    let port = socket.local_addr().expect("bound address").port();
-    (socket, port)
-}
 
 /// Every distinct row seen that `pick` selects, for failure messages.
 fn distinct_rows(out: &TermOutcome, pick: impl Fn(&str) -> bool) -> Vec<String> {

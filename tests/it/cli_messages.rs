@@ -249,6 +249,25 @@ fn an_unresolvable_host_is_named_in_words() {
 }
 
 #[test]
+fn a_refused_connection_is_said_in_words() {
+    let (_held, port) = crate::support::server::refusing_port();
+    let sb = Sandbox::new();
+    let out = sb
+        .haul(["get", &format!("http://127.0.0.1:{port}/x.bin")])
+        .args(["--max-tries", "1", "-d", &sb.dir_arg()])
+        .run();
+    out.assert_code(1);
+    let line = failed_line(&out, "x.bin").to_lowercase();
+    assert!(
+        line.contains(&format!(
+            "127.0.0.1:{port}/x.bin: connection refused (is the server up"
+        )),
+        "{out}"
+    );
+    assert_lacks(&line, &["client error (connect)", "os error"], &out);
+}
+
+#[test]
 fn an_untrusted_certificate_suggests_ca_cert() {
     let tls = TlsRedirector::start("http://127.0.0.1:9", 302);
     let sb = Sandbox::new();

@@ -1007,3 +1007,15 @@ impl Shared {
         }
     }
 }
+
+/// A loopback port with nothing listening: the socket is bound but never
+/// listens, so connecting is refused, and no other test can take the port
+/// while it is held.
+pub fn refusing_port() -> (tokio::net::TcpSocket, u16) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("create a socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("an address"))
+        .expect("bind 127.0.0.1:0");
+    let port = socket.local_addr().expect("bound address").port();
+    (socket, port)
+}
