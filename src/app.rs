@@ -22,14 +22,7 @@ use crate::store::manifest::{JobRecord, JobState, Manifest};
 use crate::ui::{self, human_duration, lines};
 use crate::verify::{verify, write_sums_file, VerifyItem, VerifyOutcome};
 
-/// Exit codes (also in README): all done.
-pub const EXIT_OK: u8 = 0;
-/// Some downloads (or verifications) failed; the rest completed.
-pub const EXIT_FAILED: u8 = 1;
-/// Bad usage, bad input, or an unusable manifest / lock.
-pub const EXIT_USAGE: u8 = 2;
-/// Stopped by a signal after saving progress.
-pub const EXIT_INTERRUPTED: u8 = 130;
+pub use crate::exit::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE};
 
 /// Threads for blocking file work.
 const BLOCKING_THREADS: usize = 32;

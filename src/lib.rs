@@ -13,6 +13,7 @@ pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod exit;
 pub mod hooks;
 pub mod http;
 pub mod list;

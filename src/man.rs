@@ -13,8 +13,8 @@ use std::path::Path;
 use clap_mangen::roff::{bold, italic, roman, Inline, Roff};
 use clap_mangen::Man;
 
-use crate::app::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE};
 use crate::config_file::CONFIG_ENV;
+use crate::exit::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE};
 
 /// haul(1) as roff, for `haul man`.
 pub fn render(cmd: clap::Command) -> io::Result<Vec<u8>> {
