@@ -135,7 +135,9 @@ impl DownloadError {
         let retry_after = headers
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| crate::engine::retry::parse_retry_after(v, std::time::SystemTime::now()));
+            .and_then(|v| {
+                crate::http::retry_after::parse_retry_after(v, std::time::SystemTime::now())
+            });
         DownloadError::Status {
             url: url.to_string(),
             status,

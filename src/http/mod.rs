@@ -1,11 +1,12 @@
 //! Building the HTTP client: TLS roots, timeouts, and the headers every
 //! request carries. Redirects are followed by [`Fetcher`] (in [`fetch`]),
 //! hop by hop under the rules of [`redirect`]; range arithmetic lives in
-//! [`range`].
+//! [`range`], `Retry-After` parsing in [`retry_after`].
 
 pub mod fetch;
 pub mod range;
 pub mod redirect;
+pub mod retry_after;
 
 use std::path::PathBuf;
 use std::time::Duration;
