@@ -1,8 +1,10 @@
 //! Building the HTTP client: TLS roots, timeouts, and the headers every
 //! request carries. Redirects are followed by [`Fetcher`] (in [`fetch`]),
 //! hop by hop under the rules of [`redirect`]; range arithmetic lives in
-//! [`range`], `Retry-After` parsing in [`retry_after`].
+//! [`range`], `Retry-After` parsing in [`retry_after`], and what an
+//! answer means for the bytes on disk in [`answer`].
 
+pub mod answer;
 pub mod fetch;
 pub mod range;
 pub mod redirect;

@@ -76,11 +76,17 @@ pub fn check_resumed(
     }
 }
 
+/// Whether an ETag is strong (RFC 9110 §8.8.3): a weak one starts `W/` and
+/// may stand for bytes that differ, so it proves nothing about a range.
+pub fn is_strong_etag(tag: &str) -> bool {
+    !tag.starts_with("W/")
+}
+
 /// The `If-Range` validator for a resume (RFC 9110 §13.1.5): a strong ETag,
 /// else Last-Modified. Weak ETags are not allowed in If-Range.
 pub fn if_range_value(etag: Option<&str>, last_modified: Option<&str>) -> Option<String> {
     match etag {
-        Some(tag) if !tag.starts_with("W/") => Some(tag.to_string()),
+        Some(tag) if is_strong_etag(tag) => Some(tag.to_string()),
         _ => last_modified.map(str::to_string),
     }
 }

@@ -18,8 +18,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use reqwest::header::{HeaderMap, CONTENT_RANGE, ETAG, IF_RANGE, LAST_MODIFIED, RANGE};
-use reqwest::StatusCode;
+use reqwest::header::{IF_RANGE, RANGE};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -36,7 +35,8 @@ use super::segments::Plan;
 use super::{host_key, ConnPermit, EngineConfig, Limits};
 use crate::error::DownloadError;
 use crate::event::{Event, JobId};
-use crate::http::range::{check_resumed, if_range_value, parse_content_range, ContentRange};
+use crate::http::answer::{classify, Answer, Asked, Ours};
+use crate::http::range::{if_range_value, is_strong_etag};
 use crate::list::redact;
 use crate::list::JobSpec;
 use crate::store::manifest::{JobRecord, JobState};
@@ -354,74 +354,65 @@ impl Worker {
             .get(&self.mirrors[self.current], &self.spec.headers, &own);
         let resp = self.cancellable(sent).await?;
         let resp = resp.map_err(|err| DownloadError::fetching(&self.url, err))?;
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        match status {
-            StatusCode::OK => {
+        let asked = Asked::Rest {
+            from: self.pos,
+            total: self.rec.total,
+        };
+        let ours = Ours {
+            etag: self.rec.etag.as_deref(),
+            must_echo_etag: false,
+        };
+        let answer = classify(
+            resp.status(),
+            resp.headers(),
+            resp.content_length(),
+            asked,
+            ours,
+        );
+        match answer {
+            Answer::Whole {
+                length,
+                validators,
+                accepts_ranges,
+            } => {
                 if self.pos > 0 {
                     let reason = "the server sent the whole file (range ignored or file changed)";
                     self.restart(reason).await?;
                 }
-                self.rec.total = resp.content_length();
-                self.rec.etag = header_str(&headers, ETAG);
-                self.rec.last_modified = header_str(&headers, LAST_MODIFIED);
+                self.rec.total = length;
+                self.rec.etag = validators.etag;
+                self.rec.last_modified = validators.last_modified;
                 // Before a split preallocates it, and before a single byte.
                 if let Some(total) = self.rec.total {
                     self.limit().check_total(total, &self.url)?;
                 }
-                if self.worth_splitting(&headers) {
+                if self.worth_splitting(accepts_ranges) {
                     return self.start_split(resp).await;
                 }
             }
-            StatusCode::PARTIAL_CONTENT => {
-                let content_range = header_str(&headers, CONTENT_RANGE);
-                let total = check_resumed(content_range.as_deref(), self.pos, self.rec.total)
-                    .and_then(|total| self.same_validator(&headers).map(|()| total));
-                match total {
-                    Ok(total) => {
-                        self.limit().check_total(total, &self.url)?;
-                        self.rec.total = Some(total);
-                        // A mirror taken over with a checksum to vouch for
-                        // the bytes: its validators guard later resumes.
-                        if self.rec.etag.is_none() && self.rec.last_modified.is_none() {
-                            self.rec.etag = header_str(&headers, ETAG);
-                            self.rec.last_modified = header_str(&headers, LAST_MODIFIED);
-                        }
-                    }
-                    Err(reason) => {
-                        self.restart(&reason).await?;
-                        return Err(Stop::Failed(DownloadError::BadRange {
-                            url: self.url.clone(),
-                            reason,
-                        }));
-                    }
+            Answer::Resumed { total, validators } => {
+                self.limit().check_total(total, &self.url)?;
+                self.rec.total = Some(total);
+                // A mirror taken over with a checksum to vouch for the
+                // bytes: its validators guard later resumes.
+                if self.rec.etag.is_none() && self.rec.last_modified.is_none() {
+                    self.rec.etag = validators.etag;
+                    self.rec.last_modified = validators.last_modified;
                 }
             }
-            StatusCode::RANGE_NOT_SATISFIABLE if self.pos > 0 => {
-                let content_range = header_str(&headers, CONTENT_RANGE);
-                let complete = content_range.as_deref().and_then(parse_content_range);
-                // Done only if the server's length is exactly what we hold
-                // (and what we recorded, if we knew it) and its validator is
-                // still ours; If-Range made a changed file answer 200 instead.
-                let length_matches = complete
-                    == Some(ContentRange::Unsatisfied { complete: self.pos })
-                    && self.rec.total.is_none_or(|total| total == self.pos);
-                if length_matches && self.same_validator(&headers).is_ok() {
-                    self.rec.total = Some(self.pos);
-                    return Ok(Next::Complete);
-                }
-                let reason = format!(
-                    "416 with Content-Range {content_range:?} for bytes {}-",
-                    self.pos
-                );
+            Answer::AlreadyComplete => {
+                self.rec.total = Some(self.pos);
+                return Ok(Next::Complete);
+            }
+            Answer::Mismatch(reason) => {
                 self.restart(&reason).await?;
                 return Err(Stop::Failed(DownloadError::BadRange {
                     url: self.url.clone(),
                     reason,
                 }));
             }
-            _ => {
-                let err = DownloadError::status(&self.url, status.as_u16(), &headers);
+            Answer::Refused { status } => {
+                let err = DownloadError::status(&self.url, status, resp.headers());
                 return Err(Stop::Failed(err));
             }
         }
@@ -699,16 +690,6 @@ impl Worker {
         Ok(())
     }
 
-    /// A 206 must come from the same version of the file we hold.
-    fn same_validator(&self, headers: &HeaderMap) -> Result<(), String> {
-        match (&self.rec.etag, header_str(headers, ETAG)) {
-            (Some(ours), Some(theirs)) if *ours != theirs => {
-                Err(format!("ETag changed from {ours} to {theirs}"))
-            }
-            _ => Ok(()),
-        }
-    }
-
     /// The next mirror not yet failed this run, in list order after the
     /// current one.
     fn next_mirror(&self) -> Option<usize> {
@@ -757,11 +738,7 @@ impl Worker {
             capped_from: None,
         })
         .await;
-        let strong_etag = self
-            .rec
-            .etag
-            .as_deref()
-            .is_some_and(|tag| !tag.starts_with("W/"));
+        let strong_etag = self.rec.etag.as_deref().is_some_and(is_strong_etag);
         if self.rec.segments.is_none() && self.spec.checksum.is_some() {
             // The new mirror's own validators are learnt from its 206.
             self.rec.etag = None;
@@ -923,11 +900,7 @@ impl Worker {
     /// A fresh 200 may be split when it is large enough, the server says it
     /// serves byte ranges, and a validator lets every range prove it comes
     /// from the same version of the file.
-    fn worth_splitting(&self, headers: &HeaderMap) -> bool {
-        let ranges = headers
-            .get(reqwest::header::ACCEPT_RANGES)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(',').any(|u| u.trim().eq_ignore_ascii_case("bytes")));
+    fn worth_splitting(&self, ranges: bool) -> bool {
         let validator = if_range_value(self.rec.etag.as_deref(), self.rec.last_modified.as_deref());
         !self.no_split
             && self.pos == 0
@@ -1064,11 +1037,7 @@ impl Worker {
     /// file (a checksum judges the result, or a strong ETag goes with every
     /// request as If-Range); otherwise only the current one.
     fn spread_over(&self) -> Vec<segmented::Mirror> {
-        let strong_etag = self
-            .rec
-            .etag
-            .as_deref()
-            .is_some_and(|tag| !tag.starts_with("W/"));
+        let strong_etag = self.rec.etag.as_deref().is_some_and(is_strong_etag);
         let spread = self.spec.checksum.is_some() || strong_etag;
         let others = (0..self.mirrors.len())
             .filter(|&i| spread && i != self.current && self.mirror_errors[i].is_none());
@@ -1137,13 +1106,6 @@ pub(crate) fn resume_offset(rec: &JobRecord, on_disk: u64, boot_id: Option<&str>
         Some(total) if offset > total => 0,
         _ => offset,
     }
-}
-
-fn header_str(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
 }
 
 #[cfg(test)]

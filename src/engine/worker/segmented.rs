@@ -24,8 +24,7 @@ use std::time::Instant;
 use futures::StreamExt;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use reqwest::header::{CONTENT_RANGE, ETAG, IF_RANGE, LAST_MODIFIED, RANGE};
-use reqwest::StatusCode;
+use reqwest::header::{IF_RANGE, RANGE};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::Notify;
@@ -33,13 +32,14 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::speed::SpeedFloor;
-use super::{header_str, until_due, Shared, PROGRESS_EVERY};
+use super::{until_due, Shared, PROGRESS_EVERY};
 use crate::engine::retry::Decision;
 use crate::engine::segments::{Claim, Plan};
 use crate::engine::ConnPermit;
 use crate::error::DownloadError;
 use crate::event::{Event, JobId};
-use crate::http::range::{if_range_value, parse_content_range, ContentRange};
+use crate::http::answer::{classify, Answer, Asked, Ours};
+use crate::http::range::if_range_value;
 use crate::store::manifest::JobRecord;
 
 /// Bytes a connection gathers before handing them to the kernel and
@@ -494,51 +494,41 @@ async fn request(ctx: &Ctx, m: usize, from: u64, to: u64) -> Result<reqwest::Res
         }
         Ok(Ok(resp)) => resp,
     };
-    let headers = resp.headers();
-    match resp.status() {
-        StatusCode::PARTIAL_CONTENT => {
-            let raw = header_str(headers, CONTENT_RANGE);
-            let expected = ContentRange::Bytes {
-                first: from,
-                last: to - 1,
-                complete: Some(total),
-            };
-            if raw.as_deref().and_then(parse_content_range) != Some(expected) {
-                return Err(ConnEnd::Restart(format!(
-                    "Content-Range {raw:?} does not answer bytes {from}-{} of {total}",
-                    to - 1
-                )));
-            }
-            match (etag, header_str(headers, ETAG)) {
-                (Some(ours), Some(theirs)) if ours != theirs => {
-                    return Err(ConnEnd::Restart(format!("ETag changed from {ours} to {theirs}")));
-                }
-                (Some(ours), None) if must_echo => {
-                    return Err(ConnEnd::Restart(format!("no ETag where {ours} was required")));
-                }
-                _ => {}
-            }
+    let asked = Asked::Span {
+        first: from,
+        last: to - 1,
+        total,
+    };
+    let ours = Ours {
+        etag: etag.as_deref(),
+        must_echo_etag: must_echo,
+    };
+    match classify(resp.status(), resp.headers(), resp.content_length(), asked, ours) {
+        Answer::Resumed { validators, .. } => {
             if !known {
                 // Its first right answer: from now on it must keep to it.
                 let mut states = lock(&ctx.mirror_state);
                 states[m].known = true;
-                states[m].etag = header_str(headers, ETAG);
-                states[m].last_modified = header_str(headers, LAST_MODIFIED);
+                states[m].etag = validators.etag;
+                states[m].last_modified = validators.last_modified;
             }
             Ok(resp)
         }
-        StatusCode::OK => Err(ConnEnd::Restart(
+        Answer::Whole { .. } => Err(ConnEnd::Restart(
             "the server answered a ranged request with the whole file (range ignored or file changed)"
                 .into(),
         )),
-        StatusCode::RANGE_NOT_SATISFIABLE => Err(ConnEnd::Restart(format!(
+        // A span never ends the file early: `AlreadyComplete` answers only
+        // a request for the rest of it.
+        Answer::Mismatch(reason) => Err(ConnEnd::Restart(reason)),
+        Answer::AlreadyComplete => Err(ConnEnd::Restart(format!(
             "416 for bytes {from}-{} of a {total}-byte file",
             to - 1
         ))),
-        status => Err(ConnEnd::Failed(DownloadError::status(
+        Answer::Refused { status } => Err(ConnEnd::Failed(DownloadError::status(
             &mirror.url_text,
-            status.as_u16(),
-            headers,
+            status,
+            resp.headers(),
         ))),
     }
 }

@@ -1,0 +1,293 @@
+//! What an answer to a download's GET means for the bytes already on disk:
+//! one classifier for every status a download meets (200, 206, 416 and the
+//! rest), for the single stream and for each range of a split file alike.
+//!
+//! It reads only the status and the headers, never the body, the disk or
+//! the clock, so every verdict is unit-tested from a table. What to do with
+//! a verdict (append, restart from zero, call the file complete, retry or
+//! fail on the status) is the engine's business; the redirects that came
+//! before the answer are [`super::fetch`]'s.
+
+use reqwest::header::{HeaderMap, HeaderName, ACCEPT_RANGES, CONTENT_RANGE, ETAG, LAST_MODIFIED};
+use reqwest::StatusCode;
+
+use super::range::{check_resumed, parse_content_range, ContentRange};
+
+/// The bytes a request asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asked {
+    /// The rest of the file from `from`: `Range: bytes=from-`, or no Range
+    /// at all when `from` is 0. `total` is the length recorded for the
+    /// file, if one is.
+    Rest { from: u64, total: Option<u64> },
+    /// `Range: bytes=first-last` of a file of `total` bytes: one request of
+    /// a split download.
+    Span { first: u64, last: u64, total: u64 },
+}
+
+/// What the answer must match to continue the bytes we hold.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ours<'a> {
+    /// The ETag of the version on disk: a ranged answer with another ETag
+    /// comes from another version.
+    pub etag: Option<&'a str>,
+    /// A ranged answer without an ETag is refused as well: a mirror trusted
+    /// on another mirror's strong ETag alone must echo it.
+    pub must_echo_etag: bool,
+}
+
+/// The validators an answer carries (RFC 9110 §8.8).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validators {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+impl Validators {
+    /// The answer's ETag and Last-Modified, as text.
+    pub fn of(headers: &HeaderMap) -> Validators {
+        Validators {
+            etag: header_str(headers, ETAG),
+            last_modified: header_str(headers, LAST_MODIFIED),
+        }
+    }
+}
+
+/// The verdict on one answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// 200: the whole file from byte 0, whatever was asked. `length` is
+    /// the body's announced length; `accepts_ranges` whether the server
+    /// says it serves byte ranges (`Accept-Ranges: bytes`).
+    Whole {
+        length: Option<u64>,
+        validators: Validators,
+        accepts_ranges: bool,
+    },
+    /// 206 that continues exactly what was asked, of a file of `total` bytes.
+    Resumed { total: u64, validators: Validators },
+    /// 416 to `bytes=N-` confirming that the file ends at N, with our
+    /// validator: the bytes on disk are the whole file. Never for a
+    /// [`Asked::Span`].
+    AlreadyComplete,
+    /// A 206 or 416 that does not line up with the bytes we hold: why, in
+    /// words. The bytes on disk cannot be continued from this answer.
+    Mismatch(String),
+    /// Any other status (4xx, 5xx, a redirect that was not followed, a 416
+    /// to a request without Range): no use to a download.
+    Refused { status: u16 },
+}
+
+/// Classifies an answer from its status, headers and announced body
+/// `length`, given what was `asked` and what it must match.
+///
+/// A 206 must be exactly the range asked for, of the expected total, and
+/// from the same version (RFC 9110 §14.4, §13.1.5); a 416 is "complete"
+/// only when its `bytes */N` names the very offset asked from, the recorded
+/// total (if any) and our ETag.
+pub fn classify(
+    status: StatusCode,
+    headers: &HeaderMap,
+    length: Option<u64>,
+    asked: Asked,
+    ours: Ours<'_>,
+) -> Answer {
+    let validators = || Validators::of(headers);
+    match (status, asked) {
+        (StatusCode::OK, _) => Answer::Whole {
+            length,
+            validators: validators(),
+            accepts_ranges: accepts_ranges(headers),
+        },
+        (StatusCode::PARTIAL_CONTENT, Asked::Rest { from, total }) => {
+            let content_range = header_str(headers, CONTENT_RANGE);
+            let checked = check_resumed(content_range.as_deref(), from, total)
+                .and_then(|total| same_version(ours, headers).map(|()| total));
+            match checked {
+                Ok(total) => Answer::Resumed {
+                    total,
+                    validators: validators(),
+                },
+                Err(reason) => Answer::Mismatch(reason),
+            }
+        }
+        (StatusCode::PARTIAL_CONTENT, Asked::Span { first, last, total }) => {
+            let raw = header_str(headers, CONTENT_RANGE);
+            let expected = ContentRange::Bytes {
+                first,
+                last,
+                complete: Some(total),
+            };
+            if raw.as_deref().and_then(parse_content_range) != Some(expected) {
+                return Answer::Mismatch(format!(
+                    "Content-Range {raw:?} does not answer bytes {first}-{last} of {total}"
+                ));
+            }
+            match same_version(ours, headers) {
+                Ok(()) => Answer::Resumed {
+                    total,
+                    validators: validators(),
+                },
+                Err(reason) => Answer::Mismatch(reason),
+            }
+        }
+        (StatusCode::RANGE_NOT_SATISFIABLE, Asked::Rest { from, total }) if from > 0 => {
+            let content_range = header_str(headers, CONTENT_RANGE);
+            let complete = content_range.as_deref().and_then(parse_content_range);
+            // Done only if the server's length is exactly what we hold (and
+            // what we recorded, if we knew it) and its validator is still
+            // ours; If-Range made a changed file answer 200 instead.
+            let length_matches = complete == Some(ContentRange::Unsatisfied { complete: from })
+                && total.is_none_or(|total| total == from);
+            if length_matches && same_version(ours, headers).is_ok() {
+                return Answer::AlreadyComplete;
+            }
+            Answer::Mismatch(format!(
+                "416 with Content-Range {content_range:?} for bytes {from}-"
+            ))
+        }
+        (StatusCode::RANGE_NOT_SATISFIABLE, Asked::Span { first, last, total }) => {
+            Answer::Mismatch(format!(
+                "416 for bytes {first}-{last} of a {total}-byte file"
+            ))
+        }
+        (status, _) => Answer::Refused {
+            status: status.as_u16(),
+        },
+    }
+}
+
+/// A ranged answer must come from the version we hold: the same ETag, or
+/// none where none is required.
+fn same_version(ours: Ours<'_>, headers: &HeaderMap) -> Result<(), String> {
+    match (ours.etag, header_str(headers, ETAG)) {
+        (Some(mine), Some(theirs)) if mine != theirs => {
+            Err(format!("ETag changed from {mine} to {theirs}"))
+        }
+        (Some(etag), None) if ours.must_echo_etag => {
+            Err(format!("no ETag where {etag} was required"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Whether the server says it serves byte ranges (RFC 9110 §14.3).
+fn accepts_ranges(headers: &HeaderMap) -> bool {
+    headers
+        .get(ACCEPT_RANGES)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|u| u.trim().eq_ignore_ascii_case("bytes")))
+}
+
+/// A header's value as text; None if absent or not visible ASCII.
+fn header_str(headers: &HeaderMap, name: HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    /// Status, headers, what was asked and must match, the verdict.
+    type Case<'a> = (
+        u16,
+        Vec<(&'static str, &'static str)>,
+        Asked,
+        Ours<'a>,
+        Answer,
+    );
+
+    fn resumed(total: u64, etag: Option<&str>) -> Answer {
+        Answer::Resumed {
+            total,
+            validators: Validators {
+                etag: etag.map(str::to_string),
+                last_modified: None,
+            },
+        }
+    }
+
+    fn mismatch(reason: &str) -> Answer {
+        Answer::Mismatch(reason.to_string())
+    }
+
+    #[test]
+    fn classifies_every_kind_of_answer() {
+        const E: Option<&str> = Some("\"e\"");
+        let rest = |from, total| Asked::Rest { from, total };
+        let span = |first, last, total| Asked::Span { first, last, total };
+        let plain = Ours {
+            etag: E,
+            must_echo_etag: false,
+        };
+        let echo = Ours {
+            etag: E,
+            must_echo_etag: true,
+        };
+        let none = Ours::default();
+        #[rustfmt::skip]
+        let cases: Vec<Case<'_>> = vec![
+            // 200, whatever was asked: the whole file.
+            (200, vec![("etag", "\"e\""), ("accept-ranges", "none, bytes")], rest(0, None), none,
+             Answer::Whole { length: Some(9), validators: Validators { etag: E.map(str::to_string), last_modified: None }, accepts_ranges: true }),
+            (200, vec![("last-modified", "d")], span(5, 8, 9), echo,
+             Answer::Whole { length: Some(9), validators: Validators { etag: None, last_modified: Some("d".into()) }, accepts_ranges: false }),
+            // 206 to bytes=N-: must start at N and run to the recorded end.
+            (206, vec![("content-range", "bytes 5-8/9"), ("etag", "\"e\"")], rest(5, Some(9)), plain, resumed(9, E)),
+            (206, vec![("content-range", "bytes 5-8/9")], rest(5, None), plain, resumed(9, None)),
+            (206, vec![("content-range", "bytes 0-8/9")], rest(0, None), none, resumed(9, None)),
+            (206, vec![("content-range", "bytes 4-8/9")], rest(5, Some(9)), plain,
+             mismatch("Content-Range \"bytes 4-8/9\" does not answer the request for bytes 5-")),
+            (206, vec![("content-range", "bytes 5-9/10")], rest(5, Some(9)), plain,
+             mismatch("length changed from 9 to 10 (Content-Range \"bytes 5-9/10\")")),
+            (206, vec![], rest(5, Some(9)), plain, mismatch("206 without Content-Range")),
+            (206, vec![("content-range", "bytes 5-8/9"), ("etag", "\"f\"")], rest(5, Some(9)), plain,
+             mismatch("ETag changed from \"e\" to \"f\"")),
+            // 206 to bytes=a-b: exactly that span of the same total and version.
+            (206, vec![("content-range", "bytes 2-4/9"), ("etag", "\"e\"")], span(2, 4, 9), echo, resumed(9, E)),
+            (206, vec![("content-range", "bytes 2-4/9")], span(2, 4, 9), plain, resumed(9, None)),
+            (206, vec![("content-range", "bytes 2-4/9")], span(2, 4, 9), echo,
+             mismatch("no ETag where \"e\" was required")),
+            (206, vec![("content-range", "bytes 2-5/9")], span(2, 4, 9), plain,
+             mismatch("Content-Range Some(\"bytes 2-5/9\") does not answer bytes 2-4 of 9")),
+            (206, vec![("content-range", "bytes 2-4/10")], span(2, 4, 9), plain,
+             mismatch("Content-Range Some(\"bytes 2-4/10\") does not answer bytes 2-4 of 9")),
+            (206, vec![("content-range", "bytes 2-4/9"), ("etag", "\"f\"")], span(2, 4, 9), plain,
+             mismatch("ETag changed from \"e\" to \"f\"")),
+            // 416: complete only at exactly the offset, total and version we hold.
+            (416, vec![("content-range", "bytes */9"), ("etag", "\"e\"")], rest(9, Some(9)), plain, Answer::AlreadyComplete),
+            (416, vec![("content-range", "bytes */9")], rest(9, None), plain, Answer::AlreadyComplete),
+            (416, vec![("content-range", "bytes */10")], rest(9, Some(9)), plain,
+             mismatch("416 with Content-Range Some(\"bytes */10\") for bytes 9-")),
+            (416, vec![("content-range", "bytes */9")], rest(9, Some(12)), plain,
+             mismatch("416 with Content-Range Some(\"bytes */9\") for bytes 9-")),
+            (416, vec![("content-range", "bytes */9"), ("etag", "\"f\"")], rest(9, Some(9)), plain,
+             mismatch("416 with Content-Range Some(\"bytes */9\") for bytes 9-")),
+            (416, vec![], rest(9, Some(9)), plain, mismatch("416 with Content-Range None for bytes 9-")),
+            (416, vec![("content-range", "bytes */9")], span(2, 4, 9), plain,
+             mismatch("416 for bytes 2-4 of a 9-byte file")),
+            (416, vec![("content-range", "bytes */9")], rest(0, None), none, Answer::Refused { status: 416 }),
+            // Anything else is no use to a download.
+            (404, vec![], rest(0, None), none, Answer::Refused { status: 404 }),
+            (503, vec![("retry-after", "5")], span(2, 4, 9), plain, Answer::Refused { status: 503 }),
+            (304, vec![], rest(5, Some(9)), plain, Answer::Refused { status: 304 }),
+        ];
+        for (status, pairs, asked, ours, want) in cases {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::IM_A_TEAPOT);
+            let got = classify(status, &headers(&pairs), Some(9), asked, ours);
+            assert_eq!(got, want, "{status} {pairs:?} {asked:?}");
+        }
+    }
+}
