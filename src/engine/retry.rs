@@ -1,10 +1,19 @@
 //! The retry policy: given what went wrong, it decides whether and when to
 //! try again. It never sleeps and never reads the clock itself, so the whole
 //! schedule is unit-tested with a seeded RNG.
+//!
+//! [`RetryPolicy`] is the settings and the schedule; [`RetryState`] is one
+//! download's budget under it (a single stream, or one connection of a
+//! split file): it counts failures, grants a fresh budget to an attempt
+//! that made progress, and answers "retry after this long, or not". The
+//! loop that sleeps is the worker's.
 
 use std::time::Duration;
 
-use rand::Rng;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::error::DownloadError;
 
 /// Retry settings, from the command line.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -63,6 +72,66 @@ impl RetryPolicy {
         // against a struggling server is a retry storm.
         let wait = rng.random_range(ceiling * 0.1..=ceiling.max(f64::MIN_POSITIVE));
         Decision::RetryAfter(Duration::from_secs_f64(wait))
+    }
+}
+
+/// A wait the budget grants before the next attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// How long to wait.
+    pub delay: Duration,
+    /// The server's `Retry-After`, when `max_wait` cut it short.
+    pub capped_from: Option<Duration>,
+}
+
+/// The retry budget of one download under a [`RetryPolicy`]: owns the count
+/// of failures without progress and the jitter's RNG.
+#[derive(Debug, Clone)]
+pub struct RetryState {
+    policy: RetryPolicy,
+    /// Consecutive failures since the last progress or reset.
+    failures: u32,
+    rng: StdRng,
+}
+
+impl RetryState {
+    /// A fresh budget; `seed` makes the jitter reproducible.
+    pub fn new(policy: RetryPolicy, seed: u64) -> RetryState {
+        RetryState {
+            policy,
+            failures: 0,
+            rng: StdRng::seed_from_u64(seed),
+        }
+    }
+
+    /// After an attempt failed with `err`: how long to wait before the next,
+    /// or None to give up. An attempt that `progressed` (moved the file
+    /// forward) earns a fresh budget, so a flaky link that keeps making
+    /// progress still finishes; see [`DownloadError::earns_fresh_budget`].
+    pub fn next(&mut self, err: &DownloadError, progressed: bool) -> Option<Backoff> {
+        self.failures = if err.earns_fresh_budget(progressed) {
+            1
+        } else {
+            self.failures + 1
+        };
+        let decision = self.policy.decide(
+            err.is_transient(),
+            self.failures,
+            err.retry_after(),
+            &mut self.rng,
+        );
+        match decision {
+            Decision::RetryAfter(delay) => Some(Backoff {
+                delay,
+                capped_from: self.policy.capped_retry_after(err.retry_after()),
+            }),
+            Decision::GiveUp => None,
+        }
+    }
+
+    /// A fresh budget: after a finished range, or on a new mirror.
+    pub fn reset(&mut self) {
+        self.failures = 0;
     }
 }
 
@@ -159,5 +228,91 @@ mod tests {
             None
         );
         assert_eq!(policy().capped_retry_after(None), None);
+    }
+
+    fn truncated() -> DownloadError {
+        DownloadError::Truncated {
+            url: "u".into(),
+            got: 1,
+            expected: 2,
+        }
+    }
+
+    #[test]
+    fn state_gives_up_after_max_tries_without_progress() {
+        let mut state = RetryState::new(policy(), 3);
+        for _ in 1..5 {
+            assert!(state.next(&truncated(), false).is_some());
+        }
+        assert_eq!(state.next(&truncated(), false), None);
+    }
+
+    #[test]
+    fn progress_or_a_reset_earns_a_fresh_budget() {
+        let mut state = RetryState::new(policy(), 3);
+        for _ in 0..20 {
+            assert!(state.next(&truncated(), true).is_some());
+        }
+        // The failure that made progress counts as the first of the new budget.
+        for _ in 2..5 {
+            assert!(state.next(&truncated(), false).is_some());
+        }
+        assert_eq!(state.next(&truncated(), false), None);
+        state.reset();
+        for _ in 1..5 {
+            assert!(state.next(&truncated(), false).is_some());
+        }
+        assert_eq!(state.next(&truncated(), false), None);
+        let slow = DownloadError::TooSlow {
+            url: "u".into(),
+            min_per_sec: 1,
+            got: 1,
+            secs: 1.0,
+        };
+        let mut state = RetryState::new(policy(), 3);
+        for _ in 1..5 {
+            assert!(state.next(&slow, true).is_some(), "a drip earns no budget");
+        }
+        assert_eq!(state.next(&slow, true), None);
+    }
+
+    #[test]
+    fn state_follows_the_policy_schedule_and_reports_a_capped_retry_after() {
+        let mut state = RetryState::new(policy(), 42);
+        let mut rng = StdRng::seed_from_u64(42);
+        for failures in 1..5 {
+            let Decision::RetryAfter(delay) = policy().decide(true, failures, None, &mut rng)
+            else {
+                panic!("gave up at {failures}");
+            };
+            let got = state.next(&truncated(), false);
+            assert_eq!(
+                got,
+                Some(Backoff {
+                    delay,
+                    capped_from: None
+                })
+            );
+        }
+        let hour = Duration::from_secs(3600);
+        let busy = DownloadError::Status {
+            url: "u".into(),
+            status: 503,
+            retry_after: Some(hour),
+        };
+        let got = RetryState::new(policy(), 0).next(&busy, false);
+        assert_eq!(
+            got,
+            Some(Backoff {
+                delay: Duration::from_secs(10),
+                capped_from: Some(hour)
+            })
+        );
+        let gone = DownloadError::Status {
+            url: "u".into(),
+            status: 404,
+            retry_after: None,
+        };
+        assert_eq!(RetryState::new(policy(), 0).next(&gone, false), None);
     }
 }

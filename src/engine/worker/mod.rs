@@ -16,8 +16,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use rand::rngs::StdRng;
-use rand::SeedableRng;
 use reqwest::header::{IF_RANGE, RANGE};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -30,7 +28,7 @@ mod speed;
 use limit::BodyLimit;
 
 use super::recorder::Recorder;
-use super::retry::Decision;
+use super::retry::{Backoff, RetryState};
 use super::segments::Plan;
 use super::{host_key, ConnPermit, EngineConfig, Limits};
 use crate::error::DownloadError;
@@ -84,6 +82,37 @@ pub(crate) struct Shared {
     pub recorder: Recorder,
     pub cancel: CancellationToken,
     pub boot_id: Option<String>,
+}
+
+impl Shared {
+    /// Reports a retry after `backoff` and waits it out; false when `stop`
+    /// fires first. The one place a backoff is announced and slept, for the
+    /// single stream and every connection of a split file.
+    async fn back_off(
+        &self,
+        stop: &CancellationToken,
+        id: JobId,
+        path: String,
+        attempt: u32,
+        reason: String,
+        backoff: Backoff,
+    ) -> bool {
+        let _ = self
+            .events
+            .send(Event::Retrying {
+                id,
+                path,
+                attempt,
+                reason,
+                delay: backoff.delay,
+                capped_from: backoff.capped_from,
+            })
+            .await;
+        tokio::select! {
+            _ = stop.cancelled() => false,
+            _ = tokio::time::sleep(backoff.delay) => true,
+        }
+    }
 }
 
 /// How a job ended, and how many bytes it pulled over the network.
@@ -150,7 +179,6 @@ pub(crate) async fn run_job(
         hasher: Sha256::new(),
         fetched: 0,
         last_progress: None,
-        rng: StdRng::seed_from_u64(seed),
     };
     let outcome = worker.run().await;
     (outcome, worker.fetched)
@@ -189,7 +217,6 @@ struct Worker {
     hasher: Sha256,
     fetched: u64,
     last_progress: Option<Instant>,
-    rng: StdRng,
 }
 
 impl Worker {
@@ -204,7 +231,7 @@ impl Worker {
                 return outcome;
             }
         }
-        let mut failures = 0u32;
+        let mut retry = RetryState::new(self.shared.cfg.retry, self.seed);
         loop {
             if self.shared.cancel.is_cancelled() {
                 return self.interrupted().await;
@@ -220,23 +247,10 @@ impl Worker {
                 Err(Stop::Cancelled) => return self.interrupted().await,
                 Err(Stop::Failed(err)) => err,
             };
-            // An attempt that moved the file forward earns a fresh budget: a
-            // flaky link that keeps making progress should still finish.
-            failures = if err.earns_fresh_budget(self.pos > before) {
-                1
-            } else {
-                failures + 1
-            };
-            let decision = self.shared.cfg.retry.decide(
-                err.is_transient(),
-                failures,
-                err.retry_after(),
-                &mut self.rng,
-            );
-            let Decision::RetryAfter(delay) = decision else {
+            let Some(backoff) = retry.next(&err, self.pos > before) else {
                 match self.fail_over(&err).await {
                     Ok(true) => {
-                        failures = 0;
+                        retry.reset();
                         continue;
                     }
                     Ok(false) => return self.fail_all(err).await,
@@ -246,18 +260,14 @@ impl Worker {
             };
             self.rec.last_error = Some(err.chain());
             self.save();
-            self.emit(Event::Retrying {
-                id: self.id,
-                path: self.spec.path.to_string(),
-                attempt: self.rec.attempts,
-                reason: err.chain(),
-                delay,
-                capped_from: self.shared.cfg.retry.capped_retry_after(err.retry_after()),
-            })
-            .await;
-            tokio::select! {
-                _ = self.shared.cancel.cancelled() => return self.interrupted().await,
-                _ = tokio::time::sleep(delay) => {}
+            let (id, path, attempt) = (self.id, self.spec.path.to_string(), self.rec.attempts);
+            let cancel = &self.shared.cancel;
+            if !self
+                .shared
+                .back_off(cancel, id, path, attempt, err.chain(), backoff)
+                .await
+            {
+                return self.interrupted().await;
             }
         }
     }

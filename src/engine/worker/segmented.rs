@@ -22,8 +22,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use futures::StreamExt;
-use rand::rngs::StdRng;
-use rand::SeedableRng;
 use reqwest::header::{IF_RANGE, RANGE};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
@@ -33,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::speed::SpeedFloor;
 use super::{until_due, Shared, PROGRESS_EVERY};
-use crate::engine::retry::Decision;
+use crate::engine::retry::RetryState;
 use crate::engine::segments::{Claim, Plan};
 use crate::engine::ConnPermit;
 use crate::error::DownloadError;
@@ -303,8 +301,7 @@ async fn connection(
     mut permit: Option<ConnPermit>,
     seed: u64,
 ) -> Result<(), ConnEnd> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut failures = 0u32;
+    let mut retry = RetryState::new(ctx.shared.cfg.retry, seed);
     let mut attempt = 0u32;
     loop {
         if ctx.stop.is_cancelled() {
@@ -327,7 +324,7 @@ async fn connection(
         lock(&ctx.plan).release(claim.slot);
         let (end, got) = match result {
             Ok(()) => {
-                failures = 0;
+                retry.reset();
                 continue;
             }
             Err(failed) => failed,
@@ -342,7 +339,7 @@ async fn connection(
                 }
                 match move_on(&ctx, conn, &mut m, &mut permit, &why).await {
                     true => {
-                        failures = 0;
+                        retry.reset();
                         continue;
                     }
                     false => return Ok(()),
@@ -350,48 +347,32 @@ async fn connection(
             }
             ConnEnd::Cancelled => return Err(ConnEnd::Cancelled),
         };
-        failures = if err.earns_fresh_budget(got > 0) {
-            1
-        } else {
-            failures + 1
-        };
-        let retry = &ctx.shared.cfg.retry;
-        let transient = err.is_transient();
-        let Decision::RetryAfter(delay) =
-            retry.decide(transient, failures, err.retry_after(), &mut rng)
-        else {
+        let Some(backoff) = retry.next(&err, got > 0) else {
             if !super::fails_over(&err) || !ctx.drop_mirror(m, &err.chain()) {
                 return Err(ConnEnd::Failed(err));
             }
             match move_on(&ctx, conn, &mut m, &mut permit, &err.chain()).await {
                 true => {
-                    failures = 0;
+                    retry.reset();
                     continue;
                 }
                 false => return Ok(()),
             }
         };
-        let _ = ctx
+        // HTTP byte ranges name their last byte, not the end.
+        let reason = format!(
+            "bytes {}-{}: {}",
+            claim.from,
+            claim.end.saturating_sub(1),
+            err.chain()
+        );
+        let path = ctx.path.clone();
+        if !ctx
             .shared
-            .events
-            .send(Event::Retrying {
-                id: ctx.id,
-                path: ctx.path.clone(),
-                attempt,
-                // HTTP byte ranges name their last byte, not the end.
-                reason: format!(
-                    "bytes {}-{}: {}",
-                    claim.from,
-                    claim.end.saturating_sub(1),
-                    err.chain()
-                ),
-                delay,
-                capped_from: retry.capped_retry_after(err.retry_after()),
-            })
-            .await;
-        tokio::select! {
-            _ = ctx.stop.cancelled() => return Err(ConnEnd::Cancelled),
-            _ = tokio::time::sleep(delay) => {}
+            .back_off(&ctx.stop, ctx.id, path, attempt, reason, backoff)
+            .await
+        {
+            return Err(ConnEnd::Cancelled);
         }
     }
 }
