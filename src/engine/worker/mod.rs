@@ -15,16 +15,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use reqwest::header::{IF_RANGE, RANGE};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+mod body;
 mod limit;
 mod segmented;
 mod speed;
 
+use body::Body;
 use limit::BodyLimit;
 
 use super::recorder::Recorder;
@@ -51,17 +52,6 @@ const AUTO_SPLIT: usize = 4;
 
 /// No range of a split file is cut smaller than this.
 const MIN_PIECE: u64 = 1 << 20;
-
-/// Resolves when `floor`'s verdict falls if no more bytes arrive; never
-/// when there is no floor. The streaming loops select on it beside the read.
-async fn until_due(floor: Option<&speed::SpeedFloor>) {
-    match floor {
-        Some(floor) => {
-            tokio::time::sleep_until(tokio::time::Instant::from_std(floor.deadline())).await;
-        }
-        None => std::future::pending().await,
-    }
-}
 
 /// What the first answer told us to do next.
 enum Next {
@@ -477,43 +467,11 @@ impl Worker {
     }
 
     async fn stream(&mut self, part: &mut PartFile, resp: reqwest::Response) -> Result<(), Stop> {
-        let stall = self.shared.cfg.stall_timeout;
-        let mut body = resp.bytes_stream();
+        let shared = self.shared.clone();
+        let url = self.url.clone();
+        let mut body = Body::new(resp, &shared, &shared.cancel, &url);
         let mut last_checkpoint = Instant::now();
-        let cfg = &self.shared.cfg;
-        let mut floor = speed::SpeedFloor::new(cfg.lowest_speed, cfg.speed_window, Instant::now());
-        let mut read_by = tokio::time::Instant::now() + stall;
-        loop {
-            let next = tokio::select! {
-                biased;
-                _ = self.shared.cancel.cancelled() => return Err(Stop::Cancelled),
-                next = tokio::time::timeout_at(read_by, body.next()) => next,
-                // A drip may be too slow to wait for its next byte: the
-                // verdict falls when it is due, not when a byte comes.
-                _ = until_due(floor.as_ref()) => {
-                    match floor.as_mut().map(|f| f.check(Instant::now())) {
-                        Some(Err(slow)) => return Err(Stop::Failed(slow.into_error(&self.url))),
-                        _ => continue,
-                    }
-                }
-            };
-            let chunk = match next {
-                Err(_) => {
-                    return Err(Stop::Failed(DownloadError::Stalled {
-                        url: self.url.clone(),
-                        secs: stall.as_secs_f64(),
-                    }))
-                }
-                Ok(None) => break,
-                Ok(Some(Err(source))) => {
-                    return Err(Stop::Failed(DownloadError::Body {
-                        url: self.url.clone(),
-                        got: self.pos,
-                        source,
-                    }))
-                }
-                Ok(Some(Ok(chunk))) => chunk,
-            };
+        while let Some(chunk) = body.next(self.pos).await? {
             // Keep what the answer vouched for (up to the known total, and
             // under the cap, which a known total already passed), then stop
             // reading: bytes past the total are a lying Content-Length (a 206
@@ -551,10 +509,8 @@ impl Worker {
             }
             // After the write: what did arrive is kept for the next attempt;
             // a body that just completed is not worth a verdict.
-            if let Some(floor) = floor.as_mut().filter(|_| self.rec.total != Some(self.pos)) {
-                floor
-                    .record(Instant::now(), chunk.len() as u64)
-                    .map_err(|slow| Stop::Failed(slow.into_error(&self.url)))?;
+            if self.rec.total != Some(self.pos) {
+                body.record(chunk.len() as u64)?;
             }
             if last_checkpoint.elapsed() >= self.shared.cfg.checkpoint_every {
                 part.sync().await.map_err(|source| DownloadError::Io {
@@ -564,20 +520,7 @@ impl Worker {
                 self.checkpoint();
                 last_checkpoint = Instant::now();
             }
-            // Before the next read, so while we wait the socket fills and
-            // TCP slows the server down.
-            if let Some(throttle) = &self.shared.throttle {
-                let waiting = Instant::now();
-                tokio::select! {
-                    biased;
-                    _ = self.shared.cancel.cancelled() => return Err(Stop::Cancelled),
-                    _ = throttle.take(len) => {}
-                }
-                if let Some(floor) = floor.as_mut() {
-                    floor.excuse(Instant::now(), waiting.elapsed());
-                }
-            }
-            read_by = tokio::time::Instant::now() + stall;
+            body.pace(len).await?;
         }
         match self.rec.total {
             Some(total) if self.pos < total => Err(Stop::Failed(DownloadError::Truncated {
@@ -881,13 +824,7 @@ impl Worker {
 
     async fn cancellable<T>(&self, fut: impl std::future::Future<Output = T>) -> Result<T, Stop> {
         let stall = self.shared.cfg.stall_timeout;
-        tokio::select! {
-            biased;
-            _ = self.shared.cancel.cancelled() => Err(Stop::Cancelled),
-            out = tokio::time::timeout(stall, fut) => out.map_err(|_| {
-                Stop::Failed(DownloadError::Stalled { url: self.url.clone(), secs: stall.as_secs_f64() })
-            }),
-        }
+        body::within_stall(&self.shared.cancel, stall, &self.url, fut).await
     }
 }
 

@@ -21,7 +21,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use futures::StreamExt;
 use reqwest::header::{IF_RANGE, RANGE};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
@@ -29,8 +28,8 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::speed::SpeedFloor;
-use super::{until_due, Shared, PROGRESS_EVERY};
+use super::body::{within_stall, Body};
+use super::{Shared, Stop, PROGRESS_EVERY};
 use crate::engine::retry::RetryState;
 use crate::engine::segments::{Claim, Plan};
 use crate::engine::ConnPermit;
@@ -75,6 +74,15 @@ enum ConnEnd {
 impl From<DownloadError> for ConnEnd {
     fn from(err: DownloadError) -> Self {
         ConnEnd::Failed(err)
+    }
+}
+
+impl From<Stop> for ConnEnd {
+    fn from(stop: Stop) -> Self {
+        match stop {
+            Stop::Failed(err) => ConnEnd::Failed(err),
+            Stop::Cancelled => ConnEnd::Cancelled,
+        }
     }
 }
 
@@ -455,26 +463,9 @@ async fn request(ctx: &Ctx, m: usize, from: u64, to: u64) -> Result<reqwest::Res
     }
     let req = ctx.shared.client.get(&mirror.url, &ctx.headers, &own);
     let stall = ctx.shared.cfg.stall_timeout;
-    let sent = tokio::select! {
-        biased;
-        _ = ctx.stop.cancelled() => return Err(ConnEnd::Cancelled),
-        sent = tokio::time::timeout(stall, req) => sent,
-    };
-    let resp = match sent {
-        Err(_) => {
-            return Err(ConnEnd::Failed(DownloadError::Stalled {
-                url: mirror.url_text.clone(),
-                secs: stall.as_secs_f64(),
-            }))
-        }
-        Ok(Err(err)) => {
-            return Err(ConnEnd::Failed(DownloadError::fetching(
-                &mirror.url_text,
-                err,
-            )))
-        }
-        Ok(Ok(resp)) => resp,
-    };
+    let resp = within_stall(&ctx.stop, stall, &mirror.url_text, req)
+        .await?
+        .map_err(|err| DownloadError::fetching(&mirror.url_text, err))?;
     let asked = Asked::Span {
         first: from,
         last: to - 1,
@@ -551,55 +542,11 @@ async fn stream(
     buf: &mut Vec<u8>,
     pos: &mut u64,
 ) -> Result<(), ConnEnd> {
-    let stall = ctx.shared.cfg.stall_timeout;
     let flush_at = flush_every(lock(&ctx.plan).total());
-    let mut body = resp.bytes_stream();
+    let mut body = Body::new(resp, &ctx.shared, &ctx.stop, url_text);
     let mut last_sync = Instant::now();
-    let cfg = &ctx.shared.cfg;
-    let mut floor = SpeedFloor::new(cfg.lowest_speed, cfg.speed_window, Instant::now());
-    let mut read_by = tokio::time::Instant::now() + stall;
     let from = *pos;
-    loop {
-        let next = tokio::select! {
-            biased;
-            _ = ctx.stop.cancelled() => return Err(ConnEnd::Cancelled),
-            next = tokio::time::timeout_at(read_by, body.next()) => next,
-            // As in the single stream: a drip is judged when the verdict is
-            // due, not when its next byte comes.
-            _ = until_due(floor.as_ref()) => {
-                match floor.as_mut().map(|f| f.check(Instant::now())) {
-                    Some(Err(slow)) => return Err(ConnEnd::Failed(slow.into_error(url_text))),
-                    _ => continue,
-                }
-            }
-        };
-        let chunk = match next {
-            Err(_) => {
-                return Err(ConnEnd::Failed(DownloadError::Stalled {
-                    url: url_text.to_string(),
-                    secs: stall.as_secs_f64(),
-                }))
-            }
-            Ok(None) => {
-                let plan = lock(&ctx.plan);
-                if plan.slot_done(claim.slot) || plan.asked(claim.slot) == Some(*pos) {
-                    return Ok(());
-                }
-                return Err(ConnEnd::Failed(DownloadError::Truncated {
-                    url: url_text.to_string(),
-                    got: *pos,
-                    expected: plan.asked(claim.slot).unwrap_or(claim.end),
-                }));
-            }
-            Ok(Some(Err(source))) => {
-                return Err(ConnEnd::Failed(DownloadError::Body {
-                    url: url_text.to_string(),
-                    got: *pos,
-                    source,
-                }))
-            }
-            Ok(Some(Ok(chunk))) => chunk,
-        };
+    while let Some(chunk) = body.next(*pos).await? {
         // Under the plan's lock: another connection may have stolen our tail.
         // A bounded request's answer was checked to span exactly what we
         // asked; bytes past that (a Content-Length larger than the
@@ -633,20 +580,8 @@ async fn stream(
             ctx.save(true);
             last_sync = Instant::now();
         }
-        // Every byte that arrived counts, kept or not; before the next read,
-        // so while we wait the socket fills and TCP slows the server down.
-        if let Some(throttle) = &ctx.shared.throttle {
-            let waiting = Instant::now();
-            tokio::select! {
-                biased;
-                _ = ctx.stop.cancelled() => return Err(ConnEnd::Cancelled),
-                _ = throttle.take(chunk.len() as u64) => {}
-            }
-            if let Some(floor) = floor.as_mut() {
-                floor.excuse(Instant::now(), waiting.elapsed());
-            }
-        }
-        read_by = tokio::time::Instant::now() + stall;
+        // Every byte that arrived counts, kept or not.
+        body.pace(chunk.len() as u64).await?;
         // Reported even when the range is complete: the server is lying,
         // and the retry only costs this connection a backoff.
         if let Some(end) = overlong {
@@ -659,12 +594,17 @@ async fn stream(
             // The rest of this answer belongs to a range someone else owns.
             return Ok(());
         }
-        if let Some(floor) = floor.as_mut() {
-            floor
-                .record(Instant::now(), take)
-                .map_err(|slow| ConnEnd::Failed(slow.into_error(url_text)))?;
-        }
+        body.record(take)?;
     }
+    let plan = lock(&ctx.plan);
+    if plan.slot_done(claim.slot) || plan.asked(claim.slot) == Some(*pos) {
+        return Ok(());
+    }
+    Err(ConnEnd::Failed(DownloadError::Truncated {
+        url: url_text.to_string(),
+        got: *pos,
+        expected: plan.asked(claim.slot).unwrap_or(claim.end),
+    }))
 }
 
 /// Hands the buffer to the kernel and records the new written offset.
