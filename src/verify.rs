@@ -29,8 +29,18 @@ pub fn sha256_file(path: &Path) -> std::io::Result<[u8; 32]> {
 /// has then seen part of the file and must be discarded.
 pub fn hash_prefix(path: &Path, len: u64, hasher: &mut sha2::Sha256) -> std::io::Result<()> {
     let mut buf = vec![0; BLOCK];
-    let file = File::open(path)?;
-    let got = feed(&mut file.take(len), &mut buf, hasher)?;
+    feed_exact(&mut File::open(path)?, len, &mut buf, hasher)
+}
+
+/// Feeds the next `len` bytes of `reader` into `hasher`, through `buf`.
+/// Errors like [`hash_prefix`] if fewer are left.
+pub fn feed_exact(
+    reader: &mut impl Read,
+    len: u64,
+    buf: &mut [u8],
+    hasher: &mut sha2::Sha256,
+) -> io::Result<()> {
+    let got = feed(&mut reader.take(len), buf, hasher)?;
     if got < len {
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,

@@ -8,10 +8,18 @@
 //! while the next fills (double buffering): the same overlap tokio's `File`
 //! gives, without its extra copy of every byte, and a whole small file
 //! costs one trip to the pool to open and one to write and sync.
+//!
+//! A split download writes its ranges into one preallocated `.part`
+//! ([`preallocate`]), each connection through its own [`PartRange`], and
+//! hashes the contiguous prefix as it grows with a [`PrefixHash`], which
+//! also re-hashes a resumed single stream's prefix: every read of a `.part`
+//! runs on the blocking pool.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
 
 use crate::naming::RelPath;
@@ -150,6 +158,122 @@ pub async fn preallocate(path: &Path, len: u64) -> std::io::Result<()> {
     .map_err(std::io::Error::other)?
 }
 
+/// One range of a preallocated `.part`, written by one connection of a
+/// split download from its own offset. Nothing is created or cut: the file
+/// has its full length already.
+pub struct PartRange {
+    file: tokio::fs::File,
+}
+
+impl PartRange {
+    /// Opens the `.part` for writing at `at`, never through a symlink
+    /// planted in its place meanwhile.
+    pub async fn open_at(path: &Path, at: u64) -> std::io::Result<PartRange> {
+        let mut opts = tokio::fs::OpenOptions::new();
+        opts.write(true);
+        #[cfg(unix)]
+        opts.custom_flags(libc::O_NOFOLLOW);
+        let mut file = opts.open(path).await?;
+        file.seek(std::io::SeekFrom::Start(at)).await?;
+        Ok(PartRange { file })
+    }
+
+    /// Writes `bytes` at the current offset and returns once the kernel has
+    /// them: tokio's `File` finishes a write in the background, and the
+    /// manifest may count these bytes as soon as this returns.
+    pub async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.file.write_all(bytes).await?;
+        self.file.flush().await
+    }
+
+    /// Makes every byte written so far durable.
+    pub async fn sync_data(&mut self) -> std::io::Result<()> {
+        self.file.sync_data().await
+    }
+}
+
+/// Syncs the whole `.part`, data and length, once every range of a split
+/// download is written: before it is recorded as done.
+pub async fn sync_all(path: &Path) -> std::io::Result<()> {
+    let file = tokio::fs::File::open(path).await?;
+    file.sync_all().await
+}
+
+/// The sha256 of a `.part`'s first bytes, extended as that prefix grows.
+/// The file stays open between reads, and every read runs on the blocking
+/// pool, so hashing never holds up the async worker threads.
+pub struct PrefixHash {
+    path: PathBuf,
+    /// Opened at the first read; None while a read is in flight or after
+    /// one failed.
+    file: Option<std::fs::File>,
+    buf: Vec<u8>,
+    hasher: Sha256,
+    len: u64,
+}
+
+impl PrefixHash {
+    /// Buffer of each read.
+    const BLOCK: usize = 256 << 10;
+
+    /// The hash of nothing yet; `path` is opened at the first read.
+    pub fn new(path: &Path) -> PrefixHash {
+        PrefixHash {
+            path: path.to_path_buf(),
+            file: None,
+            buf: Vec::new(),
+            hasher: Sha256::new(),
+            len: 0,
+        }
+    }
+
+    /// Bytes hashed so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether nothing is hashed yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Hashes the next `more` bytes of the file; an
+    /// [`std::io::ErrorKind::UnexpectedEof`] error if it is shorter, after
+    /// which this hash is worthless.
+    pub async fn extend(&mut self, more: u64) -> std::io::Result<()> {
+        let file = self.file.take();
+        let path = self.path.clone();
+        let mut buf = std::mem::take(&mut self.buf);
+        let mut hasher = self.hasher.clone();
+        let (file, buf, hasher) = tokio::task::spawn_blocking(move || {
+            let mut file = match file {
+                Some(file) => file,
+                None => std::fs::File::open(&path)?,
+            };
+            buf.resize(Self::BLOCK, 0);
+            crate::verify::feed_exact(&mut file, more, &mut buf, &mut hasher)?;
+            Ok::<_, std::io::Error>((file, buf, hasher))
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        self.file = Some(file);
+        self.buf = buf;
+        self.hasher = hasher;
+        self.len += more;
+        Ok(())
+    }
+
+    /// The hasher, to go on with the bytes that follow the prefix.
+    pub fn into_hasher(self) -> Sha256 {
+        self.hasher
+    }
+
+    /// The hex sha256 of the prefix.
+    pub fn digest(&self) -> String {
+        hex::encode(self.hasher.clone().finalize())
+    }
+}
+
 /// Renames a complete, synced `.part` to its final name. The directory is
 /// not fsynced: the manifest already records the file as done, and a run
 /// after a crash that lost the rename finds the complete `.part` and
@@ -267,5 +391,40 @@ mod tests {
             part_path(Path::new("d/x.iso")),
             PathBuf::from("d/x.iso.part")
         );
+    }
+
+    #[tokio::test]
+    async fn prefix_hash_grows_with_the_file_and_refuses_a_short_one() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("a.part");
+        let data: Vec<u8> = (0..600_000u32).map(|i| (i % 251) as u8).collect();
+        tokio::fs::write(&path, &data).await?;
+        let mut prefix = PrefixHash::new(&path);
+        prefix.extend(100).await?;
+        prefix.extend(500_000).await?;
+        prefix.extend(99_900).await?;
+        assert_eq!(prefix.len(), 600_000);
+        assert_eq!(prefix.digest(), hex::encode(Sha256::digest(&data)));
+        let err = prefix.extend(1).await.err();
+        assert_eq!(
+            err.map(|e| e.kind()),
+            Some(std::io::ErrorKind::UnexpectedEof)
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn ranges_write_into_a_preallocated_part() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("a.part");
+        preallocate(&path, 10).await?;
+        let mut back = PartRange::open_at(&path, 5).await?;
+        let mut front = PartRange::open_at(&path, 0).await?;
+        back.write(b"world").await?;
+        front.write(b"hello").await?;
+        back.sync_data().await?;
+        sync_all(&path).await?;
+        assert_eq!(tokio::fs::read(&path).await?, b"helloworld");
+        Ok(())
     }
 }

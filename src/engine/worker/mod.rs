@@ -39,7 +39,7 @@ use crate::http::range::{if_range_value, is_strong_etag};
 use crate::list::redact;
 use crate::list::JobSpec;
 use crate::store::manifest::{JobRecord, JobState};
-use crate::store::part::{part_len, part_len_blocking, part_path, promote, PartFile};
+use crate::store::part::{part_len, part_len_blocking, part_path, promote, PartFile, PrefixHash};
 
 /// Progress events per job are coalesced to this interval (about ten a second).
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
@@ -318,20 +318,15 @@ impl Worker {
     }
 
     async fn hash_prefix(&mut self, len: u64) -> Result<(), DownloadError> {
-        let path = self.part_path.clone();
-        let mut hasher = Sha256::new();
-        let result = tokio::task::spawn_blocking(move || {
-            crate::verify::hash_prefix(&path, len, &mut hasher).map(|()| hasher)
-        })
-        .await
-        .map_err(|err| DownloadError::Io {
-            path: self.part_path.clone(),
-            source: std::io::Error::other(err),
-        })?;
-        self.hasher = result.map_err(|source| DownloadError::Io {
-            path: self.part_path.clone(),
-            source,
-        })?;
+        let mut prefix = PrefixHash::new(&self.part_path);
+        prefix
+            .extend(len)
+            .await
+            .map_err(|source| DownloadError::Io {
+                path: self.part_path.clone(),
+                source,
+            })?;
+        self.hasher = prefix.into_hasher();
         self.pos = len;
         Ok(())
     }

@@ -22,8 +22,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use reqwest::header::{IF_RANGE, RANGE};
-use sha2::{Digest, Sha256};
-use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -38,6 +36,7 @@ use crate::event::{Event, JobId};
 use crate::http::answer::{classify, Answer, Asked, Ours};
 use crate::http::range::if_range_value;
 use crate::store::manifest::JobRecord;
+use crate::store::part::{self, PartRange, PrefixHash};
 
 /// Bytes a connection gathers before handing them to the kernel and
 /// recording its offset: what a kill can cost per connection. A 256th of the
@@ -291,10 +290,9 @@ pub(super) async fn run(
 }
 
 async fn sync_file(ctx: &Ctx) -> Result<(), DownloadError> {
-    let file = tokio::fs::File::open(&ctx.part_path)
+    part::sync_all(&ctx.part_path)
         .await
         .map_err(|e| ctx.io_err(e))?;
-    file.sync_all().await.map_err(|e| ctx.io_err(e))?;
     lock(&ctx.plan).sync_all();
     Ok(())
 }
@@ -515,9 +513,9 @@ async fn fetch(
     from: u64,
     resp: reqwest::Response,
 ) -> Result<(), (ConnEnd, u64)> {
-    let mut file = match open_at(ctx, from).await {
+    let mut file = match PartRange::open_at(&ctx.part_path, from).await {
         Ok(file) => file,
-        Err(err) => return Err((ConnEnd::Failed(err), 0)),
+        Err(err) => return Err((ConnEnd::Failed(ctx.io_err(err)), 0)),
     };
     let mut buf: Vec<u8> = Vec::with_capacity(flush_every(lock(&ctx.plan).total()));
     let mut pos = from;
@@ -538,7 +536,7 @@ async fn stream(
     url_text: &str,
     claim: Claim,
     resp: reqwest::Response,
-    file: &mut tokio::fs::File,
+    file: &mut PartRange,
     buf: &mut Vec<u8>,
     pos: &mut u64,
 ) -> Result<(), ConnEnd> {
@@ -611,17 +609,15 @@ async fn stream(
 async fn flush(
     ctx: &Ctx,
     claim: Claim,
-    file: &mut tokio::fs::File,
+    file: &mut PartRange,
     buf: &mut Vec<u8>,
     pos: u64,
 ) -> Result<(), DownloadError> {
     if buf.is_empty() {
         return Ok(());
     }
-    file.write_all(buf).await.map_err(|e| ctx.io_err(e))?;
-    // tokio's File finishes the write in the background; wait for it so the
-    // bytes are in the kernel before the manifest counts them.
-    file.flush().await.map_err(|e| ctx.io_err(e))?;
+    // In the kernel before the manifest counts them.
+    file.write(buf).await.map_err(|e| ctx.io_err(e))?;
     buf.clear();
     lock(&ctx.plan).written(claim.slot, pos - claim.start);
     ctx.save(false);
@@ -629,65 +625,22 @@ async fn flush(
     Ok(())
 }
 
-async fn open_at(ctx: &Ctx, at: u64) -> Result<tokio::fs::File, DownloadError> {
-    let mut opts = tokio::fs::OpenOptions::new();
-    opts.write(true);
-    // Never through a symlink planted in the .part's place meanwhile.
-    #[cfg(unix)]
-    opts.custom_flags(libc::O_NOFOLLOW);
-    let mut file = opts.open(&ctx.part_path).await.map_err(|e| ctx.io_err(e))?;
-    file.seek(std::io::SeekFrom::Start(at))
-        .await
-        .map_err(|e| ctx.io_err(e))?;
-    Ok(file)
-}
-
 /// Hashes the file front to back as the written prefix grows; the bytes are
 /// still in the page cache, so this costs CPU, not a second trip to disk.
 async fn hash_frontier(ctx: Arc<Ctx>) -> std::io::Result<String> {
     let total = lock(&ctx.plan).total();
-    let mut hasher = Sha256::new();
-    let mut hashed = 0u64;
-    let path = ctx.part_path.clone();
-    let mut file = Some(std::fs::File::open(&path)?);
+    let mut prefix = PrefixHash::new(&ctx.part_path);
     loop {
         let frontier = lock(&ctx.plan).frontier();
-        if frontier > hashed {
-            let len = (frontier - hashed).min(HASH_BLOCK);
-            let (f, h) = (file.take(), hasher);
-            let (f, h) = tokio::task::spawn_blocking(move || hash_range(f, h, hashed, len))
-                .await
-                .map_err(std::io::Error::other)??;
-            file = f;
-            hasher = h;
-            hashed += len;
+        if frontier > prefix.len() {
+            prefix
+                .extend((frontier - prefix.len()).min(HASH_BLOCK))
+                .await?;
             continue;
         }
-        if hashed == total {
-            return Ok(hex::encode(hasher.finalize()));
+        if prefix.len() == total {
+            return Ok(prefix.digest());
         }
         ctx.wake_hasher.notified().await;
     }
-}
-
-fn hash_range(
-    file: Option<std::fs::File>,
-    mut hasher: Sha256,
-    at: u64,
-    len: u64,
-) -> std::io::Result<(Option<std::fs::File>, Sha256)> {
-    use std::io::{Read, Seek};
-    let Some(mut file) = file else {
-        return Err(std::io::Error::other("hash file handle lost"));
-    };
-    file.seek(std::io::SeekFrom::Start(at))?;
-    let mut left = len;
-    let mut block = vec![0u8; 256 << 10];
-    while left > 0 {
-        let want = left.min(block.len() as u64) as usize;
-        file.read_exact(&mut block[..want])?;
-        hasher.update(&block[..want]);
-        left -= want as u64;
-    }
-    Ok((Some(file), hasher))
 }
