@@ -22,21 +22,22 @@ use tokio_util::sync::CancellationToken;
 
 mod body;
 mod limit;
+mod mirrors;
 mod segmented;
 mod speed;
 
 use body::Body;
 use limit::BodyLimit;
+use mirrors::{fails_over, MirrorSet};
 
 use super::recorder::Recorder;
 use super::retry::{Backoff, RetryState};
 use super::segments::Plan;
-use super::{host_key, ConnPermit, EngineConfig, Limits};
+use super::{ConnPermit, EngineConfig, Limits};
 use crate::error::DownloadError;
 use crate::event::{Event, JobId};
 use crate::http::answer::{classify, Answer, Asked, Ours};
-use crate::http::range::{if_range_value, is_strong_etag};
-use crate::list::redact;
+use crate::http::range::if_range_value;
 use crate::list::JobSpec;
 use crate::store::manifest::{JobRecord, JobState};
 use crate::store::part::{part_len, part_len_blocking, part_path, promote, PartFile, PrefixHash};
@@ -146,19 +147,13 @@ pub(crate) async fn run_job(
             (record, Some(boxed))
         }
     };
-    let mirrors: Vec<url::Url> = std::iter::once(spec.url.clone())
-        .chain(spec.mirrors.iter().cloned())
-        .collect();
     let mut worker = Worker {
         _permit: permit,
-        mirror_errors: vec![None; mirrors.len()],
-        mirrors,
-        current: 0,
+        mirrors: MirrorSet::new(&spec),
         no_split: false,
         seed,
         part_path: part_path(&final_path),
         final_path,
-        url: redact(&spec.url),
         shared,
         id,
         spec,
@@ -177,12 +172,8 @@ pub(crate) async fn run_job(
 struct Worker {
     /// This job's first connection; extra ones of a split file take their own.
     _permit: ConnPermit,
-    /// The job's URL then its mirrors.
-    mirrors: Vec<url::Url>,
-    /// The mirror in use, an index into `mirrors`.
-    current: usize,
-    /// Each mirror's last error, once it has failed for good this run.
-    mirror_errors: Vec<Option<String>>,
+    /// The job's URL then its mirrors, the one in use and each one's fate.
+    mirrors: MirrorSet,
     /// Ranges failed us for this file in this run: stay on one stream.
     no_split: bool,
     seed: u64,
@@ -198,8 +189,6 @@ struct Worker {
     /// Whether this run has changed the `.part` or the validators that
     /// vouch for it; from then on `rec` is what gets recorded.
     touched: bool,
-    /// The current mirror, redacted, for messages.
-    url: String,
     final_path: PathBuf,
     part_path: PathBuf,
     /// Bytes of the `.part` file that `hasher` has seen.
@@ -346,9 +335,9 @@ impl Worker {
         let sent = self
             .shared
             .client
-            .get(&self.mirrors[self.current], &self.spec.headers, &own);
+            .get(self.mirrors.url(), &self.spec.headers, &own);
         let resp = self.cancellable(sent).await?;
-        let resp = resp.map_err(|err| DownloadError::fetching(&self.url, err))?;
+        let resp = resp.map_err(|err| DownloadError::fetching(self.mirrors.text(), err))?;
         let asked = Asked::Rest {
             from: self.pos,
             total: self.rec.total,
@@ -379,14 +368,14 @@ impl Worker {
                 self.rec.last_modified = validators.last_modified;
                 // Before a split preallocates it, and before a single byte.
                 if let Some(total) = self.rec.total {
-                    self.limit().check_total(total, &self.url)?;
+                    self.limit().check_total(total, self.mirrors.text())?;
                 }
                 if self.worth_splitting(accepts_ranges) {
                     return self.start_split(resp).await;
                 }
             }
             Answer::Resumed { total, validators } => {
-                self.limit().check_total(total, &self.url)?;
+                self.limit().check_total(total, self.mirrors.text())?;
                 self.rec.total = Some(total);
                 // A mirror taken over with a checksum to vouch for the
                 // bytes: its validators guard later resumes.
@@ -402,12 +391,12 @@ impl Worker {
             Answer::Mismatch(reason) => {
                 self.restart(&reason).await?;
                 return Err(Stop::Failed(DownloadError::BadRange {
-                    url: self.url.clone(),
+                    url: self.mirrors.text().to_string(),
                     reason,
                 }));
             }
             Answer::Refused { status } => {
-                let err = DownloadError::status(&self.url, status, resp.headers());
+                let err = DownloadError::status(self.mirrors.text(), status, resp.headers());
                 return Err(Stop::Failed(err));
             }
         }
@@ -417,7 +406,7 @@ impl Worker {
             self.restart("the file on disk is longer than the server's")
                 .await?;
             return Err(Stop::Failed(DownloadError::BadRange {
-                url: self.url.clone(),
+                url: self.mirrors.text().to_string(),
                 reason: "length shrank".into(),
             }));
         }
@@ -463,7 +452,7 @@ impl Worker {
 
     async fn stream(&mut self, part: &mut PartFile, resp: reqwest::Response) -> Result<(), Stop> {
         let shared = self.shared.clone();
-        let url = self.url.clone();
+        let url = self.mirrors.text().to_string();
         let mut body = Body::new(resp, &shared, &shared.cancel, &url);
         let mut last_checkpoint = Instant::now();
         while let Some(chunk) = body.next(self.pos).await? {
@@ -480,11 +469,11 @@ impl Worker {
             let keep = self.limit().fits(self.pos, len.min(room));
             let cut = if len > room {
                 Some(DownloadError::TooLong {
-                    url: self.url.clone(),
+                    url: self.mirrors.text().to_string(),
                     expected: self.rec.total.unwrap_or(0),
                 })
             } else if keep < len {
-                Some(self.limit().exceeded(&self.url))
+                Some(self.limit().exceeded(self.mirrors.text()))
             } else {
                 None
             };
@@ -519,7 +508,7 @@ impl Worker {
         }
         match self.rec.total {
             Some(total) if self.pos < total => Err(Stop::Failed(DownloadError::Truncated {
-                url: self.url.clone(),
+                url: self.mirrors.text().to_string(),
                 got: self.pos,
                 expected: total,
             })),
@@ -595,7 +584,7 @@ impl Worker {
     /// written total, a complete `.part` measured by `prepare`), so this
     /// costs no trip to the disk per file.
     fn check_length(&self) -> Result<(), DownloadError> {
-        self.limit().check_total(self.pos, &self.url)?;
+        self.limit().check_total(self.pos, self.mirrors.text())?;
         let expected = self.rec.total.unwrap_or(self.pos);
         if self.pos != expected {
             return Err(DownloadError::SizeMismatch {
@@ -638,91 +627,13 @@ impl Worker {
         Ok(())
     }
 
-    /// The next mirror not yet failed this run, in list order after the
-    /// current one.
-    fn next_mirror(&self) -> Option<usize> {
-        let n = self.mirrors.len();
-        (1..n)
-            .map(|k| (self.current + k) % n)
-            .find(|&i| self.mirror_errors[i].is_none())
-    }
-
-    /// Records that the current mirror failed for good with `err` and, if
-    /// the error is the server's (not our disk's) and another mirror is
-    /// left, moves to it. Ok(true) means try again on the new mirror.
-    ///
-    /// The bytes on disk stay only if the new mirror will have to prove
-    /// they are its own: with a checksum, its 206 must give the same total
-    /// and the checksum judges the end result; with a strong ETag, If-Range
-    /// makes any other version answer 200, which restarts the file. Anything
-    /// else starts over on the new mirror: bytes from two servers are never
-    /// spliced unverified. A split file always starts over.
-    async fn fail_over(&mut self, err: &DownloadError) -> Result<bool, Stop> {
-        self.mirror_errors[self.current] = Some(err.chain());
-        self.switch_mirror(err).await
-    }
-
-    /// The second half of [`Worker::fail_over`], for a current mirror whose
-    /// error is already recorded.
-    async fn switch_mirror(&mut self, err: &DownloadError) -> Result<bool, Stop> {
-        if !fails_over(err) {
-            return Ok(false);
-        }
-        let Some(next) = self.next_mirror() else {
-            return Ok(false);
-        };
-        let failed = std::mem::replace(&mut self.url, redact(&self.mirrors[next]));
-        self.current = next;
-        self.emit(Event::Retrying {
-            id: self.id,
-            path: self.spec.path.to_string(),
-            attempt: self.rec.attempts,
-            reason: format!(
-                "mirror {failed} failed: {}; trying {}",
-                err.chain(),
-                self.url
-            ),
-            delay: Duration::ZERO,
-            capped_from: None,
-        })
-        .await;
-        let strong_etag = self.rec.etag.as_deref().is_some_and(is_strong_etag);
-        if self.rec.segments.is_none() && self.spec.checksum.is_some() {
-            // The new mirror's own validators are learnt from its 206.
-            self.rec.etag = None;
-            self.rec.last_modified = None;
-        } else if self.rec.segments.is_none() && strong_etag {
-            self.rec.last_modified = None;
-        } else if self.pos > 0 || self.rec.segments.is_some() {
-            let reason = format!(
-                "mirror {} cannot prove it serves the bytes already on disk",
-                self.url
-            );
-            self.restart(&reason).await?;
-        }
-        Ok(true)
-    }
-
     /// Fails the job; with mirrors, the message gives each mirror's last
     /// error, so the user sees why every one of them was given up.
     async fn fail_all(&mut self, err: DownloadError) -> Outcome {
         if self.mirrors.len() < 2 || !fails_over(&err) {
             return self.fail(err).await;
         }
-        let each: Vec<String> = self
-            .mirrors
-            .iter()
-            .zip(&self.mirror_errors)
-            .map(|(url, error)| {
-                let error = error.as_deref().unwrap_or("not tried");
-                format!("{}: {error}", redact(url))
-            })
-            .collect();
-        let msg = format!(
-            "all {} mirrors failed: {}",
-            self.mirrors.len(),
-            each.join("; ")
-        );
+        let msg = self.mirrors.summary();
         self.fail_msg(err.kind(), msg).await
     }
 
@@ -819,7 +730,7 @@ impl Worker {
 
     async fn cancellable<T>(&self, fut: impl std::future::Future<Output = T>) -> Result<T, Stop> {
         let stall = self.shared.cfg.stall_timeout;
-        body::within_stall(&self.shared.cancel, stall, &self.url, fut).await
+        body::within_stall(&self.shared.cancel, stall, self.mirrors.text(), fut).await
     }
 }
 
@@ -876,7 +787,7 @@ impl Worker {
     async fn segmented(&mut self, first: Option<reqwest::Response>) -> Option<Outcome> {
         let total = self.rec.total?;
         // A resumed plan may come from a run without the cap.
-        if let Err(err) = self.limit().check_total(total, &self.url) {
+        if let Err(err) = self.limit().check_total(total, self.mirrors.text()) {
             return Some(self.fail(err).await);
         }
         let plan = match first {
@@ -932,7 +843,7 @@ impl Worker {
         self.fetched += ctx.fetched.load(std::sync::atomic::Ordering::Relaxed);
         for (mirror, state) in ctx.mirrors.iter().zip(ctx.mirror_errors()) {
             if let Some(error) = state {
-                self.mirror_errors[mirror.index] = Some(error);
+                self.mirrors.failed(mirror.index, error);
             }
         }
         {
@@ -945,8 +856,8 @@ impl Worker {
             segmented::SegEnd::Complete(digest) => Some(self.finish(digest).await),
             segmented::SegEnd::Failed(err) => {
                 // Every mirror of the split failed: on to one not tried yet.
-                if self.mirror_errors[self.current].is_none() {
-                    self.mirror_errors[self.current] = Some(err.chain());
+                if !self.mirrors.current_failed() {
+                    self.mirrors.fail_current(err.chain());
                 }
                 match self.switch_mirror(&err).await {
                     Ok(true) => None,
@@ -958,10 +869,9 @@ impl Worker {
             segmented::SegEnd::Cancelled => Some(self.interrupted().await),
             segmented::SegEnd::Restart(reason) => {
                 // The split's mirrors that failed are out of this run.
-                if self.mirror_errors[self.current].is_some() {
-                    if let Some(next) = self.next_mirror() {
-                        self.current = next;
-                        self.url = redact(&self.mirrors[next]);
+                if self.mirrors.current_failed() {
+                    if let Some(next) = self.mirrors.next_untried() {
+                        self.mirrors.switch_to(next);
                     }
                 }
                 self.no_split = true;
@@ -974,57 +884,9 @@ impl Worker {
         }
     }
 
-    /// The mirrors a split spreads over, the current one first: all that
-    /// have not failed, when every range can be proven to come from the same
-    /// file (a checksum judges the result, or a strong ETag goes with every
-    /// request as If-Range); otherwise only the current one.
-    fn spread_over(&self) -> Vec<segmented::Mirror> {
-        let strong_etag = self.rec.etag.as_deref().is_some_and(is_strong_etag);
-        let spread = self.spec.checksum.is_some() || strong_etag;
-        let others = (0..self.mirrors.len())
-            .filter(|&i| spread && i != self.current && self.mirror_errors[i].is_none());
-        std::iter::once(self.current)
-            .chain(others)
-            .map(|index| segmented::Mirror {
-                index,
-                host: host_key(&self.mirrors[index]),
-                url_text: redact(&self.mirrors[index]),
-                url: self.mirrors[index].clone(),
-            })
-            .collect()
-    }
-
-    /// What a split assumes of a mirror before its first answer: the one
-    /// that answered first (or whose validators the manifest holds) and,
-    /// without a checksum, every other, must match our validators; with a
-    /// checksum another mirror's validators are learnt from its first 206.
-    fn mirror_start(&self, first: bool) -> segmented::MirrorState {
-        let learn = !first && self.spec.checksum.is_some();
-        segmented::MirrorState {
-            dropped: false,
-            error: None,
-            known: !learn,
-            etag: self.rec.etag.clone().filter(|_| !learn),
-            last_modified: self.rec.last_modified.clone().filter(|_| !learn),
-            must_echo_etag: !first && !learn,
-        }
-    }
-
     fn has_validator(&self) -> bool {
         if_range_value(self.rec.etag.as_deref(), self.rec.last_modified.as_deref()).is_some()
     }
-}
-
-/// Whether another mirror could do better: not for our own disk's
-/// troubles, nor for a final file in the way.
-fn fails_over(err: &DownloadError) -> bool {
-    !matches!(
-        err,
-        DownloadError::Io { .. }
-            | DownloadError::Exists { .. }
-            | DownloadError::SizeMismatch { .. }
-            | DownloadError::Checksum { .. }
-    )
 }
 
 /// Where to resume a job, given its record and the `.part` length on disk.
