@@ -1,46 +1,48 @@
-//! One job from start to finish: choosing where to resume, the attempt loop,
-//! streaming the body into the `.part` file while hashing it, checkpoints,
-//! the checksum check and the final rename.
+//! One job from start to finish: the attempt loop and the job's state
+//! (its record, position and hash), with the steps in their own modules:
+//!
+//! - `resume`: where to resume, and the re-hash of the prefix kept;
+//! - `single`: one request streaming the rest of the file into the `.part`;
+//! - `body`: the wait for an answer and the read of its body (stall,
+//!   `--lowest-speed`, `--max-speed`, cancellation), for every path;
+//! - `split` and `segmented`: a file fetched over several connections;
+//! - `mirrors`: the job's mirrors (`MirrorSet`) and fail-over;
+//! - `finish`: checks, "done" recorded, rename; failure and interruption.
 //!
 //! Every attempt starts from the bytes already on disk: resuming *is* the
 //! retry. Any doubt about whether the server's bytes continue ours (a 200 to
 //! a ranged request, a Content-Range that does not line up, a changed
 //! validator) restarts the file from zero rather than splicing.
-//!
-//! A job with mirrors (TAB-separated URLs) moves to the next one when the
-//! current one fails for good, keeping the bytes on disk only when the new
-//! mirror can prove they are its own too (see `Worker::fail_over`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{IF_RANGE, RANGE};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 mod body;
+mod finish;
 mod limit;
 mod mirrors;
+mod resume;
 mod segmented;
+mod single;
 mod speed;
+mod split;
 
-use body::Body;
 use limit::BodyLimit;
 use mirrors::{fails_over, MirrorSet};
 
 use super::recorder::Recorder;
 use super::retry::{Backoff, RetryState};
-use super::segments::Plan;
 use super::{ConnPermit, EngineConfig, Limits};
 use crate::error::DownloadError;
 use crate::event::{Event, JobId};
-use crate::http::answer::{classify, Answer, Asked, Ours};
-use crate::http::range::if_range_value;
 use crate::list::JobSpec;
-use crate::store::manifest::{JobRecord, JobState};
-use crate::store::part::{part_len, part_len_blocking, part_path, promote, PartFile, PrefixHash};
+use crate::store::manifest::JobRecord;
+use crate::store::part::{part_path, PartFile};
 
 /// Progress events per job are coalesced to this interval (about ten a second).
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
@@ -251,351 +253,6 @@ impl Worker {
         }
     }
 
-    /// Decides where to resume and re-hashes the prefix kept. Returns true
-    /// when the file is already complete on disk and only needs its rename.
-    async fn prepare(&mut self) -> Result<bool, DownloadError> {
-        let io = |path: &PathBuf| {
-            let path = path.clone();
-            move |source| DownloadError::Io { path, source }
-        };
-        // One trip to the blocking pool for every look at the disk.
-        let (final_path, part) = (self.final_path.clone(), self.part_path.clone());
-        let (root, rel) = (self.shared.cfg.out_dir.clone(), self.spec.path.clone());
-        let looked = tokio::task::spawn_blocking(move || {
-            crate::store::part::make_parents_blocking(&root, &rel)?;
-            let final_exists = std::fs::symlink_metadata(&final_path).is_ok();
-            part_len_blocking(&part).map(|len| (final_exists, len))
-        })
-        .await
-        .map_err(std::io::Error::other)
-        .and_then(|r| r);
-        let (final_exists, on_disk) = looked.map_err(io(&self.part_path))?;
-        if final_exists && self.rec.state != JobState::Done && !self.shared.cfg.allow_overwrite {
-            return Err(DownloadError::Exists {
-                path: self.spec.path.to_string(),
-            });
-        }
-
-        // Recorded as done but killed before the rename: the complete .part
-        // is still there; promote it if it hashes to what was recorded, and
-        // otherwise trust none of it.
-        if self.rec.segments.is_some() && self.rec.state != JobState::Done {
-            // A split file resumes range by range; see `segmented`.
-            self.rec.state = JobState::Partial;
-            return Ok(false);
-        }
-        let mut offset = resume_offset(&self.rec, on_disk, self.shared.boot_id.as_deref());
-        if self.rec.state == JobState::Done && Some(on_disk) == self.rec.total {
-            if let Some(recorded) = self.rec.sha256.clone() {
-                self.hash_prefix(on_disk).await?;
-                if hex::encode(self.hasher.clone().finalize()) == recorded {
-                    return Ok(true);
-                }
-            }
-            offset = 0;
-        }
-
-        self.hasher = Sha256::new();
-        self.pos = 0;
-        if offset > 0 {
-            self.hash_prefix(offset).await?;
-        } else {
-            self.rec.bytes_done = 0;
-        }
-        self.rec.state = JobState::Partial;
-        Ok(false)
-    }
-
-    async fn hash_prefix(&mut self, len: u64) -> Result<(), DownloadError> {
-        let mut prefix = PrefixHash::new(&self.part_path);
-        prefix
-            .extend(len)
-            .await
-            .map_err(|source| DownloadError::Io {
-                path: self.part_path.clone(),
-                source,
-            })?;
-        self.hasher = prefix.into_hasher();
-        self.pos = len;
-        Ok(())
-    }
-
-    /// One request and its body, from `self.pos` on. Ok means the file is
-    /// complete on disk (synced), or that it is worth splitting.
-    async fn attempt(&mut self) -> Result<Next, Stop> {
-        let mut own = Vec::new();
-        if self.pos > 0 {
-            own.push((RANGE, format!("bytes={}-", self.pos)));
-            let validator =
-                if_range_value(self.rec.etag.as_deref(), self.rec.last_modified.as_deref());
-            if let Some(validator) = validator {
-                own.push((IF_RANGE, validator));
-            }
-        }
-        let sent = self
-            .shared
-            .client
-            .get(self.mirrors.url(), &self.spec.headers, &own);
-        let resp = self.cancellable(sent).await?;
-        let resp = resp.map_err(|err| DownloadError::fetching(self.mirrors.text(), err))?;
-        let asked = Asked::Rest {
-            from: self.pos,
-            total: self.rec.total,
-        };
-        let ours = Ours {
-            etag: self.rec.etag.as_deref(),
-            must_echo_etag: false,
-        };
-        let answer = classify(
-            resp.status(),
-            resp.headers(),
-            resp.content_length(),
-            asked,
-            ours,
-        );
-        match answer {
-            Answer::Whole {
-                length,
-                validators,
-                accepts_ranges,
-            } => {
-                if self.pos > 0 {
-                    let reason = "the server sent the whole file (range ignored or file changed)";
-                    self.restart(reason).await?;
-                }
-                self.rec.total = length;
-                self.rec.etag = validators.etag;
-                self.rec.last_modified = validators.last_modified;
-                // Before a split preallocates it, and before a single byte.
-                if let Some(total) = self.rec.total {
-                    self.limit().check_total(total, self.mirrors.text())?;
-                }
-                if self.worth_splitting(accepts_ranges) {
-                    return self.start_split(resp).await;
-                }
-            }
-            Answer::Resumed { total, validators } => {
-                self.limit().check_total(total, self.mirrors.text())?;
-                self.rec.total = Some(total);
-                // A mirror taken over with a checksum to vouch for the
-                // bytes: its validators guard later resumes.
-                if self.rec.etag.is_none() && self.rec.last_modified.is_none() {
-                    self.rec.etag = validators.etag;
-                    self.rec.last_modified = validators.last_modified;
-                }
-            }
-            Answer::AlreadyComplete => {
-                self.rec.total = Some(self.pos);
-                return Ok(Next::Complete);
-            }
-            Answer::Mismatch(reason) => {
-                self.restart(&reason).await?;
-                return Err(Stop::Failed(DownloadError::BadRange {
-                    url: self.mirrors.text().to_string(),
-                    reason,
-                }));
-            }
-            Answer::Refused { status } => {
-                let err = DownloadError::status(self.mirrors.text(), status, resp.headers());
-                return Err(Stop::Failed(err));
-            }
-        }
-        // The answer is accepted: its validators and length are ours now.
-        self.touched = true;
-        if self.rec.total.is_some_and(|total| self.pos > total) {
-            self.restart("the file on disk is longer than the server's")
-                .await?;
-            return Err(Stop::Failed(DownloadError::BadRange {
-                url: self.mirrors.text().to_string(),
-                reason: "length shrank".into(),
-            }));
-        }
-        // Validators and length go to the manifest before any byte they
-        // vouch for; the first durable checkpoint makes them durable too. A
-        // small body is written in one go and recorded once, as done: if a
-        // kill comes first, no validator means the next run starts it over.
-        if self
-            .rec
-            .total
-            .is_none_or(|total| total - self.pos > SMALL_BODY)
-        {
-            self.save_written();
-        }
-        self.emit(Event::Started {
-            id: self.id,
-            path: self.spec.path.to_string(),
-            offset: self.pos,
-            total: self.rec.total,
-        })
-        .await;
-
-        let mut part = PartFile::open_at(&self.part_path, self.pos)
-            .await
-            .map_err(|source| DownloadError::Io {
-                path: self.part_path.clone(),
-                source,
-            })?;
-        let streamed = self.stream(&mut part, resp).await;
-        // Whatever happened, keep what arrived: sync, then let the manifest count it.
-        part.sync().await.map_err(|source| DownloadError::Io {
-            path: self.part_path.clone(),
-            source,
-        })?;
-        self.rec.bytes_done = self.pos;
-        // After a complete body the "done" record follows at once, synced
-        // and waited for; only a failed one needs its checkpoint now.
-        if streamed.is_err() {
-            self.save();
-        }
-        streamed.map(|()| Next::Complete)
-    }
-
-    async fn stream(&mut self, part: &mut PartFile, resp: reqwest::Response) -> Result<(), Stop> {
-        let shared = self.shared.clone();
-        let url = self.mirrors.text().to_string();
-        let mut body = Body::new(resp, &shared, &shared.cancel, &url);
-        let mut last_checkpoint = Instant::now();
-        while let Some(chunk) = body.next(self.pos).await? {
-            // Keep what the answer vouched for (up to the known total, and
-            // under the cap, which a known total already passed), then stop
-            // reading: bytes past the total are a lying Content-Length (a 206
-            // whose body outruns its Content-Range), the next attempt confirms
-            // the end with a 416; bytes past the cap end the file.
-            let len = chunk.len() as u64;
-            let room = self
-                .rec
-                .total
-                .map_or(len, |total| total.saturating_sub(self.pos));
-            let keep = self.limit().fits(self.pos, len.min(room));
-            let cut = if len > room {
-                Some(DownloadError::TooLong {
-                    url: self.mirrors.text().to_string(),
-                    expected: self.rec.total.unwrap_or(0),
-                })
-            } else if keep < len {
-                Some(self.limit().exceeded(self.mirrors.text()))
-            } else {
-                None
-            };
-            let chunk = chunk.slice(..keep as usize);
-            part.write(&chunk)
-                .await
-                .map_err(|source| DownloadError::Io {
-                    path: self.part_path.clone(),
-                    source,
-                })?;
-            self.hasher.update(&chunk);
-            self.pos += chunk.len() as u64;
-            self.fetched += chunk.len() as u64;
-            self.progress();
-            if let Some(err) = cut {
-                return Err(Stop::Failed(err));
-            }
-            // After the write: what did arrive is kept for the next attempt;
-            // a body that just completed is not worth a verdict.
-            if self.rec.total != Some(self.pos) {
-                body.record(chunk.len() as u64)?;
-            }
-            if last_checkpoint.elapsed() >= self.shared.cfg.checkpoint_every {
-                part.sync().await.map_err(|source| DownloadError::Io {
-                    path: self.part_path.clone(),
-                    source,
-                })?;
-                self.checkpoint();
-                last_checkpoint = Instant::now();
-            }
-            body.pace(len).await?;
-        }
-        match self.rec.total {
-            Some(total) if self.pos < total => Err(Stop::Failed(DownloadError::Truncated {
-                url: self.mirrors.text().to_string(),
-                got: self.pos,
-                expected: total,
-            })),
-            Some(_) => Ok(()),
-            None => {
-                self.rec.total = Some(self.pos);
-                Ok(())
-            }
-        }
-    }
-
-    /// Checks the checksum, records "done" durably, then renames: a
-    /// final-named file is always complete and verified.
-    async fn finish(&mut self, got: String) -> Outcome {
-        self.touched = true;
-        if let Err(err) = self.check_length() {
-            return self.fail(err).await;
-        }
-        if let Some(expected) = self.spec.checksum {
-            let expected = hex::encode(expected);
-            if got != expected {
-                let err = DownloadError::Checksum {
-                    path: self.spec.path.to_string(),
-                    expected,
-                    got,
-                };
-                // The bytes are wrong, so the next run must not resume
-                // them: without a validator it starts from zero. The .part
-                // stays for inspection.
-                self.rec.bytes_done = 0;
-                self.rec.etag = None;
-                self.rec.last_modified = None;
-                self.rec.segments = None;
-                return self.fail(err).await;
-            }
-        }
-        self.rec.state = JobState::Done;
-        self.rec.bytes_done = self.pos;
-        self.rec.total = Some(self.pos);
-        self.rec.sha256 = Some(got.clone());
-        self.rec.last_error = None;
-        // Nothing resumes a finished file: its boot id would only cost memory.
-        self.rec.boot_id = None;
-        if let Err(msg) = self.shared.recorder.save_synced(self.rec.clone()).await {
-            return self
-                .fail_msg(
-                    "manifest",
-                    format!("cannot record {} as done: {msg}", self.spec.path),
-                )
-                .await;
-        }
-        if let Err(source) = promote(&self.part_path, &self.final_path).await {
-            let err = DownloadError::Io {
-                path: self.final_path.clone(),
-                source,
-            };
-            return self.fail(err).await;
-        }
-        self.emit(Event::Finished {
-            id: self.id,
-            path: self.spec.path.to_string(),
-            bytes: self.pos,
-            sha256: got,
-        })
-        .await;
-        Outcome::Finished
-    }
-
-    /// The `.part` must hold exactly the known total, whatever path led
-    /// here: a surplus or a gap is never renamed into place, nor a file over
-    /// the cap that an earlier run without it completed. `pos` is the length
-    /// on disk on every path (a single stream's writes, a split plan's
-    /// written total, a complete `.part` measured by `prepare`), so this
-    /// costs no trip to the disk per file.
-    fn check_length(&self) -> Result<(), DownloadError> {
-        self.limit().check_total(self.pos, self.mirrors.text())?;
-        let expected = self.rec.total.unwrap_or(self.pos);
-        if self.pos != expected {
-            return Err(DownloadError::SizeMismatch {
-                path: self.part_path.clone(),
-                got: self.pos,
-                expected,
-            });
-        }
-        Ok(())
-    }
-
     fn limit(&self) -> BodyLimit {
         BodyLimit::new(self.shared.cfg.max_file_size)
     }
@@ -625,54 +282,6 @@ impl Worker {
         })
         .await;
         Ok(())
-    }
-
-    /// Fails the job; with mirrors, the message gives each mirror's last
-    /// error, so the user sees why every one of them was given up.
-    async fn fail_all(&mut self, err: DownloadError) -> Outcome {
-        if self.mirrors.len() < 2 || !fails_over(&err) {
-            return self.fail(err).await;
-        }
-        let msg = self.mirrors.summary();
-        self.fail_msg(err.kind(), msg).await
-    }
-
-    async fn fail(&mut self, err: DownloadError) -> Outcome {
-        self.fail_msg(err.kind(), err.chain()).await
-    }
-
-    async fn fail_msg(&mut self, kind: &'static str, msg: String) -> Outcome {
-        self.rec.state = JobState::Failed;
-        self.rec.last_error = Some(msg.clone());
-        let mut rec = self.to_record();
-        // A complete file stays "done" (and verifiable) when a new URL
-        // for it fails without touching it.
-        if rec.state != JobState::Done {
-            rec.state = JobState::Failed;
-        }
-        // Best effort: the failure itself is what the user needs to see.
-        let _ = self.shared.recorder.save_synced(rec).await;
-        self.emit(Event::Failed {
-            id: self.id,
-            path: self.spec.path.to_string(),
-            kind,
-            error: msg,
-        })
-        .await;
-        Outcome::Failed
-    }
-
-    async fn interrupted(&mut self) -> Outcome {
-        // An earlier attempt's error no longer says why the job is unfinished.
-        self.rec.last_error = Some(crate::store::manifest::INTERRUPTED.to_string());
-        self.save();
-        self.emit(Event::Interrupted {
-            id: self.id,
-            path: self.spec.path.to_string(),
-            pos: self.pos,
-        })
-        .await;
-        Outcome::Interrupted
     }
 
     /// Records `pos` as durable: call only right after a sync.
@@ -728,239 +337,12 @@ impl Worker {
         let _ = self.shared.events.send(event).await;
     }
 
-    async fn cancellable<T>(&self, fut: impl std::future::Future<Output = T>) -> Result<T, Stop> {
-        let stall = self.shared.cfg.stall_timeout;
-        body::within_stall(&self.shared.cancel, stall, self.mirrors.text(), fut).await
-    }
-}
-
-impl Worker {
     fn stream_digest(&self) -> String {
         hex::encode(self.hasher.clone().finalize())
     }
 
-    /// Connections this file should use, given its length.
-    fn connections_for(&self, total: u64) -> usize {
-        let cfg = &self.shared.cfg;
-        let wanted = match cfg.split {
-            Some(n) => n,
-            None if total >= cfg.min_split_size => AUTO_SPLIT,
-            None => 1,
-        };
-        wanted.min((total / MIN_PIECE).max(1) as usize)
-    }
-
-    /// A fresh 200 may be split when it is large enough, the server says it
-    /// serves byte ranges, and a validator lets every range prove it comes
-    /// from the same version of the file.
-    fn worth_splitting(&self, ranges: bool) -> bool {
-        let validator = if_range_value(self.rec.etag.as_deref(), self.rec.last_modified.as_deref());
-        !self.no_split
-            && self.pos == 0
-            && ranges
-            && validator.is_some()
-            && self
-                .rec
-                .total
-                .is_some_and(|total| self.connections_for(total) > 1)
-    }
-
-    /// Preallocates the file and records that it is split.
-    async fn start_split(&mut self, first: reqwest::Response) -> Result<Next, Stop> {
-        self.touched = true;
-        let total = self.rec.total.unwrap_or(0);
-        crate::store::part::preallocate(&self.part_path, total)
-            .await
-            .map_err(|source| DownloadError::Io {
-                path: self.part_path.clone(),
-                source,
-            })?;
-        self.rec.segments = Some(Plan::new(total, MIN_PIECE).segments());
-        self.rec.bytes_done = 0;
-        self.save();
-        Ok(Next::Split(first))
-    }
-
-    /// Runs a split download (fresh with `first`, or resumed from the
-    /// manifest). None means ranges failed and the file starts over as one
-    /// stream; otherwise the job's outcome.
-    async fn segmented(&mut self, first: Option<reqwest::Response>) -> Option<Outcome> {
-        let total = self.rec.total?;
-        // A resumed plan may come from a run without the cap.
-        if let Err(err) = self.limit().check_total(total, self.mirrors.text()) {
-            return Some(self.fail(err).await);
-        }
-        let plan = match first {
-            Some(_) => Plan::new(total, MIN_PIECE),
-            None => {
-                let on_disk = part_len(&self.part_path).await.unwrap_or(0);
-                let same_boot =
-                    self.shared.boot_id.is_some() && self.rec.boot_id == self.shared.boot_id;
-                let segs = self.rec.segments.clone().unwrap_or_default();
-                match Plan::resume(&segs, total, MIN_PIECE, same_boot) {
-                    Some(plan) if on_disk == total && self.has_validator() => plan,
-                    _ => {
-                        self.rec.segments = None;
-                        self.rec.bytes_done = 0;
-                        return None;
-                    }
-                }
-            }
-        };
-        self.touched = true;
-        let pos = plan.written_total();
-        self.emit(Event::Started {
-            id: self.id,
-            path: self.spec.path.to_string(),
-            offset: pos,
-            total: Some(total),
-        })
-        .await;
-        let mirrors = self.spread_over();
-        let ctx = Arc::new(segmented::Ctx {
-            shared: self.shared.clone(),
-            id: self.id,
-            path: self.spec.path.to_string(),
-            mirror_state: std::sync::Mutex::new(
-                mirrors
-                    .iter()
-                    .enumerate()
-                    .map(|(at, _)| self.mirror_start(at == 0))
-                    .collect(),
-            ),
-            mirrors,
-            headers: self.spec.headers.clone(),
-            part_path: self.part_path.clone(),
-            plan: std::sync::Mutex::new(plan),
-            rec: std::sync::Mutex::new(self.rec.clone()),
-            stop: self.shared.cancel.child_token(),
-            wake_hasher: tokio::sync::Notify::new(),
-            fetched: std::sync::atomic::AtomicU64::new(0),
-            last_progress: std::sync::Mutex::new(None),
-        });
-        let connections = self.connections_for(total);
-        let end = segmented::run(ctx.clone(), first, connections, self.seed).await;
-        self.fetched += ctx.fetched.load(std::sync::atomic::Ordering::Relaxed);
-        for (mirror, state) in ctx.mirrors.iter().zip(ctx.mirror_errors()) {
-            if let Some(error) = state {
-                self.mirrors.failed(mirror.index, error);
-            }
-        }
-        {
-            let plan = ctx.plan.lock().unwrap_or_else(|e| e.into_inner());
-            self.rec.segments = Some(plan.segments());
-            self.rec.bytes_done = plan.synced_total();
-            self.pos = plan.written_total();
-        }
-        match end {
-            segmented::SegEnd::Complete(digest) => Some(self.finish(digest).await),
-            segmented::SegEnd::Failed(err) => {
-                // Every mirror of the split failed: on to one not tried yet.
-                if !self.mirrors.current_failed() {
-                    self.mirrors.fail_current(err.chain());
-                }
-                match self.switch_mirror(&err).await {
-                    Ok(true) => None,
-                    Ok(false) => Some(self.fail_all(err).await),
-                    Err(Stop::Cancelled) => Some(self.interrupted().await),
-                    Err(Stop::Failed(err)) => Some(self.fail(err).await),
-                }
-            }
-            segmented::SegEnd::Cancelled => Some(self.interrupted().await),
-            segmented::SegEnd::Restart(reason) => {
-                // The split's mirrors that failed are out of this run.
-                if self.mirrors.current_failed() {
-                    if let Some(next) = self.mirrors.next_untried() {
-                        self.mirrors.switch_to(next);
-                    }
-                }
-                self.no_split = true;
-                match self.restart(&reason).await {
-                    Ok(()) => None,
-                    Err(Stop::Cancelled) => Some(self.interrupted().await),
-                    Err(Stop::Failed(err)) => Some(self.fail(err).await),
-                }
-            }
-        }
-    }
-
-    fn has_validator(&self) -> bool {
-        if_range_value(self.rec.etag.as_deref(), self.rec.last_modified.as_deref()).is_some()
-    }
-}
-
-/// Where to resume a job, given its record and the `.part` length on disk.
-///
-/// The manifest's `bytes_done` only counts synced bytes. While the kernel has
-/// not rebooted since they were written, the page cache survived any kill,
-/// so the whole `.part` is good; after a reboot only the synced prefix is.
-/// Without a validator there is no way to tell a changed file from ours, so
-/// nothing is resumed.
-pub(crate) fn resume_offset(rec: &JobRecord, on_disk: u64, boot_id: Option<&str>) -> u64 {
-    if rec.etag.is_none() && rec.last_modified.is_none() {
-        return 0;
-    }
-    let same_boot = boot_id.is_some() && rec.boot_id.as_deref() == boot_id;
-    let offset = if same_boot {
-        on_disk
-    } else {
-        on_disk.min(rec.bytes_done)
-    };
-    match rec.total {
-        Some(total) if offset > total => 0,
-        _ => offset,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rec(bytes_done: u64, total: Option<u64>, boot: Option<&str>) -> JobRecord {
-        JobRecord {
-            state: JobState::Partial,
-            bytes_done,
-            total,
-            etag: Some("\"e\"".into()),
-            attempts: 1,
-            boot_id: boot.map(str::to_string),
-            ..JobRecord::pending("a".into(), "http://h/a".into())
-        }
-    }
-
-    #[test]
-    fn resumes_whole_part_within_the_same_boot() {
-        assert_eq!(
-            resume_offset(&rec(10, Some(100), Some("b1")), 40, Some("b1")),
-            40
-        );
-    }
-
-    #[test]
-    fn resumes_only_synced_bytes_after_a_reboot() {
-        assert_eq!(
-            resume_offset(&rec(10, Some(100), Some("b1")), 40, Some("b2")),
-            10
-        );
-        assert_eq!(resume_offset(&rec(10, Some(100), None), 40, None), 10);
-    }
-
-    #[test]
-    fn a_part_cut_short_by_hand_resumes_from_what_is_left() {
-        assert_eq!(
-            resume_offset(&rec(50, Some(100), Some("b1")), 20, Some("b2")),
-            20
-        );
-    }
-
-    #[test]
-    fn never_resumes_without_a_validator_or_past_the_end() {
-        let mut r = rec(10, Some(100), Some("b1"));
-        r.etag = None;
-        assert_eq!(resume_offset(&r, 40, Some("b1")), 0);
-        assert_eq!(
-            resume_offset(&rec(10, Some(30), Some("b1")), 40, Some("b1")),
-            0
-        );
+    async fn cancellable<T>(&self, fut: impl std::future::Future<Output = T>) -> Result<T, Stop> {
+        let stall = self.shared.cfg.stall_timeout;
+        body::within_stall(&self.shared.cancel, stall, self.mirrors.text(), fut).await
     }
 }

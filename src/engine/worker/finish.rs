@@ -1,0 +1,137 @@
+//! How a job ends: the length and checksum checks, "done" recorded durably,
+//! then the rename (a final-named file is always complete and verified); or
+//! a failure recorded with each mirror's last error; or an interruption
+//! with its progress saved.
+
+use super::mirrors::fails_over;
+use super::{Outcome, Worker};
+use crate::error::DownloadError;
+use crate::event::Event;
+use crate::store::manifest::JobState;
+use crate::store::part::promote;
+
+impl Worker {
+    /// Checks the checksum, records "done" durably, then renames: a
+    /// final-named file is always complete and verified.
+    pub(super) async fn finish(&mut self, got: String) -> Outcome {
+        self.touched = true;
+        if let Err(err) = self.check_length() {
+            return self.fail(err).await;
+        }
+        if let Some(expected) = self.spec.checksum {
+            let expected = hex::encode(expected);
+            if got != expected {
+                let err = DownloadError::Checksum {
+                    path: self.spec.path.to_string(),
+                    expected,
+                    got,
+                };
+                // The bytes are wrong, so the next run must not resume
+                // them: without a validator it starts from zero. The .part
+                // stays for inspection.
+                self.rec.bytes_done = 0;
+                self.rec.etag = None;
+                self.rec.last_modified = None;
+                self.rec.segments = None;
+                return self.fail(err).await;
+            }
+        }
+        self.rec.state = JobState::Done;
+        self.rec.bytes_done = self.pos;
+        self.rec.total = Some(self.pos);
+        self.rec.sha256 = Some(got.clone());
+        self.rec.last_error = None;
+        // Nothing resumes a finished file: its boot id would only cost memory.
+        self.rec.boot_id = None;
+        if let Err(msg) = self.shared.recorder.save_synced(self.rec.clone()).await {
+            return self
+                .fail_msg(
+                    "manifest",
+                    format!("cannot record {} as done: {msg}", self.spec.path),
+                )
+                .await;
+        }
+        if let Err(source) = promote(&self.part_path, &self.final_path).await {
+            let err = DownloadError::Io {
+                path: self.final_path.clone(),
+                source,
+            };
+            return self.fail(err).await;
+        }
+        self.emit(Event::Finished {
+            id: self.id,
+            path: self.spec.path.to_string(),
+            bytes: self.pos,
+            sha256: got,
+        })
+        .await;
+        Outcome::Finished
+    }
+
+    /// The `.part` must hold exactly the known total, whatever path led
+    /// here: a surplus or a gap is never renamed into place, nor a file over
+    /// the cap that an earlier run without it completed. `pos` is the length
+    /// on disk on every path (a single stream's writes, a split plan's
+    /// written total, a complete `.part` measured by `prepare`), so this
+    /// costs no trip to the disk per file.
+    pub(super) fn check_length(&self) -> Result<(), DownloadError> {
+        self.limit().check_total(self.pos, self.mirrors.text())?;
+        let expected = self.rec.total.unwrap_or(self.pos);
+        if self.pos != expected {
+            return Err(DownloadError::SizeMismatch {
+                path: self.part_path.clone(),
+                got: self.pos,
+                expected,
+            });
+        }
+        Ok(())
+    }
+
+    /// Fails the job; with mirrors, the message gives each mirror's last
+    /// error, so the user sees why every one of them was given up.
+    pub(super) async fn fail_all(&mut self, err: DownloadError) -> Outcome {
+        if self.mirrors.len() < 2 || !fails_over(&err) {
+            return self.fail(err).await;
+        }
+        let msg = self.mirrors.summary();
+        self.fail_msg(err.kind(), msg).await
+    }
+
+    pub(super) async fn fail(&mut self, err: DownloadError) -> Outcome {
+        self.fail_msg(err.kind(), err.chain()).await
+    }
+
+    pub(super) async fn fail_msg(&mut self, kind: &'static str, msg: String) -> Outcome {
+        self.rec.state = JobState::Failed;
+        self.rec.last_error = Some(msg.clone());
+        let mut rec = self.to_record();
+        // A complete file stays "done" (and verifiable) when a new URL
+        // for it fails without touching it.
+        if rec.state != JobState::Done {
+            rec.state = JobState::Failed;
+        }
+        // Best effort: the failure itself is what the user needs to see.
+        let _ = self.shared.recorder.save_synced(rec).await;
+        self.emit(Event::Failed {
+            id: self.id,
+            path: self.spec.path.to_string(),
+            kind,
+            error: msg,
+        })
+        .await;
+        Outcome::Failed
+    }
+
+    pub(super) async fn interrupted(&mut self) -> Outcome {
+        // An earlier attempt's error no longer says why the job is unfinished.
+        self.rec.last_error = Some(crate::store::manifest::INTERRUPTED.to_string());
+        self.save();
+        self.emit(Event::Interrupted {
+            id: self.id,
+            path: self.spec.path.to_string(),
+            pos: self.pos,
+        })
+        .await;
+        Outcome::Interrupted
+    }
+}

@@ -1,0 +1,166 @@
+//! The worker's side of a split download: whether a fresh answer is worth
+//! splitting and over how many connections, preallocating the `.part`,
+//! resuming a recorded plan, and turning how the connections ended
+//! ([`segmented::SegEnd`]) into the job's next step. The connections
+//! themselves, their scheduling and work stealing are `segmented`'s.
+
+use std::sync::Arc;
+
+use super::segmented;
+use super::{Next, Outcome, Stop, Worker, AUTO_SPLIT, MIN_PIECE};
+use crate::engine::segments::Plan;
+use crate::error::DownloadError;
+use crate::event::Event;
+use crate::http::range::if_range_value;
+use crate::store::part::part_len;
+
+impl Worker {
+    /// Connections this file should use, given its length.
+    pub(super) fn connections_for(&self, total: u64) -> usize {
+        let cfg = &self.shared.cfg;
+        let wanted = match cfg.split {
+            Some(n) => n,
+            None if total >= cfg.min_split_size => AUTO_SPLIT,
+            None => 1,
+        };
+        wanted.min((total / MIN_PIECE).max(1) as usize)
+    }
+
+    /// A fresh 200 may be split when it is large enough, the server says it
+    /// serves byte ranges, and a validator lets every range prove it comes
+    /// from the same version of the file.
+    pub(super) fn worth_splitting(&self, ranges: bool) -> bool {
+        let validator = if_range_value(self.rec.etag.as_deref(), self.rec.last_modified.as_deref());
+        !self.no_split
+            && self.pos == 0
+            && ranges
+            && validator.is_some()
+            && self
+                .rec
+                .total
+                .is_some_and(|total| self.connections_for(total) > 1)
+    }
+
+    /// Preallocates the file and records that it is split.
+    pub(super) async fn start_split(&mut self, first: reqwest::Response) -> Result<Next, Stop> {
+        self.touched = true;
+        let total = self.rec.total.unwrap_or(0);
+        crate::store::part::preallocate(&self.part_path, total)
+            .await
+            .map_err(|source| DownloadError::Io {
+                path: self.part_path.clone(),
+                source,
+            })?;
+        self.rec.segments = Some(Plan::new(total, MIN_PIECE).segments());
+        self.rec.bytes_done = 0;
+        self.save();
+        Ok(Next::Split(first))
+    }
+
+    /// Runs a split download (fresh with `first`, or resumed from the
+    /// manifest). None means ranges failed and the file starts over as one
+    /// stream; otherwise the job's outcome.
+    pub(super) async fn segmented(&mut self, first: Option<reqwest::Response>) -> Option<Outcome> {
+        let total = self.rec.total?;
+        // A resumed plan may come from a run without the cap.
+        if let Err(err) = self.limit().check_total(total, self.mirrors.text()) {
+            return Some(self.fail(err).await);
+        }
+        let plan = match first {
+            Some(_) => Plan::new(total, MIN_PIECE),
+            None => {
+                let on_disk = part_len(&self.part_path).await.unwrap_or(0);
+                let same_boot =
+                    self.shared.boot_id.is_some() && self.rec.boot_id == self.shared.boot_id;
+                let segs = self.rec.segments.clone().unwrap_or_default();
+                match Plan::resume(&segs, total, MIN_PIECE, same_boot) {
+                    Some(plan) if on_disk == total && self.has_validator() => plan,
+                    _ => {
+                        self.rec.segments = None;
+                        self.rec.bytes_done = 0;
+                        return None;
+                    }
+                }
+            }
+        };
+        self.touched = true;
+        let pos = plan.written_total();
+        self.emit(Event::Started {
+            id: self.id,
+            path: self.spec.path.to_string(),
+            offset: pos,
+            total: Some(total),
+        })
+        .await;
+        let mirrors = self.spread_over();
+        let ctx = Arc::new(segmented::Ctx {
+            shared: self.shared.clone(),
+            id: self.id,
+            path: self.spec.path.to_string(),
+            mirror_state: std::sync::Mutex::new(
+                mirrors
+                    .iter()
+                    .enumerate()
+                    .map(|(at, _)| self.mirror_start(at == 0))
+                    .collect(),
+            ),
+            mirrors,
+            headers: self.spec.headers.clone(),
+            part_path: self.part_path.clone(),
+            plan: std::sync::Mutex::new(plan),
+            rec: std::sync::Mutex::new(self.rec.clone()),
+            stop: self.shared.cancel.child_token(),
+            wake_hasher: tokio::sync::Notify::new(),
+            fetched: std::sync::atomic::AtomicU64::new(0),
+            last_progress: std::sync::Mutex::new(None),
+        });
+        let connections = self.connections_for(total);
+        let end = segmented::run(ctx.clone(), first, connections, self.seed).await;
+        self.fetched += ctx.fetched.load(std::sync::atomic::Ordering::Relaxed);
+        for (mirror, state) in ctx.mirrors.iter().zip(ctx.mirror_errors()) {
+            if let Some(error) = state {
+                self.mirrors.failed(mirror.index, error);
+            }
+        }
+        {
+            let plan = ctx.plan.lock().unwrap_or_else(|e| e.into_inner());
+            self.rec.segments = Some(plan.segments());
+            self.rec.bytes_done = plan.synced_total();
+            self.pos = plan.written_total();
+        }
+        match end {
+            segmented::SegEnd::Complete(digest) => Some(self.finish(digest).await),
+            segmented::SegEnd::Failed(err) => {
+                // Every mirror of the split failed: on to one not tried yet.
+                if !self.mirrors.current_failed() {
+                    self.mirrors.fail_current(err.chain());
+                }
+                match self.switch_mirror(&err).await {
+                    Ok(true) => None,
+                    Ok(false) => Some(self.fail_all(err).await),
+                    Err(Stop::Cancelled) => Some(self.interrupted().await),
+                    Err(Stop::Failed(err)) => Some(self.fail(err).await),
+                }
+            }
+            segmented::SegEnd::Cancelled => Some(self.interrupted().await),
+            segmented::SegEnd::Restart(reason) => {
+                // The split's mirrors that failed are out of this run.
+                if self.mirrors.current_failed() {
+                    if let Some(next) = self.mirrors.next_untried() {
+                        self.mirrors.switch_to(next);
+                    }
+                }
+                self.no_split = true;
+                match self.restart(&reason).await {
+                    Ok(()) => None,
+                    Err(Stop::Cancelled) => Some(self.interrupted().await),
+                    Err(Stop::Failed(err)) => Some(self.fail(err).await),
+                }
+            }
+        }
+    }
+
+    pub(super) fn has_validator(&self) -> bool {
+        if_range_value(self.rec.etag.as_deref(), self.rec.last_modified.as_deref()).is_some()
+    }
+}
