@@ -23,6 +23,7 @@ mod cli_hooks;
 mod cli_identity;
 mod cli_input;
 mod cli_json;
+mod cli_json_golden;
 mod cli_load;
 mod cli_messages;
 mod cli_mirrors;
