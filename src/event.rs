@@ -4,7 +4,10 @@
 //! when the run ends; renderers (progress bars, plain lines, JSON lines, test
 //! recorders) consume them. Nothing here prints or knows about terminals.
 
+use std::fmt;
 use std::time::Duration;
+
+use serde::Serialize;
 
 /// Index of a job in the run's job list; stable for the whole run.
 pub type JobId = usize;
@@ -64,9 +67,9 @@ pub enum Event {
     Failed {
         id: JobId,
         path: String,
-        /// A short, stable name for the cause: [`crate::error::DownloadError::kind`],
-        /// or `manifest` (the result could not be recorded) or `internal`.
-        kind: &'static str,
+        /// What kind of cause: [`crate::error::DownloadError::kind`], or
+        /// [`FailureKind::Manifest`] or [`FailureKind::Internal`].
+        kind: FailureKind,
         error: String,
     },
     /// Stopped by Ctrl-C / SIGTERM with its progress saved.
@@ -88,6 +91,82 @@ pub enum Event {
         stderr: String,
         elapsed: Duration,
     },
+}
+
+/// Why a job failed, as a short stable name that does not depend on the
+/// message's wording. The serde names are the `kind` values of `--json`'s
+/// `failed` line (README, "Machine-readable output"): rename none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The connection could not be made.
+    Connect,
+    /// The TLS handshake failed (a certificate problem, mostly).
+    Tls,
+    /// The request failed after connecting.
+    Request,
+    /// The server answered with an error status.
+    HttpStatus,
+    /// No byte arrived for `--stall-timeout`.
+    Stalled,
+    /// Slower than `--lowest-speed` for too long.
+    TooSlow,
+    /// Reading the body failed.
+    Body,
+    /// The body ended before its announced length.
+    Truncated,
+    /// The body ran past its announced length.
+    TooLong,
+    /// Larger than `--max-file-size`.
+    TooLarge,
+    /// The size on disk is not the one the server announced.
+    SizeMismatch,
+    /// A ranged answer that does not continue the bytes on disk.
+    BadRange,
+    /// The sha256 is not the one expected.
+    Checksum,
+    /// The target file exists and is not ours to overwrite.
+    Exists,
+    /// A local file operation failed.
+    Io,
+    /// A redirect was refused or looped.
+    Redirect,
+    /// The result could not be recorded in the manifest.
+    Manifest,
+    /// A bug: the job's task crashed.
+    Internal,
+}
+
+impl FailureKind {
+    /// The stable name, as `--json` writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Connect => "connect",
+            FailureKind::Tls => "tls",
+            FailureKind::Request => "request",
+            FailureKind::HttpStatus => "http_status",
+            FailureKind::Stalled => "stalled",
+            FailureKind::TooSlow => "too_slow",
+            FailureKind::Body => "body",
+            FailureKind::Truncated => "truncated",
+            FailureKind::TooLong => "too_long",
+            FailureKind::TooLarge => "too_large",
+            FailureKind::SizeMismatch => "size_mismatch",
+            FailureKind::BadRange => "bad_range",
+            FailureKind::Checksum => "checksum",
+            FailureKind::Exists => "exists",
+            FailureKind::Io => "io",
+            FailureKind::Redirect => "redirect",
+            FailureKind::Manifest => "manifest",
+            FailureKind::Internal => "internal",
+        }
+    }
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What a finished run amounts to.
@@ -122,6 +201,43 @@ impl Report {
             self.bytes as f64 / secs
         } else {
             0.0
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_kinds_serialise_to_the_names_the_readme_documents() {
+        use FailureKind::*;
+        // README, "Machine-readable output": the list of `kind` values.
+        let documented = [
+            (Connect, "connect"),
+            (Tls, "tls"),
+            (Request, "request"),
+            (HttpStatus, "http_status"),
+            (Stalled, "stalled"),
+            (TooSlow, "too_slow"),
+            (Body, "body"),
+            (Truncated, "truncated"),
+            (TooLong, "too_long"),
+            (TooLarge, "too_large"),
+            (SizeMismatch, "size_mismatch"),
+            (BadRange, "bad_range"),
+            (Checksum, "checksum"),
+            (Exists, "exists"),
+            (Io, "io"),
+            (Redirect, "redirect"),
+            (Manifest, "manifest"),
+            (Internal, "internal"),
+        ];
+        for (kind, name) in documented {
+            assert_eq!(kind.as_str(), name);
+            assert_eq!(kind.to_string(), name);
+            let json = serde_json::to_string(&kind).unwrap_or_default();
+            assert_eq!(json, format!("\"{name}\""));
         }
     }
 }

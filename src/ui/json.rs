@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use super::{Renderer, Sink};
-use crate::event::{Event, JobId, Report};
+use crate::event::{Event, FailureKind, JobId, Report};
 use crate::verify::{VerifyItem, VerifyOutcome, VerifySummary};
 
 /// Shortest gap between two `progress` lines of one job: at most two a
@@ -88,7 +88,7 @@ enum Line<'a> {
         id: JobId,
         path: &'a str,
         url: Option<&'a str>,
-        kind: &'a str,
+        kind: FailureKind,
         error: &'a str,
     },
     Interrupted {
@@ -429,11 +429,9 @@ impl Renderer for Json {
                     &Line::Failed {
                         time,
                         id: *id,
-                        // The engine sends an empty path when a worker
-                        // crashed; the queued line named it.
-                        path: if path.is_empty() { &job.path } else { path },
+                        path,
                         url: job.url.as_deref(),
-                        kind,
+                        kind: *kind,
                         error,
                     },
                 );
@@ -661,8 +659,8 @@ mod tests {
                 },
                 Event::Failed {
                     id: 1,
-                    path: String::new(),
-                    kind: "internal",
+                    path: "b.bin".into(),
+                    kind: FailureKind::Internal,
                     error: "boom".into(),
                 },
             ],
@@ -675,7 +673,7 @@ mod tests {
         assert_eq!(finished["sha256"], "ab");
         let failed = &lines[3];
         assert_eq!(failed["event"], "failed");
-        assert_eq!(failed["path"], "b.bin", "named from the queued line");
+        assert_eq!(failed["path"], "b.bin");
         assert_eq!(failed["url"], "http://h/b.bin");
         assert_eq!(failed["kind"], "internal");
         assert_eq!(failed["error"], "boom");

@@ -205,6 +205,7 @@ pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use crate::event::FailureKind;
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
@@ -289,7 +290,7 @@ pub(crate) mod tests {
             Event::Failed {
                 id: 2,
                 path: "out/c.bin".into(),
-                kind: "http_status",
+                kind: FailureKind::HttpStatus,
                 error: "http 404 for http://x/c.bin".into(),
             },
             Event::Started {

@@ -35,7 +35,7 @@ use super::retry::Decision;
 use super::segments::Plan;
 use super::{host_key, ConnPermit, EngineConfig, Limits};
 use crate::error::DownloadError;
-use crate::event::{Event, JobId};
+use crate::event::{Event, FailureKind, JobId};
 use crate::http::range::{check_resumed, if_range_value, parse_content_range, ContentRange};
 use crate::list::redact;
 use crate::list::JobSpec;
@@ -627,7 +627,7 @@ impl Worker {
         if let Err(msg) = self.shared.recorder.save_synced(self.rec.clone()).await {
             return self
                 .fail_msg(
-                    "manifest",
+                    FailureKind::Manifest,
                     format!("cannot record {} as done: {msg}", self.spec.path),
                 )
                 .await;
@@ -805,7 +805,7 @@ impl Worker {
         self.fail_msg(err.kind(), err.chain()).await
     }
 
-    async fn fail_msg(&mut self, kind: &'static str, msg: String) -> Outcome {
+    async fn fail_msg(&mut self, kind: FailureKind, msg: String) -> Outcome {
         self.rec.state = JobState::Failed;
         self.rec.last_error = Some(msg.clone());
         let mut rec = self.to_record();

@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
+use crate::event::FailureKind;
 use crate::ui::plain::tests::{report, script, Captured};
 
 fn hidden() -> (Bars, Captured) {
@@ -141,7 +142,7 @@ fn any_order(bars: &mut Bars) {
         Event::Failed {
             id: 100,
             path: "x".into(),
-            kind: "io",
+            kind: FailureKind::Io,
             error: "e".into(),
         },
         Event::Interrupted {
@@ -232,7 +233,7 @@ fn totals_count_resumed_prefix_but_not_as_speed() {
     bars.event(&Event::Failed {
         id: 1,
         path: "out/1.bin".into(),
-        kind: "http_status",
+        kind: FailureKind::HttpStatus,
         error: "gone".into(),
     });
     // The failed job's missing 300 bytes leave the total.
@@ -350,7 +351,7 @@ fn the_total_has_no_length_until_a_size_is_known() {
     bars.event(&Event::Failed {
         id: 0,
         path: "out/0.bin".into(),
-        kind: "connect",
+        kind: FailureKind::Connect,
         error: "e".into(),
     });
     assert_eq!(bars.total.length(), Some(100));
@@ -364,7 +365,7 @@ fn the_total_has_no_length_until_a_size_is_known() {
     bars.event(&Event::Failed {
         id: 0,
         path: "out/0.bin".into(),
-        kind: "connect",
+        kind: FailureKind::Connect,
         error: "e".into(),
     });
     assert_eq!(bars.total.length(), None);
