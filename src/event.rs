@@ -7,7 +7,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+
+use crate::http::range::ResumeMismatch;
 
 /// Index of a job in the run's job list; stable for the whole run.
 pub type JobId = usize;
@@ -54,7 +56,7 @@ pub enum Event {
     Restarted {
         id: JobId,
         path: String,
-        reason: String,
+        reason: RestartReason,
     },
     /// Complete, verified and renamed to its final name.
     Finished {
@@ -169,6 +171,100 @@ impl fmt::Display for FailureKind {
     }
 }
 
+/// Why the bytes on disk were dropped. Displayed (and serialised) as one
+/// sentence, the `reason` of `--json`'s `restarted` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestartReason {
+    /// A resume was answered 200: the range was ignored or the file changed.
+    WholeFile,
+    /// A 206 to a resume that does not continue the bytes on disk.
+    BadResume(ResumeMismatch),
+    /// The ETag is not the one the bytes on disk came with.
+    EtagChanged { ours: String, theirs: String },
+    /// A resume was answered 416 without confirming the file is complete.
+    Unsatisfiable {
+        content_range: Option<String>,
+        offset: u64,
+    },
+    /// The server's length is shorter than what is already on disk.
+    LongerThanServer,
+    /// The job moved to a mirror that cannot vouch for the bytes on disk.
+    MirrorUnproven { url: String },
+    /// A connection of a split got a Content-Range other than the bytes
+    /// `first..=last` of `total` it asked for.
+    SplitWrongRange {
+        content_range: Option<String>,
+        first: u64,
+        last: u64,
+        total: u64,
+    },
+    /// A split's mirror dropped the ETag that `If-Range` had to match.
+    SplitEtagMissing { ours: String },
+    /// A connection of a split got the whole file for its range.
+    SplitWholeFile,
+    /// A connection of a split was answered 416.
+    SplitUnsatisfiable { first: u64, last: u64, total: u64 },
+    /// Every connection of a split ended with ranges still missing.
+    SplitUnfetched,
+}
+
+impl fmt::Display for RestartReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RestartReason::WholeFile => {
+                f.write_str("the server sent the whole file (range ignored or file changed)")
+            }
+            RestartReason::BadResume(why) => write!(f, "{why}"),
+            RestartReason::EtagChanged { ours, theirs } => {
+                write!(f, "ETag changed from {ours} to {theirs}")
+            }
+            RestartReason::Unsatisfiable {
+                content_range,
+                offset,
+            } => write!(
+                f,
+                "416 with Content-Range {content_range:?} for bytes {offset}-"
+            ),
+            RestartReason::LongerThanServer => {
+                f.write_str("the file on disk is longer than the server's")
+            }
+            RestartReason::MirrorUnproven { url } => write!(
+                f,
+                "mirror {url} cannot prove it serves the bytes already on disk"
+            ),
+            RestartReason::SplitWrongRange {
+                content_range,
+                first,
+                last,
+                total,
+            } => write!(
+                f,
+                "Content-Range {content_range:?} does not answer bytes {first}-{last} of {total}"
+            ),
+            RestartReason::SplitEtagMissing { ours } => {
+                write!(f, "no ETag where {ours} was required")
+            }
+            RestartReason::SplitWholeFile => f.write_str(
+                "the server answered a ranged request with the whole file \
+                 (range ignored or file changed)",
+            ),
+            RestartReason::SplitUnsatisfiable { first, last, total } => {
+                write!(f, "416 for bytes {first}-{last} of a {total}-byte file")
+            }
+            RestartReason::SplitUnfetched => {
+                f.write_str("connections ended with ranges left unfetched")
+            }
+        }
+    }
+}
+
+/// As its sentence: `--json` shows a reason, not its structure.
+impl Serialize for RestartReason {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// What a finished run amounts to.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Report {
@@ -208,6 +304,77 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn restart_reasons_read_as_the_sentences_users_saw_before_they_were_typed() {
+        let cases = [
+            (
+                RestartReason::WholeFile,
+                "the server sent the whole file (range ignored or file changed)",
+            ),
+            (
+                RestartReason::EtagChanged {
+                    ours: "\"a\"".into(),
+                    theirs: "\"b\"".into(),
+                },
+                "ETag changed from \"a\" to \"b\"",
+            ),
+            (
+                RestartReason::Unsatisfiable {
+                    content_range: Some("bytes */10".into()),
+                    offset: 20,
+                },
+                "416 with Content-Range Some(\"bytes */10\") for bytes 20-",
+            ),
+            (
+                RestartReason::LongerThanServer,
+                "the file on disk is longer than the server's",
+            ),
+            (
+                RestartReason::MirrorUnproven {
+                    url: "http://m/f".into(),
+                },
+                "mirror http://m/f cannot prove it serves the bytes already on disk",
+            ),
+            (
+                RestartReason::SplitWrongRange {
+                    content_range: None,
+                    first: 0,
+                    last: 9,
+                    total: 100,
+                },
+                "Content-Range None does not answer bytes 0-9 of 100",
+            ),
+            (
+                RestartReason::SplitEtagMissing {
+                    ours: "\"a\"".into(),
+                },
+                "no ETag where \"a\" was required",
+            ),
+            (
+                RestartReason::SplitWholeFile,
+                "the server answered a ranged request with the whole file \
+                 (range ignored or file changed)",
+            ),
+            (
+                RestartReason::SplitUnsatisfiable {
+                    first: 10,
+                    last: 19,
+                    total: 15,
+                },
+                "416 for bytes 10-19 of a 15-byte file",
+            ),
+            (
+                RestartReason::SplitUnfetched,
+                "connections ended with ranges left unfetched",
+            ),
+        ];
+        for (reason, text) in cases {
+            assert_eq!(reason.to_string(), text);
+            let json = serde_json::to_string(&reason).unwrap_or_default();
+            assert_eq!(json, serde_json::to_string(text).unwrap_or_default());
+        }
+    }
 
     #[test]
     fn failure_kinds_serialise_to_the_names_the_readme_documents() {

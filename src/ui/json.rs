@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use super::{Renderer, Sink};
-use crate::event::{Event, FailureKind, JobId, Report};
+use crate::event::{Event, FailureKind, JobId, Report, RestartReason};
 use crate::verify::{VerifyItem, VerifyOutcome, VerifySummary};
 
 /// Shortest gap between two `progress` lines of one job: at most two a
@@ -73,7 +73,7 @@ enum Line<'a> {
         time: f64,
         id: JobId,
         path: &'a str,
-        reason: &'a str,
+        reason: &'a RestartReason,
     },
     Finished {
         time: f64,

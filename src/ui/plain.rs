@@ -205,7 +205,7 @@ pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::event::FailureKind;
+    use crate::event::{FailureKind, RestartReason};
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
@@ -273,7 +273,10 @@ pub(crate) mod tests {
             Event::Restarted {
                 id: 1,
                 path: "out/b.bin".into(),
-                reason: "etag changed".into(),
+                reason: RestartReason::EtagChanged {
+                    ours: "\"a\"".into(),
+                    theirs: "\"b\"".into(),
+                },
             },
             Event::Finished {
                 id: 1,
@@ -337,7 +340,7 @@ pub(crate) mod tests {
             err.text(),
             "retry  out/b.bin: connection refused (attempt 1, next in 1.2s)\n\
              retry  out/b.bin: body stalled (attempt 2, next in 0.4s)\n\
-             restart out/b.bin: etag changed\n\
+             restart out/b.bin: ETag changed from \"a\" to \"b\"\n\
              failed out/c.bin: http 404 for http://x/c.bin\n\
              1 done, 1 failed, 1 skipped, 1 interrupted, 3.0 KiB in 2.0s (1.5 KiB/s)\n"
         );

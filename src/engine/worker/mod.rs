@@ -35,7 +35,7 @@ use super::retry::Decision;
 use super::segments::Plan;
 use super::{host_key, ConnPermit, EngineConfig, Limits};
 use crate::error::DownloadError;
-use crate::event::{Event, FailureKind, JobId};
+use crate::event::{Event, FailureKind, JobId, RestartReason};
 use crate::http::range::{check_resumed, if_range_value, parse_content_range, ContentRange};
 use crate::list::redact;
 use crate::list::JobSpec;
@@ -359,8 +359,7 @@ impl Worker {
         match status {
             StatusCode::OK => {
                 if self.pos > 0 {
-                    let reason = "the server sent the whole file (range ignored or file changed)";
-                    self.restart(reason).await?;
+                    self.restart(RestartReason::WholeFile).await?;
                 }
                 self.rec.total = resp.content_length();
                 self.rec.etag = header_str(&headers, ETAG);
@@ -376,6 +375,7 @@ impl Worker {
             StatusCode::PARTIAL_CONTENT => {
                 let content_range = header_str(&headers, CONTENT_RANGE);
                 let total = check_resumed(content_range.as_deref(), self.pos, self.rec.total)
+                    .map_err(RestartReason::BadResume)
                     .and_then(|total| self.same_validator(&headers).map(|()| total));
                 match total {
                     Ok(total) => {
@@ -389,10 +389,11 @@ impl Worker {
                         }
                     }
                     Err(reason) => {
-                        self.restart(&reason).await?;
+                        let text = reason.to_string();
+                        self.restart(reason).await?;
                         return Err(Stop::Failed(DownloadError::BadRange {
                             url: self.url.clone(),
-                            reason,
+                            reason: text,
                         }));
                     }
                 }
@@ -410,14 +411,15 @@ impl Worker {
                     self.rec.total = Some(self.pos);
                     return Ok(Next::Complete);
                 }
-                let reason = format!(
-                    "416 with Content-Range {content_range:?} for bytes {}-",
-                    self.pos
-                );
-                self.restart(&reason).await?;
+                let reason = RestartReason::Unsatisfiable {
+                    content_range,
+                    offset: self.pos,
+                };
+                let text = reason.to_string();
+                self.restart(reason).await?;
                 return Err(Stop::Failed(DownloadError::BadRange {
                     url: self.url.clone(),
-                    reason,
+                    reason: text,
                 }));
             }
             _ => {
@@ -428,8 +430,7 @@ impl Worker {
         // The answer is accepted: its validators and length are ours now.
         self.touched = true;
         if self.rec.total.is_some_and(|total| self.pos > total) {
-            self.restart("the file on disk is longer than the server's")
-                .await?;
+            self.restart(RestartReason::LongerThanServer).await?;
             return Err(Stop::Failed(DownloadError::BadRange {
                 url: self.url.clone(),
                 reason: "length shrank".into(),
@@ -673,7 +674,7 @@ impl Worker {
     }
 
     /// Drops the bytes on disk and starts over from zero.
-    async fn restart(&mut self, reason: &str) -> Result<(), Stop> {
+    async fn restart(&mut self, reason: RestartReason) -> Result<(), Stop> {
         self.touched = true;
         self.pos = 0;
         self.rec.segments = None;
@@ -693,18 +694,19 @@ impl Worker {
         self.emit(Event::Restarted {
             id: self.id,
             path: self.spec.path.to_string(),
-            reason: reason.to_string(),
+            reason,
         })
         .await;
         Ok(())
     }
 
     /// A 206 must come from the same version of the file we hold.
-    fn same_validator(&self, headers: &HeaderMap) -> Result<(), String> {
+    fn same_validator(&self, headers: &HeaderMap) -> Result<(), RestartReason> {
         match (&self.rec.etag, header_str(headers, ETAG)) {
-            (Some(ours), Some(theirs)) if *ours != theirs => {
-                Err(format!("ETag changed from {ours} to {theirs}"))
-            }
+            (Some(ours), Some(theirs)) if *ours != theirs => Err(RestartReason::EtagChanged {
+                ours: ours.clone(),
+                theirs,
+            }),
             _ => Ok(()),
         }
     }
@@ -769,11 +771,10 @@ impl Worker {
         } else if self.rec.segments.is_none() && strong_etag {
             self.rec.last_modified = None;
         } else if self.pos > 0 || self.rec.segments.is_some() {
-            let reason = format!(
-                "mirror {} cannot prove it serves the bytes already on disk",
-                self.url
-            );
-            self.restart(&reason).await?;
+            let reason = RestartReason::MirrorUnproven {
+                url: self.url.clone(),
+            };
+            self.restart(reason).await?;
         }
         Ok(true)
     }
@@ -1050,7 +1051,7 @@ impl Worker {
                     }
                 }
                 self.no_split = true;
-                match self.restart(&reason).await {
+                match self.restart(reason).await {
                     Ok(()) => None,
                     Err(Stop::Cancelled) => Some(self.interrupted().await),
                     Err(Stop::Failed(err)) => Some(self.fail(err).await),

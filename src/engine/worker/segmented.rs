@@ -38,7 +38,7 @@ use crate::engine::retry::Decision;
 use crate::engine::segments::{Claim, Plan};
 use crate::engine::ConnPermit;
 use crate::error::DownloadError;
-use crate::event::{Event, JobId};
+use crate::event::{Event, JobId, RestartReason};
 use crate::http::range::{if_range_value, parse_content_range, ContentRange};
 use crate::store::manifest::JobRecord;
 
@@ -62,7 +62,7 @@ pub(super) enum SegEnd {
     /// Every byte is on disk and synced; the sha256 of the whole file.
     Complete(String),
     /// Ranges cannot be trusted for this file: start over as one stream.
-    Restart(String),
+    Restart(RestartReason),
     Failed(DownloadError),
     Cancelled,
 }
@@ -70,7 +70,7 @@ pub(super) enum SegEnd {
 /// Why one connection stopped.
 enum ConnEnd {
     Failed(DownloadError),
-    Restart(String),
+    Restart(RestartReason),
     Cancelled,
 }
 
@@ -272,7 +272,7 @@ pub(super) async fn run(
             ctx.save(true);
             return SegEnd::Cancelled;
         }
-        return SegEnd::Restart("connections ended with ranges left unfetched".into());
+        return SegEnd::Restart(RestartReason::SplitUnfetched);
     }
     if let Err(err) = sync_file(&ctx).await {
         return SegEnd::Failed(err);
@@ -504,17 +504,24 @@ async fn request(ctx: &Ctx, m: usize, from: u64, to: u64) -> Result<reqwest::Res
                 complete: Some(total),
             };
             if raw.as_deref().and_then(parse_content_range) != Some(expected) {
-                return Err(ConnEnd::Restart(format!(
-                    "Content-Range {raw:?} does not answer bytes {from}-{} of {total}",
-                    to - 1
-                )));
+                return Err(ConnEnd::Restart(RestartReason::SplitWrongRange {
+                    content_range: raw,
+                    first: from,
+                    last: to - 1,
+                    total,
+                }));
             }
             match (etag, header_str(headers, ETAG)) {
                 (Some(ours), Some(theirs)) if ours != theirs => {
-                    return Err(ConnEnd::Restart(format!("ETag changed from {ours} to {theirs}")));
+                    return Err(ConnEnd::Restart(RestartReason::EtagChanged {
+                        ours: ours.clone(),
+                        theirs,
+                    }));
                 }
                 (Some(ours), None) if must_echo => {
-                    return Err(ConnEnd::Restart(format!("no ETag where {ours} was required")));
+                    return Err(ConnEnd::Restart(RestartReason::SplitEtagMissing {
+                        ours: ours.clone(),
+                    }));
                 }
                 _ => {}
             }
@@ -527,14 +534,14 @@ async fn request(ctx: &Ctx, m: usize, from: u64, to: u64) -> Result<reqwest::Res
             }
             Ok(resp)
         }
-        StatusCode::OK => Err(ConnEnd::Restart(
-            "the server answered a ranged request with the whole file (range ignored or file changed)"
-                .into(),
-        )),
-        StatusCode::RANGE_NOT_SATISFIABLE => Err(ConnEnd::Restart(format!(
-            "416 for bytes {from}-{} of a {total}-byte file",
-            to - 1
-        ))),
+        StatusCode::OK => Err(ConnEnd::Restart(RestartReason::SplitWholeFile)),
+        StatusCode::RANGE_NOT_SATISFIABLE => {
+            Err(ConnEnd::Restart(RestartReason::SplitUnsatisfiable {
+                first: from,
+                last: to - 1,
+                total,
+            }))
+        }
         status => Err(ConnEnd::Failed(DownloadError::status(
             &mirror.url_text,
             status.as_u16(),

@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
-use crate::event::FailureKind;
+use crate::event::{FailureKind, RestartReason};
 use crate::ui::plain::tests::{report, script, Captured};
 
 fn hidden() -> (Bars, Captured) {
@@ -121,7 +121,7 @@ fn any_order(bars: &mut Bars) {
         Event::Restarted {
             id: 8,
             path: "x.bin".into(),
-            reason: "r".into(),
+            reason: RestartReason::WholeFile,
         },
         Event::Retrying {
             id: 9,
@@ -226,7 +226,10 @@ fn totals_count_resumed_prefix_but_not_as_speed() {
     bars.event(&Event::Restarted {
         id: 0,
         path: "x.bin".into(),
-        reason: "etag changed".into(),
+        reason: RestartReason::EtagChanged {
+            ours: "\"a\"".into(),
+            theirs: "\"b\"".into(),
+        },
     });
     assert_eq!(bars.on_disk, 0);
     bars.event(&Event::Progress { id: 1, pos: 200 });
