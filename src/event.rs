@@ -52,6 +52,21 @@ pub enum Event {
         /// `delay`, so the user learns the server wanted a longer pause.
         capped_from: Option<Duration>,
     },
+    /// The job, or one connection of its split, gave up a mirror for the
+    /// next one in the list and tries it at once (no wait). The renderers
+    /// show it as a retry, as they always have.
+    MirrorSwitched {
+        id: JobId,
+        path: String,
+        /// The mirror given up, credentials hidden.
+        from: String,
+        /// The mirror tried next, credentials hidden.
+        to: String,
+        /// What went wrong with `from`: the error and its causes.
+        reason: String,
+        /// Whether the whole job moved, or one connection of a split.
+        scope: SwitchScope,
+    },
     /// The bytes on disk were dropped and the file starts again from zero.
     Restarted {
         id: JobId,
@@ -169,6 +184,15 @@ impl fmt::Display for FailureKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// What moved to another mirror.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwitchScope {
+    /// The whole job, after `attempt` attempts in all.
+    Job { attempt: u32 },
+    /// Connection `n` of a split; the others go on where they are.
+    Connection(usize),
 }
 
 /// Why the bytes on disk were dropped. Displayed (and serialised) as one

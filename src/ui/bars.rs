@@ -476,6 +476,18 @@ impl Renderer for Bars {
                 let note = retry_note(*attempt, reason, *delay, *capped_from);
                 self.note(*id, path, note, *delay, false);
             }
+            Event::MirrorSwitched {
+                id,
+                path,
+                from,
+                to,
+                reason,
+                scope,
+            } => {
+                let (attempt, reason) = super::mirror_retry(from, to, reason, *scope);
+                let note = retry_note(attempt, &reason, Duration::ZERO, None);
+                self.note(*id, path, note, Duration::ZERO, false);
+            }
             Event::Restarted { id, path, reason } => {
                 let note = format!("restarted: {reason}");
                 self.note(*id, path, note, Duration::ZERO, true);

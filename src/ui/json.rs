@@ -381,6 +381,30 @@ impl Renderer for Json {
                     capped_from_secs: capped_from.map(secs),
                 },
             ),
+            // Today's schema has no line of its own for a mirror switch:
+            // it stays a `retrying` line with no wait.
+            Event::MirrorSwitched {
+                id,
+                path,
+                from,
+                to,
+                reason,
+                scope,
+            } => {
+                let (attempt, reason) = super::mirror_retry(from, to, reason, *scope);
+                write_line(
+                    &mut self.out,
+                    &Line::Retrying {
+                        time,
+                        id: *id,
+                        path,
+                        attempt,
+                        reason: &reason,
+                        delay_secs: secs(Duration::ZERO),
+                        capped_from_secs: None,
+                    },
+                );
+            }
             Event::Restarted { id, path, reason } => {
                 self.throttle.reset(*id);
                 self.job(*id, path).pos = 0;

@@ -124,6 +124,21 @@ impl Renderer for Plain {
                     "retry  {path}: {reason} (attempt {attempt}, {wait})"
                 );
             }
+            Event::MirrorSwitched {
+                path,
+                from,
+                to,
+                reason,
+                scope,
+                ..
+            } => {
+                let (attempt, reason) = super::mirror_retry(from, to, reason, *scope);
+                let wait = retry_wait(Duration::ZERO, None);
+                let _ = writeln!(
+                    self.err,
+                    "retry  {path}: {reason} (attempt {attempt}, {wait})"
+                );
+            }
             Event::Restarted { path, reason, .. } => {
                 let _ = writeln!(self.err, "restart {path}: {reason}");
             }
@@ -205,7 +220,7 @@ pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::event::{FailureKind, RestartReason};
+    use crate::event::{FailureKind, RestartReason, SwitchScope};
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
@@ -394,6 +409,29 @@ pub(crate) mod tests {
             format!("hook   a.bin: uploaded\nhook   a.bin: warn\\u{{1b}}[2J\n{failures}")
         );
         assert_eq!(quiet_err.text(), failures);
+    }
+
+    #[test]
+    fn a_mirror_switch_reads_as_the_retry_line_it_always_was() {
+        let err = Captured::default();
+        let mut plain = Plain::new(Box::new(Captured::default()), Box::new(err.clone()));
+        for scope in [SwitchScope::Job { attempt: 4 }, SwitchScope::Connection(2)] {
+            plain.event(&Event::MirrorSwitched {
+                id: 0,
+                path: "f.bin".into(),
+                from: "http://a/f.bin".into(),
+                to: "http://b/f.bin".into(),
+                reason: "http://a/f.bin answered 404".into(),
+                scope,
+            });
+        }
+        assert_eq!(
+            err.text(),
+            "retry  f.bin: mirror http://a/f.bin failed: http://a/f.bin answered 404; \
+             trying http://b/f.bin (attempt 4, next in 0.0s)\n\
+             retry  f.bin: dropped mirror for this file (http://a/f.bin answered 404); \
+             connection 2 moves to http://b/f.bin (attempt 2, next in 0.0s)\n"
+        );
     }
 
     #[test]

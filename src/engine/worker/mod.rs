@@ -35,7 +35,7 @@ use super::retry::Decision;
 use super::segments::Plan;
 use super::{host_key, ConnPermit, EngineConfig, Limits};
 use crate::error::DownloadError;
-use crate::event::{Event, FailureKind, JobId, RestartReason};
+use crate::event::{Event, FailureKind, JobId, RestartReason, SwitchScope};
 use crate::http::range::{check_resumed, if_range_value, parse_content_range, ContentRange};
 use crate::list::redact;
 use crate::list::JobSpec;
@@ -746,17 +746,15 @@ impl Worker {
         };
         let failed = std::mem::replace(&mut self.url, redact(&self.mirrors[next]));
         self.current = next;
-        self.emit(Event::Retrying {
+        self.emit(Event::MirrorSwitched {
             id: self.id,
             path: self.spec.path.to_string(),
-            attempt: self.rec.attempts,
-            reason: format!(
-                "mirror {failed} failed: {}; trying {}",
-                err.chain(),
-                self.url
-            ),
-            delay: Duration::ZERO,
-            capped_from: None,
+            from: failed,
+            to: self.url.clone(),
+            reason: err.chain(),
+            scope: SwitchScope::Job {
+                attempt: self.rec.attempts,
+            },
         })
         .await;
         let strong_etag = self

@@ -38,7 +38,7 @@ use crate::engine::retry::Decision;
 use crate::engine::segments::{Claim, Plan};
 use crate::engine::ConnPermit;
 use crate::error::DownloadError;
-use crate::event::{Event, JobId, RestartReason};
+use crate::event::{Event, JobId, RestartReason, SwitchScope};
 use crate::http::range::{if_range_value, parse_content_range, ContentRange};
 use crate::store::manifest::JobRecord;
 
@@ -414,20 +414,17 @@ async fn move_on(
     };
     // The old host's permit goes back before the new one is used.
     *permit = Some(new_permit);
-    *m = next;
+    let from = std::mem::replace(m, next);
     let _ = ctx
         .shared
         .events
-        .send(Event::Retrying {
+        .send(Event::MirrorSwitched {
             id: ctx.id,
             path: ctx.path.clone(),
-            attempt: conn as u32,
-            reason: format!(
-                "dropped mirror for this file ({why}); connection {conn} moves to {}",
-                ctx.mirrors[next].url_text
-            ),
-            delay: std::time::Duration::ZERO,
-            capped_from: None,
+            from: ctx.mirrors[from].url_text.clone(),
+            to: ctx.mirrors[next].url_text.clone(),
+            reason: why.to_string(),
+            scope: SwitchScope::Connection(conn),
         })
         .await;
     true
