@@ -625,7 +625,8 @@ impl Worker {
         self.rec.last_error = None;
         // Nothing resumes a finished file: its boot id would only cost memory.
         self.rec.boot_id = None;
-        if let Err(msg) = self.shared.recorder.save_synced(self.rec.clone()).await {
+        if let Err(err) = self.shared.recorder.save_synced(self.rec.clone()).await {
+            let msg = crate::error::chain(&err);
             return self
                 .fail_msg(
                     FailureKind::Manifest,
