@@ -15,7 +15,15 @@ use crate::http::range::ResumeMismatch;
 pub type JobId = usize;
 
 /// Something that happened to one job, or to the run.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Serialises as the fields of its `--json` line after `event` and `time`
+/// (README, "Machine-readable output"): durations as seconds named
+/// `*_secs`. `Progress`, `Finished`, `Failed` and `MirrorSwitched` lines
+/// carry what only the renderer knows (a job's URL and total) or keep an
+/// older shape, so `ui::json` writes those itself; serialising a
+/// `MirrorSwitched` directly is an error.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
 pub enum Event {
     /// The run starts with this many jobs; `known_bytes` sums the totals the
     /// manifest already knows (lengths of unfinished jobs not yet contacted are
@@ -47,14 +55,17 @@ pub enum Event {
         path: String,
         attempt: u32,
         reason: String,
+        #[serde(rename = "delay_secs", serialize_with = "as_secs")]
         delay: Duration,
         /// The server's `Retry-After` when `--max-retry-wait` cut it down to
         /// `delay`, so the user learns the server wanted a longer pause.
+        #[serde(rename = "capped_from_secs", serialize_with = "as_opt_secs")]
         capped_from: Option<Duration>,
     },
     /// The job, or one connection of its split, gave up a mirror for the
     /// next one in the list and tries it at once (no wait). The renderers
     /// show it as a retry, as they always have.
+    #[serde(skip_serializing)]
     MirrorSwitched {
         id: JobId,
         path: String,
@@ -106,6 +117,7 @@ pub enum Event {
         stdout: String,
         /// The last [`crate::hooks::OUTPUT_LIMIT`] bytes of its stderr.
         stderr: String,
+        #[serde(rename = "elapsed_secs", serialize_with = "as_secs")]
         elapsed: Duration,
     },
 }
@@ -184,6 +196,20 @@ impl fmt::Display for FailureKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// Seconds as a float rounded to the millisecond, so a delay of 0.05 s
+/// reads `0.05`, not `0.050000000000000003`.
+pub(crate) fn secs(d: Duration) -> f64 {
+    d.as_millis() as f64 / 1000.0
+}
+
+fn as_secs<S: Serializer>(d: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64(secs(*d))
+}
+
+fn as_opt_secs<S: Serializer>(d: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
+    d.map(secs).serialize(serializer)
 }
 
 /// What moved to another mirror.
