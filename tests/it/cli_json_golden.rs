@@ -1,11 +1,12 @@
 //! The `--json` schema pinned byte for byte: a small scripted run that
 //! gives every event kind the README's "Machine-readable output" lists
 //! (retries with and without a capped `Retry-After`, a restart, failures
-//! of several kinds, a skip, a hook, an interruption), then `verify
+//! of several kinds, a skip, a hook, a mirror failover, an interruption),
+//! then `verify
 //! --json` and `status --json`, compared with `golden/cli_json.txt`.
 //!
 //! Only what varies from run to run is normalised: times, durations, the
-//! server's port, the sandbox path, jittered retry delays, the position
+//! servers' ports, the sandbox path, jittered retry delays, the position
 //! an interruption stopped at, and progress: how many progress lines a job
 //! gets and at which positions depends on speed (the engine coalesces by
 //! time), so only each job's first one is kept, its `pos` blanked. Key names,
@@ -57,7 +58,11 @@ fn normalise(stdout: &str, port: u16, root: &Path) -> String {
             .replace(&format!("127.0.0.1:{port}"), "127.0.0.1:PORT");
         line = blank(&line, "time", "T");
         line = blank(&line, "elapsed_secs", "S");
-        if value["event"] == "retrying" && value["capped_from_secs"].is_null() {
+        // A jittered wait is never zero; a mirror switch's is, and stays.
+        if value["event"] == "retrying"
+            && value["capped_from_secs"].is_null()
+            && value["delay_secs"] != 0.0
+        {
             line = blank(&line, "delay_secs", "D");
         }
         if value["event"] == "progress" {
@@ -178,6 +183,35 @@ fn json_output_matches_the_golden_transcript_byte_for_byte() {
     let out = sb.haul(["status", "--json", "-d", &dl]).run();
     out.assert_code(0);
     record("haul status --json", &out.stdout, sb.root());
+
+    // Two mirrors: the first has no such file, the job moves to the second.
+    let mirror = TestServer::start();
+    mirror.add_file("/m.bin", body(908, 3_000));
+    let sb_mirror = Sandbox::new();
+    sb_mirror.write(
+        "list.txt",
+        format!("{}\t{}\n", server.url("/m.bin"), mirror.url("/m.bin")),
+    );
+    let out = sb_mirror
+        .haul([
+            "get",
+            "--json",
+            "-i",
+            "list.txt",
+            "-d",
+            &sb_mirror.dir_arg(),
+        ])
+        .args(retry)
+        .run();
+    out.assert_code(0);
+    let stdout = out
+        .stdout
+        .replace(&format!("127.0.0.1:{}", mirror.port()), "127.0.0.1:MIRROR");
+    record(
+        "haul get --json (mirror failover)",
+        &stdout,
+        sb_mirror.root(),
+    );
 
     // Interrupted: a slow file stopped by SIGINT.
     let sb2 = Sandbox::new();
