@@ -191,6 +191,12 @@ impl HaulCmd {
         self
     }
 
+    /// Sets an environment variable for the child.
+    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> HaulCmd {
+        self.cmd.env(key, value);
+        self
+    }
+
     /// Runs haul through `sh -c 'PRELUDE; exec haul ARGS'`, for limits
     /// only a shell builtin sets without unsafe code (`ulimit -n 256`).
     /// Call it after the arguments are added.
