@@ -1,4 +1,4 @@
-//! Issue 9, point 3: pipes, messages and names. Every command ends quietly
+//! Pipes, messages and names. Every command ends quietly
 //! when its stdout pipe closes; a URL typed as the command, an empty list,
 //! a `-d` that names a file, an unknown host, an untrusted certificate and
 //! `https://` to a plain port are told in words a user acts on; list option
