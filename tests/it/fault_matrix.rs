@@ -89,7 +89,10 @@ fn len(kind: Kind) -> usize {
     }
 }
 
-/// Every case of the matrix, both kinds.
+/// Every case of the matrix, for each kind of attempt.
+///
+/// Long on purpose: it is the matrix itself, one entry per fault, read top
+/// to bottom; split up, a missing fault would be harder to see.
 fn cases() -> Vec<Case> {
     let mut all = Vec::new();
     for kind in [Kind::Single, Kind::Segment, Kind::SplitFirst] {

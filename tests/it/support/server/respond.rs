@@ -78,23 +78,8 @@ impl Shared {
             return text_reply(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD only\n");
         }
         let len = res.body.len() as u64;
-        let mut selection = match req.header("range") {
-            // RFC 9110 §13.1.5: a validator that does not match means "send
-            // the whole current representation".
-            Some(range) if if_range_matches(req.header("if-range"), res) => {
-                select_range(range, len)
-            }
-            _ => Selection::Full,
-        };
         let ranges = !st.no_ranges.contains(&req.path);
-        if !ranges {
-            selection = Selection::Full;
-        }
-        match fault {
-            Some(Fault::IgnoreRange) => selection = Selection::Full,
-            Some(Fault::WrongContentRange) => selection = wrong_range(&selection, len),
-            _ => {}
-        }
+        let selection = select(req, res, ranges, fault);
 
         let mut builder = Response::builder()
             .header(header::ETAG, &res.etag)
@@ -130,7 +115,22 @@ impl Shared {
         if req.method == Method::HEAD {
             return builder.body(empty()).expect("valid HEAD response");
         }
+        let data = res.body.slice(start as usize..end as usize);
+        let body = self.pump(st, req, fault, conn, data);
+        builder.body(body).expect("valid file response")
+    }
 
+    /// The body of a GET answer: `data` paced, counted and cut short as
+    /// `fault` says.
+    fn pump(
+        self: &Arc<Self>,
+        st: &mut State,
+        req: &RequestInfo,
+        fault: Option<&Fault>,
+        conn: &Arc<ResetSwitch>,
+        data: Bytes,
+    ) -> Body {
+        let count = data.len() as u64;
         let (limit, end_with) = match fault {
             Some(Fault::CloseAfter(n)) => ((*n).min(count), StreamEnd::Error),
             Some(Fault::ResetAfter(n)) => ((*n).min(count), StreamEnd::Reset(Arc::clone(conn))),
@@ -138,7 +138,6 @@ impl Shared {
             Some(Fault::StallAtEnd) => (count, StreamEnd::Stall),
             _ => (count, StreamEnd::Finish),
         };
-        let data = res.body.slice(start as usize..end as usize);
         let rate = st.rates.get(&req.path).copied();
         let drip = match fault {
             Some(Fault::Drip(ms)) => Some((0, Duration::from_millis(*ms))),
@@ -159,7 +158,26 @@ impl Shared {
             started: tokio::time::Instant::now(),
             guard: Some(guard),
         };
-        builder.body(pump.into_body()).expect("valid file response")
+        pump.into_body()
+    }
+}
+
+/// The part of `res` a request gets: what its Range and If-Range ask for
+/// when the path serves ranges (else all of it), then bent by `fault`.
+fn select(req: &RequestInfo, res: &Resource, ranges: bool, fault: Option<&Fault>) -> Selection {
+    let len = res.body.len() as u64;
+    let selection = match req.header("range") {
+        // RFC 9110 §13.1.5: a validator that does not match means "send
+        // the whole current representation".
+        Some(range) if ranges && if_range_matches(req.header("if-range"), res) => {
+            select_range(range, len)
+        }
+        _ => Selection::Full,
+    };
+    match fault {
+        Some(Fault::IgnoreRange) => Selection::Full,
+        Some(Fault::WrongContentRange) => wrong_range(&selection, len),
+        _ => selection,
     }
 }
 
