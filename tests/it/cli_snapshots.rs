@@ -17,12 +17,14 @@ use crate::support::cli::{Outcome, Sandbox};
 use crate::support::server::TestServer;
 
 /// Runs `f` with insta set up for this module: snapshots in `snapshots/`
-/// named without the module path, and the run-to-run details of `sb` (and
-/// of `server`, if any) filtered out.
-fn with_settings(sb: &Sandbox, server: Option<&TestServer>, f: impl FnOnce()) {
+/// named without the module path, headed by `description` (the command),
+/// and the run-to-run details of `sb` (and of `server`, if any) filtered
+/// out.
+fn with_settings(description: &str, sb: &Sandbox, server: Option<&TestServer>, f: impl FnOnce()) {
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path("snapshots");
     settings.set_prepend_module_to_snapshot(false);
+    settings.set_description(description);
     settings.add_filter(&escape(&sb.root().display().to_string()), "[SANDBOX]");
     if let Some(server) = server {
         settings.add_filter(
@@ -69,10 +71,9 @@ fn assert_help(name: &str, args: &[&str]) {
     let out = sb.haul(args).env("COLUMNS", "80").run();
     out.assert_code(0);
     assert!(out.stderr.is_empty(), "help wrote to stderr\n{out}");
-    with_settings(&sb, None, || {
-        insta::with_settings!({ description => format!("COLUMNS=80 haul {}", args.join(" ")) }, {
-            insta::assert_snapshot!(name, out.stdout);
-        });
+    let description = format!("COLUMNS=80 haul {}", args.join(" "));
+    with_settings(&description, &sb, None, || {
+        insta::assert_snapshot!(name, out.stdout);
     });
 }
 
@@ -120,7 +121,8 @@ fn plain_output_of_a_small_run_is_pinned() {
         .args(&urls)
         .run();
     out.assert_code(1);
-    with_settings(&sb, Some(&server), || {
+    let description = "haul get -j 1 -d DIR URL URL URL, on a file (not a terminal)";
+    with_settings(description, &sb, Some(&server), || {
         insta::assert_snapshot!("plain_small_run", transcript(&out));
     });
 }
