@@ -7,12 +7,13 @@
 //! starve it. Its Range / If-Range handling is written from RFC 9110 §13.1.5
 //! and §14 independently of haul's client code, so one misreading cannot
 //! confirm itself: it must never import anything from the `haul` crate.
-
 //!
 //! `fault` holds the scripted misbehaviours, `respond` decides each answer
 //! (the RFC-reading part), `conn` runs the server thread and streams bodies
 //! (pacing, byte counting, faults that cut a body short). This file holds
-//! the shared state and the API the tests call.
+//! the shared state and the API the tests call; its waits (`wait_*`) all
+//! go through `support::wait` and panic, saying what they saw, after their
+//! bound.
 
 mod conn;
 mod fault;
