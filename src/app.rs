@@ -502,3 +502,31 @@ async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
     ));
     Ok(verified)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(kind: &'static str) -> Event {
+        Event::Failed {
+            id: 0,
+            path: "f".into(),
+            kind,
+            error: "f exists and was not downloaded by haul".into(),
+        }
+    }
+
+    #[test]
+    fn the_cli_names_the_flag_that_replaces_an_existing_file() {
+        let hinted = flag_hint(&failed("exists"));
+        let error = match hinted {
+            Some(Event::Failed { error, .. }) => error,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            error,
+            "f exists and was not downloaded by haul (pass --allow-overwrite to replace it)"
+        );
+        assert_eq!(flag_hint(&failed("io")), None);
+    }
+}
