@@ -32,7 +32,7 @@ use worker::{run_job, Outcome, Shared};
 
 /// `--lowest-speed` when not given: 1 KiB/s, low enough that a link that
 /// works never trips it, high enough that a server dripping a byte every
-/// few seconds does (issue 9).
+/// few seconds does.
 pub const DEFAULT_LOWEST_SPEED: u64 = 1024;
 
 /// `--lowest-speed-time` when not given: 30 s, as curl's `--speed-time`.
