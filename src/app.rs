@@ -138,6 +138,13 @@ async fn get(args: GetArgs) -> anyhow::Result<u8> {
     Ok(exit_code(&report))
 }
 
+/// How the engine's "exists" failure ends (`DownloadError::Exists`), as
+/// the manifest records it; a unit test keeps the two in step.
+const EXISTS: &str = " exists and was not downloaded by haul";
+
+/// What the command line adds to an "exists" failure.
+const OVERWRITE_HINT: &str = " (pass --allow-overwrite to replace it)";
+
 /// The event with the flag that fixes its failure named, when a flag does:
 /// the engine's messages are the library's too, and do not name flags.
 fn flag_hint(event: &Event) -> Option<Event> {
@@ -151,7 +158,7 @@ fn flag_hint(event: &Event) -> Option<Event> {
             id: *id,
             path: path.clone(),
             kind,
-            error: format!("{error} (pass --allow-overwrite to replace it)"),
+            error: format!("{error}{OVERWRITE_HINT}"),
         }),
         _ => None,
     }
@@ -373,9 +380,16 @@ fn status(args: StatusArgs) -> anyhow::Result<u8> {
         Some(shard) => Manifest::load_readonly_shard(&args.dir, Some(shard))?,
         None => all_records(&args.dir)?,
     };
-    let Some(records) = records else {
+    let Some(mut records) = records else {
         bail!("no haul manifest in {}", args.dir.display());
     };
+    for rec in &mut records {
+        if let Some(error) = &mut rec.last_error {
+            if error.ends_with(EXISTS) {
+                error.push_str(OVERWRITE_HINT);
+            }
+        }
+    }
     let text = if args.json {
         lines::status_json(&records)
     } else {
@@ -528,5 +542,12 @@ mod tests {
             "f exists and was not downloaded by haul (pass --allow-overwrite to replace it)"
         );
         assert_eq!(flag_hint(&failed("io")), None);
+    }
+
+    #[test]
+    fn status_recognises_the_engines_exists_message() {
+        let err = crate::error::DownloadError::Exists { path: "a/b".into() };
+        assert!(err.to_string().ends_with(EXISTS), "{err}");
+        assert_eq!(err.kind(), "exists");
     }
 }
