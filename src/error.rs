@@ -83,7 +83,8 @@ pub enum DownloadError {
         expected: String,
         got: String,
     },
-    #[error("{path} exists and was not downloaded by haul (pass --allow-overwrite to replace it)")]
+    // The command line adds which flag replaces it (`app::flag_hint`).
+    #[error("{path} exists and was not downloaded by haul")]
     Exists { path: String },
     #[error("cannot write {}", path.display())]
     Io {

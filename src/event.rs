@@ -28,33 +28,62 @@ pub enum Event {
     /// The run starts with this many jobs; `known_bytes` sums the totals the
     /// manifest already knows (lengths of unfinished jobs not yet contacted are
     /// unknown).
-    RunStarted { jobs: usize, known_bytes: u64 },
+    RunStarted {
+        /// Jobs in the run.
+        jobs: usize,
+        /// Sum of the lengths the manifest already knows.
+        known_bytes: u64,
+    },
     /// The job waits for a connection: sent once per job that will be
     /// downloaded, right after `RunStarted` (a job already complete gets
     /// `Skipped` instead). `url` has its credentials hidden.
     Queued {
+        /// The job.
         id: JobId,
+        /// Where the file goes, relative to the output directory.
         path: String,
+        /// The URL, its credentials hidden.
         url: String,
     },
     /// The file is already complete on disk: no request was made.
-    Skipped { id: JobId, path: String, bytes: u64 },
+    Skipped {
+        /// The job.
+        id: JobId,
+        /// Where the file goes, relative to the output directory.
+        path: String,
+        /// The file's length.
+        bytes: u64,
+    },
     /// An attempt got a response and starts writing at `offset`.
     Started {
+        /// The job.
         id: JobId,
+        /// Where the file goes, relative to the output directory.
         path: String,
+        /// Where this attempt starts writing.
         offset: u64,
+        /// The file's length, when the server gave it.
         total: Option<u64>,
     },
     /// Absolute position of the job (bytes on disk, including a resumed prefix).
     /// Coalesced by the engine to about ten a second per job.
-    Progress { id: JobId, pos: u64 },
+    Progress {
+        /// The job.
+        id: JobId,
+        /// Bytes on disk.
+        pos: u64,
+    },
     /// The attempt failed with a transient error; another follows after `delay`.
     Retrying {
+        /// The job.
         id: JobId,
+        /// Where the file goes, relative to the output directory.
         path: String,
+        /// The attempt's number.
         attempt: u32,
+        /// Why, in words.
         reason: String,
+        /// The wait before the next attempt.
         #[serde(rename = "delay_secs", serialize_with = "as_secs")]
         delay: Duration,
         /// The server's `Retry-After` when `--max-retry-wait` cut it down to
@@ -67,7 +96,9 @@ pub enum Event {
     /// show it as a retry, as they always have.
     #[serde(skip_serializing)]
     MirrorSwitched {
+        /// The job.
         id: JobId,
+        /// Where the file goes, relative to the output directory.
         path: String,
         /// The mirror given up, credentials hidden.
         from: String,
@@ -80,43 +111,63 @@ pub enum Event {
     },
     /// The bytes on disk were dropped and the file starts again from zero.
     Restarted {
+        /// The job.
         id: JobId,
+        /// Where the file goes, relative to the output directory.
         path: String,
+        /// Why, in words (its Display is the sentence users read).
         reason: RestartReason,
     },
     /// Complete, verified and renamed to its final name.
     Finished {
+        /// The job.
         id: JobId,
+        /// Where the file goes, relative to the output directory.
         path: String,
+        /// The file's length.
         bytes: u64,
+        /// Its sha256, in hex.
         sha256: String,
     },
     /// Gave up on this job; the rest of the run goes on.
     Failed {
+        /// The job.
         id: JobId,
+        /// Where the file goes, relative to the output directory.
         path: String,
-        /// What kind of cause: [`crate::error::DownloadError::kind`], or
+        /// What kind of cause: the download error's own kind, or
         /// [`FailureKind::Manifest`] or [`FailureKind::Internal`].
         kind: FailureKind,
+        /// What went wrong, in words.
         error: String,
     },
     /// Stopped by Ctrl-C / SIGTERM with its progress saved.
-    Interrupted { id: JobId, path: String, pos: u64 },
+    Interrupted {
+        /// The job.
+        id: JobId,
+        /// Where the file goes, relative to the output directory.
+        path: String,
+        /// Bytes on disk.
+        pos: u64,
+    },
     /// The `--on-complete` hook of a finished file ended (or will never
     /// run). Sent by `hooks`, not the engine; the download stays done
     /// whatever the hook did.
     HookDone {
+        /// The job.
         id: JobId,
+        /// Where the file goes, relative to the output directory.
         path: String,
         /// The exit code; `None` when there is none (see `error`).
         status: Option<i32>,
         /// Why there is no exit code: it could not start, timed out, was
         /// killed by a signal, or the run was interrupted.
         error: Option<String>,
-        /// The last [`crate::hooks::OUTPUT_LIMIT`] bytes of its stdout.
+        /// The last bytes of its stdout (`hooks::OUTPUT_LIMIT` at most).
         stdout: String,
-        /// The last [`crate::hooks::OUTPUT_LIMIT`] bytes of its stderr.
+        /// The last bytes of its stderr (`hooks::OUTPUT_LIMIT` at most).
         stderr: String,
+        /// How long it ran.
         #[serde(rename = "elapsed_secs", serialize_with = "as_secs")]
         elapsed: Duration,
     },
@@ -216,7 +267,10 @@ fn as_opt_secs<S: Serializer>(d: &Option<Duration>, serializer: S) -> Result<S::
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SwitchScope {
     /// The whole job, after `attempt` attempts in all.
-    Job { attempt: u32 },
+    Job {
+        /// The attempt the old mirror failed.
+        attempt: u32,
+    },
     /// Connection `n` of a split; the others go on where they are.
     Connection(usize),
 }
@@ -230,30 +284,54 @@ pub enum RestartReason {
     /// A 206 to a resume that does not continue the bytes on disk.
     BadResume(ResumeMismatch),
     /// The ETag is not the one the bytes on disk came with.
-    EtagChanged { ours: String, theirs: String },
+    EtagChanged {
+        /// The ETag the bytes on disk came with.
+        ours: String,
+        /// The ETag the server sends now.
+        theirs: String,
+    },
     /// A resume was answered 416 without confirming the file is complete.
     Unsatisfiable {
+        /// The 416's Content-Range, if it sent one.
         content_range: Option<String>,
+        /// Where the resume asked to start.
         offset: u64,
     },
     /// The server's length is shorter than what is already on disk.
     LongerThanServer,
     /// The job moved to a mirror that cannot vouch for the bytes on disk.
-    MirrorUnproven { url: String },
+    MirrorUnproven {
+        /// The new mirror, credentials hidden.
+        url: String,
+    },
     /// A connection of a split got a Content-Range other than the bytes
     /// `first..=last` of `total` it asked for.
     SplitWrongRange {
+        /// The answer's Content-Range, if it sent one.
         content_range: Option<String>,
+        /// The first byte asked for.
         first: u64,
+        /// The last byte asked for.
         last: u64,
+        /// The file's length.
         total: u64,
     },
     /// A split's mirror dropped the ETag that `If-Range` had to match.
-    SplitEtagMissing { ours: String },
+    SplitEtagMissing {
+        /// The ETag the bytes on disk came with.
+        ours: String,
+    },
     /// A connection of a split got the whole file for its range.
     SplitWholeFile,
     /// A connection of a split was answered 416.
-    SplitUnsatisfiable { first: u64, last: u64, total: u64 },
+    SplitUnsatisfiable {
+        /// The first byte asked for.
+        first: u64,
+        /// The last byte asked for.
+        last: u64,
+        /// The file's length.
+        total: u64,
+    },
     /// Every connection of a split ended with ranges still missing.
     SplitUnfetched,
 }
@@ -318,12 +396,17 @@ impl Serialize for RestartReason {
 /// What a finished run amounts to.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Report {
+    /// Jobs downloaded and verified in this run.
     pub done: usize,
+    /// Jobs that gave up.
     pub failed: usize,
+    /// Jobs already complete on disk.
     pub skipped: usize,
+    /// Jobs stopped by cancellation, their progress saved.
     pub interrupted: usize,
     /// Bytes received over the network in this run.
     pub bytes: u64,
+    /// How long the run took.
     pub elapsed: Duration,
     /// True when the run was stopped by a signal.
     pub cancelled: bool,

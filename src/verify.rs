@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 const BLOCK: usize = 1 << 20;
 
+#[cfg(test)]
 /// sha256 of a whole file, read in 1 MiB blocks (memory stays flat).
 pub fn sha256_file(path: &Path) -> std::io::Result<[u8; 32]> {
     let mut buf = vec![0; BLOCK];
