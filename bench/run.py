@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark haul side by side with aria2c, curl, wget2 and axel on loopback.
 
-This driver owns the whole benchmark of issue 3: it installs the peer tools (Debian
+This driver owns the whole benchmark: it installs the peer tools (Debian
 packages), generates deterministic fixtures under /tmp/haul-bench/data, runs nginx (config
 from bench/nginx.conf.in) and the socket-pacing relay (bench/pacer.py) on 127.0.0.1 only,
 downloads into a tmpfs, times every run with GNU time, checks every output's sha256
@@ -114,7 +114,7 @@ class Config:
 def parse_args(argv):
     p = argparse.ArgumentParser(
         prog="bench/run",
-        description="Benchmark haul against aria2c, curl, wget2 and axel on loopback (issue 3).",
+        description="Benchmark haul against aria2c, curl, wget2 and axel on loopback.",
     )
     p.add_argument("--quick", action="store_true",
                    help="smoke test: 64 MiB files, 200 small files, 2,000-URL list, one run each")
@@ -1390,7 +1390,7 @@ class Report:
                     parts.append(f"{label}: haul {h:.1f} MB/s = {h / cap:.3f} × cap — {say(h >= 0.98 * cap)}"
                                  + (f" (aria2c {a:.1f})" if a else ""))
             split = "" if b.has_split else (" haul has no `--split` yet in this build, so it ran one connection "
-                                            "(cells marked †); the target needs the segmented downloads of issue 3.")
+                                            "(cells marked †); the target needs segmented downloads.")
             out.append("- **W3** (target: haul `--split 8` ≥ 0.98 × the 8-connection cap on both capped ports): "
                        + "; ".join(parts) + "." + split)
         if b.want("W4"):
@@ -1477,7 +1477,7 @@ class Report:
             "",
             self.table(),
             "",
-            "### Against the targets of issue 3 (ratios from this run)",
+            "### Against the targets (ratios from this run)",
             "",
             self.verdicts(),
             "",

@@ -6,7 +6,7 @@
 
 #![allow(clippy::print_stdout)]
 
-use haul::api::{Downloader, Event, Job};
+use haul::{Downloader, Event, Job};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
@@ -23,7 +23,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let body: Vec<u8> = (0..len).map(|n| (n * 31 + i) as u8).collect();
         let name = format!("file-{i}.bin");
         std::fs::write(src.join(&name), &body)?;
-        sums.push((name, hex::encode(Sha256::digest(&body))));
+        sums.push((name, <[u8; 32]>::from(Sha256::digest(&body))));
     }
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -37,11 +37,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         stop_server.clone(),
     ));
 
-    let mut downloader = Downloader::new(&out).jobs(2)?.max_tries(3)?;
+    let mut downloader = Downloader::builder(&out).jobs(2).max_tries(3).build()?;
     for (name, sha256) in &sums {
-        let job = Job::new(format!("{base}/{name}"))
-            .dir("data")
-            .sha256(sha256);
+        let job = Job::new(&format!("{base}/{name}"))?
+            .dir("data")?
+            .sha256(*sha256);
         downloader.add(job);
     }
     let (mut events, run) = downloader.spawn();

@@ -1,191 +1,380 @@
 //! haul as a library: describe downloads, run them, watch them happen.
 //!
-//! A thin facade over exactly what `haul get` runs: the same defaults (taken
-//! from the command-line parser, so there is one source of them), the same
-//! checks on every name and checksum, the same engine, manifest and resume.
+//! A typed front to exactly what `haul get` runs: the same defaults (the
+//! `DEFAULT_*` constants the command line's parser uses too), the same
+//! checks on every name and checksum, the same wiring of settings to the
+//! engine and the HTTP client (`settings.rs`), the same manifest and resume.
 //! It prints nothing; progress arrives as [`Event`]s and the run ends with a
-//! [`Report`].
-//!
-//! ```no_run
-//! # async fn demo() -> Result<(), haul::api::Error> {
-//! use haul::api::{Downloader, Job};
-//!
-//! let mut dl = Downloader::new("out").jobs(4)?.max_tries(3)?;
-//! dl.add(Job::new("https://example.org/data.tar").out("data/data.tar"));
-//! dl.add(Job::new("https://example.org/a.iso").sha256("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"));
-//! let (mut events, run) = dl.spawn();
-//! while let Some(event) = events.recv().await {
-//!     println!("{event:?}");
-//! }
-//! let report = run.await.expect("the run task")?;
-//! println!("{} done, {} failed", report.done, report.failed);
-//! # Ok(()) }
-//! ```
+//! [`Report`]. Its errors name settings and jobs, never command-line flags.
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
-use clap::Parser;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{Cli, Command, GetArgs};
-use crate::config::{ConfigError, GetConfig};
-use crate::engine::EngineError;
-pub use crate::event::{Event, JobId, Report};
-use crate::http::ClientError;
-use crate::list::{entry_with_options, ListEntry, ListError, Origin};
+use crate::engine::EngineConfig;
+use crate::event::{Event, Report};
+use crate::http::Fetcher;
+use crate::list::{check_header, check_url, plan, ListEntry, Origin};
+use crate::settings::{NetrcSource, ResolveError, Setting, SettingError, Settings};
 
 /// Events a spawned run may queue before it waits for the receiver.
 const EVENT_QUEUE: usize = 1024;
 
-/// Why a run could not be set up, or could not keep its state.
+/// What an [`Error`] wraps: the message names the object (URL, path, file)
+/// and [`std::error::Error::source`] gives the cause.
+type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a job, a downloader or a run could not be set up, or a run could not
+/// keep its state.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
-    /// A bad setting or job (the same messages `haul get` gives).
+    /// A setting of [`DownloaderBuilder`] is out of range.
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Setting(#[from] SettingError),
+    /// The HTTP client could not be set up: a bad header, an unreadable or
+    /// malformed netrc file, or an unusable CA certificate.
     #[error(transparent)]
-    List(#[from] ListError),
+    Client(BoxError),
+    /// A [`Job`]'s URL, output path, checksum or header is malformed, or two
+    /// jobs conflict (one output path for two URLs).
     #[error(transparent)]
-    Client(#[from] ClientError),
+    Job(BoxError),
     /// The output directory, its lock or its manifest.
     #[error(transparent)]
-    Engine(#[from] EngineError),
-    #[error("invalid setting: {0}")]
-    Setting(String),
+    Run(BoxError),
 }
 
-/// One file to download: a URL and the options a list line could carry.
+impl From<ResolveError> for Error {
+    fn from(err: ResolveError) -> Error {
+        match err {
+            ResolveError::Setting(err) => Error::Setting(err),
+            other => Error::Client(Box::new(other)),
+        }
+    }
+}
+
+/// One file to download: its URL, where it goes, and what it must hash to.
+///
+/// Every part is checked when it is set, with the checks a line of a
+/// `haul get -i` list gets.
 #[derive(Debug, Clone)]
 pub struct Job {
-    url: String,
-    options: Vec<(String, String)>,
+    url: url::Url,
+    mirrors: Vec<url::Url>,
+    /// Checked by `naming::check_out`.
+    out: Option<String>,
+    /// Checked by `naming::check_dir`.
+    dir: Option<String>,
+    checksum: Option<[u8; 32]>,
+    /// Checked by `list::check_header`.
+    headers: Vec<(String, String)>,
 }
 
 impl Job {
-    /// Downloads `url` under the name taken from its last path segment.
-    pub fn new(url: impl Into<String>) -> Job {
-        Job {
-            url: url.into(),
-            options: Vec::new(),
-        }
+    /// Downloads `url` (http or https) under the name taken from its last
+    /// path segment.
+    pub fn new(url: &str) -> Result<Job, Error> {
+        Ok(Job {
+            url: check_url(url).map_err(job_error)?,
+            mirrors: Vec::new(),
+            out: None,
+            dir: None,
+            checksum: None,
+            headers: Vec::new(),
+        })
     }
 
     /// Adds another place serving the same file, tried in the order added
-    /// after the first URL (a TAB-separated URL on a list line). The name
-    /// still comes from the first URL.
-    pub fn mirror(mut self, url: impl AsRef<str>) -> Job {
-        // The list's own syntax, so the URL is checked exactly as a mirror
-        // on a list line would be.
-        self.url.push('\t');
-        self.url.push_str(url.as_ref());
-        self
-    }
-
-    /// Saves under this path, relative to the output directory (`out=`).
-    pub fn out(self, path: impl Into<String>) -> Job {
-        self.option("out", path.into())
-    }
-
-    /// Saves into this sub-directory of the output directory (`dir=`).
-    pub fn dir(self, dir: impl Into<String>) -> Job {
-        self.option("dir", dir.into())
-    }
-
-    /// The file must hash to this sha256 (hex) or it fails (`checksum=`).
-    pub fn sha256(self, hex: impl AsRef<str>) -> Job {
-        self.option("checksum", format!("sha-256={}", hex.as_ref()))
-    }
-
-    /// Sends this header with this job's requests, to its own origin only.
-    pub fn header(self, name: &str, value: &str) -> Job {
-        self.option("header", format!("{name}: {value}"))
-    }
-
-    fn option(mut self, name: &str, value: String) -> Job {
-        self.options.push((name.to_string(), value));
-        self
-    }
-}
-
-/// A set of downloads into one directory and the settings to run them with.
-#[derive(Debug)]
-pub struct Downloader {
-    dir: PathBuf,
-    /// `haul get` options in command-line spelling; the last of a repeated
-    /// option wins, as on the command line.
-    flags: Vec<String>,
-    jobs: Vec<Job>,
-}
-
-impl Downloader {
-    /// Downloads into `dir` with `haul get`'s defaults (among them the
-    /// speed floor: an attempt under 1 KiB/s over 30 s is aborted and
-    /// resumed; `set(["--lowest-speed", "0"])` turns it off).
-    pub fn new(dir: impl Into<PathBuf>) -> Downloader {
-        Downloader {
-            dir: dir.into(),
-            flags: Vec::new(),
-            jobs: Vec::new(),
-        }
-    }
-
-    /// Sets any `haul get` option by its command-line spelling, e.g.
-    /// `set(["--split", "8", "--max-per-host", "8"])`, checked at once.
-    /// URLs are not taken here: add them with [`Downloader::add`].
-    pub fn set<I, S>(mut self, flags: I) -> Result<Downloader, Error>
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.flags.extend(flags.into_iter().map(Into::into));
-        let args = self.args()?;
-        // A library caller reacts to `Event::Finished` in its own loop.
-        if args.on_complete.is_some() {
-            return Err(Error::Setting(
-                "--on-complete is for the command line; act on Event::Finished instead".into(),
-            ));
-        }
-        if !args.urls.is_empty() {
-            return Err(Error::Setting(format!(
-                "not an option: {}; add URLs with add()",
-                args.urls.join(" ")
-            )));
+    /// after the first URL. The name still comes from the first URL; a URL
+    /// already given is kept once.
+    pub fn mirror(mut self, url: &str) -> Result<Job, Error> {
+        let url = check_url(url).map_err(job_error)?;
+        if url != self.url && !self.mirrors.contains(&url) {
+            self.mirrors.push(url);
         }
         Ok(self)
     }
 
-    /// Files downloaded at once (`-j`).
-    pub fn jobs(self, n: usize) -> Result<Downloader, Error> {
-        self.set(["-j".to_string(), n.to_string()])
+    /// Saves under this path, relative to the output directory (it may hold
+    /// sub-directories; `..` and absolute paths are refused).
+    pub fn out(mut self, path: &str) -> Result<Job, Error> {
+        crate::naming::check_out(path).map_err(job_error)?;
+        self.out = Some(path.to_owned());
+        Ok(self)
     }
 
-    /// Connections per file (`--split`); 1 turns splitting off.
-    pub fn split(self, n: usize) -> Result<Downloader, Error> {
-        self.set(["--split".to_string(), n.to_string()])
+    /// Saves into this sub-directory of the output directory.
+    pub fn dir(mut self, dir: &str) -> Result<Job, Error> {
+        crate::naming::check_dir(dir).map_err(job_error)?;
+        self.dir = Some(dir.to_owned());
+        Ok(self)
     }
 
-    /// Tries per file before it fails (`--max-tries`).
-    pub fn max_tries(self, n: u32) -> Result<Downloader, Error> {
-        self.set(["--max-tries".to_string(), n.to_string()])
+    /// The file must hash to this sha256 or it fails.
+    #[must_use]
+    pub fn sha256(mut self, digest: [u8; 32]) -> Job {
+        self.checksum = Some(digest);
+        self
     }
 
-    /// The settings as `haul get` would parse them.
-    fn args(&self) -> Result<GetArgs, Error> {
-        let mut argv = vec!["haul".to_string(), "get".to_string()];
-        argv.extend(self.flags.iter().cloned());
-        match Cli::try_parse_from(&argv)
-            .map_err(|e| Error::Setting(e.to_string()))?
-            .command
-        {
-            Command::Get(mut args) => {
-                args.dir = self.dir.clone();
-                Ok(args)
-            }
-            _ => Err(Error::Setting("`get` no longer parses as get".into())),
+    /// As [`Job::sha256`], from 64 hex digits.
+    pub fn sha256_hex(self, hex: &str) -> Result<Job, Error> {
+        let mut digest = [0u8; 32];
+        hex::decode_to_slice(hex, &mut digest).map_err(|_| {
+            job_error(format!(
+                "sha-256 digest '{}' is not 64 hex digits",
+                hex.escape_debug()
+            ))
+        })?;
+        Ok(self.sha256(digest))
+    }
+
+    /// Sends this header with this job's requests, to its own origin only.
+    /// Headers haul manages (`Range`, `If-Range`, `Accept-Encoding`, ...)
+    /// are refused.
+    pub fn header(mut self, name: &str, value: &str) -> Result<Job, Error> {
+        self.headers
+            .push(check_header(name, value).map_err(job_error)?);
+        Ok(self)
+    }
+
+    /// The entry a list line with the same options would give, at `origin`.
+    fn entry(&self, origin: Origin) -> ListEntry {
+        ListEntry {
+            origin,
+            url: self.url.clone(),
+            mirrors: self.mirrors.clone(),
+            out: self.out.clone(),
+            dir: self.dir.clone(),
+            checksum: self.checksum,
+            headers: self.headers.clone(),
         }
+    }
+}
+
+fn job_error(err: impl Into<BoxError>) -> Error {
+    Error::Job(err.into())
+}
+
+/// Sets up a [`Downloader`]: typed setters that cannot fail, and one
+/// [`DownloaderBuilder::build`] that checks them all.
+///
+/// Every default is `haul get`'s, from the same constants.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct DownloaderBuilder {
+    settings: Settings,
+}
+
+impl DownloaderBuilder {
+    /// Downloads into `dir` (created if missing; state goes to `dir/.haul/`).
+    pub fn new(dir: impl Into<PathBuf>) -> DownloaderBuilder {
+        DownloaderBuilder {
+            settings: Settings::new(dir.into()),
+        }
+    }
+
+    /// Files downloaded at once. By default, this is
+    /// [`DEFAULT_JOBS`](crate::DEFAULT_JOBS).
+    pub fn jobs(mut self, n: u32) -> DownloaderBuilder {
+        self.settings.jobs = n as usize;
+        self
+    }
+
+    /// Connections to one host at once, over all files. By default, this is
+    /// [`DEFAULT_MAX_PER_HOST`](crate::DEFAULT_MAX_PER_HOST).
+    pub fn max_per_host(mut self, n: u32) -> DownloaderBuilder {
+        self.settings.max_per_host = n as usize;
+        self
+    }
+
+    /// Connections at once over the whole run. By default, this is the
+    /// larger of 16 and [`DownloaderBuilder::jobs`].
+    pub fn max_connections(mut self, n: u32) -> DownloaderBuilder {
+        self.settings.max_connections = Some(n as usize);
+        self
+    }
+
+    /// Connections per file; 1 turns splitting off. `max_per_host` and
+    /// `max_connections` stay hard caps (the report warns when they cut a
+    /// split down). By default, files of at least `min_split_size` get up
+    /// to 4 when the server supports ranges.
+    pub fn split(mut self, n: u32) -> DownloaderBuilder {
+        self.settings.split = Some(n as usize);
+        self
+    }
+
+    /// Split automatically only files at least this many bytes long. By
+    /// default, this is [`DEFAULT_MIN_SPLIT_SIZE`](crate::DEFAULT_MIN_SPLIT_SIZE).
+    pub fn min_split_size(mut self, bytes: u64) -> DownloaderBuilder {
+        self.settings.min_split_size = bytes;
+        self
+    }
+
+    /// Fails any file larger than this many bytes. By default, there is no
+    /// limit.
+    pub fn max_file_size(mut self, bytes: u64) -> DownloaderBuilder {
+        self.settings.max_file_size = Some(bytes);
+        self
+    }
+
+    /// Attempts per file before it fails, the first one included. By
+    /// default, this is [`DEFAULT_MAX_TRIES`](crate::DEFAULT_MAX_TRIES).
+    pub fn max_tries(mut self, n: u32) -> DownloaderBuilder {
+        self.settings.max_tries = n;
+        self
+    }
+
+    /// Base wait between attempts; it doubles each time, with jitter. By
+    /// default, this is [`DEFAULT_RETRY_WAIT`](crate::DEFAULT_RETRY_WAIT).
+    pub fn retry_wait(mut self, wait: Duration) -> DownloaderBuilder {
+        self.settings.retry_wait = wait;
+        self
+    }
+
+    /// Longest wait between attempts, a server's `Retry-After` included. By
+    /// default, this is [`DEFAULT_MAX_RETRY_WAIT`](crate::DEFAULT_MAX_RETRY_WAIT).
+    pub fn max_retry_wait(mut self, wait: Duration) -> DownloaderBuilder {
+        self.settings.max_retry_wait = wait;
+        self
+    }
+
+    /// Aborts (and retries) an attempt that receives nothing for this long.
+    /// By default, this is [`DEFAULT_STALL_TIMEOUT`](crate::DEFAULT_STALL_TIMEOUT).
+    pub fn stall_timeout(mut self, timeout: Duration) -> DownloaderBuilder {
+        self.settings.stall_timeout = timeout;
+        self
+    }
+
+    /// Aborts and retries an attempt averaging fewer bytes a second than
+    /// this over the last `lowest_speed_time`; 0 turns it off. By default,
+    /// this is [`DEFAULT_LOWEST_SPEED`](crate::DEFAULT_LOWEST_SPEED), or
+    /// half a `max_speed` at or below that.
+    pub fn lowest_speed(mut self, bytes_per_sec: u64) -> DownloaderBuilder {
+        self.settings.lowest_speed = Some(bytes_per_sec);
+        self
+    }
+
+    /// The sliding window `lowest_speed` is judged over. By default, this
+    /// is [`DEFAULT_LOWEST_SPEED_TIME`](crate::DEFAULT_LOWEST_SPEED_TIME).
+    pub fn lowest_speed_time(mut self, window: Duration) -> DownloaderBuilder {
+        self.settings.lowest_speed_time = window;
+        self
+    }
+
+    /// Caps the whole run at this many bytes a second, all connections
+    /// together; 0 is no limit. By default, there is no limit.
+    pub fn max_speed(mut self, bytes_per_sec: u64) -> DownloaderBuilder {
+        self.settings.max_speed = bytes_per_sec;
+        self
+    }
+
+    /// Gives up connecting after this long. By default, this is
+    /// [`DEFAULT_CONNECT_TIMEOUT`](crate::DEFAULT_CONNECT_TIMEOUT).
+    pub fn connect_timeout(mut self, timeout: Duration) -> DownloaderBuilder {
+        self.settings.connect_timeout = timeout;
+        self
+    }
+
+    /// Sends this header with every job's requests (to each job's own
+    /// origin only, never to a host a redirect points at); checked by
+    /// [`DownloaderBuilder::build`]. By default, none is added.
+    pub fn header(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> DownloaderBuilder {
+        let (name, value): (String, String) = (name.into(), value.into());
+        self.settings
+            .headers
+            .push((name.trim().to_owned(), value.trim().to_owned()));
+        self
+    }
+
+    /// The `User-Agent` header. By default, haul's own.
+    pub fn user_agent(mut self, agent: impl Into<String>) -> DownloaderBuilder {
+        self.settings.user_agent = Some(agent.into());
+        self
+    }
+
+    /// Also trusts the CA certificates in this PEM file, read by
+    /// [`DownloaderBuilder::build`]. By default, only the built-in roots.
+    pub fn ca_cert(mut self, pem_file: impl Into<PathBuf>) -> DownloaderBuilder {
+        self.settings.ca_cert = Some(pem_file.into());
+        self
+    }
+
+    /// Sends basic-auth credentials from `$NETRC`, else `~/.netrc` (skipped
+    /// if absent), to the hosts it names, unless the URL or an
+    /// `Authorization` header carries some. A file named with
+    /// [`DownloaderBuilder::netrc_file`] is kept. By default, this is off.
+    pub fn netrc(mut self, enabled: bool) -> DownloaderBuilder {
+        self.settings.netrc = match (enabled, self.settings.netrc) {
+            (false, _) => NetrcSource::Off,
+            (true, NetrcSource::File(path)) => NetrcSource::File(path),
+            (true, _) => NetrcSource::Default,
+        };
+        self
+    }
+
+    /// As [`DownloaderBuilder::netrc`], with this file, which must exist.
+    pub fn netrc_file(mut self, file: impl Into<PathBuf>) -> DownloaderBuilder {
+        self.settings.netrc = NetrcSource::File(file.into());
+        self
+    }
+
+    /// Follows redirects from HTTPS to plain HTTP. By default, they are
+    /// refused: the rest of the download would travel unencrypted.
+    pub fn allow_insecure_redirect(mut self, allow: bool) -> DownloaderBuilder {
+        self.settings.allow_insecure_redirect = allow;
+        self
+    }
+
+    /// Replaces existing files that haul did not download. By default, such
+    /// a file makes its job fail.
+    pub fn overwrite(mut self, allow: bool) -> DownloaderBuilder {
+        self.settings.allow_overwrite = allow;
+        self
+    }
+
+    /// Checks the settings, reads the netrc and CA files, and builds the
+    /// HTTP client.
+    pub fn build(self) -> Result<Downloader, Error> {
+        let resolved = self.settings.resolve(|name| std::env::var_os(name))?;
+        let warnings = resolved
+            .split_capped
+            .iter()
+            .map(|capped| capped.line(Setting::name))
+            .collect();
+        Ok(Downloader {
+            engine: resolved.engine,
+            client: resolved.client,
+            warnings,
+            jobs: Vec::new(),
+        })
+    }
+}
+
+/// A set of downloads into one directory and the settings to run them with;
+/// made by [`DownloaderBuilder::build`].
+#[derive(Debug)]
+pub struct Downloader {
+    engine: EngineConfig,
+    client: Fetcher,
+    /// Settings that are valid but will do less than they say.
+    warnings: Vec<String>,
+    jobs: Vec<Job>,
+}
+
+impl Downloader {
+    /// A builder with `haul get`'s defaults, downloading into `dir`.
+    pub fn builder(dir: impl Into<PathBuf>) -> DownloaderBuilder {
+        DownloaderBuilder::new(dir)
     }
 
     /// Adds one file to download.
@@ -196,25 +385,32 @@ impl Downloader {
     /// Runs every job to its end, sending events to `events` (dropped
     /// events are not an error: a receiver may stop listening) and stopping
     /// cleanly, progress saved, when `cancel` fires.
+    ///
+    /// Jobs are named `library:N` (N from 1, in the order added) in the
+    /// errors of two jobs that conflict.
     pub async fn run(
         self,
         events: mpsc::Sender<Event>,
         cancel: CancellationToken,
     ) -> Result<Report, Error> {
         let source: Arc<str> = Arc::from("library");
-        let mut extra: Vec<ListEntry> = Vec::with_capacity(self.jobs.len());
-        for (i, job) in self.jobs.iter().enumerate() {
-            let origin = Origin {
-                source: Arc::clone(&source),
-                line: i + 1,
-            };
-            extra.push(entry_with_options(&job.url, &job.options, origin)?);
-        }
-        let cfg = GetConfig::from_args_and(self.args()?, extra)?;
-        let client = crate::http::build_client(&cfg.client)?;
-        let mut report = crate::engine::run(cfg.engine, client, cfg.jobs, events, cancel).await?;
-        // What `haul get` prints before the run (`--split` above a cap).
-        report.warnings.splice(0..0, cfg.warnings);
+        let entries = self
+            .jobs
+            .iter()
+            .enumerate()
+            .map(|(i, job)| {
+                job.entry(Origin {
+                    source: Arc::clone(&source),
+                    line: i + 1,
+                })
+            })
+            .collect();
+        let jobs = plan(entries).map_err(job_error)?;
+        let mut report = crate::engine::run(self.engine, self.client, jobs, events, cancel)
+            .await
+            .map_err(|err| Error::Run(Box::new(err)))?;
+        // What `haul get` prints before the run (a split above a cap).
+        report.warnings.splice(0..0, self.warnings);
         Ok(report)
     }
 
@@ -229,112 +425,4 @@ impl Downloader {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use sha2::{Digest, Sha256};
-
-    #[test]
-    fn a_job_with_mirrors_is_one_entry_named_by_its_first_url() {
-        let job = Job::new("http://a/f.bin").mirror("http://b/other.bin");
-        let origin = Origin {
-            source: Arc::from("library"),
-            line: 1,
-        };
-        let entry = entry_with_options(&job.url, &job.options, origin).expect("valid job");
-        assert_eq!(entry.url.as_str(), "http://a/f.bin");
-        let mirrors: Vec<&str> = entry.mirrors.iter().map(url::Url::as_str).collect();
-        assert_eq!(mirrors, ["http://b/other.bin"]);
-    }
-
-    /// Serves `files` from a temp dir with haul's own server; returns the
-    /// base URL and what keeps it alive.
-    async fn serve(files: &[(&str, Vec<u8>)]) -> (String, tempfile::TempDir, CancellationToken) {
-        let root = tempfile::tempdir().expect("temp dir");
-        for (name, body) in files {
-            std::fs::write(root.path().join(name), body).expect("write a served file");
-        }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let stop = CancellationToken::new();
-        let opts = crate::serve::ServeOptions { limit_rate: None };
-        tokio::spawn(crate::serve::serve(
-            listener,
-            root.path().to_path_buf(),
-            opts,
-            stop.clone(),
-        ));
-        (base, root, stop)
-    }
-
-    #[test]
-    fn a_library_run_gets_the_speed_floor_by_default_too() {
-        let origin = Origin {
-            source: Arc::from("library"),
-            line: 1,
-        };
-        let entry = entry_with_options("http://h/f", &[], origin).expect("valid job");
-        let args = Downloader::new("x").args().expect("default settings");
-        let cfg = GetConfig::from_args_and(args, vec![entry]).expect("valid config");
-        assert_eq!(cfg.engine.lowest_speed, 1024);
-        assert_eq!(cfg.engine.speed_window, std::time::Duration::from_secs(30));
-    }
-
-    #[tokio::test]
-    async fn runs_jobs_with_options_and_reports_each_as_an_event() {
-        let good = vec![7u8; 100_000];
-        let (base, _root, stop) = serve(&[("a.bin", good.clone()), ("b.bin", vec![1; 10])]).await;
-        let out = tempfile::tempdir().expect("temp dir");
-        let mut dl = Downloader::new(out.path())
-            .set(["--retry-wait", "0.05"])
-            .and_then(|d| d.jobs(2))
-            .expect("settings");
-        let sha = hex::encode(Sha256::digest(&good));
-        dl.add(
-            Job::new(format!("{base}/a.bin"))
-                .out("sub/a.bin")
-                .sha256(&sha),
-        );
-        dl.add(Job::new(format!("{base}/b.bin")).sha256("00".repeat(32)));
-
-        let (mut events, run) = dl.spawn();
-        let mut seen = Vec::new();
-        while let Some(event) = events.recv().await {
-            seen.push(event);
-        }
-        let report = run.await.expect("run task").expect("run");
-        stop.cancel();
-
-        assert_eq!((report.done, report.failed), (1, 1), "{seen:?}");
-        let finished = seen.iter().any(|e| {
-            matches!(e, Event::Finished { path, sha256, .. } if path == "sub/a.bin" && *sha256 == sha)
-        });
-        assert!(finished, "{seen:?}");
-        let failed = seen.iter().any(|e| {
-            matches!(e, Event::Failed { path, error, .. } if path == "b.bin" && error.contains("expected"))
-        });
-        assert!(failed, "{seen:?}");
-        assert_eq!(std::fs::read(out.path().join("sub/a.bin")).ok(), Some(good));
-        assert!(!out.path().join("b.bin").exists());
-    }
-
-    #[tokio::test]
-    async fn rejects_bad_settings_and_bad_jobs_with_the_cli_messages() {
-        let unknown = Downloader::new("x").set(["--no-such-flag"]);
-        assert!(matches!(unknown, Err(Error::Setting(_))));
-        let url = Downloader::new("x").set(["http://example.org/a"]);
-        assert!(matches!(url, Err(Error::Setting(msg)) if msg.contains("add()")));
-        let hook = Downloader::new("x").set(["--on-complete", "/bin/true"]);
-        assert!(matches!(hook, Err(Error::Setting(msg)) if msg.contains("Event::Finished")));
-        // The last of a repeated option wins, as on the command line.
-        assert!(Downloader::new("x").jobs(2).and_then(|d| d.jobs(3)).is_ok());
-
-        let out = tempfile::tempdir().expect("temp dir");
-        let mut dl = Downloader::new(out.path());
-        dl.add(Job::new("http://127.0.0.1:9/x").out("../escape"));
-        let err = dl.run(mpsc::channel(8).0, CancellationToken::new()).await;
-        let msg = err.err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(msg.contains("library:1"), "{msg}");
-    }
-}
+mod tests;

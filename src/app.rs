@@ -15,14 +15,14 @@ use crate::cli::{
     Cli, Command, CompletionsArgs, DemoArgs, GetArgs, ManArgs, ServeArgs, StatusArgs, VerifyArgs,
 };
 use crate::config::GetConfig;
-use crate::event::Report;
+use crate::event::{Event, FailureKind, Report};
 use crate::naming::RelPath;
 use crate::shard::Shard;
 use crate::store::manifest::{JobRecord, JobState, Manifest};
 use crate::ui::{self, human_duration, lines};
 use crate::verify::{verify, write_sums_file, VerifyItem, VerifyOutcome};
 
-pub use crate::exit::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE};
+pub use crate::exit::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK};
 
 /// Threads for blocking file work.
 const BLOCKING_THREADS: usize = 32;
@@ -30,7 +30,7 @@ const BLOCKING_THREADS: usize = 32;
 /// Depth of the engine -> renderer channel; progress beyond it is dropped.
 const EVENT_QUEUE: usize = 1024;
 
-/// Runs one command; an `Err` is reported by `main` and exits with [`EXIT_USAGE`].
+/// Runs one command; an `Err` is reported by `main` and exits with `EXIT_USAGE`.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     // These only print what clap knows: no runtime needed.
     match cli.command {
@@ -74,7 +74,7 @@ async fn get(args: GetArgs) -> anyhow::Result<u8> {
     let cancel = on_signal();
     let mut cfg = GetConfig::from_args(args)?;
     let config_warnings = std::mem::take(&mut cfg.warnings);
-    let client = crate::http::build_client(&cfg.client)?.with_netrc(cfg.netrc);
+    let client = cfg.client;
     let out_dir = cfg.engine.out_dir.clone();
     let shard = cfg.engine.shard;
     let write_sums = cfg.write_sums.clone();
@@ -101,7 +101,11 @@ async fn get(args: GetArgs) -> anyhow::Result<u8> {
     // most ten times a second), and a task needs no thread wake-up per event.
     let renderer = tokio::spawn(async move {
         let mut renderer = ui::renderer(mode);
-        let tally = crate::hooks::tee(rx, hooks, |event| renderer.event(event)).await;
+        let tally = crate::hooks::tee(rx, hooks, |event| match flag_hint(event) {
+            Some(hinted) => renderer.event(&hinted),
+            None => renderer.event(event),
+        })
+        .await;
         (renderer, tally)
     });
     let result = crate::engine::run(cfg.engine, client, cfg.jobs, tx, cancel).await;
@@ -132,6 +136,32 @@ async fn get(args: GetArgs) -> anyhow::Result<u8> {
         write_done_sums(&out_dir, shard, dest)?;
     }
     Ok(exit_code(&report))
+}
+
+/// How the engine's "exists" failure ends (`DownloadError::Exists`), as
+/// the manifest records it; a unit test keeps the two in step.
+const EXISTS: &str = " exists and was not downloaded by haul";
+
+/// What the command line adds to an "exists" failure.
+const OVERWRITE_HINT: &str = " (pass --allow-overwrite to replace it)";
+
+/// The event with the flag that fixes its failure named, when a flag does:
+/// the engine's messages are the library's too, and do not name flags.
+fn flag_hint(event: &Event) -> Option<Event> {
+    match event {
+        Event::Failed {
+            id,
+            path,
+            kind: FailureKind::Exists,
+            error,
+        } => Some(Event::Failed {
+            id: *id,
+            path: path.clone(),
+            kind: FailureKind::Exists,
+            error: format!("{error}{OVERWRITE_HINT}"),
+        }),
+        _ => None,
+    }
 }
 
 /// `get --write-sums`: every file the run's manifest records as complete and
@@ -350,9 +380,16 @@ fn status(args: StatusArgs) -> anyhow::Result<u8> {
         Some(shard) => Manifest::load_readonly_shard(&args.dir, Some(shard))?,
         None => all_records(&args.dir)?,
     };
-    let Some(records) = records else {
+    let Some(mut records) = records else {
         bail!("no haul manifest in {}", args.dir.display());
     };
+    for rec in &mut records {
+        if let Some(error) = &mut rec.last_error {
+            if error.ends_with(EXISTS) {
+                error.push_str(OVERWRITE_HINT);
+            }
+        }
+    }
     let text = if args.json {
         lines::status_json(&records)
     } else {
@@ -478,4 +515,39 @@ async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
         human_duration(started.elapsed())
     ));
     Ok(verified)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(kind: FailureKind) -> Event {
+        Event::Failed {
+            id: 0,
+            path: "f".into(),
+            kind,
+            error: "f exists and was not downloaded by haul".into(),
+        }
+    }
+
+    #[test]
+    fn the_cli_names_the_flag_that_replaces_an_existing_file() {
+        let hinted = flag_hint(&failed(FailureKind::Exists));
+        let error = match hinted {
+            Some(Event::Failed { error, .. }) => error,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            error,
+            "f exists and was not downloaded by haul (pass --allow-overwrite to replace it)"
+        );
+        assert_eq!(flag_hint(&failed(FailureKind::Io)), None);
+    }
+
+    #[test]
+    fn status_recognises_the_engines_exists_message() {
+        let err = crate::error::DownloadError::Exists { path: "a/b".into() };
+        assert!(err.to_string().ends_with(EXISTS), "{err}");
+        assert_eq!(err.kind(), FailureKind::Exists);
+    }
 }

@@ -5,6 +5,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::settings::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_JOBS, DEFAULT_LOWEST_SPEED_TIME, DEFAULT_MAX_PER_HOST,
+    DEFAULT_MAX_RETRY_WAIT, DEFAULT_MAX_TRIES, DEFAULT_RETRY_WAIT, DEFAULT_STALL_TIMEOUT,
+};
 use crate::size::parse_size;
 
 // `--help` headings. Clap lists them in the order their first option
@@ -99,11 +103,11 @@ pub struct GetArgs {
     #[arg(help_heading = OUTPUT, hide_short_help = true)]
     pub resume: bool,
     /// Downloads at once.
-    #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = 8)]
+    #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = DEFAULT_JOBS as usize)]
     #[arg(visible_alias = "max-concurrent-downloads", help_heading = CONNECTIONS)]
     pub jobs: usize,
     /// Connections to one host at once.
-    #[arg(long, value_name = "N", default_value_t = 4)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PER_HOST as usize)]
     #[arg(short = 'x', visible_alias = "max-connection-per-server")]
     #[arg(help_heading = CONNECTIONS)]
     pub max_per_host: usize,
@@ -130,19 +134,19 @@ pub struct GetArgs {
     #[arg(help_heading = OUTPUT, hide_short_help = true)]
     pub max_file_size: Option<u64>,
     /// Attempts per file before giving up (the first one included).
-    #[arg(long, value_name = "N", default_value_t = 5)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_TRIES)]
     #[arg(short = 't', visible_alias = "tries", help_heading = RETRIES)]
     pub max_tries: u32,
     /// Base wait between attempts in seconds; it doubles each time, with jitter.
-    #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_secs)]
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_RETRY_WAIT.as_secs_f64(), value_parser = parse_secs)]
     #[arg(help_heading = RETRIES, hide_short_help = true)]
     pub retry_wait: f64,
     /// Longest wait between attempts, Retry-After included, in seconds.
-    #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_secs)]
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_MAX_RETRY_WAIT.as_secs_f64(), value_parser = parse_secs)]
     #[arg(help_heading = RETRIES, hide_short_help = true)]
     pub max_retry_wait: f64,
     /// Abort an attempt that receives no bytes for this many seconds (above 0).
-    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_positive_secs)]
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_STALL_TIMEOUT.as_secs_f64(), value_parser = parse_positive_secs)]
     #[arg(help_heading = RETRIES, hide_short_help = true)]
     pub stall_timeout: f64,
     /// Abort and retry an attempt that averages fewer bytes a second than this
@@ -161,7 +165,7 @@ pub struct GetArgs {
         long,
         visible_alias = "speed-time",
         value_name = "SECS",
-        default_value_t = crate::engine::DEFAULT_LOWEST_SPEED_TIME.as_secs_f64(),
+        default_value_t = DEFAULT_LOWEST_SPEED_TIME.as_secs_f64(),
         value_parser = parse_positive_secs
     )]
     #[arg(help_heading = RETRIES, hide_short_help = true)]
@@ -178,7 +182,7 @@ pub struct GetArgs {
     #[arg(help_heading = CONNECTIONS)]
     pub max_speed: u64,
     /// Give up connecting after this many seconds.
-    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_CONNECT_TIMEOUT.as_secs_f64(), value_parser = parse_secs)]
     #[arg(help_heading = RETRIES, hide_short_help = true)]
     pub connect_timeout: f64,
     /// sha256sum-format file of expected checksums (names relative to DIR).
@@ -419,6 +423,17 @@ mod tests {
         assert_eq!(get(&["--out", "g.bin"]).out.as_deref(), Some("g.bin"));
         assert!(get(&["-c"]).resume && get(&["--continue"]).resume);
         assert!(!get(&[]).resume);
+    }
+
+    #[test]
+    fn defaults_are_the_librarys_constants() {
+        use crate::settings::DEFAULT_MIN_SPLIT_SIZE;
+
+        let args = get(&[]);
+        assert_eq!(args.min_split_size, DEFAULT_MIN_SPLIT_SIZE);
+        assert_eq!(args.jobs, DEFAULT_JOBS as usize);
+        assert_eq!(args.max_tries, DEFAULT_MAX_TRIES);
+        assert_eq!(args.connect_timeout, DEFAULT_CONNECT_TIMEOUT.as_secs_f64());
     }
 
     #[test]

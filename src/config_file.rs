@@ -31,7 +31,7 @@ use crate::cli::Cli;
 /// Environment variable naming the config file (below `--config`).
 pub const CONFIG_ENV: &str = "HAUL_CONFIG";
 
-/// Why the command line could not be turned into a [`Cli`].
+/// Why the command line could not be turned into a `Cli`.
 #[derive(Debug, thiserror::Error)]
 pub enum ArgsError {
     /// Bad usage, or `--help` / `--version`: `clap::Error::exit` prints it

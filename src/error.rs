@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::event::FailureKind;
 use crate::http::{FetchError, RedirectError};
 
 /// One attempt's failure.
@@ -82,7 +83,8 @@ pub enum DownloadError {
         expected: String,
         got: String,
     },
-    #[error("{path} exists and was not downloaded by haul (pass --allow-overwrite to replace it)")]
+    // The command line adds which flag replaces it (`app::flag_hint`).
+    #[error("{path} exists and was not downloaded by haul")]
     Exists { path: String },
     #[error("cannot write {}", path.display())]
     Io {
@@ -169,28 +171,28 @@ impl DownloadError {
     /// `failed.kind`): it never changes with the wording of the message.
     /// TLS failures get their own kind because no retry or flag but
     /// `--ca-cert` fixes them.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> FailureKind {
         match self {
             Self::Connect { source, .. } | Self::Request { source, .. }
                 if is_tls_failure(source) =>
             {
-                "tls"
+                FailureKind::Tls
             }
-            Self::Connect { .. } => "connect",
-            Self::Request { .. } => "request",
-            Self::Status { .. } => "http_status",
-            Self::Stalled { .. } => "stalled",
-            Self::TooSlow { .. } => "too_slow",
-            Self::Body { .. } => "body",
-            Self::Truncated { .. } => "truncated",
-            Self::TooLong { .. } => "too_long",
-            Self::TooLarge { .. } => "too_large",
-            Self::SizeMismatch { .. } => "size_mismatch",
-            Self::BadRange { .. } => "bad_range",
-            Self::Checksum { .. } => "checksum",
-            Self::Exists { .. } => "exists",
-            Self::Io { .. } => "io",
-            Self::Redirect(_) => "redirect",
+            Self::Connect { .. } => FailureKind::Connect,
+            Self::Request { .. } => FailureKind::Request,
+            Self::Status { .. } => FailureKind::HttpStatus,
+            Self::Stalled { .. } => FailureKind::Stalled,
+            Self::TooSlow { .. } => FailureKind::TooSlow,
+            Self::Body { .. } => FailureKind::Body,
+            Self::Truncated { .. } => FailureKind::Truncated,
+            Self::TooLong { .. } => FailureKind::TooLong,
+            Self::TooLarge { .. } => FailureKind::TooLarge,
+            Self::SizeMismatch { .. } => FailureKind::SizeMismatch,
+            Self::BadRange { .. } => FailureKind::BadRange,
+            Self::Checksum { .. } => FailureKind::Checksum,
+            Self::Exists { .. } => FailureKind::Exists,
+            Self::Io { .. } => FailureKind::Io,
+            Self::Redirect(_) => FailureKind::Redirect,
         }
     }
 
@@ -499,7 +501,7 @@ mod tests {
             ),
         ];
         for (err, want) in cases {
-            assert_eq!(err.kind(), want, "{err}");
+            assert_eq!(err.kind().as_str(), want, "{err}");
             assert!(want.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
         }
     }

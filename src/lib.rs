@@ -1,29 +1,84 @@
 //! haul: a resumable, parallel, verifying HTTP(S) download manager.
 //!
-//! The library holds the engine and everything it needs; `main.rs` is a thin
-//! shell around [`app`]. Arrows point one way: `engine` uses `http`, `store`,
-//! `verify` and `event`; `ui` only reads `event`; only `app` knows both sides.
+//! As a library: build a [`Downloader`] with [`Downloader::builder`] (typed
+//! setters, `haul get`'s defaults, one fallible
+//! [`build`](DownloaderBuilder::build)), [`add`](Downloader::add) checked
+//! [`Job`]s, then run it and watch its [`Event`]s until it ends with a
+//! [`Report`]. Errors are an [`Error`].
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), haul::Error> {
+//! use haul::{Downloader, Job};
+//!
+//! let mut dl = Downloader::builder("out").jobs(4).split(8).max_per_host(8).build()?;
+//! dl.add(Job::new("https://example.org/data.tar")?.out("data/data.tar")?);
+//! dl.add(Job::new("https://example.org/a.iso")?
+//!     .sha256_hex("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")?);
+//! let (mut events, run) = dl.spawn();
+//! while let Some(event) = events.recv().await {
+//!     println!("{event:?}");
+//! }
+//! let report = run.await.expect("the run task")?;
+//! println!("{} done, {} failed", report.done, report.failed);
+//! # Ok(()) }
+//! ```
+//!
+//! The crate is also the `haul` binary's: `main.rs` is a thin shell around
+//! the private `app` module. Arrows point one way: `engine` uses `http`,
+//! `store`, `verify` and `event`; `ui` only reads `event`; only `app` knows
+//! both sides. `settings` is the one wiring of settings to the engine and
+//! the HTTP client, for the command line (`cli` -> `config`) and the library
+//! (`api`) alike.
 
-pub mod api;
-pub mod app;
-pub mod cli;
-pub mod config;
-pub mod config_file;
-pub mod demo;
-pub mod engine;
-pub mod error;
+#![warn(missing_docs)]
+
+mod api;
+mod app;
+mod cli;
+mod config;
+mod config_file;
+mod demo;
+mod engine;
+mod error;
 pub mod event;
-pub mod exit;
-pub mod hooks;
-pub mod http;
-pub mod list;
-pub mod man;
-pub mod naming;
-pub mod netrc;
+mod exit;
+mod hooks;
+mod http;
+mod list;
+mod man;
+mod naming;
+mod netrc;
 pub mod serve;
-pub mod shard;
-pub mod size;
-pub mod store;
-pub mod sums;
-pub mod ui;
-pub mod verify;
+mod settings;
+mod shard;
+mod size;
+mod store;
+mod sums;
+mod ui;
+mod verify;
+
+pub use api::{Downloader, DownloaderBuilder, Error, Job};
+pub use event::{Event, JobId, Report};
+pub use settings::{
+    Setting, SettingError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_JOBS, DEFAULT_LOWEST_SPEED,
+    DEFAULT_LOWEST_SPEED_TIME, DEFAULT_MAX_PER_HOST, DEFAULT_MAX_RETRY_WAIT, DEFAULT_MAX_TRIES,
+    DEFAULT_MIN_SPLIT_SIZE, DEFAULT_RETRY_WAIT, DEFAULT_STALL_TIMEOUT,
+};
+
+/// What the `haul` binary needs: not part of the library's API.
+#[doc(hidden)]
+pub mod cli_support {
+    pub use crate::app::run;
+    pub use crate::config_file::{parse_args_from_env, ArgsError};
+    pub use crate::exit::EXIT_USAGE;
+}
+
+/// The parsers the fuzz targets (`fuzz/fuzz_targets`) drive: not part of
+/// the library's API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::list::{parse_list, plan_with_duplicates};
+    pub use crate::naming::{name_from_url, output_path, sanitize_component, RelPath};
+    pub use crate::store::manifest::parse_state;
+    pub use crate::sums::{format_sums, parse_sums, SumEntry};
+}

@@ -361,28 +361,63 @@ struct UrlLine {
 /// Checks one URL: no whitespace or control characters (the URL parser would
 /// silently drop tabs and newlines), parses, and is http or https.
 fn parse_url(text: &str, origin: Origin) -> Result<(url::Url, Origin), ListError> {
+    match check_url(text) {
+        Ok(url) => Ok((url, origin)),
+        Err(UrlError::Whitespace) => Err(ListError::UrlWhitespace { origin }),
+        Err(UrlError::ControlChar) => Err(ListError::UrlControlChar { origin }),
+        Err(UrlError::Invalid { url, source }) => Err(ListError::InvalidUrl {
+            origin,
+            url,
+            source,
+        }),
+        Err(UrlError::Scheme { scheme, url }) => Err(ListError::UnsupportedScheme {
+            origin,
+            scheme,
+            url,
+        }),
+    }
+}
+
+/// A URL refused by [`check_url`]; a list wraps it with its line
+/// ([`ListError`]), the library's `Job` reports it as it is.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum UrlError {
+    #[error("URL contains a space or a TAB (write a space in a URL as %20)")]
+    Whitespace,
+    #[error("URL contains a control character")]
+    ControlChar,
+    #[error("invalid URL '{url}'")]
+    Invalid {
+        /// Redacted text.
+        url: String,
+        #[source]
+        source: url::ParseError,
+    },
+    #[error("unsupported scheme '{scheme}' in URL '{url}' (haul downloads http and https)")]
+    Scheme {
+        scheme: String,
+        /// Redacted URL.
+        url: String,
+    },
+}
+
+/// The checks every URL haul downloads passes, wherever it comes from.
+pub(crate) fn check_url(text: &str) -> Result<url::Url, UrlError> {
     if text.contains([' ', '\t']) {
-        return Err(ListError::UrlWhitespace { origin });
+        return Err(UrlError::Whitespace);
     }
     if text.chars().any(char::is_control) {
-        return Err(ListError::UrlControlChar { origin });
+        return Err(UrlError::ControlChar);
     }
-    let url = match url::Url::parse(text) {
-        Ok(url) => url,
-        Err(source) => {
-            return Err(ListError::InvalidUrl {
-                origin,
-                url: redact_text(text),
-                source,
-            })
-        }
-    };
+    let url = url::Url::parse(text).map_err(|source| UrlError::Invalid {
+        url: redact_text(text),
+        source,
+    })?;
     match url.scheme() {
-        "http" | "https" => Ok((url, origin)),
-        scheme => Err(ListError::UnsupportedScheme {
+        "http" | "https" => Ok(url),
+        scheme => Err(UrlError::Scheme {
             scheme: scheme.to_owned(),
             url: redact(&url),
-            origin,
         }),
     }
 }
@@ -495,33 +530,43 @@ fn parse_checksum(value: &str, origin: Origin) -> Result<[u8; 32], ListError> {
 /// so are blanks around the name, as `--header` drops them: no header
 /// name holds one, and the request carries the name alone.
 fn parse_header(value: &str, origin: Origin) -> Result<(String, String), ListError> {
-    use reqwest::header::{HeaderName, HeaderValue};
-
     let Some((name, value)) = value.split_once(':') else {
         return Err(ListError::HeaderSyntax { origin });
     };
+    check_header(name, value).map_err(|err| match err {
+        HeaderError::Name(name) => ListError::HeaderName { origin, name },
+        HeaderError::Reserved(name) => ListError::ReservedHeader { origin, name },
+        HeaderError::Value(name) => ListError::HeaderValue { origin, name },
+    })
+}
+
+/// A per-job header refused by [`check_header`]; each holds the name.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HeaderError {
+    #[error("invalid HTTP header name '{}'", .0.escape_debug())]
+    Name(String),
+    #[error("header '{0}' is managed by haul and cannot be set per job")]
+    Reserved(String),
+    // The value is left out of the message: it may be a token.
+    #[error("invalid value for HTTP header '{0}' (control characters are not allowed)")]
+    Value(String),
+}
+
+/// A per-job header's name and value, checked and trimmed as a list's
+/// `header=` line is.
+pub(crate) fn check_header(name: &str, value: &str) -> Result<(String, String), HeaderError> {
+    use reqwest::header::{HeaderName, HeaderValue};
+
     let name = trim_blanks(name);
-    let parsed = match HeaderName::from_bytes(name.as_bytes()) {
-        Ok(parsed) => parsed,
-        Err(_) => {
-            return Err(ListError::HeaderName {
-                origin,
-                name: name.to_owned(),
-            })
-        }
+    let Ok(parsed) = HeaderName::from_bytes(name.as_bytes()) else {
+        return Err(HeaderError::Name(name.to_owned()));
     };
     if RESERVED_HEADERS.contains(&parsed.as_str()) {
-        return Err(ListError::ReservedHeader {
-            origin,
-            name: name.to_owned(),
-        });
+        return Err(HeaderError::Reserved(name.to_owned()));
     }
     let value = trim_blanks(value);
     if HeaderValue::from_str(value).is_err() {
-        return Err(ListError::HeaderValue {
-            origin,
-            name: name.to_owned(),
-        });
+        return Err(HeaderError::Value(name.to_owned()));
     }
     Ok((name.to_owned(), value.to_owned()))
 }
@@ -540,8 +585,8 @@ pub fn plan(entries: Vec<ListEntry>) -> Result<Vec<JobSpec>, ListError> {
 ///   one job; only a line's first URL counts (its mirrors are alternatives,
 ///   not files of their own, and may well repeat on other lines): the first entry wins with its path, checksum and headers, and
 ///   later ones are dropped. Dropped entries are returned in
-///   [`Plan::duplicates`]; when one asked for a different path
-///   ([`Duplicate::path_differs`]) the caller should warn, since the user may
+///   `Plan::duplicates`; when one asked for a different path
+///   (`Duplicate::path_differs`) the caller should warn, since the user may
 ///   have expected two copies. Keeping the first rather than failing means a
 ///   list concatenated from others still runs.
 /// - Two different URLs with the same output path are an error naming both
@@ -646,19 +691,3 @@ fn ancestors(path: &RelPath) -> Vec<String> {
 
 #[cfg(test)]
 mod tests;
-
-/// One entry built from a URL and `name=value` options, checked exactly as
-/// the same lines in a list file would be (the library's way in; see
-/// [`crate::api`]). `url` may hold TAB-separated mirrors, as a list line
-/// may. `origin` names it in errors.
-pub fn entry_with_options(
-    url: &str,
-    options: &[(String, String)],
-    origin: Origin,
-) -> Result<ListEntry, ListError> {
-    let mut pending = Pending::new(parse_url_line(url, origin.clone())?);
-    for (name, value) in options {
-        pending.apply(&format!("{name}={value}"), origin.clone())?;
-    }
-    Ok(pending.entry)
-}

@@ -4,12 +4,12 @@
 
 use std::process::ExitCode;
 
-use haul::config_file::{parse_args_from_env, ArgsError};
+use haul::cli_support::{parse_args_from_env, run, ArgsError, EXIT_USAGE};
 
 fn main() -> ExitCode {
     // The command line, with defaults from the config file (see config_file).
     let result = match parse_args_from_env() {
-        Ok(cli) => haul::app::run(cli),
+        Ok(cli) => run(cli),
         Err(ArgsError::Clap(err)) => err.exit(),
         Err(ArgsError::File(err)) => Err(err.into()),
     };
@@ -20,7 +20,7 @@ fn main() -> ExitCode {
             for cause in err.chain().skip(1) {
                 eprintln!("caused by: {cause}");
             }
-            ExitCode::from(haul::app::EXIT_USAGE)
+            ExitCode::from(EXIT_USAGE)
         }
     }
 }

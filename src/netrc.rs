@@ -88,6 +88,7 @@ impl Netrc {
             .or(self.default.as_ref())
     }
 
+    #[cfg(test)]
     /// Whether the file held no entry at all.
     pub fn is_empty(&self) -> bool {
         self.machines.is_empty() && self.default.is_none()

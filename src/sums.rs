@@ -21,7 +21,9 @@ use crate::naming::{NameError, RelPath};
 /// One checked line of a sums file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SumEntry {
+    /// The file, relative to the directory the sums file describes.
     pub path: RelPath,
+    /// Its expected sha256.
     pub sha256: [u8; 32],
     /// 1-based line in the sums file.
     pub line: usize,

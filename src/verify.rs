@@ -17,23 +17,17 @@ use sha2::{Digest, Sha256};
 
 const BLOCK: usize = 1 << 20;
 
+#[cfg(test)]
 /// sha256 of a whole file, read in 1 MiB blocks (memory stays flat).
 pub fn sha256_file(path: &Path) -> std::io::Result<[u8; 32]> {
     let mut buf = vec![0; BLOCK];
     hash_file(&mut File::open(path)?, &mut buf).map(|(digest, _)| digest)
 }
 
-/// Feeds the first `len` bytes of `path` into `hasher` (used by the engine to re-hash a resumed prefix once). Errors if the file is shorter.
-///
-/// A short file gives an [`io::ErrorKind::UnexpectedEof`] error; the hasher
-/// has then seen part of the file and must be discarded.
-pub fn hash_prefix(path: &Path, len: u64, hasher: &mut sha2::Sha256) -> std::io::Result<()> {
-    let mut buf = vec![0; BLOCK];
-    feed_exact(&mut File::open(path)?, len, &mut buf, hasher)
-}
-
-/// Feeds the next `len` bytes of `reader` into `hasher`, through `buf`.
-/// Errors like [`hash_prefix`] if fewer are left.
+/// Feeds the next `len` bytes of `reader` into `hasher`, through `buf`
+/// (the engine re-hashing the prefix of a `.part`). A shorter reader gives
+/// an [`io::ErrorKind::UnexpectedEof`] error; the hasher has then seen part
+/// of it and must be discarded.
 pub fn feed_exact(
     reader: &mut impl Read,
     len: u64,
@@ -274,35 +268,6 @@ mod tests {
             hex::encode(sha256_file(&dir.path().join("f0")).expect("hash")),
             empty
         );
-    }
-
-    #[test]
-    fn hash_prefix_equals_sha256_of_the_same_bytes() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let bytes = body(BLOCK + BLOCK / 2 + 7, 42);
-        let path = dir.path().join("part");
-        std::fs::write(&path, &bytes).expect("write");
-        for len in [0, 1, BLOCK, BLOCK + 3, bytes.len()] {
-            let mut hasher = Sha256::new();
-            hash_prefix(&path, len as u64, &mut hasher).expect("prefix");
-            // The engine goes on feeding the rest of the body into the same hasher.
-            hasher.update(&bytes[len..]);
-            assert_eq!(
-                <[u8; 32]>::from(hasher.finalize()),
-                digest(&bytes),
-                "len {len}"
-            );
-        }
-    }
-
-    #[test]
-    fn hash_prefix_of_a_short_file_is_an_error() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("part");
-        std::fs::write(&path, b"0123456789").expect("write");
-        let err = hash_prefix(&path, 11, &mut Sha256::new()).expect_err("short");
-        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
-        assert!(err.to_string().contains("10 bytes"), "{err}");
     }
 
     #[test]

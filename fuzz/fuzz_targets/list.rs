@@ -3,7 +3,7 @@
 //! what holds for every input; what a valid list means is in src/list/tests.rs.
 #![no_main]
 
-use haul::list::{parse_list, plan_with_duplicates};
+use haul::fuzzing::{parse_list, plan_with_duplicates};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

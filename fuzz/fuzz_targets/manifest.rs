@@ -4,7 +4,7 @@
 //! `journal.jsonl` (no NUL: the whole input is tried as either file).
 #![no_main]
 
-use haul::store::manifest::parse_state;
+use haul::fuzzing::parse_state;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

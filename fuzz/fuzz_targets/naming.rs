@@ -10,7 +10,7 @@
 
 use std::path::{Component, Path};
 
-use haul::naming::{name_from_url, output_path, sanitize_component, RelPath};
+use haul::fuzzing::{name_from_url, output_path, sanitize_component, RelPath};
 use libfuzzer_sys::fuzz_target;
 
 fn check_component(name: &str, from: &str) {

@@ -3,7 +3,7 @@
 //! that parses to the same entries.
 #![no_main]
 
-use haul::sums::{format_sums, parse_sums};
+use haul::fuzzing::{format_sums, parse_sums};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
                 Ok(again) => again,
                 Err(e) => panic!("rendered sums do not parse: {e}\n{rendered:?}"),
             };
-            let pairs = |v: &[haul::sums::SumEntry]| {
+            let pairs = |v: &[haul::fuzzing::SumEntry]| {
                 v.iter()
                     .map(|e| (e.path.clone(), e.sha256))
                     .collect::<Vec<_>>()

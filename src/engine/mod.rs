@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::event::{Event, JobId, Report};
+use crate::event::{Event, FailureKind, JobId, Report};
 use crate::list::{redact, JobSpec};
 use crate::store::lock::{DirLock, LockError};
 use crate::store::manifest::{boot_id, JobRecord, JobState, Manifest, ManifestError};
@@ -32,7 +32,7 @@ use worker::{run_job, Outcome, Shared};
 
 /// `--lowest-speed` when not given: 1 KiB/s, low enough that a link that
 /// works never trips it, high enough that a server dripping a byte every
-/// few seconds does (issue 9).
+/// few seconds does.
 pub const DEFAULT_LOWEST_SPEED: u64 = 1024;
 
 /// `--lowest-speed-time` when not given: 30 s, as curl's `--speed-time`.
@@ -384,7 +384,8 @@ pub(crate) fn host_key(url: &url::Url) -> String {
 async fn dispatch(shared: &Arc<Shared>, queue: Vec<Queued>, report: &mut Report) {
     let mut hosts = HostQueues::new(queue);
     let mut running = JoinSet::new();
-    let mut in_flight: HashMap<tokio::task::Id, JobId> = HashMap::new();
+    // Each running task's job and path, so a crashed one can be named.
+    let mut in_flight: HashMap<tokio::task::Id, (JobId, String)> = HashMap::new();
     let run_seed: u64 = rand::rngs::StdRng::from_os_rng().random();
     loop {
         while running.len() < shared.cfg.jobs && !shared.cancel.is_cancelled() {
@@ -392,9 +393,10 @@ async fn dispatch(shared: &Arc<Shared>, queue: Vec<Queued>, report: &mut Report)
                 break;
             };
             let seed = run_seed ^ (job.id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let path = job.spec.path.to_string();
             let task = run_job(shared.clone(), job.id, job.spec, job.record, permit, seed);
             let handle = running.spawn(task);
-            in_flight.insert(handle.id(), job.id);
+            in_flight.insert(handle.id(), (job.id, path));
         }
         if running.is_empty() && (hosts.is_empty() || shared.cancel.is_cancelled()) {
             break;
@@ -412,7 +414,7 @@ async fn dispatch(shared: &Arc<Shared>, queue: Vec<Queued>, report: &mut Report)
             Ok((task, result)) => (task, Ok(result)),
             Err(err) => (err.id(), Err(err)),
         };
-        let Some(id) = in_flight.remove(&task) else {
+        let Some((id, path)) = in_flight.remove(&task) else {
             continue;
         };
         match result {
@@ -430,8 +432,8 @@ async fn dispatch(shared: &Arc<Shared>, queue: Vec<Queued>, report: &mut Report)
                     .events
                     .send(Event::Failed {
                         id,
-                        path: String::new(),
-                        kind: "internal",
+                        path,
+                        kind: FailureKind::Internal,
                         error: format!("internal error: {err}"),
                     })
                     .await;

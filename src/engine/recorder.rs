@@ -6,6 +6,7 @@
 //! record that arrived while the last one ran (group commit), which keeps the
 //! cost per update flat however many jobs run.
 
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc, oneshot};
@@ -19,7 +20,23 @@ enum Msg {
         rec: JobRecord,
         durable: bool,
     },
-    SaveSynced(JobRecord, oneshot::Sender<Result<(), String>>),
+    SaveSynced(JobRecord, oneshot::Sender<Result<(), RecordError>>),
+}
+
+/// Why a record a worker waited on is not on disk. Its [`crate::error::chain`]
+/// is the text users see after "cannot record PATH as done: ".
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RecordError {
+    /// The actor is gone (it failed earlier, or the run is ending).
+    #[error("the manifest writer has stopped")]
+    Stopped,
+    /// Appending to the journal failed (a full disk, mostly); shared by
+    /// every record of the batch.
+    #[error(transparent)]
+    Append(Arc<ManifestError>),
+    /// The journal's fsync failed; every later sync reports the same error.
+    #[error("cannot sync the manifest journal")]
+    Sync(#[source] Arc<std::io::Error>),
 }
 
 /// A cheap handle workers use to persist their job's record.
@@ -60,14 +77,12 @@ impl Recorder {
     }
 
     /// Records a state change and waits until it is on disk.
-    pub async fn save_synced(&self, rec: JobRecord) -> Result<(), String> {
+    pub async fn save_synced(&self, rec: JobRecord) -> Result<(), RecordError> {
         let (done_tx, done_rx) = oneshot::channel();
         self.tx
             .send(Msg::SaveSynced(rec, done_tx))
-            .map_err(|_| "the manifest writer has stopped".to_string())?;
-        done_rx
-            .await
-            .map_err(|_| "the manifest writer has stopped".to_string())?
+            .map_err(|_| RecordError::Stopped)?;
+        done_rx.await.map_err(|_| RecordError::Stopped)?
     }
 }
 
@@ -84,7 +99,7 @@ impl RecorderThread {
 }
 
 /// Acks waiting for the next fsync of the journal.
-type Acks = Vec<oneshot::Sender<Result<(), String>>>;
+type Acks = Vec<oneshot::Sender<Result<(), RecordError>>>;
 
 fn actor(
     mut manifest: Manifest,
@@ -115,7 +130,7 @@ fn actor(
         while let Ok(more) = rx.try_recv() {
             batch.push(more);
         }
-        let mut failure: Option<String> = None;
+        let mut failure: Option<Arc<ManifestError>> = None;
         let mut sync = false;
         for msg in batch {
             let rec = match msg {
@@ -131,15 +146,15 @@ fn actor(
             };
             if let Err(err) = manifest.update(rec) {
                 lost += 1;
-                failure.get_or_insert_with(|| crate::error::chain(&err));
+                failure.get_or_insert_with(|| Arc::new(err));
             }
         }
         match failure {
-            Some(msg) => {
+            Some(err) => {
                 for done in waiting {
-                    let _ = done.send(Err(msg.clone()));
+                    let _ = done.send(Err(RecordError::Append(err.clone())));
                 }
-                first_loss.get_or_insert(msg);
+                first_loss.get_or_insert_with(|| crate::error::chain(&*err));
             }
             None if sync => {
                 // Everything this batch appended precedes the fsync the
@@ -181,21 +196,52 @@ fn actor(
 /// fsyncs the journal whenever asked, once for every request queued
 /// meanwhile (group commit), then answers them all.
 fn syncer(journal: std::fs::File, rx: std::sync::mpsc::Receiver<Acks>) -> std::io::Result<()> {
-    let mut failure: Option<std::io::Error> = None;
+    let mut failure: Option<Arc<std::io::Error>> = None;
     while let Ok(first) = rx.recv() {
         let mut acks = first;
         while let Ok(more) = rx.try_recv() {
             acks.extend(more);
         }
         if failure.is_none() {
-            failure = journal.sync_data().err();
+            failure = journal.sync_data().err().map(Arc::new);
         }
         for done in acks {
             let _ = done.send(match &failure {
-                Some(err) => Err(format!("cannot sync the manifest journal: {err}")),
+                Some(err) => Err(RecordError::Sync(err.clone())),
                 None => Ok(()),
             });
         }
     }
-    failure.map_or(Ok(()), Err)
+    // The acks may still share the error: then a copy with its kind and
+    // message (all an io::Error's Display shows) goes up instead.
+    failure.map_or(Ok(()), |err| {
+        Err(Arc::try_unwrap(err)
+            .unwrap_or_else(|shared| std::io::Error::new(shared.kind(), shared.to_string())))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_errors_read_as_the_messages_they_replace() {
+        let text = |err: RecordError| crate::error::chain(&err);
+        assert_eq!(
+            text(RecordError::Stopped),
+            "the manifest writer has stopped"
+        );
+        let io = std::io::Error::other("no space left on device");
+        assert_eq!(
+            text(RecordError::Sync(Arc::new(io))),
+            "cannot sync the manifest journal: no space left on device"
+        );
+        let append = ManifestError::Io {
+            op: "append to",
+            path: "dl/.haul/journal.jsonl".into(),
+            source: std::io::Error::other("no space left on device"),
+        };
+        let before = crate::error::chain(&append);
+        assert_eq!(text(RecordError::Append(Arc::new(append))), before);
+    }
 }

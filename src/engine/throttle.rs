@@ -52,11 +52,13 @@ impl Bucket {
         }
     }
 
+    #[cfg(test)]
     /// Bytes a second.
     pub fn rate(&self) -> u64 {
         self.rate
     }
 
+    #[cfg(test)]
     /// Most tokens the bucket holds when nobody has taken any for a while.
     pub fn burst(&self) -> u64 {
         self.burst
@@ -99,11 +101,6 @@ impl Throttle {
         Throttle {
             bucket: Mutex::new(Bucket::new(rate, tokio::time::Instant::now().into_std())),
         }
-    }
-
-    /// Bytes a second.
-    pub fn rate(&self) -> u64 {
-        self.lock().rate()
     }
 
     /// Accounts for `n` bytes just received and sleeps until the limit

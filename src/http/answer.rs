@@ -11,7 +11,7 @@
 use reqwest::header::{HeaderMap, HeaderName, ACCEPT_RANGES, CONTENT_RANGE, ETAG, LAST_MODIFIED};
 use reqwest::StatusCode;
 
-use super::range::{check_resumed, parse_content_range, ContentRange};
+use super::range::{check_resumed, parse_content_range, ContentRange, ResumeMismatch};
 
 /// The bytes a request asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,12 +70,39 @@ pub enum Answer {
     /// validator: the bytes on disk are the whole file. Never for a
     /// [`Asked::Span`].
     AlreadyComplete,
-    /// A 206 or 416 that does not line up with the bytes we hold: why, in
-    /// words. The bytes on disk cannot be continued from this answer.
-    Mismatch(String),
+    /// A 206 or 416 that does not line up with the bytes we hold: the bytes
+    /// on disk cannot be continued from this answer.
+    Mismatch(Mismatch),
     /// Any other status (4xx, 5xx, a redirect that was not followed, a 416
     /// to a request without Range): no use to a download.
     Refused { status: u16 },
+}
+
+/// Why a 206 or 416 does not continue the bytes we hold. The engine turns
+/// it into the restart reason users read (`event::RestartReason`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mismatch {
+    /// A 206 to `bytes=N-` that does not start at N, end at the end, or
+    /// keep the recorded length.
+    Resume(ResumeMismatch),
+    /// A 206 or 416 from another version: its ETag is not ours.
+    EtagChanged { ours: String, theirs: String },
+    /// A 206 without the ETag it had to echo.
+    EtagMissing { ours: String },
+    /// A 416 to `bytes=N-` that does not confirm the file ends at N.
+    Unsatisfiable {
+        content_range: Option<String>,
+        offset: u64,
+    },
+    /// A 206 to `bytes=first-last` with another Content-Range.
+    WrongSpan {
+        content_range: Option<String>,
+        first: u64,
+        last: u64,
+        total: u64,
+    },
+    /// A 416 to `bytes=first-last`.
+    UnsatisfiableSpan { first: u64, last: u64, total: u64 },
 }
 
 /// Classifies an answer from its status, headers and announced body
@@ -102,6 +129,7 @@ pub fn classify(
         (StatusCode::PARTIAL_CONTENT, Asked::Rest { from, total }) => {
             let content_range = header_str(headers, CONTENT_RANGE);
             let checked = check_resumed(content_range.as_deref(), from, total)
+                .map_err(Mismatch::Resume)
                 .and_then(|total| same_version(ours, headers).map(|()| total));
             match checked {
                 Ok(total) => Answer::Resumed {
@@ -119,9 +147,12 @@ pub fn classify(
                 complete: Some(total),
             };
             if raw.as_deref().and_then(parse_content_range) != Some(expected) {
-                return Answer::Mismatch(format!(
-                    "Content-Range {raw:?} does not answer bytes {first}-{last} of {total}"
-                ));
+                return Answer::Mismatch(Mismatch::WrongSpan {
+                    content_range: raw,
+                    first,
+                    last,
+                    total,
+                });
             }
             match same_version(ours, headers) {
                 Ok(()) => Answer::Resumed {
@@ -142,14 +173,13 @@ pub fn classify(
             if length_matches && same_version(ours, headers).is_ok() {
                 return Answer::AlreadyComplete;
             }
-            Answer::Mismatch(format!(
-                "416 with Content-Range {content_range:?} for bytes {from}-"
-            ))
+            Answer::Mismatch(Mismatch::Unsatisfiable {
+                content_range,
+                offset: from,
+            })
         }
         (StatusCode::RANGE_NOT_SATISFIABLE, Asked::Span { first, last, total }) => {
-            Answer::Mismatch(format!(
-                "416 for bytes {first}-{last} of a {total}-byte file"
-            ))
+            Answer::Mismatch(Mismatch::UnsatisfiableSpan { first, last, total })
         }
         (status, _) => Answer::Refused {
             status: status.as_u16(),
@@ -159,14 +189,15 @@ pub fn classify(
 
 /// A ranged answer must come from the version we hold: the same ETag, or
 /// none where none is required.
-fn same_version(ours: Ours<'_>, headers: &HeaderMap) -> Result<(), String> {
+fn same_version(ours: Ours<'_>, headers: &HeaderMap) -> Result<(), Mismatch> {
     match (ours.etag, header_str(headers, ETAG)) {
-        (Some(mine), Some(theirs)) if mine != theirs => {
-            Err(format!("ETag changed from {mine} to {theirs}"))
-        }
-        (Some(etag), None) if ours.must_echo_etag => {
-            Err(format!("no ETag where {etag} was required"))
-        }
+        (Some(mine), Some(theirs)) if mine != theirs => Err(Mismatch::EtagChanged {
+            ours: mine.to_string(),
+            theirs,
+        }),
+        (Some(etag), None) if ours.must_echo_etag => Err(Mismatch::EtagMissing {
+            ours: etag.to_string(),
+        }),
         _ => Ok(()),
     }
 }
@@ -219,8 +250,24 @@ mod tests {
         }
     }
 
-    fn mismatch(reason: &str) -> Answer {
-        Answer::Mismatch(reason.to_string())
+    fn bad(why: Mismatch) -> Answer {
+        Answer::Mismatch(why)
+    }
+
+    fn wrong_span(raw: &str) -> Mismatch {
+        Mismatch::WrongSpan {
+            content_range: Some(raw.to_string()),
+            first: 2,
+            last: 4,
+            total: 9,
+        }
+    }
+
+    fn unsatisfiable(raw: Option<&str>) -> Mismatch {
+        Mismatch::Unsatisfiable {
+            content_range: raw.map(str::to_string),
+            offset: 9,
+        }
     }
 
     #[test]
@@ -249,35 +296,35 @@ mod tests {
             (206, vec![("content-range", "bytes 5-8/9")], rest(5, None), plain, resumed(9, None)),
             (206, vec![("content-range", "bytes 0-8/9")], rest(0, None), none, resumed(9, None)),
             (206, vec![("content-range", "bytes 4-8/9")], rest(5, Some(9)), plain,
-             mismatch("Content-Range \"bytes 4-8/9\" does not answer the request for bytes 5-")),
+             bad(Mismatch::Resume(ResumeMismatch::WrongRange { raw: "bytes 4-8/9".into(), offset: 5 }))),
             (206, vec![("content-range", "bytes 5-9/10")], rest(5, Some(9)), plain,
-             mismatch("length changed from 9 to 10 (Content-Range \"bytes 5-9/10\")")),
-            (206, vec![], rest(5, Some(9)), plain, mismatch("206 without Content-Range")),
+             bad(Mismatch::Resume(ResumeMismatch::LengthChanged { expected: 9, total: 10, raw: "bytes 5-9/10".into() }))),
+            (206, vec![], rest(5, Some(9)), plain, bad(Mismatch::Resume(ResumeMismatch::NoContentRange))),
             (206, vec![("content-range", "bytes 5-8/9"), ("etag", "\"f\"")], rest(5, Some(9)), plain,
-             mismatch("ETag changed from \"e\" to \"f\"")),
+             bad(Mismatch::EtagChanged { ours: "\"e\"".into(), theirs: "\"f\"".into() })),
             // 206 to bytes=a-b: exactly that span of the same total and version.
             (206, vec![("content-range", "bytes 2-4/9"), ("etag", "\"e\"")], span(2, 4, 9), echo, resumed(9, E)),
             (206, vec![("content-range", "bytes 2-4/9")], span(2, 4, 9), plain, resumed(9, None)),
             (206, vec![("content-range", "bytes 2-4/9")], span(2, 4, 9), echo,
-             mismatch("no ETag where \"e\" was required")),
+             bad(Mismatch::EtagMissing { ours: "\"e\"".into() })),
             (206, vec![("content-range", "bytes 2-5/9")], span(2, 4, 9), plain,
-             mismatch("Content-Range Some(\"bytes 2-5/9\") does not answer bytes 2-4 of 9")),
+             bad(wrong_span("bytes 2-5/9"))),
             (206, vec![("content-range", "bytes 2-4/10")], span(2, 4, 9), plain,
-             mismatch("Content-Range Some(\"bytes 2-4/10\") does not answer bytes 2-4 of 9")),
+             bad(wrong_span("bytes 2-4/10"))),
             (206, vec![("content-range", "bytes 2-4/9"), ("etag", "\"f\"")], span(2, 4, 9), plain,
-             mismatch("ETag changed from \"e\" to \"f\"")),
+             bad(Mismatch::EtagChanged { ours: "\"e\"".into(), theirs: "\"f\"".into() })),
             // 416: complete only at exactly the offset, total and version we hold.
             (416, vec![("content-range", "bytes */9"), ("etag", "\"e\"")], rest(9, Some(9)), plain, Answer::AlreadyComplete),
             (416, vec![("content-range", "bytes */9")], rest(9, None), plain, Answer::AlreadyComplete),
             (416, vec![("content-range", "bytes */10")], rest(9, Some(9)), plain,
-             mismatch("416 with Content-Range Some(\"bytes */10\") for bytes 9-")),
+             bad(unsatisfiable(Some("bytes */10")))),
             (416, vec![("content-range", "bytes */9")], rest(9, Some(12)), plain,
-             mismatch("416 with Content-Range Some(\"bytes */9\") for bytes 9-")),
+             bad(unsatisfiable(Some("bytes */9")))),
             (416, vec![("content-range", "bytes */9"), ("etag", "\"f\"")], rest(9, Some(9)), plain,
-             mismatch("416 with Content-Range Some(\"bytes */9\") for bytes 9-")),
-            (416, vec![], rest(9, Some(9)), plain, mismatch("416 with Content-Range None for bytes 9-")),
+             bad(unsatisfiable(Some("bytes */9")))),
+            (416, vec![], rest(9, Some(9)), plain, bad(unsatisfiable(None))),
             (416, vec![("content-range", "bytes */9")], span(2, 4, 9), plain,
-             mismatch("416 for bytes 2-4 of a 9-byte file")),
+             bad(Mismatch::UnsatisfiableSpan { first: 2, last: 4, total: 9 })),
             (416, vec![("content-range", "bytes */9")], rest(0, None), none, Answer::Refused { status: 416 }),
             // Anything else is no use to a download.
             (404, vec![], rest(0, None), none, Answer::Refused { status: 404 }),

@@ -16,7 +16,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT_ENCODING};
 
 pub use fetch::{FetchError, Fetcher};
-pub use redirect::{RedirectError, MAX_REDIRECTS};
+pub use redirect::RedirectError;
 
 /// Client settings from the command line.
 #[derive(Debug, Clone)]

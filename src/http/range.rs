@@ -48,6 +48,24 @@ fn parse_u64(s: &str) -> Option<u64> {
     s.parse().ok()
 }
 
+/// Why a 206 answer to `Range: bytes=offset-` does not continue the bytes
+/// on disk.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResumeMismatch {
+    #[error("206 without Content-Range")]
+    NoContentRange,
+    /// The resource's length is not the one recorded.
+    #[error("length changed from {expected} to {total} (Content-Range {raw:?})")]
+    LengthChanged {
+        expected: u64,
+        total: u64,
+        raw: String,
+    },
+    /// The range does not start at `offset` or does not run to the end.
+    #[error("Content-Range {raw:?} does not answer the request for bytes {offset}-")]
+    WrongRange { raw: String, offset: u64 },
+}
+
 /// Checks a 206 answer to `Range: bytes=offset-`: it must start exactly at
 /// `offset`, run to the end of the resource, and (when we knew it) keep the
 /// same total length. Returns the total length.
@@ -55,9 +73,9 @@ pub fn check_resumed(
     content_range: Option<&str>,
     offset: u64,
     expected_total: Option<u64>,
-) -> Result<u64, String> {
+) -> Result<u64, ResumeMismatch> {
     let Some(raw) = content_range else {
-        return Err("206 without Content-Range".into());
+        return Err(ResumeMismatch::NoContentRange);
     };
     match parse_content_range(raw) {
         Some(ContentRange::Bytes {
@@ -65,14 +83,17 @@ pub fn check_resumed(
             last,
             complete: Some(total),
         }) if first == offset && last + 1 == total => match expected_total {
-            Some(expected) if expected != total => Err(format!(
-                "length changed from {expected} to {total} (Content-Range {raw:?})"
-            )),
+            Some(expected) if expected != total => Err(ResumeMismatch::LengthChanged {
+                expected,
+                total,
+                raw: raw.to_string(),
+            }),
             _ => Ok(total),
         },
-        _ => Err(format!(
-            "Content-Range {raw:?} does not answer the request for bytes {offset}-"
-        )),
+        _ => Err(ResumeMismatch::WrongRange {
+            raw: raw.to_string(),
+            offset,
+        }),
     }
 }
 
@@ -159,6 +180,29 @@ mod tests {
         for (cr, off, total) in bad {
             assert!(check_resumed(cr, off, total).is_err(), "{cr:?}");
         }
+    }
+
+    #[test]
+    fn resume_mismatches_say_what_the_answer_got_wrong() {
+        let text = |cr, total| check_resumed(cr, 100, total).map_err(|e| e.to_string());
+        assert_eq!(
+            text(None, Some(1000)),
+            Err("206 without Content-Range".to_string())
+        );
+        assert_eq!(
+            text(Some("bytes 100-1999/2000"), Some(1000)),
+            Err(
+                "length changed from 1000 to 2000 (Content-Range \"bytes 100-1999/2000\")"
+                    .to_string()
+            )
+        );
+        assert_eq!(
+            text(Some("bytes 0-999/1000"), Some(1000)),
+            Err(
+                "Content-Range \"bytes 0-999/1000\" does not answer the request for bytes 100-"
+                    .to_string()
+            )
+        );
     }
 
     #[test]

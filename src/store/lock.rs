@@ -55,10 +55,12 @@ pub enum LockError {
 pub struct DirLock {
     // Never read: holding the open file is what holds the lock.
     _file: File,
+    #[cfg(test)]
     path: PathBuf,
 }
 
 impl DirLock {
+    #[cfg(test)]
     /// Locks `out_dir` (creating it and `.haul/` if needed) without waiting.
     ///
     /// Fails with [`LockError::Busy`] if another holder exists, including
@@ -103,9 +105,14 @@ impl DirLock {
             .and_then(|()| file.rewind())
             .and_then(|()| writeln!(file, "{}", std::process::id()))
             .map_err(io_err("write lock file", &path))?;
-        Ok(DirLock { _file: file, path })
+        Ok(DirLock {
+            _file: file,
+            #[cfg(test)]
+            path,
+        })
     }
 
+    #[cfg(test)]
     /// The lock file (`OUT_DIR/.haul/lock`).
     pub fn path(&self) -> &Path {
         &self.path

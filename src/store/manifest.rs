@@ -298,11 +298,10 @@ pub struct Manifest {
     /// After a compaction failed (a full disk), the next is tried only once
     /// the journal has grown past this many lines, not at every append.
     compact_retry_at: usize,
-    /// Why the last compaction failed, until one succeeds.
-    compact_failure: Option<String>,
 }
 
 impl Manifest {
+    #[cfg(test)]
     /// Opens (creating `.haul/` and empty files if absent) and loads; compacts if the journal is non-empty.
     ///
     /// A leftover `manifest.json.tmp` (a compaction killed before its rename)
@@ -340,7 +339,6 @@ impl Manifest {
             tail_suspect: false,
             line_buf: Vec::new(),
             compact_retry_at: 0,
-            compact_failure: None,
         };
         // Compacting also drops a torn tail, which later appends would otherwise
         // turn into a corrupt line in the middle of the journal.
@@ -350,6 +348,7 @@ impl Manifest {
         Ok(manifest)
     }
 
+    #[cfg(test)]
     /// Loads without creating or writing anything (for `haul status` / `haul verify`). Ok(None) if there is no `.haul/` at all.
     ///
     /// Records come sorted by path. Read while another haul writes, the result
@@ -389,19 +388,16 @@ impl Manifest {
         self.records.get(path)
     }
 
+    #[cfg(test)]
     /// All records, sorted by path.
     pub fn records(&self) -> impl Iterator<Item = &JobRecord> {
         self.records.values()
     }
 
+    #[cfg(test)]
     /// Number of records.
     pub fn len(&self) -> usize {
         self.records.len()
-    }
-
-    /// Whether there are no records.
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
     }
 
     /// Replaces the record for `rec.path` in memory and appends it to the journal (not yet synced).
@@ -409,7 +405,7 @@ impl Manifest {
     /// If the append fails, the in-memory state is unchanged. May compact (see
     /// the module docs), so an occasional call costs O(records); a failed
     /// compaction is not an error here, since the record is safe in the
-    /// journal: see [`Manifest::compact_failure`].
+    /// journal (the next is tried once the journal has doubled).
     pub fn update(&mut self, rec: JobRecord) -> Result<(), ManifestError> {
         if self.tail_suspect {
             self.journal
@@ -429,11 +425,10 @@ impl Manifest {
         self.journal_len += self.line_buf.len() as u64;
         self.journal_lines += 1;
         self.records.insert(rec.path.clone(), rec);
-        if self.journal_lines > self.compact_threshold().max(self.compact_retry_at) {
-            if let Err(err) = self.compact() {
-                self.compact_retry_at = 2 * self.journal_lines;
-                self.compact_failure = Some(crate::error::chain(&err));
-            }
+        if self.journal_lines > self.compact_threshold().max(self.compact_retry_at)
+            && self.compact().is_err()
+        {
+            self.compact_retry_at = 2 * self.journal_lines;
         }
         Ok(())
     }
@@ -459,6 +454,7 @@ impl Manifest {
             .map_err(io_err("open manifest journal", &self.files.journal))
     }
 
+    #[cfg(test)]
     pub fn sync(&mut self) -> Result<(), ManifestError> {
         self.journal
             .sync_data()
@@ -489,19 +485,12 @@ impl Manifest {
         self.journal_len = 0;
         self.tail_suspect = false;
         self.compact_retry_at = 0;
-        self.compact_failure = None;
         Ok(())
     }
 
     /// Compacts and closes.
     pub fn close(mut self) -> Result<(), ManifestError> {
         self.compact()
-    }
-
-    /// Why the last compaction failed, if none has succeeded since. The
-    /// journal still holds every record then; it is only longer to load.
-    pub fn compact_failure(&self) -> Option<&str> {
-        self.compact_failure.as_deref()
     }
 
     /// The `.haul` directory.
@@ -632,7 +621,7 @@ fn parse_journal(
     Ok(scan)
 }
 
-/// What [`Manifest::load_readonly`] would return for a `.haul/` directory
+/// What `Manifest::load_readonly_shard` would return for a `.haul/` directory
 /// holding these bytes as `manifest.json` (None: no such file) and
 /// `journal.jsonl`, read from memory: for tests and fuzzing, which must reach
 /// the same parser without a file system. Errors name the files as

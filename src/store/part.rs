@@ -232,11 +232,6 @@ impl PrefixHash {
         self.len
     }
 
-    /// Whether nothing is hashed yet.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Hashes the next `more` bytes of the file; an
     /// [`std::io::ErrorKind::UnexpectedEof`] error if it is shorter, after
     /// which this hash is worthless.
@@ -425,6 +420,44 @@ mod tests {
         back.sync_data().await?;
         sync_all(&path).await?;
         assert_eq!(tokio::fs::read(&path).await?, b"helloworld");
+        Ok(())
+    }
+
+    // Moved from verify.rs (`hash_prefix_*`) when the prefix re-hash moved
+    // here: the same lengths, across the 1 MiB block of the old reader.
+    #[tokio::test]
+    async fn prefix_hash_equals_sha256_of_the_same_bytes() -> std::io::Result<()> {
+        const BLOCK: usize = 1 << 20;
+        let dir = tempfile::tempdir()?;
+        let bytes: Vec<u8> = (0..BLOCK + BLOCK / 2 + 7)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let path = dir.path().join("part");
+        std::fs::write(&path, &bytes)?;
+        for len in [0, 1, BLOCK, BLOCK + 3, bytes.len()] {
+            let mut prefix = PrefixHash::new(&path);
+            prefix.extend(len as u64).await?;
+            // The engine goes on feeding the rest of the body into the same hasher.
+            let mut hasher = prefix.into_hasher();
+            hasher.update(&bytes[len..]);
+            assert_eq!(
+                hasher.finalize().as_slice(),
+                Sha256::digest(&bytes).as_slice(),
+                "len {len}"
+            );
+        }
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn prefix_hash_of_a_short_file_is_an_error() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("part");
+        std::fs::write(&path, b"0123456789")?;
+        let err = PrefixHash::new(&path).extend(11).await.err();
+        let err = err.ok_or_else(|| std::io::Error::other("a short file hashed"))?;
+        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+        assert!(err.to_string().contains("10 bytes"), "{err}");
         Ok(())
     }
 }

@@ -274,7 +274,7 @@ impl Bars {
         // the larger is the best guess; it is exact once every job reported.
         let length = self.known_bytes.max(self.learnt_bytes);
         // Nothing known yet is not "0 bytes to go": indicatif would draw a
-        // zero length as a full bar (issue 9.4). Once every job is done, a
+        // zero length as a full bar. Once every job is done, a
         // zero length is the truth (empty files); a failed one never told.
         let all_done = self.run_jobs > 0 && self.completed >= self.run_jobs;
         let known = length > 0 || all_done;
@@ -476,6 +476,18 @@ impl Renderer for Bars {
                 let note = retry_note(*attempt, reason, *delay, *capped_from);
                 self.note(*id, path, note, *delay, false);
             }
+            Event::MirrorSwitched {
+                id,
+                path,
+                from,
+                to,
+                reason,
+                scope,
+            } => {
+                let (attempt, reason) = super::mirror_retry(from, to, reason, *scope);
+                let note = retry_note(attempt, &reason, Duration::ZERO, None);
+                self.note(*id, path, note, Duration::ZERO, false);
+            }
             Event::Restarted { id, path, reason } => {
                 let note = format!("restarted: {reason}");
                 self.note(*id, path, note, Duration::ZERO, true);
@@ -572,7 +584,7 @@ fn retry_note(
 /// column. The `^C` that the terminal echoes on Ctrl-C there wraps onto a
 /// new line, and the clear that follows, which counts lines up from the
 /// cursor, starts one line too low and leaves the top bar, the total, on
-/// screen (issue 9.4). A carriage return keeps the cursor on the last
+/// screen. A carriage return keeps the cursor on the last
 /// bar's line, where the echo lands and the clear wipes it; indicatif
 /// starts every redraw with a carriage return anyway, so nothing else moves.
 #[derive(Debug)]

@@ -1,12 +1,15 @@
 //! `--json`: one JSON object a line on stdout, for scripts and pipelines.
 //!
-//! This module owns the wire format: the private `Line` enum *is* the schema
-//! (README, "Machine-readable output"), so a field is renamed here or
-//! nowhere. It also owns the per-job progress throttle, the only thing
-//! that makes this renderer more than a translation. Every line is
-//! flushed as it is written, so a reader sees each event as it happens.
-//! Write errors are ignored, as in `plain`: a closed pipe must not stop
-//! the download. Nothing here decides anything about a download.
+//! This module owns the wire format (README, "Machine-readable output"):
+//! an event is written as it was sent, its fields as [`Event`]'s
+//! `Serialize` names them, after `event` and `time` (`Stamped`); the
+//! private `Line` enum holds the lines that are more than one event (a
+//! job's URL and total remembered from earlier events, a mirror switch in
+//! its `retrying` shape, the summaries). `tests/it/cli_json_golden.rs` pins
+//! the result byte for byte. It also owns the per-job progress throttle.
+//! Every line is flushed as it is written, so a reader sees each event as
+//! it happens. Write errors are ignored, as in `plain`: a closed pipe must
+//! not stop the download. Nothing here decides anything about a download.
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -15,44 +18,34 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use super::{Renderer, Sink};
-use crate::event::{Event, JobId, Report};
+use crate::event::{secs, Event, FailureKind, JobId, Report};
 use crate::verify::{VerifyItem, VerifyOutcome, VerifySummary};
 
 /// Shortest gap between two `progress` lines of one job: at most two a
 /// second, whatever rate the engine sends them at.
 pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(500);
 
-/// One line of output. Internally tagged, so every object starts with
-/// `"event"` and then `"time"` (unix seconds, a float with millisecond
-/// precision: `jq`'s `todate` reads it, and no time zone can be misread).
-/// Field names are stable: add fields, never rename or drop them.
+/// A line that is one engine event as it was sent: `"event"` and
+/// `"time"` (unix seconds, a float with millisecond precision: `jq`'s
+/// `todate` reads it, and no time zone can be misread), then the event's
+/// own fields as [`Event`]'s `Serialize` names them.
+#[derive(Debug, Serialize)]
+struct Stamped<'a> {
+    event: &'static str,
+    time: f64,
+    #[serde(flatten)]
+    body: &'a Event,
+}
+
+/// The lines that are more than an event's fields: the renderer adds what
+/// it remembers of the job (its URL, its total), a mirror switch keeps the
+/// `retrying` shape it has always had, and the summaries are not events.
+/// Internally tagged, so every object starts with `"event"` and then
+/// `"time"`, as a [`Stamped`] line does. Field names are stable: add
+/// fields, never rename or drop them.
 #[derive(Debug, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 enum Line<'a> {
-    RunStarted {
-        time: f64,
-        jobs: usize,
-        known_bytes: u64,
-    },
-    Queued {
-        time: f64,
-        id: JobId,
-        path: &'a str,
-        url: &'a str,
-    },
-    Skipped {
-        time: f64,
-        id: JobId,
-        path: &'a str,
-        bytes: u64,
-    },
-    Started {
-        time: f64,
-        id: JobId,
-        path: &'a str,
-        offset: u64,
-        total: Option<u64>,
-    },
     Progress {
         time: f64,
         id: JobId,
@@ -69,12 +62,6 @@ enum Line<'a> {
         delay_secs: f64,
         capped_from_secs: Option<f64>,
     },
-    Restarted {
-        time: f64,
-        id: JobId,
-        path: &'a str,
-        reason: &'a str,
-    },
     Finished {
         time: f64,
         id: JobId,
@@ -88,26 +75,8 @@ enum Line<'a> {
         id: JobId,
         path: &'a str,
         url: Option<&'a str>,
-        kind: &'a str,
+        kind: FailureKind,
         error: &'a str,
-    },
-    Interrupted {
-        time: f64,
-        id: JobId,
-        path: &'a str,
-        pos: u64,
-    },
-    /// An `--on-complete` hook ended (or was never started).
-    Hook {
-        time: f64,
-        id: JobId,
-        path: &'a str,
-        /// The exit code, `null` without one (see `error`).
-        status: Option<i32>,
-        error: Option<&'a str>,
-        stdout: &'a str,
-        stderr: &'a str,
-        elapsed_secs: f64,
     },
     Summary {
         time: f64,
@@ -145,6 +114,23 @@ enum Line<'a> {
     },
 }
 
+/// The `event` name of the line `ev` gives.
+fn event_name(ev: &Event) -> &'static str {
+    match ev {
+        Event::RunStarted { .. } => "run_started",
+        Event::Queued { .. } => "queued",
+        Event::Skipped { .. } => "skipped",
+        Event::Started { .. } => "started",
+        Event::Progress { .. } => "progress",
+        Event::Retrying { .. } | Event::MirrorSwitched { .. } => "retrying",
+        Event::Restarted { .. } => "restarted",
+        Event::Finished { .. } => "finished",
+        Event::Failed { .. } => "failed",
+        Event::Interrupted { .. } => "interrupted",
+        Event::HookDone { .. } => "hook",
+    }
+}
+
 /// Unix time in seconds, rounded to the millisecond.
 fn unix_now() -> f64 {
     let since = SystemTime::now()
@@ -153,15 +139,10 @@ fn unix_now() -> f64 {
     since.as_millis() as f64 / 1000.0
 }
 
-/// Seconds as a float rounded to the millisecond, so a delay of 0.05 s
-/// reads `0.05`, not `0.050000000000000003`.
-fn secs(d: Duration) -> f64 {
-    d.as_millis() as f64 / 1000.0
-}
-
 /// Writes `line` and a newline, then flushes.
-fn write_line(out: &mut dyn Write, line: &Line<'_>) {
-    // Serialising our own enum cannot fail; should it ever, a missing
+fn write_line(out: &mut dyn Write, line: &impl Serialize) {
+    // Serialising our own types cannot fail (a bare `MirrorSwitched`
+    // would, but it always becomes a `Line`); should it ever, a missing
     // line beats a half-written one.
     let Ok(mut buf) = serde_json::to_vec(line) else {
         return;
@@ -293,40 +274,13 @@ impl Json {
 impl Renderer for Json {
     fn event(&mut self, ev: &Event) {
         let time = unix_now();
+        // What the job's later lines need, and the lines that are more
+        // than the event; every other event is written as it came.
         match ev {
-            Event::RunStarted { jobs, known_bytes } => write_line(
-                &mut self.out,
-                &Line::RunStarted {
-                    time,
-                    jobs: *jobs,
-                    known_bytes: *known_bytes,
-                },
-            ),
-            Event::Queued { id, path, url } => {
-                let job = self.job(*id, path);
-                job.url = Some(url.clone());
-                write_line(
-                    &mut self.out,
-                    &Line::Queued {
-                        time,
-                        id: *id,
-                        path,
-                        url,
-                    },
-                );
-            }
-            Event::Skipped { id, path, bytes } => {
+            Event::Queued { id, path, url } => self.job(*id, path).url = Some(url.clone()),
+            Event::Skipped { id, .. } => {
                 // Nothing more will be said of this job.
                 self.jobs.remove(id);
-                write_line(
-                    &mut self.out,
-                    &Line::Skipped {
-                        time,
-                        id: *id,
-                        path,
-                        bytes: *bytes,
-                    },
-                );
             }
             Event::Started {
                 id,
@@ -337,16 +291,6 @@ impl Renderer for Json {
                 let job = self.job(*id, path);
                 job.total = *total;
                 job.pos = *offset;
-                write_line(
-                    &mut self.out,
-                    &Line::Started {
-                        time,
-                        id: *id,
-                        path,
-                        offset: *offset,
-                        total: *total,
-                    },
-                );
             }
             Event::Progress { id, pos } => {
                 let job = self.jobs.entry(*id).or_default();
@@ -361,38 +305,34 @@ impl Renderer for Json {
                     };
                     write_line(&mut self.out, &line);
                 }
+                return;
             }
-            Event::Retrying {
+            Event::MirrorSwitched {
                 id,
                 path,
-                attempt,
+                from,
+                to,
                 reason,
-                delay,
-                capped_from,
-            } => write_line(
-                &mut self.out,
-                &Line::Retrying {
+                scope,
+            } => {
+                // Today's schema has no line of its own for a mirror
+                // switch: it stays a `retrying` line with no wait.
+                let (attempt, reason) = super::mirror_retry(from, to, reason, *scope);
+                let line = Line::Retrying {
                     time,
                     id: *id,
                     path,
-                    attempt: *attempt,
-                    reason,
-                    delay_secs: secs(*delay),
-                    capped_from_secs: capped_from.map(secs),
-                },
-            ),
-            Event::Restarted { id, path, reason } => {
+                    attempt,
+                    reason: &reason,
+                    delay_secs: secs(Duration::ZERO),
+                    capped_from_secs: None,
+                };
+                write_line(&mut self.out, &line);
+                return;
+            }
+            Event::Restarted { id, path, .. } => {
                 self.throttle.reset(*id);
                 self.job(*id, path).pos = 0;
-                write_line(
-                    &mut self.out,
-                    &Line::Restarted {
-                        time,
-                        id: *id,
-                        path,
-                        reason,
-                    },
-                );
             }
             Event::Finished {
                 id,
@@ -403,17 +343,16 @@ impl Renderer for Json {
                 self.job(*id, path);
                 self.final_progress(*id, *bytes, time);
                 let job = self.jobs.remove(id).unwrap_or_default();
-                write_line(
-                    &mut self.out,
-                    &Line::Finished {
-                        time,
-                        id: *id,
-                        path,
-                        url: job.url.as_deref(),
-                        bytes: *bytes,
-                        sha256,
-                    },
-                );
+                let line = Line::Finished {
+                    time,
+                    id: *id,
+                    path,
+                    url: job.url.as_deref(),
+                    bytes: *bytes,
+                    sha256,
+                };
+                write_line(&mut self.out, &line);
+                return;
             }
             Event::Failed {
                 id,
@@ -424,56 +363,30 @@ impl Renderer for Json {
                 let pos = self.job(*id, path).pos;
                 self.final_progress(*id, pos, time);
                 let job = self.jobs.remove(id).unwrap_or_default();
-                write_line(
-                    &mut self.out,
-                    &Line::Failed {
-                        time,
-                        id: *id,
-                        // The engine sends an empty path when a worker
-                        // crashed; the queued line named it.
-                        path: if path.is_empty() { &job.path } else { path },
-                        url: job.url.as_deref(),
-                        kind,
-                        error,
-                    },
-                );
+                let line = Line::Failed {
+                    time,
+                    id: *id,
+                    path,
+                    url: job.url.as_deref(),
+                    kind: *kind,
+                    error,
+                };
+                write_line(&mut self.out, &line);
+                return;
             }
             Event::Interrupted { id, path, pos } => {
                 self.job(*id, path);
                 self.final_progress(*id, *pos, time);
                 self.jobs.remove(id);
-                write_line(
-                    &mut self.out,
-                    &Line::Interrupted {
-                        time,
-                        id: *id,
-                        path,
-                        pos: *pos,
-                    },
-                );
             }
-            Event::HookDone {
-                id,
-                path,
-                status,
-                error,
-                stdout,
-                stderr,
-                elapsed,
-            } => write_line(
-                &mut self.out,
-                &Line::Hook {
-                    time,
-                    id: *id,
-                    path,
-                    status: *status,
-                    error: error.as_deref(),
-                    stdout,
-                    stderr,
-                    elapsed_secs: secs(*elapsed),
-                },
-            ),
+            Event::RunStarted { .. } | Event::Retrying { .. } | Event::HookDone { .. } => {}
         }
+        let line = Stamped {
+            event: event_name(ev),
+            time,
+            body: ev,
+        };
+        write_line(&mut self.out, &line);
     }
 
     fn finish(&mut self, report: &Report) {
@@ -661,8 +574,8 @@ mod tests {
                 },
                 Event::Failed {
                     id: 1,
-                    path: String::new(),
-                    kind: "internal",
+                    path: "b.bin".into(),
+                    kind: FailureKind::Internal,
                     error: "boom".into(),
                 },
             ],
@@ -675,7 +588,7 @@ mod tests {
         assert_eq!(finished["sha256"], "ab");
         let failed = &lines[3];
         assert_eq!(failed["event"], "failed");
-        assert_eq!(failed["path"], "b.bin", "named from the queued line");
+        assert_eq!(failed["path"], "b.bin");
         assert_eq!(failed["url"], "http://h/b.bin");
         assert_eq!(failed["kind"], "internal");
         assert_eq!(failed["error"], "boom");
@@ -711,6 +624,89 @@ mod tests {
         assert_eq!(lines[1]["total"], 100);
         assert_eq!(lines[1]["path"], "a.bin");
         assert_eq!(lines[2]["pos"], 100);
+    }
+
+    /// The raw lines of a render, `time` blanked.
+    fn raw(events: &[Event]) -> Vec<String> {
+        let sink = Captured::default();
+        let mut json = Json::new(Box::new(sink.clone()));
+        for ev in events {
+            json.event(ev);
+        }
+        let bytes = sink.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(|l| {
+                let at = l.find(r#""time":"#).map_or(0, |at| at + 7);
+                let end = l[at..].find(',').map_or(l.len(), |e| at + e);
+                format!("{}T{}", &l[..at], &l[end..])
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_mirror_switch_is_the_retrying_line_it_always_was() {
+        let lines = raw(&[
+            Event::MirrorSwitched {
+                id: 3,
+                path: "f.bin".into(),
+                from: "http://a/f.bin".into(),
+                to: "http://b/f.bin".into(),
+                reason: "http://a/f.bin answered 404".into(),
+                scope: crate::event::SwitchScope::Job { attempt: 2 },
+            },
+            Event::MirrorSwitched {
+                id: 3,
+                path: "f.bin".into(),
+                from: "http://a/f.bin".into(),
+                to: "http://b/f.bin".into(),
+                reason: "timed out".into(),
+                scope: crate::event::SwitchScope::Connection(5),
+            },
+        ]);
+        assert_eq!(
+            lines,
+            [
+                r#"{"event":"retrying","time":T,"id":3,"path":"f.bin","attempt":2,"reason":"mirror http://a/f.bin failed: http://a/f.bin answered 404; trying http://b/f.bin","delay_secs":0.0,"capped_from_secs":null}"#,
+                r#"{"event":"retrying","time":T,"id":3,"path":"f.bin","attempt":5,"reason":"dropped mirror for this file (timed out); connection 5 moves to http://b/f.bin","delay_secs":0.0,"capped_from_secs":null}"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn events_written_whole_keep_the_schema_field_order() {
+        let lines = raw(&[
+            Event::Retrying {
+                id: 0,
+                path: "a.bin".into(),
+                attempt: 1,
+                reason: "r".into(),
+                delay: Duration::from_millis(50),
+                capped_from: None,
+            },
+            Event::Restarted {
+                id: 0,
+                path: "a.bin".into(),
+                reason: crate::event::RestartReason::WholeFile,
+            },
+            Event::HookDone {
+                id: 0,
+                path: "a.bin".into(),
+                status: None,
+                error: Some("timed out".into()),
+                stdout: "o".into(),
+                stderr: String::new(),
+                elapsed: Duration::from_millis(1250),
+            },
+        ]);
+        assert_eq!(
+            lines,
+            [
+                r#"{"event":"retrying","time":T,"id":0,"path":"a.bin","attempt":1,"reason":"r","delay_secs":0.05,"capped_from_secs":null}"#,
+                r#"{"event":"restarted","time":T,"id":0,"path":"a.bin","reason":"the server sent the whole file (range ignored or file changed)"}"#,
+                r#"{"event":"hook","time":T,"id":0,"path":"a.bin","status":null,"error":"timed out","stdout":"o","stderr":"","elapsed_secs":1.25}"#,
+            ]
+        );
     }
 
     #[test]

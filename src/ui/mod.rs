@@ -20,7 +20,7 @@ pub mod status;
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use crate::event::{Event, Report};
+use crate::event::{Event, Report, SwitchScope};
 
 pub use bars::Bars;
 pub use json::Json;
@@ -32,6 +32,27 @@ pub trait Renderer: Send {
     fn event(&mut self, ev: &Event);
     /// Prints the final summary.
     fn finish(&mut self, report: &Report);
+}
+
+/// A mirror switch as the retry every renderer has always shown it as: the
+/// `attempt` number (a connection's number when one connection of a split
+/// moved) and the reason sentence. The wait is zero.
+pub(crate) fn mirror_retry(
+    from: &str,
+    to: &str,
+    reason: &str,
+    scope: SwitchScope,
+) -> (u32, String) {
+    match scope {
+        SwitchScope::Job { attempt } => (
+            attempt,
+            format!("mirror {from} failed: {reason}; trying {to}"),
+        ),
+        SwitchScope::Connection(conn) => (
+            conn as u32,
+            format!("dropped mirror for this file ({reason}); connection {conn} moves to {to}"),
+        ),
+    }
 }
 
 /// Which renderer a run uses.

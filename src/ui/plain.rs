@@ -124,6 +124,21 @@ impl Renderer for Plain {
                     "retry  {path}: {reason} (attempt {attempt}, {wait})"
                 );
             }
+            Event::MirrorSwitched {
+                path,
+                from,
+                to,
+                reason,
+                scope,
+                ..
+            } => {
+                let (attempt, reason) = super::mirror_retry(from, to, reason, *scope);
+                let wait = retry_wait(Duration::ZERO, None);
+                let _ = writeln!(
+                    self.err,
+                    "retry  {path}: {reason} (attempt {attempt}, {wait})"
+                );
+            }
             Event::Restarted { path, reason, .. } => {
                 let _ = writeln!(self.err, "restart {path}: {reason}");
             }
@@ -205,6 +220,7 @@ pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use crate::event::{FailureKind, RestartReason, SwitchScope};
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
@@ -272,7 +288,10 @@ pub(crate) mod tests {
             Event::Restarted {
                 id: 1,
                 path: "out/b.bin".into(),
-                reason: "etag changed".into(),
+                reason: RestartReason::EtagChanged {
+                    ours: "\"a\"".into(),
+                    theirs: "\"b\"".into(),
+                },
             },
             Event::Finished {
                 id: 1,
@@ -289,7 +308,7 @@ pub(crate) mod tests {
             Event::Failed {
                 id: 2,
                 path: "out/c.bin".into(),
-                kind: "http_status",
+                kind: FailureKind::HttpStatus,
                 error: "http 404 for http://x/c.bin".into(),
             },
             Event::Started {
@@ -336,7 +355,7 @@ pub(crate) mod tests {
             err.text(),
             "retry  out/b.bin: connection refused (attempt 1, next in 1.2s)\n\
              retry  out/b.bin: body stalled (attempt 2, next in 0.4s)\n\
-             restart out/b.bin: etag changed\n\
+             restart out/b.bin: ETag changed from \"a\" to \"b\"\n\
              failed out/c.bin: http 404 for http://x/c.bin\n\
              1 done, 1 failed, 1 skipped, 1 interrupted, 3.0 KiB in 2.0s (1.5 KiB/s)\n"
         );
@@ -390,6 +409,29 @@ pub(crate) mod tests {
             format!("hook   a.bin: uploaded\nhook   a.bin: warn\\u{{1b}}[2J\n{failures}")
         );
         assert_eq!(quiet_err.text(), failures);
+    }
+
+    #[test]
+    fn a_mirror_switch_reads_as_the_retry_line_it_always_was() {
+        let err = Captured::default();
+        let mut plain = Plain::new(Box::new(Captured::default()), Box::new(err.clone()));
+        for scope in [SwitchScope::Job { attempt: 4 }, SwitchScope::Connection(2)] {
+            plain.event(&Event::MirrorSwitched {
+                id: 0,
+                path: "f.bin".into(),
+                from: "http://a/f.bin".into(),
+                to: "http://b/f.bin".into(),
+                reason: "http://a/f.bin answered 404".into(),
+                scope,
+            });
+        }
+        assert_eq!(
+            err.text(),
+            "retry  f.bin: mirror http://a/f.bin failed: http://a/f.bin answered 404; \
+             trying http://b/f.bin (attempt 4, next in 0.0s)\n\
+             retry  f.bin: dropped mirror for this file (http://a/f.bin answered 404); \
+             connection 2 moves to http://b/f.bin (attempt 2, next in 0.0s)\n"
+        );
     }
 
     #[test]

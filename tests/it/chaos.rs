@@ -164,24 +164,9 @@ fn chaos(stop: Stop) {
         // handler is in place) and every stop lands while bytes flow.
         let target = point.max(server.total_served() + 1);
         let what = format!("{ctx} stop {}/{STOPS} at {target} bytes served", n + 1);
-        // The server freezes at the mark, so the stop lands at that byte
-        // count however late this thread wakes.
-        server.hold_at(target);
-        let running = sb.haul(&args).spawn();
-        if !server.wait_total_served(target, WAIT) {
-            let out = finish(running, Stop::Kill);
-            panic!("{what}: never reached within {WAIT:?}\n{out}");
-        }
-        let out = finish(running, stop);
-        let at_stop = served_by_file(&server, &items);
-        server.release();
-        assert!(server.wait_idle(WAIT), "{what}: bodies still streaming");
-        for ((dead, now), then) in unreceivable
-            .iter_mut()
-            .zip(served_by_file(&server, &items))
-            .zip(at_stop)
-        {
-            *dead += now - then;
+        let (out, dead) = run_and_stop(&server, &sb, &args, &items, target, stop, &what);
+        for (sum, dead) in unreceivable.iter_mut().zip(dead) {
+            *sum += dead;
         }
         match stop {
             Stop::Kill => assert_eq!(out.code(), None, "{what}: not killed\n{out}"),
@@ -201,24 +186,7 @@ fn chaos(stop: Stop) {
         );
         let kept = check_state(&sb.dir(), &bodies, &what);
         check_no_refetch(&server, &items, &prev_kept, &mut seen, &what);
-        // Lost: served to this run or an earlier one, and kept by none.
-        let served = served_by_file(&server, &items);
-        let mut lost: Vec<(u64, &str)> = items
-            .iter()
-            .enumerate()
-            .map(|(i, it)| {
-                let got = kept.get(it.name.as_str()).map_or(0, |s| span_len(s));
-                (served[i] - unreceivable[i] - got, it.name.as_str())
-            })
-            .filter(|(n, _)| *n > 0)
-            .collect();
-        lost.sort_unstable_by(|a, b| b.cmp(a));
-        eprintln!(
-            "{what}: ok; {} kept, {} lost {lost:?}, {} unreceivable",
-            kept.values().map(|s| span_len(s)).sum::<u64>(),
-            lost.iter().map(|(n, _)| n).sum::<u64>(),
-            unreceivable.iter().sum::<u64>()
-        );
+        show_lost(&server, &items, &kept, &unreceivable, &what);
         prev_kept = kept;
     }
 
@@ -226,20 +194,87 @@ fn chaos(stop: Stop) {
     assert_eq!(out.code(), Some(0), "{ctx} final run failed\n{out}");
     let what = format!("{ctx} final run");
     check_no_refetch(&server, &items, &prev_kept, &mut seen, &what);
-    for it in &items {
+    check_final(&server, &sb, &items, unreceivable.iter().sum(), &ctx);
+}
+
+/// Starts a run, stops it as `stop` says once `target` body bytes were
+/// served in all, and waits until no body streams. Returns its outcome and,
+/// per item, the bytes pushed after the stop into its dead connections.
+fn run_and_stop(
+    server: &TestServer,
+    sb: &Sandbox,
+    args: &[String],
+    items: &[Item],
+    target: u64,
+    stop: Stop,
+    what: &str,
+) -> (Outcome, Vec<u64>) {
+    // The server freezes at the mark, so the stop lands at that byte
+    // count however late this thread wakes.
+    server.hold_at(target);
+    // Names the stop in the test's output before a wait below can fail.
+    eprintln!("{what}: running");
+    let running = sb.haul(args).spawn();
+    // A run that never reaches the mark fails the test here; `running`
+    // is then killed and its output shown as it is dropped.
+    server.wait_total_served(target, WAIT);
+    let out = finish(running, stop);
+    let at_stop = served_by_file(server, items);
+    server.release();
+    server.wait_idle(WAIT);
+    let dead = served_by_file(server, items)
+        .into_iter()
+        .zip(at_stop)
+        .map(|(now, then)| now - then)
+        .collect();
+    (out, dead)
+}
+
+/// Prints what a stop cost: bytes served to this run or an earlier one and
+/// kept by none ("lost"), largest first.
+fn show_lost(
+    server: &TestServer,
+    items: &[Item],
+    kept: &HashMap<&str, Vec<Span>>,
+    unreceivable: &[u64],
+    what: &str,
+) {
+    let served = served_by_file(server, items);
+    let mut lost: Vec<(u64, &str)> = items
+        .iter()
+        .enumerate()
+        .map(|(i, it)| {
+            let got = kept.get(it.name.as_str()).map_or(0, |s| span_len(s));
+            (served[i] - unreceivable[i] - got, it.name.as_str())
+        })
+        .filter(|(n, _)| *n > 0)
+        .collect();
+    lost.sort_unstable_by(|a, b| b.cmp(a));
+    eprintln!(
+        "{what}: ok; {} kept, {} lost {lost:?}, {} unreceivable",
+        kept.values().map(|s| span_len(s)).sum::<u64>(),
+        lost.iter().map(|(n, _)| n).sum::<u64>(),
+        unreceivable.iter().sum::<u64>()
+    );
+}
+
+/// After the final run: every file byte-exact, no `.part` left, and at most
+/// [`MAX_RATIO`] x the list's size served over the whole test.
+fn check_final(server: &TestServer, sb: &Sandbox, items: &[Item], unreceivable: u64, ctx: &str) {
+    for it in items {
         let got = std::fs::read(sb.dl(&it.name))
             .unwrap_or_else(|e| panic!("{ctx} read {}: {e}", it.name));
         assert_same_bytes(&got, &it.data, &format!("{ctx} final {}", it.name));
     }
     let parts = sb.find(".part");
     assert!(parts.is_empty(), "{ctx} leftover .part files: {parts:?}");
-    let served = served_by_file(&server, &items);
+    let total: u64 = items.iter().map(|it| it.data.len() as u64).sum();
+    let served = served_by_file(server, items);
     let sum: u64 = served.iter().sum();
     let ratio = sum as f64 / total as f64;
     eprintln!(
         "{ctx} done: {sum} bytes served for {total}, ratio {ratio:.4} \
-         ({} of them pushed into stopped runs' connections)",
-        unreceivable.iter().sum::<u64>()
+         ({unreceivable} of them pushed into stopped runs' connections)"
     );
     let resent: Vec<String> = items
         .iter()

@@ -1,4 +1,4 @@
-//! Careful by default (issue 9, point 2): a server that starts well and then
+//! Careful by default: a server that starts well and then
 //! drips is cut with default flags, over a window that slides (the verdict
 //! falls a window after the drip begins, not at a window boundary, and
 //! without waiting for the drip's next byte); haul's own `--max-speed` is

@@ -1,4 +1,4 @@
-//! Issue 5, point 5: defaults from a TOML config file (XDG location,
+//! Defaults from a TOML config file (XDG location,
 //! `HAUL_CONFIG`, `--config`), overridden by flags and skipped with
 //! `--no-config`; a bad file exits 2 naming file, line and key before any
 //! request; `haul completions SHELL` and `haul man` print what clap knows.

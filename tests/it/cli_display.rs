@@ -1,4 +1,4 @@
-//! The progress display as a person sees it (issue 9, point 4): haul runs
+//! The progress display as a person sees it: haul runs
 //! on an 80x24 pseudo-terminal (`support::term`) and the tests read the
 //! screens it draws. Rows name their file, a retry's row leads with its
 //! cause, the total bar is not full before any size is known, and Ctrl-C

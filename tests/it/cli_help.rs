@@ -1,4 +1,4 @@
-//! Issue 9, point 5: `--help` grouped under headings and wrapped to
+//! `--help` grouped under headings and wrapped to
 //! `COLUMNS`, `-h` a summary of it; aria2c's and wget's spellings of
 //! `haul get`'s options doing what the original does; `haul man`'s EXIT
 //! STATUS, LIST FORMAT, FILES and EXAMPLES sections; README's install and

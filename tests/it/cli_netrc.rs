@@ -1,4 +1,4 @@
-//! Issue 5, point 6: credentials. `--netrc` / `--netrc-file` send basic
+//! Credentials. `--netrc` / `--netrc-file` send basic
 //! auth to the hosts the file names and nowhere else: not to another host,
 //! not after a redirect to another origin (even one the file also covers),
 //! and never over a URL's own `user:pass@` or an explicit Authorization

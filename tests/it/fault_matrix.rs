@@ -1,4 +1,4 @@
-//! The fault matrix of issue 4: every scripted fault against each kind of
+//! The fault matrix: every scripted fault against each kind of
 //! attempt: a single stream (`--split 1`, small body), one segment of a split
 //! download (`--split 4` on an 8 MiB body, the fault aimed at a ranged
 //! request) and the split download's first, unranged answer, which it keeps
@@ -89,7 +89,10 @@ fn len(kind: Kind) -> usize {
     }
 }
 
-/// Every case of the matrix, both kinds.
+/// Every case of the matrix, for each kind of attempt.
+///
+/// Long on purpose: it is the matrix itself, one entry per fault, read top
+/// to bottom; split up, a missing fault would be harder to see.
 fn cases() -> Vec<Case> {
     let mut all = Vec::new();
     for kind in [Kind::Single, Kind::Segment, Kind::SplitFirst] {
@@ -139,8 +142,8 @@ fn cases() -> Vec<Case> {
             vec![Fault::Drip(100)],
             Expect::Exact,
         );
-        // The floor's window is its own flag now (issue 9); 1 s, as the
-        // stall timeout these cases run with, keeps them as short as before.
+        // The floor's window is its own flag; 1 s, as the stall timeout
+        // these cases run with, keeps the drip cases short.
         drip.args = match kind {
             Kind::Single | Kind::SplitFirst => {
                 vec!["--lowest-speed", "1K", "--lowest-speed-time", "1"]
@@ -372,8 +375,8 @@ fn a_drip_never_trips_the_stall_timeout_alone() {
     server.add_file("/f.bin", body(900, 20));
     server.script("/f.bin", vec![Fault::Drip(100)]);
 
-    // The floor is on by default now (issue 9); off here, so that only the
-    // stall timeout watches the drip.
+    // The speed floor is on by default; off here, so that only the stall
+    // timeout watches the drip.
     let out = sb
         .haul(["get", &server.url("/f.bin"), "-d", &sb.dir_arg()])
         .args(FAST_RETRY)

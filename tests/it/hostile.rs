@@ -1,4 +1,4 @@
-//! `haul get` against servers that lie on purpose (issue 4, points 7 and 5):
+//! `haul get` against servers that lie on purpose:
 //! bodies longer than they say, truncated bodies, endless heads, endless
 //! chunked bodies, `--max-file-size`, and a Content-Disposition that tries
 //! to climb out of the output directory (haul ignores that header).

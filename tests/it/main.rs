@@ -4,7 +4,10 @@
 //! the real `haul` binary; `server_selftest` proves the server does what the
 //! other tests rely on; the `cli_*` modules drive `haul` as a user would and
 //! assert on exit codes, bytes on disk, the server's request log and key
-//! substrings of the output, never on exact wording.
+//! substrings of the output, never on exact wording. The one exception is
+//! `cli_snapshots`, which pins the exact text users read (help, a small
+//! run's plain output) as insta snapshots in `snapshots/`, so a change to
+//! it shows up in review.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -23,12 +26,14 @@ mod cli_hooks;
 mod cli_identity;
 mod cli_input;
 mod cli_json;
+mod cli_json_golden;
 mod cli_load;
 mod cli_messages;
 mod cli_mirrors;
 mod cli_netrc;
 mod cli_resume;
 mod cli_shard;
+mod cli_snapshots;
 mod cli_speed;
 mod cli_split;
 mod cli_sums;

@@ -1,4 +1,4 @@
-//! Redirects (issue 4, point 6): what the user gave for one origin (scheme,
+//! Redirects: what the user gave for one origin (scheme,
 //! host, port) — `--header`s, `header=` lines, `user:pass@` — never reaches
 //! another; HTTPS to HTTP is refused unless `--allow-insecure-redirect`;
 //! loops and more than 10 hops fail the file at once and leave the rest of

@@ -460,6 +460,13 @@ fn wait_served_panics_after_timeout() {
 }
 
 #[test]
+#[should_panic(expected = "waiting for 1 body bytes served over all paths; saw only 0 of 1")]
+fn wait_total_served_panics_naming_what_it_awaited_and_saw() {
+    let server = TestServer::start();
+    server.wait_total_served(1, Duration::from_millis(50));
+}
+
+#[test]
 fn counts_concurrent_bodies_per_host() {
     let server = TestServer::start();
     server.add_file("/a", body(21, 64 * 1024));

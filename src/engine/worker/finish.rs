@@ -6,7 +6,7 @@
 use super::mirrors::fails_over;
 use super::{Outcome, Worker};
 use crate::error::DownloadError;
-use crate::event::Event;
+use crate::event::{Event, FailureKind};
 use crate::store::manifest::JobState;
 use crate::store::part::promote;
 
@@ -43,10 +43,11 @@ impl Worker {
         self.rec.last_error = None;
         // Nothing resumes a finished file: its boot id would only cost memory.
         self.rec.boot_id = None;
-        if let Err(msg) = self.shared.recorder.save_synced(self.rec.clone()).await {
+        if let Err(err) = self.shared.recorder.save_synced(self.rec.clone()).await {
+            let msg = crate::error::chain(&err);
             return self
                 .fail_msg(
-                    "manifest",
+                    FailureKind::Manifest,
                     format!("cannot record {} as done: {msg}", self.spec.path),
                 )
                 .await;
@@ -101,7 +102,7 @@ impl Worker {
         self.fail_msg(err.kind(), err.chain()).await
     }
 
-    pub(super) async fn fail_msg(&mut self, kind: &'static str, msg: String) -> Outcome {
+    pub(super) async fn fail_msg(&mut self, kind: FailureKind, msg: String) -> Outcome {
         self.rec.state = JobState::Failed;
         self.rec.last_error = Some(msg.clone());
         let mut rec = self.to_record();

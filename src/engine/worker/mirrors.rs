@@ -7,14 +7,12 @@
 //! Bytes from two servers are never spliced unverified: a new mirror keeps
 //! the bytes only when it must prove they are its own too.
 
-use std::time::Duration;
-
 use url::Url;
 
 use super::{segmented, Stop, Worker};
 use crate::engine::host_key;
 use crate::error::DownloadError;
-use crate::event::Event;
+use crate::event::{Event, RestartReason, SwitchScope};
 use crate::http::range::is_strong_etag;
 use crate::list::{redact, JobSpec};
 
@@ -160,17 +158,15 @@ impl Worker {
             return Ok(false);
         };
         let failed = self.mirrors.switch_to(next);
-        self.emit(Event::Retrying {
+        self.emit(Event::MirrorSwitched {
             id: self.id,
             path: self.spec.path.to_string(),
-            attempt: self.rec.attempts,
-            reason: format!(
-                "mirror {failed} failed: {}; trying {}",
-                err.chain(),
-                self.mirrors.text()
-            ),
-            delay: Duration::ZERO,
-            capped_from: None,
+            from: failed,
+            to: self.mirrors.text().to_string(),
+            reason: err.chain(),
+            scope: SwitchScope::Job {
+                attempt: self.rec.attempts,
+            },
         })
         .await;
         let strong_etag = self.rec.etag.as_deref().is_some_and(is_strong_etag);
@@ -181,11 +177,10 @@ impl Worker {
         } else if self.rec.segments.is_none() && strong_etag {
             self.rec.last_modified = None;
         } else if self.pos > 0 || self.rec.segments.is_some() {
-            let reason = format!(
-                "mirror {} cannot prove it serves the bytes already on disk",
-                self.mirrors.text()
-            );
-            self.restart(&reason).await?;
+            let reason = RestartReason::MirrorUnproven {
+                url: self.mirrors.text().to_string(),
+            };
+            self.restart(reason).await?;
         }
         Ok(true)
     }

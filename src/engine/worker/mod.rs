@@ -39,7 +39,8 @@ use super::recorder::Recorder;
 use super::retry::{Backoff, RetryState};
 use super::{ConnPermit, EngineConfig, Limits};
 use crate::error::DownloadError;
-use crate::event::{Event, JobId};
+use crate::event::{Event, JobId, RestartReason};
+use crate::http::answer::Mismatch;
 use crate::list::JobSpec;
 use crate::store::manifest::JobRecord;
 use crate::store::part::{part_path, PartFile};
@@ -120,6 +121,38 @@ pub(crate) enum Outcome {
 enum Stop {
     Failed(DownloadError),
     Cancelled,
+}
+
+/// The reason users read for an answer that does not continue our bytes.
+impl From<Mismatch> for RestartReason {
+    fn from(why: Mismatch) -> Self {
+        match why {
+            Mismatch::Resume(why) => RestartReason::BadResume(why),
+            Mismatch::EtagChanged { ours, theirs } => RestartReason::EtagChanged { ours, theirs },
+            Mismatch::EtagMissing { ours } => RestartReason::SplitEtagMissing { ours },
+            Mismatch::Unsatisfiable {
+                content_range,
+                offset,
+            } => RestartReason::Unsatisfiable {
+                content_range,
+                offset,
+            },
+            Mismatch::WrongSpan {
+                content_range,
+                first,
+                last,
+                total,
+            } => RestartReason::SplitWrongRange {
+                content_range,
+                first,
+                last,
+                total,
+            },
+            Mismatch::UnsatisfiableSpan { first, last, total } => {
+                RestartReason::SplitUnsatisfiable { first, last, total }
+            }
+        }
+    }
 }
 
 impl From<DownloadError> for Stop {
@@ -258,7 +291,7 @@ impl Worker {
     }
 
     /// Drops the bytes on disk and starts over from zero.
-    async fn restart(&mut self, reason: &str) -> Result<(), Stop> {
+    async fn restart(&mut self, reason: RestartReason) -> Result<(), Stop> {
         self.touched = true;
         self.pos = 0;
         self.rec.segments = None;
@@ -278,7 +311,7 @@ impl Worker {
         self.emit(Event::Restarted {
             id: self.id,
             path: self.spec.path.to_string(),
-            reason: reason.to_string(),
+            reason,
         })
         .await;
         Ok(())

@@ -32,7 +32,7 @@ use crate::engine::retry::RetryState;
 use crate::engine::segments::{Claim, Plan};
 use crate::engine::ConnPermit;
 use crate::error::DownloadError;
-use crate::event::{Event, JobId};
+use crate::event::{Event, JobId, RestartReason, SwitchScope};
 use crate::http::answer::{classify, Answer, Asked, Ours};
 use crate::http::range::if_range_value;
 use crate::store::manifest::JobRecord;
@@ -58,7 +58,7 @@ pub(super) enum SegEnd {
     /// Every byte is on disk and synced; the sha256 of the whole file.
     Complete(String),
     /// Ranges cannot be trusted for this file: start over as one stream.
-    Restart(String),
+    Restart(RestartReason),
     Failed(DownloadError),
     Cancelled,
 }
@@ -66,7 +66,7 @@ pub(super) enum SegEnd {
 /// Why one connection stopped.
 enum ConnEnd {
     Failed(DownloadError),
-    Restart(String),
+    Restart(RestartReason),
     Cancelled,
 }
 
@@ -277,7 +277,7 @@ pub(super) async fn run(
             ctx.save(true);
             return SegEnd::Cancelled;
         }
-        return SegEnd::Restart("connections ended with ranges left unfetched".into());
+        return SegEnd::Restart(RestartReason::SplitUnfetched);
     }
     if let Err(err) = sync_file(&ctx).await {
         return SegEnd::Failed(err);
@@ -401,20 +401,17 @@ async fn move_on(
     };
     // The old host's permit goes back before the new one is used.
     *permit = Some(new_permit);
-    *m = next;
+    let from = std::mem::replace(m, next);
     let _ = ctx
         .shared
         .events
-        .send(Event::Retrying {
+        .send(Event::MirrorSwitched {
             id: ctx.id,
             path: ctx.path.clone(),
-            attempt: conn as u32,
-            reason: format!(
-                "dropped mirror for this file ({why}); connection {conn} moves to {}",
-                ctx.mirrors[next].url_text
-            ),
-            delay: std::time::Duration::ZERO,
-            capped_from: None,
+            from: ctx.mirrors[from].url_text.clone(),
+            to: ctx.mirrors[next].url_text.clone(),
+            reason: why.to_string(),
+            scope: SwitchScope::Connection(conn),
         })
         .await;
     true
@@ -473,7 +470,13 @@ async fn request(ctx: &Ctx, m: usize, from: u64, to: u64) -> Result<reqwest::Res
         etag: etag.as_deref(),
         must_echo_etag: must_echo,
     };
-    match classify(resp.status(), resp.headers(), resp.content_length(), asked, ours) {
+    match classify(
+        resp.status(),
+        resp.headers(),
+        resp.content_length(),
+        asked,
+        ours,
+    ) {
         Answer::Resumed { validators, .. } => {
             if !known {
                 // Its first right answer: from now on it must keep to it.
@@ -484,17 +487,15 @@ async fn request(ctx: &Ctx, m: usize, from: u64, to: u64) -> Result<reqwest::Res
             }
             Ok(resp)
         }
-        Answer::Whole { .. } => Err(ConnEnd::Restart(
-            "the server answered a ranged request with the whole file (range ignored or file changed)"
-                .into(),
-        )),
+        Answer::Whole { .. } => Err(ConnEnd::Restart(RestartReason::SplitWholeFile)),
+        Answer::Mismatch(why) => Err(ConnEnd::Restart(why.into())),
         // A span never ends the file early: `AlreadyComplete` answers only
         // a request for the rest of it.
-        Answer::Mismatch(reason) => Err(ConnEnd::Restart(reason)),
-        Answer::AlreadyComplete => Err(ConnEnd::Restart(format!(
-            "416 for bytes {from}-{} of a {total}-byte file",
-            to - 1
-        ))),
+        Answer::AlreadyComplete => Err(ConnEnd::Restart(RestartReason::SplitUnsatisfiable {
+            first: from,
+            last: to - 1,
+            total,
+        })),
         Answer::Refused { status } => Err(ConnEnd::Failed(DownloadError::status(
             &mirror.url_text,
             status,

@@ -16,7 +16,7 @@ use sha2::Digest;
 use super::body::Body;
 use super::{Next, Stop, Worker, SMALL_BODY};
 use crate::error::DownloadError;
-use crate::event::Event;
+use crate::event::{Event, RestartReason};
 use crate::http::answer::{classify, Answer, Asked, Ours};
 use crate::http::range::if_range_value;
 use crate::store::part::PartFile;
@@ -62,8 +62,7 @@ impl Worker {
                 accepts_ranges,
             } => {
                 if self.pos > 0 {
-                    let reason = "the server sent the whole file (range ignored or file changed)";
-                    self.restart(reason).await?;
+                    self.restart(RestartReason::WholeFile).await?;
                 }
                 self.rec.total = length;
                 self.rec.etag = validators.etag;
@@ -90,11 +89,13 @@ impl Worker {
                 self.rec.total = Some(self.pos);
                 return Ok(Next::Complete);
             }
-            Answer::Mismatch(reason) => {
-                self.restart(&reason).await?;
+            Answer::Mismatch(why) => {
+                let reason = RestartReason::from(why);
+                let text = reason.to_string();
+                self.restart(reason).await?;
                 return Err(Stop::Failed(DownloadError::BadRange {
                     url: self.mirrors.text().to_string(),
-                    reason,
+                    reason: text,
                 }));
             }
             Answer::Refused { status } => {
@@ -105,8 +106,7 @@ impl Worker {
         // The answer is accepted: its validators and length are ours now.
         self.touched = true;
         if self.rec.total.is_some_and(|total| self.pos > total) {
-            self.restart("the file on disk is longer than the server's")
-                .await?;
+            self.restart(RestartReason::LongerThanServer).await?;
             return Err(Stop::Failed(DownloadError::BadRange {
                 url: self.mirrors.text().to_string(),
                 reason: "length shrank".into(),

@@ -4,7 +4,7 @@
 //! more arrived.
 //!
 //! A read timeout only catches a body that sends nothing; a server that drips
-//! a byte every two seconds never trips it (issue 9). This module owns only
+//! a byte every two seconds never trips it. This module owns only
 //! the arithmetic: it never reads the clock, sleeps or touches the network,
 //! so its tests feed it instants by hand. The streaming loops own the clock,
 //! the sleep until [`SpeedFloor::deadline`] and the error.
@@ -241,7 +241,7 @@ mod tests {
 
     #[test]
     fn a_fast_start_delays_the_verdict_by_one_window_not_two() {
-        // Issue 9: 30 % of the file at once, then a byte every 2 s. The
+        // 30 % of the file at once, then a byte every 2 s. The
         // fast bytes leave the window 30 s later, and the verdict falls
         // then; a tumbling window would have waited until 60 s.
         let t0 = Instant::now();

@@ -151,7 +151,7 @@ impl Worker {
                     }
                 }
                 self.no_split = true;
-                match self.restart(&reason).await {
+                match self.restart(reason).await {
                     Ok(()) => None,
                     Err(Stop::Cancelled) => Some(self.interrupted().await),
                     Err(Stop::Failed(err)) => Some(self.fail(err).await),

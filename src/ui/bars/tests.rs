@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
+use crate::event::{FailureKind, RestartReason};
 use crate::ui::plain::tests::{report, script, Captured};
 
 fn hidden() -> (Bars, Captured) {
@@ -120,7 +121,7 @@ fn any_order(bars: &mut Bars) {
         Event::Restarted {
             id: 8,
             path: "x.bin".into(),
-            reason: "r".into(),
+            reason: RestartReason::WholeFile,
         },
         Event::Retrying {
             id: 9,
@@ -141,7 +142,7 @@ fn any_order(bars: &mut Bars) {
         Event::Failed {
             id: 100,
             path: "x".into(),
-            kind: "io",
+            kind: FailureKind::Io,
             error: "e".into(),
         },
         Event::Interrupted {
@@ -225,14 +226,17 @@ fn totals_count_resumed_prefix_but_not_as_speed() {
     bars.event(&Event::Restarted {
         id: 0,
         path: "x.bin".into(),
-        reason: "etag changed".into(),
+        reason: RestartReason::EtagChanged {
+            ours: "\"a\"".into(),
+            theirs: "\"b\"".into(),
+        },
     });
     assert_eq!(bars.on_disk, 0);
     bars.event(&Event::Progress { id: 1, pos: 200 });
     bars.event(&Event::Failed {
         id: 1,
         path: "out/1.bin".into(),
-        kind: "http_status",
+        kind: FailureKind::HttpStatus,
         error: "gone".into(),
     });
     // The failed job's missing 300 bytes leave the total.
@@ -350,7 +354,7 @@ fn the_total_has_no_length_until_a_size_is_known() {
     bars.event(&Event::Failed {
         id: 0,
         path: "out/0.bin".into(),
-        kind: "connect",
+        kind: FailureKind::Connect,
         error: "e".into(),
     });
     assert_eq!(bars.total.length(), Some(100));
@@ -364,7 +368,7 @@ fn the_total_has_no_length_until_a_size_is_known() {
     bars.event(&Event::Failed {
         id: 0,
         path: "out/0.bin".into(),
-        kind: "connect",
+        kind: FailureKind::Connect,
         error: "e".into(),
     });
     assert_eq!(bars.total.length(), None);

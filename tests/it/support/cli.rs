@@ -3,8 +3,9 @@
 //!
 //! Children write stdout/stderr to files (no pipe can fill up and block
 //! them), always run with proxies cleared so nothing leaves loopback, and are
-//! killed when a test panics. Waiting is bounded: a helper thread waits on the
-//! child and the test waits on a channel with a deadline, never by sleeping.
+//! killed when a test panics (their output then goes to the test's).
+//! Waiting is bounded: a helper thread waits on the child and the test waits
+//! on a channel with a deadline, never by sleeping.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -190,6 +191,12 @@ impl HaulCmd {
         self
     }
 
+    /// Sets an environment variable for the child.
+    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> HaulCmd {
+        self.cmd.env(key, value);
+        self
+    }
+
     /// Runs haul through `sh -c 'PRELUDE; exec haul ARGS'`, for limits
     /// only a shell builtin sets without unsafe code (`ulimit -n 256`).
     /// Call it after the arguments are added.
@@ -369,7 +376,16 @@ impl Drop for Running {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
-            let _ = child.wait();
+            let status = child.wait().ok();
+            // A test that failed while haul ran (a wait that timed out) gets
+            // haul's side of the story in its output.
+            if std::thread::panicking() {
+                eprintln!(
+                    "haul (pid {}) killed by a failing test\n{}",
+                    self.pid,
+                    self.outcome(status)
+                );
+            }
         }
     }
 }

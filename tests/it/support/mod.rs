@@ -11,3 +11,4 @@ pub mod server;
 pub mod term;
 pub mod tls;
 pub mod tmpfs;
+pub mod wait;

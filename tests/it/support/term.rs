@@ -12,7 +12,8 @@
 //! does for a person at a keyboard.
 //!
 //! Waiting is on what the screen shows (a condition variable the reader
-//! thread signals after every chunk), with a deadline, never by sleeping.
+//! thread signals after every chunk, through `support::wait`), with a
+//! deadline, never by sleeping.
 
 use std::io::{Read, Write};
 use std::num::NonZeroU16;
@@ -20,9 +21,10 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::cli::HaulCmd;
+use super::wait::wait_until;
 
 /// One screen of text: a string per row, trailing blanks trimmed.
 pub type Screen = Vec<String>;
@@ -156,34 +158,31 @@ impl Terminal {
         timeout: Duration,
         done: impl Fn(&Screen) -> bool,
     ) -> Screen {
-        let deadline = Instant::now() + timeout;
-        let mut st = self.shared.lock();
-        loop {
-            let screen = st.screen();
-            if done(&screen) {
-                return screen;
-            }
-            let now = Instant::now();
-            if st.ended || now >= deadline {
-                let why = if st.ended {
-                    "output ended"
-                } else {
-                    "timed out"
-                };
-                let raw = tail(&st.raw);
-                drop(st);
-                panic!(
-                    "{why} waiting for {what}; screen:\n{}\nend of the raw output: {raw:?}",
-                    show(&screen)
-                );
-            }
-            st = self
-                .shared
-                .changed
-                .wait_timeout(st, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+        // Stops waiting early once haul's output ended: nothing can change.
+        let st = wait_until(
+            self.shared.lock(),
+            &self.shared.changed,
+            timeout,
+            what,
+            |st| st.ended || done(&st.screen()),
+            |st| {
+                format!(
+                    "screen:\n{}\nend of the raw output: {:?}",
+                    show(&st.screen()),
+                    tail(&st.raw)
+                )
+            },
+        );
+        let screen = st.screen();
+        if !done(&screen) {
+            let raw = tail(&st.raw);
+            drop(st);
+            panic!(
+                "output ended waiting for {what}; screen:\n{}\nend of the raw output: {raw:?}",
+                show(&screen)
+            );
         }
+        screen
     }
 
     /// Types Ctrl-C: the terminal sends SIGINT to haul and echoes `^C`.
