@@ -479,7 +479,9 @@ async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
         },
         shutdown.clone(),
     ));
-    let list = src.join("urls.txt");
+    // The source directory is shared by every demo on the machine; the list
+    // names this run's port, so it is this process's own.
+    let list = src.join(format!("urls-{}.txt", std::process::id()));
     std::fs::write(&list, crate::demo::url_list(&base, &files))
         .with_context(|| format!("cannot write {}", list.display()))?;
     lines::note(&format!(
@@ -493,7 +495,9 @@ async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
     let Command::Get(get_args) = cli.command else {
         bail!("internal error: demo built the wrong command");
     };
-    let code = get(get_args).await?;
+    let code = get(get_args).await;
+    let _ = std::fs::remove_file(&list);
+    let code = code?;
     shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
     if code != EXIT_OK {

@@ -95,7 +95,24 @@ fn file_seed(seed: u64, index: usize) -> u64 {
         .wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
+/// Writes the file under a temporary name and renames it into place: another
+/// demo may be serving the same directory, and must never see a file cut
+/// short (its open handle keeps the old, identical bytes).
 fn write_one(path: &Path, size: u64, seed: u64, block: &mut [u8]) -> io::Result<String> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp-{}", std::process::id()));
+    let tmp = std::path::PathBuf::from(tmp);
+    let written = write_to(&tmp, size, seed, block).and_then(|sha| {
+        std::fs::rename(&tmp, path)?;
+        Ok(sha)
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+fn write_to(path: &Path, size: u64, seed: u64, block: &mut [u8]) -> io::Result<String> {
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut hasher = Sha256::new();
     let mut file = File::create(path)?;

@@ -279,10 +279,15 @@ fn the_demo_runs_twice_and_the_second_run_skips_every_file() {
     let sb = Sandbox::new();
     let dir = sb.root().join("demo");
     let dir = dir.display().to_string();
-    let first = sb.haul(["demo", "-d", &dir]).run();
+    // The demo keeps its source files under the temporary directory: this
+    // sandbox's own, so no other run on the machine shares them.
+    let tmp = sb.root().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap_or_else(|err| panic!("create tmp/: {err}"));
+    let demo = || sb.haul(["demo", "-d", &dir]).env("TMPDIR", &tmp);
+    let first = demo().run();
     first.assert_code(0);
     // Each demo serves on a new port: every URL differs from the first run's.
-    let second = sb.haul(["demo", "-d", &dir]).run();
+    let second = demo().run();
     second.assert_code(0);
     let skips = second
         .all_output()
