@@ -430,6 +430,8 @@ impl Bars {
 }
 
 impl Renderer for Bars {
+    // One arm per event kind, each handing off to a method: the length is
+    // the number of events, not one long procedure.
     fn event(&mut self, ev: &Event) {
         match ev {
             Event::RunStarted { jobs, known_bytes } => {
