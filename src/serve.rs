@@ -181,8 +181,38 @@ async fn respond(
     let total = meta.len();
     let validators = Validators::new(total, meta.modified().ok());
     let plan = plan_response(req.headers(), total, &validators);
-
     let mut resp = Response::new(empty());
+    let Some((start, len)) = write_head(&mut resp, plan, total, &validators) else {
+        return resp;
+    };
+    if !head && len > 0 {
+        let chunk = match ctx.limit_rate {
+            // Smaller slices under a limit keep the pace smooth (about 16
+            // sends a second) instead of bursting 64 KiB at a time.
+            Some(rate) => usize::try_from(rate / 16).unwrap_or(CHUNK).clamp(1, CHUNK),
+            None => CHUNK,
+        };
+        let body = FileBody {
+            file,
+            start,
+            remaining: len,
+            chunk,
+            pacer,
+            shutdown: ctx.shutdown.clone(),
+        };
+        *resp.body_mut() = StreamBody::new(body.into_stream()).boxed_unsync();
+    }
+    resp
+}
+
+/// Sets the status and headers for `plan`; returns the byte range to send,
+/// or None when the answer is complete without a body (a 416).
+fn write_head(
+    resp: &mut Response<Body>,
+    plan: RangeDecision,
+    total: u64,
+    validators: &Validators,
+) -> Option<(u64, u64)> {
     let headers = resp.headers_mut();
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let Ok(etag) = HeaderValue::from_str(&validators.etag) {
@@ -191,7 +221,6 @@ async fn respond(
     if let Some(lm) = validators.last_modified_header() {
         headers.insert(header::LAST_MODIFIED, lm);
     }
-
     let (start, len) = match plan {
         RangeDecision::Full => {
             *resp.status_mut() = StatusCode::OK;
@@ -211,7 +240,7 @@ async fn respond(
                 headers.insert(header::CONTENT_RANGE, v);
             }
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(0u64));
-            return resp;
+            return None;
         }
     };
     let headers = resp.headers_mut();
@@ -220,24 +249,7 @@ async fn respond(
         HeaderValue::from_static("application/octet-stream"),
     );
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    if !head && len > 0 {
-        let chunk = match ctx.limit_rate {
-            // Smaller slices under a limit keep the pace smooth (about 16
-            // sends a second) instead of bursting 64 KiB at a time.
-            Some(rate) => usize::try_from(rate / 16).unwrap_or(CHUNK).clamp(1, CHUNK),
-            None => CHUNK,
-        };
-        let body = FileBody {
-            file,
-            start,
-            remaining: len,
-            chunk,
-            pacer,
-            shutdown: ctx.shutdown.clone(),
-        };
-        *resp.body_mut() = StreamBody::new(body.into_stream()).boxed_unsync();
-    }
-    resp
+    Some((start, len))
 }
 
 fn empty() -> Body {
