@@ -48,6 +48,7 @@ mod list;
 mod man;
 mod naming;
 mod netrc;
+mod plan;
 pub mod serve;
 mod settings;
 mod shard;
@@ -77,8 +78,9 @@ pub mod cli_support {
 /// the library's API.
 #[doc(hidden)]
 pub mod fuzzing {
-    pub use crate::list::{parse_list, plan_with_duplicates};
+    pub use crate::list::parse_list;
     pub use crate::naming::{name_from_url, output_path, sanitize_component, RelPath};
+    pub use crate::plan::plan_with_duplicates;
     pub use crate::store::manifest::parse_state;
     pub use crate::sums::{format_sums, parse_sums, SumEntry};
 }
