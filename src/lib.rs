@@ -4,7 +4,8 @@
 //! setters, `haul get`'s defaults, one fallible
 //! [`build`](DownloaderBuilder::build)), [`add`](Downloader::add) checked
 //! [`Job`]s, then run it and watch its [`Event`]s until it ends with a
-//! [`Report`]. Errors are an [`Error`].
+//! [`Report`]. Errors are an [`Error`]. To add jobs while it runs, feed it a
+//! stream with [`run_stream`](Downloader::run_stream).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), haul::Error> {
