@@ -315,6 +315,19 @@ async fn a_streamed_job_for_a_path_still_downloading_fails_naming_it() -> Result
         )),
         "{seen:?}"
     );
+    // Announced, then ended, as every job is.
+    let of_second: Vec<&Event> = seen
+        .iter()
+        .filter(|e| match e {
+            Event::Queued { id, .. } | Event::Failed { id, .. } => *id == 1,
+            Event::Started { id, .. } | Event::Finished { id, .. } => *id == 1,
+            _ => false,
+        })
+        .collect();
+    assert!(
+        matches!(of_second[..], [Event::Queued { .. }, Event::Failed { .. }]),
+        "{seen:?}"
+    );
     assert_eq!(std::fs::read(out.path().join("0")).ok(), Some(body(0)));
     Ok(())
 }

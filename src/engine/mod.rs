@@ -189,6 +189,8 @@ struct Intake {
 struct Refused {
     id: JobId,
     path: String,
+    /// Redacted.
+    url: String,
     kind: FailureKind,
     error: String,
 }
@@ -221,6 +223,7 @@ impl Intake {
                 refused.push(Refused {
                     id,
                     path,
+                    url: redact(&spec.url),
                     kind: FailureKind::Io,
                     error,
                 });
@@ -239,9 +242,9 @@ impl Intake {
         report: &mut Report,
     ) {
         let (admitted, mut refused) = self.admit(jobs);
-        let names: Vec<(JobId, String)> = admitted
+        let names: Vec<(JobId, String, String)> = admitted
             .iter()
-            .map(|(id, spec)| (*id, spec.path.to_string()))
+            .map(|(id, spec)| (*id, spec.path.to_string(), redact(&spec.url)))
             .collect();
         let found = match shared
             .recorder
@@ -250,12 +253,13 @@ impl Intake {
         {
             Ok(found) => found,
             Err(err) => {
-                for (id, path) in names {
+                for (id, path, url) in names {
                     self.busy.remove(&path);
                     refused.push(Refused {
                         id,
                         error: format!("cannot look up {path} in the manifest: {err}"),
                         path,
+                        url,
                         kind: FailureKind::Manifest,
                     });
                 }
@@ -266,7 +270,9 @@ impl Intake {
     }
 
     /// Sends `Queued` for every job to run (and queues it), then `Skipped`
-    /// and `Failed` for the rest.
+    /// for the complete ones, then `Queued` and `Failed` for each refused
+    /// one: every job is announced once and a queued one ends once, which
+    /// is what consumers count on.
     async fn announce(
         &mut self,
         shared: &Shared,
@@ -300,6 +306,14 @@ impl Intake {
         }
         for refuse in refused {
             report.failed += 1;
+            let _ = shared
+                .events
+                .send(Event::Queued {
+                    id: refuse.id,
+                    path: refuse.path.clone(),
+                    url: refuse.url,
+                })
+                .await;
             let _ = shared
                 .events
                 .send(Event::Failed {
