@@ -631,3 +631,59 @@ async fn dispatch(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queued(id: JobId, url: &str) -> Queued {
+        let url = url::Url::parse(url).expect("a valid URL");
+        let path = crate::naming::RelPath::parse(&id.to_string()).expect("a valid path");
+        let origin = crate::list::Origin {
+            source: Arc::from("test"),
+            line: id + 1,
+        };
+        Queued {
+            id,
+            spec: Arc::new(JobSpec {
+                url,
+                mirrors: Vec::new(),
+                path,
+                checksum: None,
+                headers: Vec::new(),
+                origin,
+            }),
+            record: None,
+        }
+    }
+
+    #[test]
+    fn hosts_take_turns_and_an_emptied_host_leaves_the_round() {
+        let mut hosts = HostQueues::default();
+        let urls = [
+            "http://a/",
+            "http://a/",
+            "http://b/",
+            "http://c/",
+            "http://a/",
+        ];
+        for (id, url) in urls.into_iter().enumerate() {
+            hosts.push(queued(id, url));
+        }
+        let limits = Limits::new(100, 100);
+        let mut order = Vec::new();
+        while let Some((job, _permit)) = hosts.pop(&limits) {
+            order.push(job.id);
+            if job.id == 2 {
+                // b emptied: only the hosts with queued jobs are kept.
+                assert_eq!(hosts.order, ["a:80", "c:80"]);
+            }
+        }
+        // As when every host stayed in the round: a, b, c, then a's rest.
+        assert_eq!(order, [0, 2, 3, 1, 4]);
+        assert!(hosts.is_empty() && hosts.waiting.is_empty() && hosts.order.is_empty());
+        // A host seen again joins the end of the round.
+        hosts.push(queued(5, "http://b/"));
+        assert_eq!(hosts.order, ["b:80"]);
+    }
+}
