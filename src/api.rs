@@ -435,8 +435,9 @@ impl Downloader {
     /// when its file is already complete). One whose output path another
     /// job of this run is still downloading fails at once (a `Failed`
     /// event naming the path); once that job has ended, the path may be
-    /// added again. Jobs are named `library:N`, counting on from those
-    /// added with [`Downloader::add`].
+    /// added again. Jobs are numbered ([`JobId`](crate::JobId)) in the
+    /// order they arrive, after those added with [`Downloader::add`], and
+    /// named `library:N` counting on from those.
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), haul::Error> {
@@ -447,11 +448,16 @@ impl Downloader {
     /// let jobs = futures::stream::unfold(queue, |mut queue| async move {
     ///     queue.recv().await.map(|job| (job, queue))
     /// });
-    /// let (events, _seen) = tokio::sync::mpsc::channel(1024);
+    /// let (events, mut seen) = tokio::sync::mpsc::channel(1024);
     /// let dl = Downloader::builder("out").build()?;
     /// let run = tokio::spawn(dl.run_stream(jobs, events, CancellationToken::new()));
     /// add.send(Job::new("https://example.org/a.iso")?).await.ok();
-    /// drop(add); // the run ends once its jobs have
+    /// // Add more at any time; once `add` is dropped, the run ends with its
+    /// // last job.
+    /// drop(add);
+    /// while let Some(event) = seen.recv().await {
+    ///     println!("{event:?}");
+    /// }
     /// let report = run.await.expect("the run task")?;
     /// # Ok(()) }
     /// ```
