@@ -460,3 +460,71 @@ async fn the_engine_reads_the_stream_only_a_window_ahead_of_its_workers() -> Res
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn a_file_complete_from_an_earlier_run_streamed_in_later_is_skipped() -> Result<(), Error> {
+    let a = vec![5u8; 40_000];
+    let (base, _root, stop) = serve(&[("a.bin", a.clone())]).await;
+    let out = tempfile::tempdir().expect("temp dir");
+    let mut first = Downloader::builder(out.path()).build()?;
+    first.add(Job::new(&format!("{base}/a.bin"))?);
+    let report = first
+        .run(mpsc::channel(EVENT_QUEUE).0, CancellationToken::new())
+        .await?;
+    assert_eq!(report.done, 1);
+
+    // Sent only once the run has started: reconciled by the recorder, which
+    // owns the manifest by then.
+    let dl = Downloader::builder(out.path()).build()?;
+    let (add, jobs) = channel_jobs(1);
+    let (tx, mut events) = mpsc::channel(EVENT_QUEUE);
+    let run = tokio::spawn(dl.run_stream(jobs, tx, CancellationToken::new()));
+    let started = events.recv().await;
+    assert!(
+        matches!(started, Some(Event::RunStarted { jobs: 0, .. })),
+        "{started:?}"
+    );
+    add.send(Job::new(&format!("{base}/a.bin"))?)
+        .await
+        .expect("the run reads its jobs");
+    drop(add);
+    let mut seen = Vec::new();
+    while let Some(event) = events.recv().await {
+        seen.push(event);
+    }
+    let report = run.await.expect("run task")?;
+    stop.cancel();
+    assert_eq!((report.skipped, report.done), (1, 0), "{seen:?}");
+    assert!(
+        matches!(&seen[..], [Event::Skipped { id: 0, path, bytes: 40_000 }] if path == "a.bin"),
+        "{seen:?}"
+    );
+    assert_eq!(std::fs::read(out.path().join("a.bin")).ok(), Some(a));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_run_waiting_on_an_idle_stream_stops_when_cancelled() -> Result<(), Error> {
+    let out = tempfile::tempdir().expect("temp dir");
+    let dl = Downloader::builder(out.path()).build()?;
+    // Kept open: the stream never ends, as a daemon's queue does not.
+    let (_add, jobs) = channel_jobs(1);
+    let (tx, mut events) = mpsc::channel(EVENT_QUEUE);
+    let cancel = CancellationToken::new();
+    let run = tokio::spawn(dl.run_stream(jobs, tx, cancel.clone()));
+    let started = events.recv().await;
+    assert!(
+        matches!(started, Some(Event::RunStarted { .. })),
+        "{started:?}"
+    );
+    cancel.cancel();
+    // A guard, not a synchronisation: a run that ignored the cancel would
+    // wait forever on the stream.
+    let report = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("the run ends once cancelled")
+        .expect("run task")?;
+    assert!(report.cancelled);
+    assert_eq!((report.done, report.failed, report.skipped), (0, 0, 0));
+    Ok(())
+}
