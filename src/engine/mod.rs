@@ -488,8 +488,18 @@ impl HostQueues {
 pub(crate) struct Limits {
     global: Arc<Semaphore>,
     per_host: usize,
-    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    hosts: Mutex<HostSlots>,
     freed: Arc<Notify>,
+}
+
+/// Host semaphores kept before those with no connection out are dropped.
+const HOSTS_KEPT: usize = 1024;
+
+/// Each host's connection semaphore, for the hosts seen lately.
+struct HostSlots {
+    by_host: HashMap<String, Arc<Semaphore>>,
+    /// The size at which the next new host first drops the idle ones.
+    prune_at: usize,
 }
 
 /// One connection's right to exist; dropping it wakes the dispatcher.
@@ -514,7 +524,10 @@ impl Limits {
         Limits {
             global: Arc::new(Semaphore::new(global)),
             per_host,
-            hosts: Mutex::new(HashMap::new()),
+            hosts: Mutex::new(HostSlots {
+                by_host: HashMap::new(),
+                prune_at: HOSTS_KEPT,
+            }),
             freed: Arc::new(Notify::new()),
         }
     }
@@ -523,7 +536,16 @@ impl Limits {
     pub(crate) fn try_acquire(&self, host: &str) -> Option<ConnPermit> {
         let host_sem = {
             let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+            if hosts.by_host.len() >= hosts.prune_at && !hosts.by_host.contains_key(host) {
+                // A semaphore only this map holds has no permit out (each
+                // permit holds its semaphore), so dropping it loses no
+                // count: a long stream's hosts are not all kept. Doubling
+                // the mark keeps the sweeps rare.
+                hosts.by_host.retain(|_, sem| Arc::strong_count(sem) > 1);
+                hosts.prune_at = (2 * hosts.by_host.len()).max(HOSTS_KEPT);
+            }
             hosts
+                .by_host
                 .entry(host.to_string())
                 .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))
                 .clone()
@@ -685,5 +707,20 @@ mod tests {
         // A host seen again joins the end of the round.
         hosts.push(queued(5, "http://b/"));
         assert_eq!(hosts.order, ["b:80"]);
+    }
+
+    #[test]
+    fn idle_hosts_are_forgotten_but_a_busy_host_keeps_its_limit() {
+        let limits = Limits::new(10, 1);
+        let held = limits.try_acquire("busy:80").expect("a free slot");
+        for n in 0..3 * HOSTS_KEPT {
+            let permit = limits.try_acquire(&format!("h{n}:80"));
+            assert!(permit.is_some(), "host {n}");
+        }
+        let kept = limits.hosts.lock().map(|h| h.by_host.len()).unwrap_or(0);
+        assert!(kept <= 2 * HOSTS_KEPT, "{kept} host semaphores kept");
+        assert!(limits.try_acquire("busy:80").is_none());
+        drop(held);
+        assert!(limits.try_acquire("busy:80").is_some());
     }
 }
