@@ -11,14 +11,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::{stream, Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::EngineConfig;
+use crate::engine::{EngineConfig, JobSource, JobSpec};
 use crate::event::{Event, Report};
 use crate::http::Fetcher;
-use crate::list::{check_header, check_url, plan, ListEntry, Origin};
+use crate::list::{check_header, check_url, ListEntry, Origin};
+use crate::naming::{output_path, RelPath};
+use crate::plan::plan;
 use crate::settings::{NetrcSource, ResolveError, Setting, SettingError, Settings};
 
 /// Events a spawned run may queue before it waits for the receiver.
@@ -73,14 +76,19 @@ pub struct Job {
     checksum: Option<[u8; 32]>,
     /// Checked by `list::check_header`.
     headers: Vec<(String, String)>,
+    /// Where the file goes, from `url`, `out` and `dir`: settled as each is
+    /// set, so a job streamed into a running download cannot fail to plan.
+    path: RelPath,
 }
 
 impl Job {
     /// Downloads `url` (http or https) under the name taken from its last
     /// path segment.
     pub fn new(url: &str) -> Result<Job, Error> {
+        let url = check_url(url).map_err(job_error)?;
         Ok(Job {
-            url: check_url(url).map_err(job_error)?,
+            path: output_path(&url, None, None).map_err(job_error)?,
+            url,
             mirrors: Vec::new(),
             out: None,
             dir: None,
@@ -105,14 +113,14 @@ impl Job {
     pub fn out(mut self, path: &str) -> Result<Job, Error> {
         crate::naming::check_out(path).map_err(job_error)?;
         self.out = Some(path.to_owned());
-        Ok(self)
+        self.settle_path()
     }
 
     /// Saves into this sub-directory of the output directory.
     pub fn dir(mut self, dir: &str) -> Result<Job, Error> {
         crate::naming::check_dir(dir).map_err(job_error)?;
         self.dir = Some(dir.to_owned());
-        Ok(self)
+        self.settle_path()
     }
 
     /// The file must hash to this sha256 or it fails.
@@ -141,6 +149,25 @@ impl Job {
         self.headers
             .push(check_header(name, value).map_err(job_error)?);
         Ok(self)
+    }
+
+    fn settle_path(mut self) -> Result<Job, Error> {
+        self.path =
+            output_path(&self.url, self.dir.as_deref(), self.out.as_deref()).map_err(job_error)?;
+        Ok(self)
+    }
+
+    /// The job as the engine runs it, at `origin` (what the plan of a
+    /// one-entry list gives).
+    fn spec(self, origin: Origin) -> JobSpec {
+        JobSpec {
+            url: self.url,
+            mirrors: self.mirrors,
+            path: self.path,
+            checksum: self.checksum,
+            headers: self.headers,
+            origin,
+        }
     }
 
     /// The entry a list line with the same options would give, at `origin`.
@@ -393,9 +420,70 @@ impl Downloader {
         events: mpsc::Sender<Event>,
         cancel: CancellationToken,
     ) -> Result<Report, Error> {
-        let source: Arc<str> = Arc::from("library");
-        let entries = self
-            .jobs
+        let jobs = plan(self.entries()).map_err(job_error)?;
+        self.run_source(jobs.into(), events, cancel).await
+    }
+
+    /// As [`Downloader::run`], then goes on with every job `jobs` yields,
+    /// as it yields them, until it ends: jobs can be added to a running
+    /// download (feed the stream from a bounded channel), and a long list
+    /// can be fed without holding it whole. The stream is read only a
+    /// bounded window ahead of the downloads, so a producer behind a
+    /// bounded channel waits instead of queueing everything in memory.
+    ///
+    /// A streamed job is announced when it arrives (`Queued`, or `Skipped`
+    /// when its file is already complete). One whose output path another
+    /// job of this run is still downloading fails at once (a `Failed`
+    /// event naming the path); once that job has ended, the path may be
+    /// added again. Jobs are numbered ([`JobId`](crate::JobId)) in the
+    /// order they arrive, after those added with [`Downloader::add`], and
+    /// named `library:N` counting on from those.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), haul::Error> {
+    /// use haul::{Downloader, Job};
+    /// use tokio_util::sync::CancellationToken;
+    ///
+    /// let (add, queue) = tokio::sync::mpsc::channel::<Job>(16);
+    /// let jobs = futures::stream::unfold(queue, |mut queue| async move {
+    ///     queue.recv().await.map(|job| (job, queue))
+    /// });
+    /// let (events, mut seen) = tokio::sync::mpsc::channel(1024);
+    /// let dl = Downloader::builder("out").build()?;
+    /// let run = tokio::spawn(dl.run_stream(jobs, events, CancellationToken::new()));
+    /// add.send(Job::new("https://example.org/a.iso")?).await.ok();
+    /// // Add more at any time; once `add` is dropped, the run ends with its
+    /// // last job.
+    /// drop(add);
+    /// while let Some(event) = seen.recv().await {
+    ///     println!("{event:?}");
+    /// }
+    /// let report = run.await.expect("the run task")?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn run_stream(
+        self,
+        jobs: impl Stream<Item = Job> + Send + 'static,
+        events: mpsc::Sender<Event>,
+        cancel: CancellationToken,
+    ) -> Result<Report, Error> {
+        let planned = plan(self.entries()).map_err(job_error)?;
+        let first = self.jobs.len() + 1;
+        let source = library_source();
+        let streamed = jobs.enumerate().map(move |(i, job)| {
+            job.spec(Origin {
+                source: Arc::clone(&source),
+                line: first + i,
+            })
+        });
+        let jobs = JobSource::new(stream::iter(planned).chain(streamed));
+        self.run_source(jobs, events, cancel).await
+    }
+
+    /// The added jobs as list entries, named `library:N`.
+    fn entries(&self) -> Vec<ListEntry> {
+        let source = library_source();
+        self.jobs
             .iter()
             .enumerate()
             .map(|(i, job)| {
@@ -404,8 +492,15 @@ impl Downloader {
                     line: i + 1,
                 })
             })
-            .collect();
-        let jobs = plan(entries).map_err(job_error)?;
+            .collect()
+    }
+
+    async fn run_source(
+        self,
+        jobs: JobSource,
+        events: mpsc::Sender<Event>,
+        cancel: CancellationToken,
+    ) -> Result<Report, Error> {
         let mut report = crate::engine::run(self.engine, self.client, jobs, events, cancel)
             .await
             .map_err(|err| Error::Run(Box::new(err)))?;
@@ -422,6 +517,11 @@ impl Downloader {
         let run = tokio::spawn(self.run(tx, CancellationToken::new()));
         (rx, run)
     }
+}
+
+/// Where library jobs come from, in their errors: `library:N`.
+fn library_source() -> Arc<str> {
+    Arc::from("library")
 }
 
 #[cfg(test)]

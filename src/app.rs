@@ -108,7 +108,7 @@ async fn get(args: GetArgs) -> anyhow::Result<u8> {
         .await;
         (renderer, tally)
     });
-    let result = crate::engine::run(cfg.engine, client, cfg.jobs, tx, cancel).await;
+    let result = crate::engine::run(cfg.engine, client, cfg.jobs.into(), tx, cancel).await;
     let (mut renderer, hooks) = match renderer.await {
         Ok(done) => done,
         Err(_) => bail!("the progress display crashed"),

@@ -12,12 +12,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::GetArgs;
-use crate::engine::EngineConfig;
+use crate::engine::{EngineConfig, JobSpec};
 use crate::hooks::{HookConfig, HookConfigError};
 use crate::http::{split_header, ClientError, Fetcher};
-use crate::list::{entries_from_args, parse_list, plan, JobSpec, ListError};
+use crate::list::{entries_from_args, parse_list, ListError};
 use crate::naming::{self, NameError};
 use crate::netrc::NetrcError;
+use crate::plan::plan;
 use crate::settings::{NetrcSource, ResolveError, Setting, SettingError, Settings};
 use crate::sums::{parse_sums, SumsError};
 

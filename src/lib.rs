@@ -4,7 +4,8 @@
 //! setters, `haul get`'s defaults, one fallible
 //! [`build`](DownloaderBuilder::build)), [`add`](Downloader::add) checked
 //! [`Job`]s, then run it and watch its [`Event`]s until it ends with a
-//! [`Report`]. Errors are an [`Error`].
+//! [`Report`]. Errors are an [`Error`]. To add jobs while it runs, feed it a
+//! stream with [`run_stream`](Downloader::run_stream).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), haul::Error> {
@@ -48,6 +49,7 @@ mod list;
 mod man;
 mod naming;
 mod netrc;
+mod plan;
 pub mod serve;
 mod settings;
 mod shard;
@@ -77,8 +79,9 @@ pub mod cli_support {
 /// the library's API.
 #[doc(hidden)]
 pub mod fuzzing {
-    pub use crate::list::{parse_list, plan_with_duplicates};
+    pub use crate::list::parse_list;
     pub use crate::naming::{name_from_url, output_path, sanitize_component, RelPath};
+    pub use crate::plan::plan_with_duplicates;
     pub use crate::store::manifest::parse_state;
     pub use crate::sums::{format_sums, parse_sums, SumEntry};
 }

@@ -212,3 +212,319 @@ async fn netrc_credentials_reach_the_server() -> Result<(), Error> {
     assert_eq!(report.done, 1);
     Ok(())
 }
+
+/// A stream fed through a bounded channel, as a daemon adding downloads
+/// would feed it.
+fn channel_jobs(capacity: usize) -> (mpsc::Sender<Job>, impl Stream<Item = Job> + Send + 'static) {
+    let (add, queue) = mpsc::channel::<Job>(capacity);
+    let jobs = stream::unfold(queue, |mut queue| async move {
+        queue.recv().await.map(|job| (job, queue))
+    });
+    (add, jobs)
+}
+
+#[tokio::test]
+async fn a_job_added_after_the_first_finished_runs_in_the_same_run() -> Result<(), Error> {
+    let (a, b) = (vec![3u8; 50_000], vec![4u8; 70_000]);
+    let (base, _root, stop) = serve(&[("a.bin", a.clone()), ("b.bin", b.clone())]).await;
+    let out = tempfile::tempdir().expect("temp dir");
+    let dl = Downloader::builder(out.path()).build()?;
+    let (add, jobs) = channel_jobs(1);
+    let (tx, mut events) = mpsc::channel(EVENT_QUEUE);
+    let run = tokio::spawn(dl.run_stream(jobs, tx, CancellationToken::new()));
+
+    add.send(Job::new(&format!("{base}/a.bin"))?)
+        .await
+        .expect("the run reads its jobs");
+    let mut seen = Vec::new();
+    while let Some(event) = events.recv().await {
+        let a_done = matches!(&event, Event::Finished { path, .. } if path == "a.bin");
+        seen.push(event);
+        if a_done {
+            break;
+        }
+    }
+    let a_finished = seen.len();
+    add.send(Job::new(&format!("{base}/b.bin"))?)
+        .await
+        .expect("the run still reads its jobs");
+    drop(add);
+    while let Some(event) = events.recv().await {
+        seen.push(event);
+    }
+    let report = run.await.expect("run task")?;
+    stop.cancel();
+
+    assert!(matches!(seen[0], Event::RunStarted { .. }), "{seen:?}");
+    assert_eq!((report.done, report.failed), (2, 0), "{seen:?}");
+    let b_queued = seen
+        .iter()
+        .position(|e| matches!(e, Event::Queued { id: 1, path, .. } if path == "b.bin"));
+    assert!(b_queued.is_some_and(|at| at >= a_finished), "{seen:?}");
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, Event::Finished { id: 1, path, .. } if path == "b.bin")),
+        "{seen:?}"
+    );
+    assert_eq!(std::fs::read(out.path().join("a.bin")).ok(), Some(a));
+    assert_eq!(std::fs::read(out.path().join("b.bin")).ok(), Some(b));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_streamed_job_for_a_path_still_downloading_fails_naming_it() -> Result<(), Error> {
+    let (base, release, _answered) = gated_server().await;
+    let out = tempfile::tempdir().expect("temp dir");
+    let dl = Downloader::builder(out.path()).build()?;
+    let (add, jobs) = channel_jobs(1);
+    let (tx, mut events) = mpsc::channel(EVENT_QUEUE);
+    let run = tokio::spawn(dl.run_stream(jobs, tx, CancellationToken::new()));
+    // The first request is held until released: the path stays busy.
+    add.send(Job::new(&format!("{base}/0"))?)
+        .await
+        .expect("read");
+    add.send(Job::new(&format!("{base}/x/0"))?)
+        .await
+        .expect("read");
+    let mut seen = Vec::new();
+    while let Some(event) = events.recv().await {
+        let refused = matches!(&event, Event::Failed { id: 1, .. });
+        seen.push(event);
+        if refused {
+            break;
+        }
+    }
+    let _ = release.send(());
+    drop(add);
+    while let Some(event) = events.recv().await {
+        seen.push(event);
+    }
+    let report = run.await.expect("run task")?;
+    assert_eq!((report.done, report.failed), (1, 1), "{seen:?}");
+    let refusal = seen.iter().find_map(|e| match e {
+        Event::Failed {
+            id: 1, path, error, ..
+        } => Some((path.as_str(), error.as_str())),
+        _ => None,
+    });
+    assert_eq!(
+        refusal,
+        Some((
+            "0",
+            "0 is already being downloaded by this run (add it again once that job ends)"
+        )),
+        "{seen:?}"
+    );
+    // Announced, then ended, as every job is.
+    let of_second: Vec<&Event> = seen
+        .iter()
+        .filter(|e| match e {
+            Event::Queued { id, .. } | Event::Failed { id, .. } => *id == 1,
+            Event::Started { id, .. } | Event::Finished { id, .. } => *id == 1,
+            _ => false,
+        })
+        .collect();
+    assert!(
+        matches!(of_second[..], [Event::Queued { .. }, Event::Failed { .. }]),
+        "{seen:?}"
+    );
+    assert_eq!(std::fs::read(out.path().join("0")).ok(), Some(body(0)));
+    Ok(())
+}
+
+/// The body served for `/.../N`.
+fn body(n: usize) -> Vec<u8> {
+    format!("body of file {n}\n").repeat(n + 1).into_bytes()
+}
+
+/// A server answering `/.../N` with [`body`]`(N)`, except that the answer to
+/// the first request for `/0` waits until the returned sender fires (or is
+/// dropped). The counter holds the answers begun: a job cannot end before
+/// its answer begins.
+async fn gated_server() -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (release, gate) = tokio::sync::oneshot::channel::<()>();
+    let answered = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&answered);
+    tokio::spawn(async move {
+        let mut gate = Some(gate);
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let mut head = Vec::new();
+            let mut chunk = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
+            let n: usize = path
+                .rsplit('/')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            let held = if path == "/0" { gate.take() } else { None };
+            let counter = Arc::clone(&counter);
+            tokio::spawn(async move {
+                if let Some(gate) = held {
+                    let _ = gate.await;
+                }
+                counter.fetch_add(1, Ordering::SeqCst);
+                let body = body(n);
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = conn.write_all(answer.as_bytes()).await;
+                let _ = conn.write_all(&body).await;
+            });
+        }
+    });
+    (base, release, answered)
+}
+
+#[tokio::test]
+async fn the_engine_reads_the_stream_only_a_window_ahead_of_its_workers() -> Result<(), Error> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const WINDOW: usize = 3;
+    const FILES: usize = 12;
+    let (base, release, answered) = gated_server().await;
+    let out = tempfile::tempdir().expect("temp dir");
+    let dl = Downloader::builder(out.path()).jobs(1).build()?;
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let overruns = Arc::new(AtomicUsize::new(0));
+    let (counted, answers) = (Arc::clone(&pulled), Arc::clone(&answered));
+    let over = Arc::clone(&overruns);
+    let specs = stream::iter(0..FILES).map(move |n| {
+        let pulled = counted.fetch_add(1, Ordering::SeqCst) + 1;
+        // One job runs at a time, and the next starts only after the last
+        // ended, which needs its answer begun: at most WINDOW jobs wait
+        // beyond those.
+        if pulled > WINDOW + 1 + answers.load(Ordering::SeqCst) {
+            over.fetch_add(1, Ordering::SeqCst);
+        }
+        let origin = Origin {
+            source: Arc::from("test"),
+            line: n + 1,
+        };
+        Job::new(&format!("{base}/{n}"))
+            .expect("a valid URL")
+            .spec(origin)
+    });
+    let source = JobSource::new(specs).window(WINDOW);
+    let (tx, mut events) = mpsc::channel(EVENT_QUEUE);
+    let cancel = CancellationToken::new();
+    let run = tokio::spawn(crate::engine::run(dl.engine, dl.client, source, tx, cancel));
+
+    // Job 0 is held at the server; the job read to refill the window after
+    // it started is the last one read until it ends. This test runs on one
+    // thread, so by the time its `Queued` is seen the engine has gone back
+    // to waiting, and would already have read more if it did not hold back.
+    let mut seen = Vec::new();
+    while let Some(event) = events.recv().await {
+        let refilled = matches!(event, Event::Queued { id, .. } if id == WINDOW);
+        seen.push(event);
+        if refilled {
+            break;
+        }
+    }
+    assert!(
+        matches!(seen[0], Event::RunStarted { jobs: FILES, .. }),
+        "{seen:?}"
+    );
+    assert_eq!(pulled.load(Ordering::SeqCst), WINDOW + 1, "{seen:?}");
+    assert_eq!(answered.load(Ordering::SeqCst), 0);
+
+    let _ = release.send(());
+    while let Some(event) = events.recv().await {
+        seen.push(event);
+    }
+    let report = run
+        .await
+        .expect("run task")
+        .map_err(|err| Error::Run(Box::new(err)))?;
+    assert_eq!((report.done, report.failed), (FILES, 0), "{seen:?}");
+    assert_eq!(overruns.load(Ordering::SeqCst), 0, "{seen:?}");
+    for n in 0..FILES {
+        let file = std::fs::read(out.path().join(n.to_string())).ok();
+        assert_eq!(file, Some(body(n)), "file {n}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_file_complete_from_an_earlier_run_streamed_in_later_is_skipped() -> Result<(), Error> {
+    let a = vec![5u8; 40_000];
+    let (base, _root, stop) = serve(&[("a.bin", a.clone())]).await;
+    let out = tempfile::tempdir().expect("temp dir");
+    let mut first = Downloader::builder(out.path()).build()?;
+    first.add(Job::new(&format!("{base}/a.bin"))?);
+    let report = first
+        .run(mpsc::channel(EVENT_QUEUE).0, CancellationToken::new())
+        .await?;
+    assert_eq!(report.done, 1);
+
+    // Sent only once the run has started: reconciled by the recorder, which
+    // owns the manifest by then.
+    let dl = Downloader::builder(out.path()).build()?;
+    let (add, jobs) = channel_jobs(1);
+    let (tx, mut events) = mpsc::channel(EVENT_QUEUE);
+    let run = tokio::spawn(dl.run_stream(jobs, tx, CancellationToken::new()));
+    let started = events.recv().await;
+    assert!(
+        matches!(started, Some(Event::RunStarted { jobs: 0, .. })),
+        "{started:?}"
+    );
+    add.send(Job::new(&format!("{base}/a.bin"))?)
+        .await
+        .expect("the run reads its jobs");
+    drop(add);
+    let mut seen = Vec::new();
+    while let Some(event) = events.recv().await {
+        seen.push(event);
+    }
+    let report = run.await.expect("run task")?;
+    stop.cancel();
+    assert_eq!((report.skipped, report.done), (1, 0), "{seen:?}");
+    assert!(
+        matches!(&seen[..], [Event::Skipped { id: 0, path, bytes: 40_000 }] if path == "a.bin"),
+        "{seen:?}"
+    );
+    assert_eq!(std::fs::read(out.path().join("a.bin")).ok(), Some(a));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_run_waiting_on_an_idle_stream_stops_when_cancelled() -> Result<(), Error> {
+    let out = tempfile::tempdir().expect("temp dir");
+    let dl = Downloader::builder(out.path()).build()?;
+    // Kept open: the stream never ends, as a daemon's queue does not.
+    let (_add, jobs) = channel_jobs(1);
+    let (tx, mut events) = mpsc::channel(EVENT_QUEUE);
+    let cancel = CancellationToken::new();
+    let run = tokio::spawn(dl.run_stream(jobs, tx, cancel.clone()));
+    let started = events.recv().await;
+    assert!(
+        matches!(started, Some(Event::RunStarted { .. })),
+        "{started:?}"
+    );
+    cancel.cancel();
+    // A guard, not a synchronisation: a run that ignored the cancel would
+    // wait forever on the stream.
+    let report = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("the run ends once cancelled")
+        .expect("run task")?;
+    assert!(report.cancelled);
+    assert_eq!((report.done, report.failed, report.skipped), (0, 0, 0));
+    Ok(())
+}

@@ -1,17 +1,19 @@
-//! The download engine: reconciles the job list with the manifest, then runs
-//! a bounded pool of workers (at most `jobs` at once and `max_per_host` per
-//! host) until every job has finished, failed, or been interrupted.
+//! The download engine: reads a stream of jobs a bounded window ahead of its
+//! workers, reconciles each with the manifest, and runs a bounded pool of
+//! workers (at most `jobs` at once and `max_per_host` per host) until the
+//! stream has ended and every job has finished, failed, or been interrupted.
 //!
 //! It reports through [`Event`]s and a [`Report`]; it never prints and knows
 //! nothing of terminals or the command line.
 
+pub mod job;
 pub mod recorder;
 pub mod retry;
 pub mod segments;
 pub mod throttle;
 pub mod worker;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -23,12 +25,14 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::event::{Event, FailureKind, JobId, Report};
-use crate::list::{redact, JobSpec};
+use crate::list::redact;
 use crate::store::lock::{DirLock, LockError};
 use crate::store::manifest::{boot_id, JobRecord, JobState, Manifest, ManifestError};
 use recorder::Recorder;
 use retry::RetryPolicy;
 use worker::{run_job, Outcome, Shared};
+
+pub use job::{JobSource, JobSpec};
 
 /// `--lowest-speed` when not given: 1 KiB/s, low enough that a link that
 /// works never trips it, high enough that a server dripping a byte every
@@ -94,11 +98,17 @@ pub enum EngineError {
     Spawn(#[source] std::io::Error),
 }
 
-/// Downloads `specs` into `cfg.out_dir`, resuming whatever an earlier run left.
+/// Downloads the jobs of `jobs` into `cfg.out_dir`, resuming whatever an
+/// earlier run left, until the stream ends and every job has ended (or
+/// `cancel` fires).
+///
+/// The jobs ready at the start are reconciled with the manifest and
+/// announced (`RunStarted`, then `Queued` and `Skipped`) before any work;
+/// jobs that arrive later are reconciled and announced as they arrive.
 pub async fn run(
     cfg: EngineConfig,
     client: crate::http::Fetcher,
-    specs: Vec<JobSpec>,
+    jobs: JobSource,
     events: mpsc::Sender<Event>,
     cancel: CancellationToken,
 ) -> Result<Report, EngineError> {
@@ -110,51 +120,36 @@ pub async fn run(
     })?;
     let shard = cfg.shard;
     let _lock = DirLock::acquire_shard(&out_dir, shard)?;
-    let (queue, skipped, manifest) = tokio::task::spawn_blocking(move || {
+    let mut intake = Intake::new(jobs);
+    let first = intake.source.ready(intake.source.window_size());
+    let arrived = first.len();
+    let (admitted, refused) = intake.admit(first);
+    let (found, manifest) = tokio::task::spawn_blocking(move || {
         let mut manifest = Manifest::open_shard(&out_dir, shard)?;
-        let (queue, skipped, changed) = reconcile(&manifest, specs, &out_dir);
+        let found = reconcile(&manifest, admitted, &out_dir);
         // Records for new jobs are built as they are written, not all at once.
-        manifest.insert_all(changed.iter().map(|&i| {
-            let spec = &queue[i].spec;
+        manifest.insert_all(found.changed.iter().map(|&i| {
+            let spec = &found.queue[i].spec;
             JobRecord::pending(spec.path.to_string(), spec.url.to_string())
         }))?;
-        Ok::<_, ManifestError>((queue, skipped, manifest))
+        Ok::<_, ManifestError>((found, manifest))
     })
     .await
     .map_err(|_| EngineError::WriterPanicked)??;
 
     let mut report = Report::default();
-    let known_bytes = queue
+    let known_bytes = found
+        .queue
         .iter()
         .filter_map(|job| job.record.as_ref().and_then(|r| r.total))
-        .chain(skipped.iter().map(|s| s.bytes))
+        .chain(found.skipped.iter().map(|s| s.bytes))
         .sum();
     let _ = events
         .send(Event::RunStarted {
-            jobs: queue.len() + skipped.len(),
+            jobs: intake.source.expected().unwrap_or(0).max(arrived),
             known_bytes,
         })
         .await;
-    for job in &queue {
-        let _ = events
-            .send(Event::Queued {
-                id: job.id,
-                path: job.spec.path.to_string(),
-                url: redact(&job.spec.url),
-            })
-            .await;
-    }
-    for skip in skipped {
-        report.skipped += 1;
-        let _ = events
-            .send(Event::Skipped {
-                id: skip.id,
-                path: skip.path,
-                bytes: skip.bytes,
-            })
-            .await;
-    }
-
     let (recorder, writer) = Recorder::spawn(manifest).map_err(EngineError::Spawn)?;
     let shared = Arc::new(Shared {
         limits: Limits::new(cfg.max_connections, cfg.max_per_host),
@@ -166,13 +161,170 @@ pub async fn run(
         cancel: cancel.clone(),
         boot_id: boot_id(),
     });
-    dispatch(&shared, queue, &mut report).await;
+    let mut hosts = HostQueues::default();
+    intake
+        .announce(&shared, found, refused, &mut hosts, &mut report)
+        .await;
+    dispatch(&shared, hosts, intake, &mut report).await;
     report.cancelled = cancel.is_cancelled();
     // Dropping the last Recorder lets the writer compact and close the manifest.
     drop(shared);
     report.warnings = writer.join().await?;
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// Where jobs enter the run: numbers them, refuses one whose file another
+/// job of this run is still on, and announces the rest once reconciled.
+struct Intake {
+    source: JobSource,
+    next_id: JobId,
+    /// Output paths of the jobs queued or running: a stream cannot be
+    /// checked for repeats up front, and two jobs on one `.part` would
+    /// splice it.
+    busy: HashSet<String>,
+}
+
+/// A job refused on arrival, and why.
+struct Refused {
+    id: JobId,
+    path: String,
+    /// Redacted.
+    url: String,
+    kind: FailureKind,
+    error: String,
+}
+
+impl Intake {
+    fn new(source: JobSource) -> Intake {
+        Intake {
+            source,
+            next_id: 0,
+            busy: HashSet::new(),
+        }
+    }
+
+    /// Numbers `jobs` and splits off those whose path is busy.
+    fn admit(&mut self, jobs: Vec<JobSpec>) -> (Vec<(JobId, JobSpec)>, Vec<Refused>) {
+        let mut admitted = Vec::with_capacity(jobs.len());
+        let mut refused = Vec::new();
+        for spec in jobs {
+            let id = self.next_id;
+            self.next_id += 1;
+            let path = spec.path.to_string();
+            if self.busy.insert(path.clone()) {
+                admitted.push((id, spec));
+            } else {
+                // As aria2 refuses a download of a file it is already
+                // downloading; once that job ends, the path may come again.
+                let error = format!(
+                    "{path} is already being downloaded by this run (add it again once that job ends)"
+                );
+                refused.push(Refused {
+                    id,
+                    path,
+                    url: redact(&spec.url),
+                    kind: FailureKind::Io,
+                    error,
+                });
+            }
+        }
+        (admitted, refused)
+    }
+
+    /// Reconciles jobs that arrived while the run was going (through the
+    /// recorder, which owns the manifest by then) and announces them.
+    async fn arrive(
+        &mut self,
+        shared: &Arc<Shared>,
+        jobs: Vec<JobSpec>,
+        hosts: &mut HostQueues,
+        report: &mut Report,
+    ) {
+        let (admitted, mut refused) = self.admit(jobs);
+        let names: Vec<(JobId, String, String)> = admitted
+            .iter()
+            .map(|(id, spec)| (*id, spec.path.to_string(), redact(&spec.url)))
+            .collect();
+        let found = match shared
+            .recorder
+            .reconcile(admitted, &shared.cfg.out_dir)
+            .await
+        {
+            Ok(found) => found,
+            Err(err) => {
+                for (id, path, url) in names {
+                    self.busy.remove(&path);
+                    refused.push(Refused {
+                        id,
+                        error: format!("cannot look up {path} in the manifest: {err}"),
+                        path,
+                        url,
+                        kind: FailureKind::Manifest,
+                    });
+                }
+                Reconciled::default()
+            }
+        };
+        self.announce(shared, found, refused, hosts, report).await;
+    }
+
+    /// Sends `Queued` for every job to run (and queues it), then `Skipped`
+    /// for the complete ones, then `Queued` and `Failed` for each refused
+    /// one: every job is announced once and a queued one ends once, which
+    /// is what consumers count on.
+    async fn announce(
+        &mut self,
+        shared: &Shared,
+        found: Reconciled,
+        refused: Vec<Refused>,
+        hosts: &mut HostQueues,
+        report: &mut Report,
+    ) {
+        for job in found.queue {
+            let _ = shared
+                .events
+                .send(Event::Queued {
+                    id: job.id,
+                    path: job.spec.path.to_string(),
+                    url: redact(&job.spec.url),
+                })
+                .await;
+            hosts.push(job);
+        }
+        for skip in found.skipped {
+            report.skipped += 1;
+            self.busy.remove(&skip.path);
+            let _ = shared
+                .events
+                .send(Event::Skipped {
+                    id: skip.id,
+                    path: skip.path,
+                    bytes: skip.bytes,
+                })
+                .await;
+        }
+        for refuse in refused {
+            report.failed += 1;
+            let _ = shared
+                .events
+                .send(Event::Queued {
+                    id: refuse.id,
+                    path: refuse.path.clone(),
+                    url: refuse.url,
+                })
+                .await;
+            let _ = shared
+                .events
+                .send(Event::Failed {
+                    id: refuse.id,
+                    path: refuse.path,
+                    kind: refuse.kind,
+                    error: refuse.error,
+                })
+                .await;
+        }
+    }
 }
 
 /// A job waiting for a worker.
@@ -193,23 +345,30 @@ struct Skip {
     bytes: u64,
 }
 
+/// Jobs matched with the manifest.
+#[derive(Default)]
+struct Reconciled {
+    queue: Vec<Queued>,
+    skipped: Vec<Skip>,
+    /// Positions in `queue` of the jobs that need a new record.
+    changed: Vec<usize>,
+}
+
 /// Matches each job with what the manifest knows. A job is its output path:
 /// the URL is only where to fetch it now, so a record is found by path
 /// whatever URL it was last fetched from (presigned links change on every
 /// listing, mirrors move, http becomes https). Complete files are skipped
 /// without a request; a partial one resumes under the usual If-Range rule,
-/// which makes a new origin prove it serves the same bytes. Returns the
-/// queue, the skipped jobs and the queue positions of jobs that need a new
-/// record.
+/// which makes a new origin prove it serves the same bytes.
 fn reconcile(
     manifest: &Manifest,
-    specs: Vec<JobSpec>,
+    specs: Vec<(JobId, JobSpec)>,
     out_dir: &std::path::Path,
-) -> (Vec<Queued>, Vec<Skip>, Vec<usize>) {
+) -> Reconciled {
     let mut queue = Vec::new();
     let mut skipped = Vec::new();
     let mut changed = Vec::new();
-    for (id, spec) in specs.into_iter().enumerate() {
+    for (id, spec) in specs {
         let path = spec.path.to_string();
         let record = match manifest.get(&path) {
             // A pending record holds nothing but its URL: rewrite it when
@@ -240,7 +399,11 @@ fn reconcile(
             });
         }
     }
-    (queue, skipped, changed)
+    Reconciled {
+        queue,
+        skipped,
+        changed,
+    }
 }
 
 /// Done in the manifest, the final file present with the recorded length,
@@ -260,32 +423,27 @@ fn is_complete(rec: &JobRecord, spec: &JobSpec, out_dir: &std::path::Path) -> bo
 
 /// Jobs waiting for a connection, grouped by host so one busy host never
 /// blocks the queue for the others.
+#[derive(Default)]
 struct HostQueues {
     waiting: HashMap<String, VecDeque<Queued>>,
     /// Hosts in first-seen order, for a fair round robin.
     order: Vec<String>,
     next: usize,
+    len: usize,
 }
 
 impl HostQueues {
-    fn new(jobs: Vec<Queued>) -> Self {
-        let mut waiting: HashMap<String, VecDeque<Queued>> = HashMap::new();
-        let mut order = Vec::new();
-        for job in jobs {
-            let host = host_key(&job.spec.url);
-            waiting
-                .entry(host)
-                .or_insert_with_key(|host| {
-                    order.push(host.clone());
-                    VecDeque::new()
-                })
-                .push_back(job);
-        }
-        HostQueues {
-            waiting,
-            order,
-            next: 0,
-        }
+    fn push(&mut self, job: Queued) {
+        let host = host_key(&job.spec.url);
+        let order = &mut self.order;
+        self.waiting
+            .entry(host)
+            .or_insert_with_key(|host| {
+                order.push(host.clone());
+                VecDeque::new()
+            })
+            .push_back(job);
+        self.len += 1;
     }
 
     /// The next job whose host has a free connection, with that connection.
@@ -303,14 +461,24 @@ impl HostQueues {
                 continue;
             };
             let job = queue.pop_front()?;
-            self.next = idx + 1;
+            self.len -= 1;
+            if queue.is_empty() {
+                // A host with nothing waiting leaves the round: however many
+                // hosts a long stream names, only those of queued jobs are
+                // kept. The host after it moves into its place.
+                let host = self.order.remove(idx);
+                self.waiting.remove(&host);
+                self.next = idx;
+            } else {
+                self.next = idx + 1;
+            }
             return Some((job, permit));
         }
         None
     }
 
     fn is_empty(&self) -> bool {
-        self.waiting.values().all(VecDeque::is_empty)
+        self.len == 0
     }
 }
 
@@ -320,8 +488,18 @@ impl HostQueues {
 pub(crate) struct Limits {
     global: Arc<Semaphore>,
     per_host: usize,
-    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    hosts: Mutex<HostSlots>,
     freed: Arc<Notify>,
+}
+
+/// Host semaphores kept before those with no connection out are dropped.
+const HOSTS_KEPT: usize = 1024;
+
+/// Each host's connection semaphore, for the hosts seen lately.
+struct HostSlots {
+    by_host: HashMap<String, Arc<Semaphore>>,
+    /// The size at which the next new host first drops the idle ones.
+    prune_at: usize,
 }
 
 /// One connection's right to exist; dropping it wakes the dispatcher.
@@ -346,7 +524,10 @@ impl Limits {
         Limits {
             global: Arc::new(Semaphore::new(global)),
             per_host,
-            hosts: Mutex::new(HashMap::new()),
+            hosts: Mutex::new(HostSlots {
+                by_host: HashMap::new(),
+                prune_at: HOSTS_KEPT,
+            }),
             freed: Arc::new(Notify::new()),
         }
     }
@@ -355,7 +536,16 @@ impl Limits {
     pub(crate) fn try_acquire(&self, host: &str) -> Option<ConnPermit> {
         let host_sem = {
             let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+            if hosts.by_host.len() >= hosts.prune_at && !hosts.by_host.contains_key(host) {
+                // A semaphore only this map holds has no permit out (each
+                // permit holds its semaphore), so dropping it loses no
+                // count: a long stream's hosts are not all kept. Doubling
+                // the mark keeps the sweeps rare.
+                hosts.by_host.retain(|_, sem| Arc::strong_count(sem) > 1);
+                hosts.prune_at = (2 * hosts.by_host.len()).max(HOSTS_KEPT);
+            }
             hosts
+                .by_host
                 .entry(host.to_string())
                 .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))
                 .clone()
@@ -378,11 +568,17 @@ pub(crate) fn host_key(url: &url::Url) -> String {
     )
 }
 
-/// Runs the queue with bounded parallelism. A connection is taken before a
-/// task is spawned, so the queue only moves when one is free; a panicking
+/// Runs the queue with bounded parallelism, topping it up from the source
+/// while it holds fewer jobs than the source's window: the stream is read
+/// only as fast as jobs start (back-pressure). A connection is taken before
+/// a task is spawned, so the queue only moves when one is free; a panicking
 /// worker counts as a failed job.
-async fn dispatch(shared: &Arc<Shared>, queue: Vec<Queued>, report: &mut Report) {
-    let mut hosts = HostQueues::new(queue);
+async fn dispatch(
+    shared: &Arc<Shared>,
+    mut hosts: HostQueues,
+    mut intake: Intake,
+    report: &mut Report,
+) {
     let mut running = JoinSet::new();
     // Each running task's job and path, so a crashed one can be named.
     let mut in_flight: HashMap<tokio::task::Id, (JobId, String)> = HashMap::new();
@@ -398,11 +594,26 @@ async fn dispatch(shared: &Arc<Shared>, queue: Vec<Queued>, report: &mut Report)
             let handle = running.spawn(task);
             in_flight.insert(handle.id(), (job.id, path));
         }
-        if running.is_empty() && (hosts.is_empty() || shared.cancel.is_cancelled()) {
+        let cancelled = shared.cancel.is_cancelled();
+        let ended = intake.source.ended();
+        if running.is_empty() && (cancelled || (hosts.is_empty() && ended)) {
             break;
         }
+        let room = intake.source.window_size().saturating_sub(hosts.len);
+        let feed = room > 0 && !ended && !cancelled;
         let joined = tokio::select! {
             joined = running.join_next_with_id(), if !running.is_empty() => joined,
+            job = intake.source.next(), if feed => {
+                if let Some(job) = job {
+                    let mut jobs = vec![job];
+                    jobs.extend(intake.source.ready(room - 1));
+                    intake.arrive(shared, jobs, &mut hosts, report).await;
+                }
+                continue;
+            }
+            // Waiting on a source that has nothing yet (a daemon's idle
+            // queue) must not outlast a cancel.
+            () = shared.cancel.cancelled(), if feed => continue,
             // An extra connection of a segmented download ended: a queued
             // job may fit now.
             _ = shared.limits.freed.notified() => continue,
@@ -417,6 +628,7 @@ async fn dispatch(shared: &Arc<Shared>, queue: Vec<Queued>, report: &mut Report)
         let Some((id, path)) = in_flight.remove(&task) else {
             continue;
         };
+        intake.busy.remove(&path);
         match result {
             Ok((outcome, fetched)) => {
                 report.bytes += fetched;
@@ -439,5 +651,76 @@ async fn dispatch(shared: &Arc<Shared>, queue: Vec<Queued>, report: &mut Report)
                     .await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queued(id: JobId, url: &str) -> Queued {
+        let url = url::Url::parse(url).expect("a valid URL");
+        let path = crate::naming::RelPath::parse(&id.to_string()).expect("a valid path");
+        let origin = crate::list::Origin {
+            source: Arc::from("test"),
+            line: id + 1,
+        };
+        Queued {
+            id,
+            spec: Arc::new(JobSpec {
+                url,
+                mirrors: Vec::new(),
+                path,
+                checksum: None,
+                headers: Vec::new(),
+                origin,
+            }),
+            record: None,
+        }
+    }
+
+    #[test]
+    fn hosts_take_turns_and_an_emptied_host_leaves_the_round() {
+        let mut hosts = HostQueues::default();
+        let urls = [
+            "http://a/",
+            "http://a/",
+            "http://b/",
+            "http://c/",
+            "http://a/",
+        ];
+        for (id, url) in urls.into_iter().enumerate() {
+            hosts.push(queued(id, url));
+        }
+        let limits = Limits::new(100, 100);
+        let mut order = Vec::new();
+        while let Some((job, _permit)) = hosts.pop(&limits) {
+            order.push(job.id);
+            if job.id == 2 {
+                // b emptied: only the hosts with queued jobs are kept.
+                assert_eq!(hosts.order, ["a:80", "c:80"]);
+            }
+        }
+        // As when every host stayed in the round: a, b, c, then a's rest.
+        assert_eq!(order, [0, 2, 3, 1, 4]);
+        assert!(hosts.is_empty() && hosts.waiting.is_empty() && hosts.order.is_empty());
+        // A host seen again joins the end of the round.
+        hosts.push(queued(5, "http://b/"));
+        assert_eq!(hosts.order, ["b:80"]);
+    }
+
+    #[test]
+    fn idle_hosts_are_forgotten_but_a_busy_host_keeps_its_limit() {
+        let limits = Limits::new(10, 1);
+        let held = limits.try_acquire("busy:80").expect("a free slot");
+        for n in 0..3 * HOSTS_KEPT {
+            let permit = limits.try_acquire(&format!("h{n}:80"));
+            assert!(permit.is_some(), "host {n}");
+        }
+        let kept = limits.hosts.lock().map(|h| h.by_host.len()).unwrap_or(0);
+        assert!(kept <= 2 * HOSTS_KEPT, "{kept} host semaphores kept");
+        assert!(limits.try_acquire("busy:80").is_none());
+        drop(held);
+        assert!(limits.try_acquire("busy:80").is_some());
     }
 }

@@ -1,17 +1,20 @@
 //! The manifest's single owner: an actor on its own thread that appends the
-//! records workers send and syncs them in groups.
+//! records workers send and syncs them in groups, and reconciles the jobs
+//! that join a run after it started.
 //!
 //! Workers sync their `.part` data before they send a record, so the
 //! manifest never claims bytes that are not on disk. One fsync covers every
 //! record that arrived while the last one ran (group commit), which keeps the
 //! cost per update flat however many jobs run.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::EngineError;
+use super::{reconcile, EngineError, JobSpec, Reconciled};
+use crate::event::JobId;
 use crate::store::manifest::{JobRecord, Manifest, ManifestError};
 
 enum Msg {
@@ -21,6 +24,12 @@ enum Msg {
         durable: bool,
     },
     SaveSynced(JobRecord, oneshot::Sender<Result<(), RecordError>>),
+    /// Matches jobs with the manifest and appends the records of new ones.
+    Reconcile {
+        jobs: Vec<(JobId, JobSpec)>,
+        out_dir: PathBuf,
+        done: oneshot::Sender<Reconciled>,
+    },
 }
 
 /// Why a record a worker waited on is not on disk. Its [`crate::error::chain`]
@@ -84,6 +93,26 @@ impl Recorder {
             .map_err(|_| RecordError::Stopped)?;
         done_rx.await.map_err(|_| RecordError::Stopped)?
     }
+
+    /// Reconciles jobs that arrive while the run goes on (see
+    /// `engine::reconcile`). Their new records are appended without a sync
+    /// of their own: a pending record claims no bytes.
+    pub(super) async fn reconcile(
+        &self,
+        jobs: Vec<(JobId, JobSpec)>,
+        out_dir: &Path,
+    ) -> Result<Reconciled, RecordError> {
+        let (done, found) = oneshot::channel();
+        let out_dir = out_dir.to_path_buf();
+        self.tx
+            .send(Msg::Reconcile {
+                jobs,
+                out_dir,
+                done,
+            })
+            .map_err(|_| RecordError::Stopped)?;
+        found.await.map_err(|_| RecordError::Stopped)
+    }
 }
 
 impl RecorderThread {
@@ -118,51 +147,19 @@ fn actor(
             path: manifest.dir().to_path_buf(),
             source,
         })?;
-    // A failed append (a full disk) is cut back off the journal by
-    // `update`, so the journal stays whole and later appends may succeed
-    // again: the run goes on, the records lost are counted, and the job
-    // waiting on a lost record learns it failed.
-    let mut lost = 0usize;
-    let mut first_loss: Option<String> = None;
+    let mut losses = Losses::default();
     while let Some(first) = rx.blocking_recv() {
-        let mut waiting = Vec::new();
-        let mut batch = vec![first];
+        // What is queued now, and no more: a steady flood of records must
+        // not hold back the sync that acks the first ones.
+        let mut msgs = vec![first];
         while let Ok(more) = rx.try_recv() {
-            batch.push(more);
+            msgs.push(more);
         }
-        let mut failure: Option<Arc<ManifestError>> = None;
-        let mut sync = false;
-        for msg in batch {
-            let rec = match msg {
-                Msg::Save { rec, durable } => {
-                    sync |= durable;
-                    rec
-                }
-                Msg::SaveSynced(rec, done) => {
-                    waiting.push(done);
-                    sync = true;
-                    rec
-                }
-            };
-            if let Err(err) = manifest.update(rec) {
-                lost += 1;
-                failure.get_or_insert_with(|| Arc::new(err));
-            }
+        let mut batch = Batch::default();
+        for msg in msgs {
+            batch.apply(&mut manifest, msg);
         }
-        match failure {
-            Some(err) => {
-                for done in waiting {
-                    let _ = done.send(Err(RecordError::Append(err.clone())));
-                }
-                first_loss.get_or_insert_with(|| crate::error::chain(&*err));
-            }
-            None if sync => {
-                // Everything this batch appended precedes the fsync the
-                // syncer will start, so its acks are honest.
-                let _ = sync_tx.send(waiting);
-            }
-            None => {}
-        }
+        batch.end(&sync_tx, &mut losses);
     }
     drop(sync_tx);
     let synced = syncer
@@ -174,13 +171,7 @@ fn actor(
         path: journal,
         source,
     })?;
-    let mut warnings = Vec::new();
-    if let Some(msg) = first_loss {
-        warnings.push(format!(
-            "{lost} manifest update(s) could not be written ({msg}); \
-             the next run may fetch again the bytes they recorded"
-        ));
-    }
+    let mut warnings: Vec<String> = losses.warning().into_iter().collect();
     // Compaction only makes the next load shorter: the synced journal holds
     // every record, so a full disk here is worth a warning, not a failed run.
     if let Err(err) = manifest.close() {
@@ -191,6 +182,95 @@ fn actor(
         ));
     }
     Ok(warnings)
+}
+
+/// Records that could not be appended over the whole run. A failed append
+/// (a full disk) is cut back off the journal by `update`, so the journal
+/// stays whole and later appends may succeed again: the run goes on, the
+/// records lost are counted, and the job waiting on a lost record learns
+/// it failed.
+#[derive(Default)]
+struct Losses {
+    lost: usize,
+    first: Option<String>,
+}
+
+impl Losses {
+    fn warning(&self) -> Option<String> {
+        let msg = self.first.as_ref()?;
+        Some(format!(
+            "{} manifest update(s) could not be written ({msg}); \
+             the next run may fetch again the bytes they recorded",
+            self.lost
+        ))
+    }
+}
+
+/// The messages taken at once, between two syncs.
+#[derive(Default)]
+struct Batch {
+    waiting: Acks,
+    sync: bool,
+    lost: usize,
+    failure: Option<Arc<ManifestError>>,
+}
+
+impl Batch {
+    fn apply(&mut self, manifest: &mut Manifest, msg: Msg) {
+        match msg {
+            Msg::Save { rec, durable } => {
+                self.sync |= durable;
+                self.append(manifest, rec);
+            }
+            Msg::SaveSynced(rec, done) => {
+                self.waiting.push(done);
+                self.sync = true;
+                self.append(manifest, rec);
+            }
+            Msg::Reconcile {
+                jobs,
+                out_dir,
+                done,
+            } => {
+                let found = reconcile(manifest, jobs, &out_dir);
+                for &i in &found.changed {
+                    let spec = &found.queue[i].spec;
+                    let rec = JobRecord::pending(spec.path.to_string(), spec.url.to_string());
+                    self.append(manifest, rec);
+                }
+                let _ = done.send(found);
+            }
+        }
+    }
+
+    fn append(&mut self, manifest: &mut Manifest, rec: JobRecord) {
+        if let Err(err) = manifest.update(rec) {
+            self.lost += 1;
+            self.failure.get_or_insert_with(|| Arc::new(err));
+        }
+    }
+
+    /// Acks the batch: after the next fsync, or at once with the error that
+    /// lost some of its records.
+    fn end(self, sync_tx: &std::sync::mpsc::Sender<Acks>, losses: &mut Losses) {
+        losses.lost += self.lost;
+        match self.failure {
+            Some(err) => {
+                for done in self.waiting {
+                    let _ = done.send(Err(RecordError::Append(err.clone())));
+                }
+                losses
+                    .first
+                    .get_or_insert_with(|| crate::error::chain(&*err));
+            }
+            None if self.sync => {
+                // Everything this batch appended precedes the fsync the
+                // syncer will start, so its acks are honest.
+                let _ = sync_tx.send(self.waiting);
+            }
+            None => {}
+        }
+    }
 }
 
 /// fsyncs the journal whenever asked, once for every request queued

@@ -290,6 +290,15 @@ impl Bars {
         self.total.set_position(self.on_disk);
     }
 
+    /// Counts a job streamed in after `RunStarted`: ids are given in order
+    /// of arrival, so the run has at least `id + 1` jobs.
+    fn arrived(&mut self, id: JobId) {
+        if id >= self.run_jobs {
+            self.run_jobs = id + 1;
+            self.refresh_files();
+        }
+    }
+
     fn refresh_files(&mut self) {
         let all = self.run_jobs.max(self.completed + self.failed);
         let mut prefix = format!("{}/{} files", self.completed, all);
@@ -441,6 +450,7 @@ impl Renderer for Bars {
                 self.refresh_total();
             }
             Event::Queued { id, path, .. } => {
+                self.arrived(*id);
                 // Remembered, not shown: a row goes to a job that started
                 // (or retries), so a long queue takes no rows.
                 if let Some(job) = self.jobs.get(id) {
@@ -452,6 +462,7 @@ impl Renderer for Bars {
                 }
             }
             Event::Skipped { id, bytes, .. } => {
+                self.arrived(*id);
                 let (pos, total) = self
                     .end(*id)
                     .map_or((0, 0), |j| (j.pos, j.total.unwrap_or(0)));

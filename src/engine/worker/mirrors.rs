@@ -10,11 +10,11 @@
 use url::Url;
 
 use super::{segmented, Stop, Worker};
-use crate::engine::host_key;
+use crate::engine::{host_key, JobSpec};
 use crate::error::DownloadError;
 use crate::event::{Event, RestartReason, SwitchScope};
 use crate::http::range::is_strong_etag;
-use crate::list::{redact, JobSpec};
+use crate::list::redact;
 
 /// A job's mirrors, in list order, and the one in use.
 pub(super) struct MirrorSet {

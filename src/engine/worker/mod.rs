@@ -38,10 +38,10 @@ use mirrors::{fails_over, MirrorSet};
 use super::recorder::Recorder;
 use super::retry::{Backoff, RetryState};
 use super::{ConnPermit, EngineConfig, Limits};
+use crate::engine::JobSpec;
 use crate::error::DownloadError;
 use crate::event::{Event, JobId, RestartReason};
 use crate::http::answer::Mismatch;
-use crate::list::JobSpec;
 use crate::store::manifest::JobRecord;
 use crate::store::part::{part_path, PartFile};
 

@@ -425,3 +425,27 @@ fn short_path_keeps_the_file_name() {
     assert_eq!(short.chars().count(), PATH_WIDTH);
     assert!(short.starts_with('…') && short.ends_with("file-name.iso"));
 }
+
+#[test]
+fn a_job_streamed_in_after_the_start_counts_in_the_files() {
+    let (mut bars, _err) = hidden();
+    bars.event(&Event::RunStarted {
+        jobs: 1,
+        known_bytes: 0,
+    });
+    bars.event(&started(0, 10));
+    bars.event(&finished(0, 10));
+    assert_eq!(bars.total.prefix(), "1/1 files");
+    bars.event(&Event::Queued {
+        id: 1,
+        path: "out/1.bin".into(),
+        url: "http://h/1.bin".into(),
+    });
+    assert_eq!(bars.total.prefix(), "1/2 files");
+    bars.event(&Event::Skipped {
+        id: 2,
+        path: "out/2.bin".into(),
+        bytes: 5,
+    });
+    assert_eq!(bars.total.prefix(), "2/3 files");
+}
