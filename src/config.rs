@@ -109,23 +109,7 @@ impl GetConfig {
             only.out = Some(out.clone());
         }
         if let Some(input) = &args.input {
-            let (text, source) = if input == "-" {
-                let mut text = String::new();
-                std::io::stdin()
-                    .read_to_string(&mut text)
-                    .map_err(|source| ConfigError::Read {
-                        path: "<stdin>".into(),
-                        source,
-                    })?;
-                (text, "<stdin>".to_string())
-            } else {
-                let text = std::fs::read_to_string(input).map_err(|source| ConfigError::Read {
-                    path: input.into(),
-                    source,
-                })?;
-                (text, input.clone())
-            };
-            entries.extend(parse_list(&text, &source)?);
+            entries.extend(read_list(input)?);
         }
         if entries.is_empty() {
             return Err(match args.input {
@@ -150,16 +134,9 @@ impl GetConfig {
             .iter()
             .map(|raw| split_header(raw))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut resolved =
-            settings
-                .resolve(|name| std::env::var_os(name))
-                .map_err(|err| match err {
-                    ResolveError::Setting(err) => flag_error(err),
-                    ResolveError::Header(err) => ConfigError::Header(err),
-                    ResolveError::Client(err) => ConfigError::Client(err),
-                    ResolveError::NetrcRead { path, source } => ConfigError::Read { path, source },
-                    ResolveError::Netrc(err) => ConfigError::Netrc(err),
-                })?;
+        let mut resolved = settings
+            .resolve(|name| std::env::var_os(name))
+            .map_err(resolve_error)?;
         resolved.engine.shard = args.shard;
         let hooks = match args.on_complete {
             Some(program) => Some(HookConfig::new(
@@ -190,6 +167,39 @@ impl GetConfig {
 
 /// The command line's settings, as the library's builder would set them:
 /// the one place a `haul get` flag meets [`Settings`].
+/// The entries of the list file `input` (`-` is standard input).
+fn read_list(input: &str) -> Result<Vec<crate::list::ListEntry>, ConfigError> {
+    let (text, source) = if input == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|source| ConfigError::Read {
+                path: "<stdin>".into(),
+                source,
+            })?;
+        (text, "<stdin>".to_string())
+    } else {
+        let text = std::fs::read_to_string(input).map_err(|source| ConfigError::Read {
+            path: input.into(),
+            source,
+        })?;
+        (text, input.to_string())
+    };
+    Ok(parse_list(&text, &source)?)
+}
+
+/// A settings error in the CLI's words: flags are named here, not in the
+/// library.
+fn resolve_error(err: ResolveError) -> ConfigError {
+    match err {
+        ResolveError::Setting(err) => flag_error(err),
+        ResolveError::Header(err) => ConfigError::Header(err),
+        ResolveError::Client(err) => ConfigError::Client(err),
+        ResolveError::NetrcRead { path, source } => ConfigError::Read { path, source },
+        ResolveError::Netrc(err) => ConfigError::Netrc(err),
+    }
+}
+
 fn settings_from_args(args: &GetArgs) -> Settings {
     let netrc = match (&args.netrc_file, args.netrc) {
         (Some(file), _) => NetrcSource::File(file.clone()),
