@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 
 use crate::http::range::ResumeMismatch;
+pub use crate::safe_url::SafeUrl;
 
 /// Index of a job in the run's job list; stable for the whole run.
 pub type JobId = usize;
@@ -43,7 +44,7 @@ pub enum Event {
         /// Where the file goes, relative to the output directory.
         path: String,
         /// The URL, its credentials hidden.
-        url: String,
+        url: SafeUrl,
     },
     /// The file is already complete on disk: no request was made.
     Skipped {
@@ -101,9 +102,9 @@ pub enum Event {
         /// Where the file goes, relative to the output directory.
         path: String,
         /// The mirror given up, credentials hidden.
-        from: String,
+        from: SafeUrl,
         /// The mirror tried next, credentials hidden.
-        to: String,
+        to: SafeUrl,
         /// What went wrong with `from`: the error and its causes.
         reason: String,
         /// Whether the whole job moved, or one connection of a split.
@@ -302,7 +303,7 @@ pub enum RestartReason {
     /// The job moved to a mirror that cannot vouch for the bytes on disk.
     MirrorUnproven {
         /// The new mirror, credentials hidden.
-        url: String,
+        url: SafeUrl,
     },
     /// A connection of a split got a Content-Range other than the bytes
     /// `first..=last` of `total` it asked for.
@@ -465,7 +466,7 @@ mod tests {
             ),
             (
                 RestartReason::MirrorUnproven {
-                    url: "http://m/f".into(),
+                    url: "http://m/f".parse().expect("a URL"),
                 },
                 "mirror http://m/f cannot prove it serves the bytes already on disk",
             ),

@@ -28,7 +28,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::event::{Event, JobId};
+use crate::event::{Event, JobId, SafeUrl};
 use crate::naming::RelPath;
 
 /// Bytes kept of each of a hook's stdout and stderr: the last ones, where
@@ -164,7 +164,8 @@ struct Request {
     rel: String,
     /// Absolute: what a script can use from any working directory.
     path: PathBuf,
-    url: String,
+    /// `None` when no `Queued` event named it.
+    url: Option<SafeUrl>,
     sha256: String,
     bytes: u64,
 }
@@ -174,9 +175,9 @@ struct Request {
 pub struct HookRunner {
     cfg: HookConfig,
     out_dir: PathBuf,
-    /// Each queued job's URL (credentials hidden), from its `Queued` event:
-    /// `Finished` does not repeat it.
-    urls: HashMap<JobId, String>,
+    /// Each queued job's URL, from its `Queued` event: `Finished` does not
+    /// repeat it.
+    urls: HashMap<JobId, SafeUrl>,
     queue: VecDeque<Request>,
     running: JoinSet<Event>,
     /// Which job each running task serves, to name it should the task panic.
@@ -234,7 +235,7 @@ impl HookRunner {
                     id: *id,
                     rel: path.clone(),
                     path: abs,
-                    url: self.urls.remove(id).unwrap_or_default(),
+                    url: self.urls.remove(id),
                     sha256: sha256.clone(),
                     bytes: *bytes,
                 };
@@ -341,12 +342,13 @@ async fn run_hook(
     cancel: CancellationToken,
 ) -> Event {
     let started = Instant::now();
+    let url = request.url.as_deref().unwrap_or_default();
     let mut cmd = Command::new(&cfg.program);
     cmd.arg(&request.path)
-        .arg(&request.url)
+        .arg(url)
         .arg(&request.sha256)
         .env("HAUL_PATH", &request.path)
-        .env("HAUL_URL", &request.url)
+        .env("HAUL_URL", url)
         .env("HAUL_SHA256", &request.sha256)
         .env("HAUL_BYTES", request.bytes.to_string())
         .env("HAUL_OUT_DIR", &out_dir)
@@ -620,7 +622,7 @@ mod tests {
             Event::Queued {
                 id: 0,
                 path: "sub/a.bin".into(),
-                url: "http://h/a.bin".into(),
+                url: "http://h/a.bin".parse().expect("a URL"),
             },
             finished(0, "sub/a.bin"),
         ];

@@ -48,6 +48,7 @@ mod list;
 mod man;
 mod naming;
 mod netrc;
+mod safe_url;
 pub mod serve;
 mod settings;
 mod shard;

@@ -8,13 +8,14 @@
 //! that starts with `SOURCE:LINE: `, so the user can go straight to it.
 //! [`plan`] then settles output paths, drops repeated URLs and refuses two
 //! jobs that would write the same file. This module parses and checks text;
-//! it does no I/O and never shows a URL's credentials (see [`redact`]).
+//! it does no I/O and never shows a URL's credentials (see [`SafeUrl`]).
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
 use crate::naming::{self, NameError, RelPath};
+use crate::safe_url::SafeUrl;
 
 /// The source name used for positional URLs.
 const COMMAND_LINE: &str = "command line";
@@ -224,27 +225,6 @@ impl ListError {
     }
 }
 
-/// The URL as text with its credentials hidden, for every message and log:
-/// the password becomes `***`; a user name given without a password (often
-/// a token, as in `https://TOKEN@host/`) becomes `***` too.
-pub fn redact(url: &url::Url) -> String {
-    if url.username().is_empty() && url.password().is_none() {
-        return url.to_string();
-    }
-    let mut shown = url.clone();
-    let hidden = if url.password().is_some() {
-        shown.set_password(Some("***"))
-    } else {
-        shown.set_username("***")
-    };
-    match hidden {
-        Ok(()) => shown.to_string(),
-        // Only URLs without a host refuse credentials, and those cannot carry
-        // any; still, never fall back to showing the original.
-        Err(()) => format!("{}:***", url.scheme()),
-    }
-}
-
 /// Hides credentials in text that may not even parse as a URL (for
 /// [`ListError::InvalidUrl`]): whatever sits before the last '@' of the
 /// authority becomes `***`.
@@ -417,7 +397,7 @@ pub(crate) fn check_url(text: &str) -> Result<url::Url, UrlError> {
         "http" | "https" => Ok(url),
         scheme => Err(UrlError::Scheme {
             scheme: scheme.to_owned(),
-            url: redact(&url),
+            url: SafeUrl::new(&url).to_string(),
         }),
     }
 }
@@ -626,7 +606,7 @@ pub fn plan_with_duplicates(entries: Vec<ListEntry>) -> Result<Plan, ListError> 
                 origin: entry.origin,
                 path,
                 other: other.origin.clone(),
-                other_url: redact(&other.url),
+                other_url: SafeUrl::new(&other.url).to_string(),
             });
         }
         // This job's file is a directory another job needs.
@@ -669,7 +649,7 @@ fn prefix_error(origin: &Origin, path: &RelPath, other: &JobSpec) -> ListError {
         path: path.clone(),
         other: other.origin.clone(),
         other_path: other.path.clone(),
-        other_url: redact(&other.url),
+        other_url: SafeUrl::new(&other.url).to_string(),
     }
 }
 

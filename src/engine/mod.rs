@@ -23,7 +23,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::event::{Event, FailureKind, JobId, Report};
-use crate::list::{redact, JobSpec};
+use crate::list::JobSpec;
+use crate::safe_url::SafeUrl;
 use crate::store::lock::{DirLock, LockError};
 use crate::store::manifest::{boot_id, JobRecord, JobState, Manifest, ManifestError};
 use recorder::Recorder;
@@ -140,7 +141,7 @@ pub async fn run(
             .send(Event::Queued {
                 id: job.id,
                 path: job.spec.path.to_string(),
-                url: redact(&job.spec.url),
+                url: SafeUrl::new(&job.spec.url),
             })
             .await;
     }

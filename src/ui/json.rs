@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use super::{Renderer, Sink};
-use crate::event::{secs, Event, FailureKind, JobId, Report};
+use crate::event::{secs, Event, FailureKind, JobId, Report, SafeUrl};
 use crate::verify::{VerifyItem, VerifyOutcome, VerifySummary};
 
 /// Shortest gap between two `progress` lines of one job: at most two a
@@ -217,7 +217,7 @@ impl ProgressThrottle {
 #[derive(Debug, Default)]
 struct Job {
     path: String,
-    url: Option<String>,
+    url: Option<SafeUrl>,
     total: Option<u64>,
     /// The latest position seen, shown or not.
     pos: u64,
@@ -561,12 +561,12 @@ mod tests {
                 Event::Queued {
                     id: 0,
                     path: "a.bin".into(),
-                    url: "http://h/a.bin".into(),
+                    url: "http://h/a.bin".parse().expect("a URL"),
                 },
                 Event::Queued {
                     id: 1,
                     path: "b.bin".into(),
-                    url: "http://h/b.bin".into(),
+                    url: "http://h/b.bin".parse().expect("a URL"),
                 },
                 Event::Finished {
                     id: 0,
@@ -652,16 +652,16 @@ mod tests {
             Event::MirrorSwitched {
                 id: 3,
                 path: "f.bin".into(),
-                from: "http://a/f.bin".into(),
-                to: "http://b/f.bin".into(),
+                from: "http://a/f.bin".parse().expect("a URL"),
+                to: "http://b/f.bin".parse().expect("a URL"),
                 reason: "http://a/f.bin answered 404".into(),
                 scope: crate::event::SwitchScope::Job { attempt: 2 },
             },
             Event::MirrorSwitched {
                 id: 3,
                 path: "f.bin".into(),
-                from: "http://a/f.bin".into(),
-                to: "http://b/f.bin".into(),
+                from: "http://a/f.bin".parse().expect("a URL"),
+                to: "http://b/f.bin".parse().expect("a URL"),
                 reason: "timed out".into(),
                 scope: crate::event::SwitchScope::Connection(5),
             },

@@ -419,8 +419,8 @@ pub(crate) mod tests {
             plain.event(&Event::MirrorSwitched {
                 id: 0,
                 path: "f.bin".into(),
-                from: "http://a/f.bin".into(),
-                to: "http://b/f.bin".into(),
+                from: "http://a/f.bin".parse().expect("a URL"),
+                to: "http://b/f.bin".parse().expect("a URL"),
                 reason: "http://a/f.bin answered 404".into(),
                 scope,
             });

@@ -90,8 +90,8 @@ pub(super) struct Mirror {
     /// Its index in the job's mirror list.
     pub index: usize,
     pub url: url::Url,
-    /// Redacted, for messages.
-    pub url_text: String,
+    /// For messages.
+    pub url_text: crate::safe_url::SafeUrl,
     /// For `--max-per-host`.
     pub host: String,
 }

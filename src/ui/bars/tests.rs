@@ -320,7 +320,7 @@ fn a_row_is_named_after_its_file_before_it_starts() {
         bars.event(&Event::Queued {
             id,
             path: format!("dir/queued-{id}.bin"),
-            url: "http://h/x".into(),
+            url: "http://h/x".parse().expect("a URL"),
         });
     }
     assert!(bars.jobs.is_empty(), "queued jobs take no row");
