@@ -158,7 +158,7 @@ fn flag_hint(event: &Event) -> Option<Event> {
             id: *id,
             path: path.clone(),
             kind: FailureKind::Exists,
-            error: format!("{error}{OVERWRITE_HINT}"),
+            error: error.noted(OVERWRITE_HINT),
         }),
         _ => None,
     }

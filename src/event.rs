@@ -11,6 +11,9 @@ use serde::{Serialize, Serializer};
 
 use crate::http::range::ResumeMismatch;
 pub use crate::safe_url::SafeUrl;
+pub use cause::Cause;
+
+mod cause;
 
 /// Index of a job in the run's job list; stable for the whole run.
 pub type JobId = usize;
@@ -82,8 +85,8 @@ pub enum Event {
         path: String,
         /// The attempt's number.
         attempt: u32,
-        /// Why, in words.
-        reason: String,
+        /// Why: the error and its causes.
+        reason: Cause,
         /// The wait before the next attempt.
         #[serde(rename = "delay_secs", serialize_with = "as_secs")]
         delay: Duration,
@@ -106,7 +109,7 @@ pub enum Event {
         /// The mirror tried next, credentials hidden.
         to: SafeUrl,
         /// What went wrong with `from`: the error and its causes.
-        reason: String,
+        reason: Cause,
         /// Whether the whole job moved, or one connection of a split.
         scope: SwitchScope,
     },
@@ -139,8 +142,8 @@ pub enum Event {
         /// What kind of cause: the download error's own kind, or
         /// [`FailureKind::Manifest`] or [`FailureKind::Internal`].
         kind: FailureKind,
-        /// What went wrong, in words.
-        error: String,
+        /// What went wrong: the error and its causes.
+        error: Cause,
     },
     /// Stopped by Ctrl-C / SIGTERM with its progress saved.
     Interrupted {

@@ -435,7 +435,7 @@ async fn dispatch(shared: &Arc<Shared>, queue: Vec<Queued>, report: &mut Report)
                         id,
                         path,
                         kind: FailureKind::Internal,
-                        error: format!("internal error: {err}"),
+                        error: crate::event::Cause::new(err.to_string()).context("internal error"),
                     })
                     .await;
             }

@@ -164,7 +164,7 @@ impl Worker {
             path: self.spec.path.to_string(),
             from: failed,
             to: self.mirrors.text().clone(),
-            reason: err.chain(),
+            reason: err.cause(),
             scope: SwitchScope::Job {
                 attempt: self.rec.attempts,
             },
