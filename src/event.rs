@@ -154,27 +154,6 @@ pub enum Event {
         /// Bytes on disk.
         pos: u64,
     },
-    /// The `--on-complete` hook of a finished file ended (or will never
-    /// run). Sent by `hooks`, not the engine; the download stays done
-    /// whatever the hook did.
-    HookDone {
-        /// The job.
-        id: JobId,
-        /// Where the file goes, relative to the output directory.
-        path: String,
-        /// The exit code; `None` when there is none (see `error`).
-        status: Option<i32>,
-        /// Why there is no exit code: it could not start, timed out, was
-        /// killed by a signal, or the run was interrupted.
-        error: Option<String>,
-        /// The last bytes of its stdout (`hooks::OUTPUT_LIMIT` at most).
-        stdout: String,
-        /// The last bytes of its stderr (`hooks::OUTPUT_LIMIT` at most).
-        stderr: String,
-        /// How long it ran.
-        #[serde(rename = "elapsed_secs", serialize_with = "as_secs")]
-        elapsed: Duration,
-    },
 }
 
 /// Why a job failed, as a short stable name that does not depend on the
@@ -259,7 +238,7 @@ pub(crate) fn secs(d: Duration) -> f64 {
     d.as_millis() as f64 / 1000.0
 }
 
-fn as_secs<S: Serializer>(d: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn as_secs<S: Serializer>(d: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_f64(secs(*d))
 }
 
@@ -418,12 +397,6 @@ pub struct Report {
     /// the full disk kept from being compacted, a `--split` above
     /// `--max-per-host`).
     pub warnings: Vec<String>,
-    /// `--on-complete` hooks that exited 0 (filled in by `app`, not the engine).
-    pub hooks_ok: usize,
-    /// Hooks that exited non-zero, were killed or could not start.
-    pub hooks_failed: usize,
-    /// Hooks that never started because the run was interrupted.
-    pub hooks_not_run: usize,
 }
 
 impl Report {

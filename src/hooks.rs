@@ -11,9 +11,11 @@
 //!
 //! It sits beside the engine, never inside it: `app` passes the engine's
 //! events through [`tee`], which hands every event on unchanged, starts a
-//! hook for each `Finished` one and turns each hook's end into an
-//! [`Event::HookDone`]. A hook's outcome never changes a download's: the
-//! file stays done and the exit code is the download's. Nothing here prints.
+//! hook for each `Finished` one and hands on each hook's end as a
+//! [`HookDone`], an app-level event the engine knows nothing of; their
+//! counts ([`HookTally`]) go beside the engine's `Report`. A hook's outcome
+//! never changes a download's: the file stays done and the exit code is the
+//! download's. Nothing here prints.
 
 use std::collections::{HashMap, VecDeque};
 use std::ffi::{OsStr, OsString};
@@ -21,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 use tokio::sync::mpsc;
@@ -28,7 +31,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::event::{Event, JobId, SafeUrl};
+use crate::event::{as_secs, Event, JobId, SafeUrl};
 use crate::naming::RelPath;
 
 /// Bytes kept of each of a hook's stdout and stderr: the last ones, where
@@ -105,6 +108,39 @@ pub fn find_program(program: &Path, path_var: Option<&OsStr>) -> Option<PathBuf>
         .find(|candidate| candidate.is_file())
 }
 
+/// The `--on-complete` hook of a finished file ended (or will never run):
+/// `--json`'s `hook` line, its fields in this order. The download stays
+/// done whatever the hook did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HookDone {
+    /// The job.
+    pub id: JobId,
+    /// Where the file goes, relative to the output directory.
+    pub path: String,
+    /// The exit code; `None` when there is none (see `error`).
+    pub status: Option<i32>,
+    /// Why there is no exit code: it could not start, timed out, was
+    /// killed by a signal, or the run was interrupted.
+    pub error: Option<String>,
+    /// The last bytes of its stdout ([`OUTPUT_LIMIT`] at most).
+    pub stdout: String,
+    /// The last bytes of its stderr ([`OUTPUT_LIMIT`] at most).
+    pub stderr: String,
+    /// How long it ran.
+    #[serde(rename = "elapsed_secs", serialize_with = "as_secs")]
+    pub elapsed: Duration,
+}
+
+/// What a run shows, in the order it happened: the engine's events as they
+/// came, and the ends of the hooks they started.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunEvent {
+    /// An event of the engine, unchanged.
+    Engine(Event),
+    /// A hook ended, or will never run.
+    Hook(HookDone),
+}
+
 /// How the hooks of a run went, for the summary.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HookTally {
@@ -117,16 +153,16 @@ pub struct HookTally {
 }
 
 /// Passes every event from `rx` to `show`, and with a runner starts a hook
-/// for each `Finished` event and shows its [`Event::HookDone`] when it
-/// ends. Returns once the engine closed the channel and every hook ended.
+/// for each `Finished` event and shows its [`HookDone`] when it ends.
+/// Returns once the engine closed the channel and every hook ended.
 pub async fn tee(
     mut rx: mpsc::Receiver<Event>,
     runner: Option<HookRunner>,
-    mut show: impl FnMut(&Event),
+    mut show: impl FnMut(RunEvent),
 ) -> HookTally {
     let Some(mut runner) = runner else {
         while let Some(ev) = rx.recv().await {
-            show(&ev);
+            show(RunEvent::Engine(ev));
         }
         return HookTally::default();
     };
@@ -136,17 +172,18 @@ pub async fn tee(
         tokio::select! {
             ev = rx.recv(), if engine_open => match ev {
                 Some(ev) => {
-                    show(&ev);
-                    if let Some(not_run) = runner.observe(&ev) {
-                        show(&not_run);
+                    let not_run = runner.observe(&ev);
+                    show(RunEvent::Engine(ev));
+                    if let Some(not_run) = not_run {
+                        show(RunEvent::Hook(not_run));
                     }
                 }
                 None => engine_open = false,
             },
-            Some(done) = runner.next_done() => show(&done),
+            Some(done) = runner.next_done() => show(RunEvent::Hook(done)),
             () = cancel.cancelled(), if !runner.cancelled => {
                 for not_run in runner.stop() {
-                    show(&not_run);
+                    show(RunEvent::Hook(not_run));
                 }
             }
             // Unreachable: a runner that is not idle has a hook running.
@@ -179,7 +216,7 @@ pub struct HookRunner {
     /// repeat it.
     urls: HashMap<JobId, SafeUrl>,
     queue: VecDeque<Request>,
-    running: JoinSet<Event>,
+    running: JoinSet<HookDone>,
     /// Which job each running task serves, to name it should the task panic.
     tasks: HashMap<tokio::task::Id, (JobId, String)>,
     cancel: CancellationToken,
@@ -215,7 +252,7 @@ impl HookRunner {
     /// Learns URLs from `Queued` and queues a hook for `Finished`; returns
     /// the `HookDone` of a hook that will not run because the run was
     /// interrupted.
-    fn observe(&mut self, ev: &Event) -> Option<Event> {
+    fn observe(&mut self, ev: &Event) -> Option<HookDone> {
         match ev {
             Event::Queued { id, url, .. } => {
                 self.urls.insert(*id, url.clone());
@@ -273,16 +310,16 @@ impl HookRunner {
     }
 
     /// The next hook to end, or `None` at once if none is running.
-    async fn next_done(&mut self) -> Option<Event> {
+    async fn next_done(&mut self) -> Option<HookDone> {
         let joined = self.running.join_next_with_id().await?;
-        let event = match joined {
-            Ok((task, event)) => {
+        let done = match joined {
+            Ok((task, done)) => {
                 self.tasks.remove(&task);
-                event
+                done
             }
             Err(err) => {
                 let (id, path) = self.tasks.remove(&err.id()).unwrap_or_default();
-                Event::HookDone {
+                HookDone {
                     id,
                     path,
                     status: None,
@@ -293,30 +330,28 @@ impl HookRunner {
                 }
             }
         };
-        if let Event::HookDone { status, .. } = &event {
-            if *status == Some(0) {
-                self.tally.ok += 1;
-            } else {
-                self.tally.failed += 1;
-            }
+        if done.status == Some(0) {
+            self.tally.ok += 1;
+        } else {
+            self.tally.failed += 1;
         }
         self.fill();
-        Some(event)
+        Some(done)
     }
 
     /// Ctrl-C: running hooks kill themselves (they watch the same token);
     /// queued ones are dropped and reported as not run.
-    fn stop(&mut self) -> Vec<Event> {
+    fn stop(&mut self) -> Vec<HookDone> {
         self.cancelled = true;
-        let dropped: Vec<Event> = self.queue.drain(..).map(not_run).collect();
+        let dropped: Vec<HookDone> = self.queue.drain(..).map(not_run).collect();
         self.tally.not_run += dropped.len();
         dropped
     }
 }
 
 /// The `HookDone` of a hook that never started.
-fn not_run(request: Request) -> Event {
-    Event::HookDone {
+fn not_run(request: Request) -> HookDone {
+    HookDone {
         id: request.id,
         path: request.rel,
         status: None,
@@ -340,7 +375,7 @@ async fn run_hook(
     cfg: HookConfig,
     out_dir: PathBuf,
     cancel: CancellationToken,
-) -> Event {
+) -> HookDone {
     let started = Instant::now();
     let url = request.url.as_deref().unwrap_or_default();
     let mut cmd = Command::new(&cfg.program);
@@ -358,7 +393,7 @@ async fn run_hook(
         // Should this task be dropped (a runtime shutting down), the
         // hook must not outlive it unwatched.
         .kill_on_drop(true);
-    let done = |status, error, out: &Tail, err: &Tail| Event::HookDone {
+    let done = |status, error, out: &Tail, err: &Tail| HookDone {
         id: request.id,
         path: request.rel.clone(),
         status,
@@ -577,7 +612,7 @@ mod tests {
         program: PathBuf,
         timeout: Option<Duration>,
         events: Vec<Event>,
-    ) -> (Vec<Event>, HookTally) {
+    ) -> (Vec<RunEvent>, HookTally) {
         let cfg = HookConfig {
             program,
             jobs: 2,
@@ -590,7 +625,7 @@ mod tests {
         }
         drop(tx);
         let mut shown = Vec::new();
-        let tally = tee(rx, Some(runner), |ev| shown.push(ev.clone())).await;
+        let tally = tee(rx, Some(runner), |ev| shown.push(ev)).await;
         (shown, tally)
     }
 
@@ -603,10 +638,13 @@ mod tests {
         }
     }
 
-    fn hook_dones(shown: &[Event]) -> Vec<&Event> {
+    fn hook_dones(shown: &[RunEvent]) -> Vec<&HookDone> {
         shown
             .iter()
-            .filter(|e| matches!(e, Event::HookDone { .. }))
+            .filter_map(|e| match e {
+                RunEvent::Hook(done) => Some(done),
+                RunEvent::Engine(_) => None,
+            })
             .collect()
     }
 
@@ -628,12 +666,12 @@ mod tests {
         ];
         let (shown, tally) = run(hook, None, events).await;
         assert!(
-            matches!(shown[1], Event::Finished { .. }),
+            matches!(shown[1], RunEvent::Engine(Event::Finished { .. })),
             "shown as it came"
         );
         let dones = hook_dones(&shown);
         assert_eq!(dones.len(), 1);
-        let Event::HookDone {
+        let HookDone {
             id,
             path,
             status,
@@ -641,10 +679,7 @@ mod tests {
             stdout,
             stderr,
             ..
-        } = dones[0]
-        else {
-            unreachable!()
-        };
+        } = dones[0];
         assert_eq!((*id, path.as_str()), (0, "sub/a.bin"));
         assert_eq!(*status, Some(3));
         assert_eq!(*error, None);
@@ -680,16 +715,13 @@ mod tests {
             vec![finished(0, "a.bin")],
         )
         .await;
-        let Event::HookDone {
+        let HookDone {
             status,
             error,
             stdout,
             elapsed,
             ..
-        } = hook_dones(&shown)[0]
-        else {
-            unreachable!()
-        };
+        } = hook_dones(&shown)[0];
         assert_eq!(*status, None);
         assert!(
             error.as_deref().is_some_and(|e| e.contains("timed out")),
@@ -715,9 +747,7 @@ mod tests {
         let dones = hook_dones(&shown);
         assert_eq!(dones.len(), 2);
         for done in dones {
-            let Event::HookDone { status, error, .. } = done else {
-                unreachable!()
-            };
+            let HookDone { status, error, .. } = done;
             assert_eq!(*status, None);
             assert!(
                 error
@@ -752,7 +782,7 @@ mod tests {
         }
         let (shown_tx, mut shown_rx) = mpsc::unbounded_channel();
         let teed = tokio::spawn(tee(rx, Some(runner), move |ev| {
-            let _ = shown_tx.send(ev.clone());
+            let _ = shown_tx.send(ev);
         }));
         // The three Finished events pass first; the first hook is then running.
         for _ in 0..3 {
@@ -765,7 +795,7 @@ mod tests {
             .expect("tee ends after a cancel")
             .unwrap();
         let mut errors = Vec::new();
-        while let Ok(Event::HookDone { error, .. }) = shown_rx.try_recv() {
+        while let Ok(RunEvent::Hook(HookDone { error, .. })) = shown_rx.try_recv() {
             errors.push(error.unwrap_or_default());
         }
         errors.sort();

@@ -28,6 +28,7 @@ use super::cause::cause;
 use super::plain::{failed_line, hook_lines, unknown_path, Sink};
 use super::{human_bytes, human_duration, human_speed, summary_line, Renderer};
 use crate::event::{Event, JobId, Report};
+use crate::hooks::{HookDone, HookTally};
 
 /// Job bars drawn at once; the other active jobs wait for a slot.
 pub const MAX_SHOWN: usize = 10;
@@ -524,17 +525,18 @@ impl Renderer for Bars {
                 // The app prints one resume hint for the whole run.
                 self.end(*id);
             }
-            Event::HookDone { .. } => {
-                for line in hook_lines(ev, false) {
-                    self.println(&line);
-                }
-            }
         }
     }
 
-    fn finish(&mut self, report: &Report) {
+    fn hook(&mut self, done: &HookDone) {
+        for line in hook_lines(done, false) {
+            self.println(&line);
+        }
+    }
+
+    fn finish(&mut self, report: &Report, hooks: &HookTally) {
         self.clear();
-        let _ = writeln!(self.err, "{}", summary_line(report));
+        let _ = writeln!(self.err, "{}", summary_line(report, hooks));
         let _ = self.err.flush();
     }
 }

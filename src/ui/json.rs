@@ -19,22 +19,23 @@ use serde::Serialize;
 
 use super::{Renderer, Sink};
 use crate::event::{secs, Event, FailureKind, JobId, Report, SafeUrl};
+use crate::hooks::{HookDone, HookTally};
 use crate::verify::{VerifyItem, VerifyOutcome, VerifySummary};
 
 /// Shortest gap between two `progress` lines of one job: at most two a
 /// second, whatever rate the engine sends them at.
 pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(500);
 
-/// A line that is one engine event as it was sent: `"event"` and
-/// `"time"` (unix seconds, a float with millisecond precision: `jq`'s
-/// `todate` reads it, and no time zone can be misread), then the event's
-/// own fields as [`Event`]'s `Serialize` names them.
+/// A line that is one event as it was sent, the engine's or a hook's:
+/// `"event"` and `"time"` (unix seconds, a float with millisecond
+/// precision: `jq`'s `todate` reads it, and no time zone can be misread),
+/// then the event's own fields as its `Serialize` names them.
 #[derive(Debug, Serialize)]
-struct Stamped<'a> {
+struct Stamped<'a, T> {
     event: &'static str,
     time: f64,
     #[serde(flatten)]
-    body: &'a Event,
+    body: &'a T,
 }
 
 /// The lines that are more than an event's fields: the renderer adds what
@@ -127,7 +128,6 @@ fn event_name(ev: &Event) -> &'static str {
         Event::Finished { .. } => "finished",
         Event::Failed { .. } => "failed",
         Event::Interrupted { .. } => "interrupted",
-        Event::HookDone { .. } => "hook",
     }
 }
 
@@ -381,7 +381,7 @@ impl Renderer for Json {
                 self.final_progress(*id, *pos, time);
                 self.jobs.remove(id);
             }
-            Event::RunStarted { .. } | Event::Retrying { .. } | Event::HookDone { .. } => {}
+            Event::RunStarted { .. } | Event::Retrying { .. } => {}
         }
         let line = Stamped {
             event: event_name(ev),
@@ -391,7 +391,16 @@ impl Renderer for Json {
         write_line(&mut self.out, &line);
     }
 
-    fn finish(&mut self, report: &Report) {
+    fn hook(&mut self, done: &HookDone) {
+        let line = Stamped {
+            event: "hook",
+            time: unix_now(),
+            body: done,
+        };
+        write_line(&mut self.out, &line);
+    }
+
+    fn finish(&mut self, report: &Report, hooks: &HookTally) {
         write_line(
             &mut self.out,
             &Line::Summary {
@@ -404,9 +413,9 @@ impl Renderer for Json {
                 bytes: report.bytes,
                 elapsed_secs: secs(report.elapsed),
                 warnings: &report.warnings,
-                hooks_ok: report.hooks_ok,
-                hooks_failed: report.hooks_failed,
-                hooks_not_run: report.hooks_not_run,
+                hooks_ok: hooks.ok,
+                hooks_failed: hooks.failed,
+                hooks_not_run: hooks.not_run,
             },
         );
     }
@@ -532,7 +541,7 @@ mod tests {
         for ev in events {
             json.event(ev);
         }
-        json.finish(report);
+        json.finish(report, &HookTally::default());
         sink.lines()
     }
 
@@ -628,12 +637,15 @@ mod tests {
         assert_eq!(lines[2]["pos"], 100);
     }
 
-    /// The raw lines of a render, `time` blanked.
-    fn raw(events: &[Event]) -> Vec<String> {
+    /// The raw lines of a render of `events` then `hooks`, `time` blanked.
+    fn raw(events: &[Event], hooks: &[HookDone]) -> Vec<String> {
         let sink = Captured::default();
         let mut json = Json::new(Box::new(sink.clone()));
         for ev in events {
             json.event(ev);
+        }
+        for done in hooks {
+            json.hook(done);
         }
         let bytes = sink.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
         String::from_utf8_lossy(&bytes)
@@ -648,24 +660,27 @@ mod tests {
 
     #[test]
     fn a_mirror_switch_is_the_retrying_line_it_always_was() {
-        let lines = raw(&[
-            Event::MirrorSwitched {
-                id: 3,
-                path: "f.bin".into(),
-                from: "http://a/f.bin".parse().expect("a URL"),
-                to: "http://b/f.bin".parse().expect("a URL"),
-                reason: "http://a/f.bin answered 404".into(),
-                scope: crate::event::SwitchScope::Job { attempt: 2 },
-            },
-            Event::MirrorSwitched {
-                id: 3,
-                path: "f.bin".into(),
-                from: "http://a/f.bin".parse().expect("a URL"),
-                to: "http://b/f.bin".parse().expect("a URL"),
-                reason: "timed out".into(),
-                scope: crate::event::SwitchScope::Connection(5),
-            },
-        ]);
+        let lines = raw(
+            &[
+                Event::MirrorSwitched {
+                    id: 3,
+                    path: "f.bin".into(),
+                    from: "http://a/f.bin".parse().expect("a URL"),
+                    to: "http://b/f.bin".parse().expect("a URL"),
+                    reason: "http://a/f.bin answered 404".into(),
+                    scope: crate::event::SwitchScope::Job { attempt: 2 },
+                },
+                Event::MirrorSwitched {
+                    id: 3,
+                    path: "f.bin".into(),
+                    from: "http://a/f.bin".parse().expect("a URL"),
+                    to: "http://b/f.bin".parse().expect("a URL"),
+                    reason: "timed out".into(),
+                    scope: crate::event::SwitchScope::Connection(5),
+                },
+            ],
+            &[],
+        );
         assert_eq!(
             lines,
             [
@@ -677,7 +692,7 @@ mod tests {
 
     #[test]
     fn events_written_whole_keep_the_schema_field_order() {
-        let lines = raw(&[
+        let events = [
             Event::Retrying {
                 id: 0,
                 path: "a.bin".into(),
@@ -691,16 +706,17 @@ mod tests {
                 path: "a.bin".into(),
                 reason: crate::event::RestartReason::WholeFile,
             },
-            Event::HookDone {
-                id: 0,
-                path: "a.bin".into(),
-                status: None,
-                error: Some("timed out".into()),
-                stdout: "o".into(),
-                stderr: String::new(),
-                elapsed: Duration::from_millis(1250),
-            },
-        ]);
+        ];
+        let hook = HookDone {
+            id: 0,
+            path: "a.bin".into(),
+            status: None,
+            error: Some("timed out".into()),
+            stdout: "o".into(),
+            stderr: String::new(),
+            elapsed: Duration::from_millis(1250),
+        };
+        let lines = raw(&events, &[hook]);
         assert_eq!(
             lines,
             [
@@ -722,7 +738,6 @@ mod tests {
             elapsed: Duration::from_millis(1500),
             cancelled: false,
             warnings: vec!["manifest not compacted".into()],
-            ..Report::default()
         };
         let lines = render(
             &[Event::Retrying {

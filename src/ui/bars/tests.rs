@@ -91,7 +91,7 @@ fn scripted_run_ends_with_summary() {
     for ev in script() {
         bars.event(&ev);
     }
-    bars.finish(&report());
+    bars.finish(&report(), &HookTally::default());
     assert_eq!(
         err.text(),
         "1 done, 1 failed, 1 skipped, 1 interrupted, 3.0 KiB in 2.0s (1.5 KiB/s)\n"
@@ -166,7 +166,7 @@ fn any_order(bars: &mut Bars) {
     for ev in &events {
         bars.event(ev);
     }
-    bars.finish(&Report::default());
+    bars.finish(&Report::default(), &HookTally::default());
 }
 
 #[test]
@@ -407,7 +407,7 @@ fn finished_and_failed_lines_print_above_the_bars() {
     for ev in script() {
         bars.event(&ev);
     }
-    bars.finish(&report());
+    bars.finish(&report(), &HookTally::default());
     let text = term.text();
     assert!(text.contains("done   out/b.bin  2.0 KiB"), "{text}");
     assert!(
