@@ -369,6 +369,28 @@ enum Kill {
     Interrupted,
 }
 
+/// The hook's command: `PROGRAM PATH URL SHA256` and the `HAUL_*`
+/// variables, its output piped to be kept.
+fn command(request: &Request, program: &Path, out_dir: &Path) -> Command {
+    let url = request.url.as_deref().unwrap_or_default();
+    let mut cmd = Command::new(program);
+    cmd.arg(&request.path)
+        .arg(url)
+        .arg(&request.sha256)
+        .env("HAUL_PATH", &request.path)
+        .env("HAUL_URL", url)
+        .env("HAUL_SHA256", &request.sha256)
+        .env("HAUL_BYTES", request.bytes.to_string())
+        .env("HAUL_OUT_DIR", out_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Should this task be dropped (a runtime shutting down), the
+        // hook must not outlive it unwatched.
+        .kill_on_drop(true);
+    cmd
+}
+
 /// Runs one hook to its end and describes it.
 async fn run_hook(
     request: Request,
@@ -377,22 +399,7 @@ async fn run_hook(
     cancel: CancellationToken,
 ) -> HookDone {
     let started = Instant::now();
-    let url = request.url.as_deref().unwrap_or_default();
-    let mut cmd = Command::new(&cfg.program);
-    cmd.arg(&request.path)
-        .arg(url)
-        .arg(&request.sha256)
-        .env("HAUL_PATH", &request.path)
-        .env("HAUL_URL", url)
-        .env("HAUL_SHA256", &request.sha256)
-        .env("HAUL_BYTES", request.bytes.to_string())
-        .env("HAUL_OUT_DIR", &out_dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Should this task be dropped (a runtime shutting down), the
-        // hook must not outlive it unwatched.
-        .kill_on_drop(true);
+    let mut cmd = command(&request, &cfg.program, &out_dir);
     let done = |status, error, out: &Tail, err: &Tail| HookDone {
         id: request.id,
         path: request.rel.clone(),
@@ -442,7 +449,16 @@ async fn run_hook(
             () = sleep_until(grace_until) => break,
         }
     }
-    let (status, error) = match (killed, exit) {
+    let (status, error) = verdict(killed, exit);
+    done(status, error, &out_tail, &err_tail)
+}
+
+/// The exit code of a hook that ended, or why there is none.
+fn verdict(
+    killed: Option<Kill>,
+    exit: Option<std::io::Result<std::process::ExitStatus>>,
+) -> (Option<i32>, Option<String>) {
+    match (killed, exit) {
         (Some(Kill::Timeout(limit)), _) => (
             None,
             Some(format!(
@@ -458,8 +474,7 @@ async fn run_hook(
         (None, Some(Err(err))) => (None, Some(format!("cannot wait for the hook: {err}"))),
         // The loop only ends with an exit status.
         (None, None) => (None, Some("the hook's end was not seen".into())),
-    };
-    done(status, error, &out_tail, &err_tail)
+    }
 }
 
 /// Reads from a pipe, or waits forever once it is closed (so a `select!`

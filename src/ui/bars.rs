@@ -399,6 +399,17 @@ impl Bars {
         self.refresh_speed(now);
     }
 
+    /// A job whose file is complete (skipped or finished) at `bytes`.
+    fn file_complete(&mut self, id: JobId, bytes: u64) {
+        let (pos, total) = self
+            .end(id)
+            .map_or((0, 0), |j| (j.pos, j.total.unwrap_or(0)));
+        self.account(pos, bytes, total, bytes);
+        self.completed += 1;
+        self.refresh_files();
+        self.refresh_total();
+    }
+
     /// Shows `note` in place of the job's bar until its next start, or
     /// until progress comes after `wait` (and at least [`NOTE_MIN`]).
     fn note(&mut self, id: JobId, path: &str, note: String, wait: Duration, restart: bool) {
@@ -452,15 +463,7 @@ impl Renderer for Bars {
                     self.queued.insert(*id, path.clone());
                 }
             }
-            Event::Skipped { id, bytes, .. } => {
-                let (pos, total) = self
-                    .end(*id)
-                    .map_or((0, 0), |j| (j.pos, j.total.unwrap_or(0)));
-                self.account(pos, *bytes, total, *bytes);
-                self.completed += 1;
-                self.refresh_files();
-                self.refresh_total();
-            }
+            Event::Skipped { id, bytes, .. } => self.file_complete(*id, *bytes),
             Event::Started {
                 id,
                 path,
@@ -498,13 +501,7 @@ impl Renderer for Bars {
             Event::Finished {
                 id, path, bytes, ..
             } => {
-                let (pos, total) = self
-                    .end(*id)
-                    .map_or((0, 0), |j| (j.pos, j.total.unwrap_or(0)));
-                self.account(pos, *bytes, total, *bytes);
-                self.completed += 1;
-                self.refresh_files();
-                self.refresh_total();
+                self.file_complete(*id, *bytes);
                 // Printing forces a redraw, which then shows the new counts.
                 self.println(&format!("done   {path}  {}", human_bytes(*bytes)));
             }

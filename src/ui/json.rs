@@ -269,15 +269,26 @@ impl Json {
             write_line(&mut self.out, &line);
         }
     }
-}
 
-impl Renderer for Json {
-    // One arm per event kind, each a few lines: splitting the match would
-    // scatter the schema a reader wants to see in one place.
-    fn event(&mut self, ev: &Event) {
-        let time = unix_now();
-        // What the job's later lines need, and the lines that are more
-        // than the event; every other event is written as it came.
+    /// A `progress` line, when the throttle lets `pos` through.
+    fn progress(&mut self, id: JobId, pos: u64, time: f64) {
+        let job = self.jobs.entry(id).or_default();
+        job.pos = pos;
+        if self.throttle.offer(id, pos, Instant::now()) {
+            let line = Line::Progress {
+                time,
+                id,
+                path: &job.path,
+                pos,
+                total: job.total,
+            };
+            write_line(&mut self.out, &line);
+        }
+    }
+
+    /// Learns what the job's later lines need from an event that is
+    /// written as it came, and ends its progress lines when it ends.
+    fn remember(&mut self, ev: &Event, time: f64) {
         match ev {
             Event::Queued { id, path, url } => self.job(*id, path).url = Some(url.clone()),
             Event::Skipped { id, .. } => {
@@ -294,21 +305,27 @@ impl Renderer for Json {
                 job.total = *total;
                 job.pos = *offset;
             }
-            Event::Progress { id, pos } => {
-                let job = self.jobs.entry(*id).or_default();
-                job.pos = *pos;
-                if self.throttle.offer(*id, *pos, Instant::now()) {
-                    let line = Line::Progress {
-                        time,
-                        id: *id,
-                        path: &job.path,
-                        pos: *pos,
-                        total: job.total,
-                    };
-                    write_line(&mut self.out, &line);
-                }
-                return;
+            Event::Restarted { id, path, .. } => {
+                self.throttle.reset(*id);
+                self.job(*id, path).pos = 0;
             }
+            Event::Interrupted { id, path, pos } => {
+                self.job(*id, path);
+                self.final_progress(*id, *pos, time);
+                self.jobs.remove(id);
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Renderer for Json {
+    fn event(&mut self, ev: &Event) {
+        let time = unix_now();
+        // The lines that are more than the event; every other event is
+        // written as it came.
+        match ev {
+            Event::Progress { id, pos } => self.progress(*id, *pos, time),
             Event::MirrorSwitched {
                 id,
                 path,
@@ -330,11 +347,6 @@ impl Renderer for Json {
                     capped_from_secs: None,
                 };
                 write_line(&mut self.out, &line);
-                return;
-            }
-            Event::Restarted { id, path, .. } => {
-                self.throttle.reset(*id);
-                self.job(*id, path).pos = 0;
             }
             Event::Finished {
                 id,
@@ -354,7 +366,6 @@ impl Renderer for Json {
                     sha256,
                 };
                 write_line(&mut self.out, &line);
-                return;
             }
             Event::Failed {
                 id,
@@ -374,21 +385,17 @@ impl Renderer for Json {
                     error,
                 };
                 write_line(&mut self.out, &line);
-                return;
             }
-            Event::Interrupted { id, path, pos } => {
-                self.job(*id, path);
-                self.final_progress(*id, *pos, time);
-                self.jobs.remove(id);
+            _ => {
+                self.remember(ev, time);
+                let line = Stamped {
+                    event: event_name(ev),
+                    time,
+                    body: ev,
+                };
+                write_line(&mut self.out, &line);
             }
-            Event::RunStarted { .. } | Event::Retrying { .. } => {}
         }
-        let line = Stamped {
-            event: event_name(ev),
-            time,
-            body: ev,
-        };
-        write_line(&mut self.out, &line);
     }
 
     fn hook(&mut self, done: &HookDone) {
