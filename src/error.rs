@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::event::{Cause, FailureKind};
+use crate::event::{Cause, FailureKind, RestartReason};
 use crate::http::{FetchError, RedirectError};
 
 /// One attempt's failure.
@@ -76,7 +76,7 @@ pub enum DownloadError {
         expected: u64,
     },
     #[error("bad ranged answer from {url}: {reason}")]
-    BadRange { url: String, reason: String },
+    BadRange { url: String, reason: RangeFault },
     #[error("checksum mismatch for {path}: expected sha256 {expected}, got {got}")]
     Checksum {
         path: String,
@@ -98,6 +98,24 @@ pub enum DownloadError {
     /// refused: ... (use --allow-insecure-redirect)".
     #[error(transparent)]
     Redirect(#[from] RedirectError),
+}
+
+/// What was wrong with a ranged answer ([`DownloadError::BadRange`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RangeFault {
+    /// It does not continue the bytes on disk, which were dropped for it.
+    Restarted(RestartReason),
+    /// The server's length is now shorter than the bytes on disk.
+    LengthShrank,
+}
+
+impl std::fmt::Display for RangeFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Restarted(reason) => write!(f, "{reason}"),
+            Self::LengthShrank => f.write_str("length shrank"),
+        }
+    }
 }
 
 impl DownloadError {
@@ -461,6 +479,30 @@ mod tests {
         assert!(name.contains("not valid for h.example"), "{name}");
         let date = ConnectProblem::OutOfDate { host: host() }.to_string();
         assert!(date.contains("expired"), "{date}");
+    }
+
+    #[test]
+    fn a_bad_range_reads_as_the_sentence_it_was_before_it_was_typed() {
+        let url = "http://h/f".to_string();
+        let restarted = DownloadError::BadRange {
+            url: url.clone(),
+            reason: RangeFault::Restarted(RestartReason::Unsatisfiable {
+                content_range: None,
+                offset: 5,
+            }),
+        };
+        assert_eq!(
+            restarted.chain(),
+            "bad ranged answer from http://h/f: 416 with Content-Range None for bytes 5-"
+        );
+        let shrank = DownloadError::BadRange {
+            url,
+            reason: RangeFault::LengthShrank,
+        };
+        assert_eq!(
+            shrank.chain(),
+            "bad ranged answer from http://h/f: length shrank"
+        );
     }
 
     #[test]
