@@ -19,7 +19,7 @@
 
 /// A retry reason, taken apart for display.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Cause<'a> {
+pub(crate) struct ShortCause<'a> {
     /// The innermost cause, shortened: "connection refused",
     /// "503 Service Unavailable", "no data for 30.0 s".
     pub cause: String,
@@ -28,7 +28,7 @@ pub(crate) struct Cause<'a> {
 }
 
 /// Takes `reason` apart; see the module docs.
-pub(crate) fn cause(reason: &str) -> Cause<'_> {
+pub(crate) fn cause(reason: &str) -> ShortCause<'_> {
     let url = first_url(reason);
     let segments = split_outside_parentheses(reason);
     // haul's own messages name the URL; what follows the last of them
@@ -38,14 +38,14 @@ pub(crate) fn cause(reason: &str) -> Cause<'_> {
         Some(i) if i + 1 < segments.len() => segments[segments.len() - 1],
         Some(i) => {
             let message = segments[i];
-            return Cause {
+            return ShortCause {
                 cause: tidy(&without_url(message, url.unwrap_or_default())),
                 url,
             };
         }
         None => segments.last().copied().unwrap_or(reason),
     };
-    Cause {
+    ShortCause {
         cause: tidy(innermost),
         url,
     }
