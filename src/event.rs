@@ -10,10 +10,11 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 
 use crate::http::range::ResumeMismatch;
-pub use crate::safe_url::SafeUrl;
-pub use cause::Cause;
 
 mod cause;
+
+pub use crate::safe_url::SafeUrl;
+pub use cause::Cause;
 
 /// Index of a job in the run's job list; stable for the whole run.
 pub type JobId = usize;

@@ -1,11 +1,12 @@
 //! `--json`: one JSON object a line on stdout, for scripts and pipelines.
 //!
 //! This module owns the wire format (README, "Machine-readable output"):
-//! an event is written as it was sent, its fields as [`Event`]'s
-//! `Serialize` names them, after `event` and `time` (`Stamped`); the
-//! private `Line` enum holds the lines that are more than one event (a
-//! job's URL and total remembered from earlier events, a mirror switch in
-//! its `retrying` shape, the summaries). `tests/it/cli_json_golden.rs` pins
+//! an event is written as it was sent, its fields as [`Event`]'s (or a
+//! hook's [`HookDone`]'s) `Serialize` names them, after `event` and `time`
+//! (`Stamped`); the private `Line` enum holds the lines that are more than
+//! one event (a job's URL and total remembered from earlier events, a
+//! mirror switch in its `retrying` shape, the summaries, where the hooks'
+//! counts join the engine's report). `tests/it/cli_json_golden.rs` pins
 //! the result byte for byte. It also owns the per-job progress throttle.
 //! Every line is flushed as it is written, so a reader sees each event as
 //! it happens. Write errors are ignored, as in `plain`: a closed pipe must
