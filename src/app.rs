@@ -16,6 +16,7 @@ use crate::cli::{
 };
 use crate::config::GetConfig;
 use crate::event::{Event, FailureKind, Report};
+use crate::hooks::RunEvent;
 use crate::naming::RelPath;
 use crate::shard::Shard;
 use crate::store::manifest::{JobRecord, JobState, Manifest};
@@ -101,9 +102,12 @@ async fn get(args: GetArgs) -> anyhow::Result<u8> {
     // most ten times a second), and a task needs no thread wake-up per event.
     let renderer = tokio::spawn(async move {
         let mut renderer = ui::renderer(mode);
-        let tally = crate::hooks::tee(rx, hooks, |event| match flag_hint(event) {
-            Some(hinted) => renderer.event(&hinted),
-            None => renderer.event(event),
+        let tally = crate::hooks::tee(rx, hooks, |shown| match shown {
+            RunEvent::Engine(event) => match flag_hint(&event) {
+                Some(hinted) => renderer.event(&hinted),
+                None => renderer.event(&event),
+            },
+            RunEvent::Hook(done) => renderer.hook(&done),
         })
         .await;
         (renderer, tally)
@@ -117,12 +121,9 @@ async fn get(args: GetArgs) -> anyhow::Result<u8> {
     if mode == ui::UiMode::Json {
         report.warnings.splice(0..0, config_warnings);
     }
-    // A hook's failure is reported, never counted against the download
+    // A hook's failure is reported beside the report, never counted in it
     // (and so never changes the exit code).
-    report.hooks_ok = hooks.ok;
-    report.hooks_failed = hooks.failed;
-    report.hooks_not_run = hooks.not_run;
-    renderer.finish(&report);
+    renderer.finish(&report, &hooks);
     // With --json the summary line carries the warnings.
     if mode != ui::UiMode::Json {
         for warning in &report.warnings {
@@ -158,7 +159,7 @@ fn flag_hint(event: &Event) -> Option<Event> {
             id: *id,
             path: path.clone(),
             kind: FailureKind::Exists,
-            error: format!("{error}{OVERWRITE_HINT}"),
+            error: error.noted(OVERWRITE_HINT),
         }),
         _ => None,
     }

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::event::FailureKind;
+use crate::event::{Cause, FailureKind, RestartReason};
 use crate::http::{FetchError, RedirectError};
 
 /// One attempt's failure.
@@ -76,7 +76,7 @@ pub enum DownloadError {
         expected: u64,
     },
     #[error("bad ranged answer from {url}: {reason}")]
-    BadRange { url: String, reason: String },
+    BadRange { url: String, reason: RangeFault },
     #[error("checksum mismatch for {path}: expected sha256 {expected}, got {got}")]
     Checksum {
         path: String,
@@ -98,6 +98,24 @@ pub enum DownloadError {
     /// refused: ... (use --allow-insecure-redirect)".
     #[error(transparent)]
     Redirect(#[from] RedirectError),
+}
+
+/// What was wrong with a ranged answer ([`DownloadError::BadRange`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RangeFault {
+    /// It does not continue the bytes on disk, which were dropped for it.
+    Restarted(RestartReason),
+    /// The server's length is now shorter than the bytes on disk.
+    LengthShrank,
+}
+
+impl std::fmt::Display for RangeFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Restarted(reason) => write!(f, "{reason}"),
+            Self::LengthShrank => f.write_str("length shrank"),
+        }
+    }
 }
 
 impl DownloadError {
@@ -211,19 +229,24 @@ impl DownloadError {
         }
     }
 
-    /// The message with its causes, for events and the manifest's last_error.
-    /// A failed connection whose cause a user can act on is told in words
-    /// ([`ConnectProblem`]) in place of the libraries' cause chain.
-    pub fn chain(&self) -> String {
+    /// The message with its causes, for events. A failed connection whose
+    /// cause a user can act on is told in words ([`ConnectProblem`]) in
+    /// place of the libraries' cause chain.
+    pub fn cause(&self) -> Cause {
         match self {
             Self::Connect { source, .. } | Self::Request { source, .. } => {
                 match ConnectProblem::of(source) {
-                    Some(problem) => format!("{self}: {problem}"),
-                    None => chain(self),
+                    Some(problem) => Cause::from_links([self.to_string(), problem.to_string()]),
+                    None => cause(self),
                 }
             }
-            _ => chain(self),
+            _ => cause(self),
         }
+    }
+
+    /// [`DownloadError::cause`] on one line, for the manifest's last_error.
+    pub fn chain(&self) -> String {
+        self.cause().to_string()
     }
 }
 
@@ -354,23 +377,32 @@ impl ConnectProblem {
     }
 }
 
-/// An error and its causes on one line, "a: b: c", for events and the
-/// manifest's last_error (the CLI prints causes on lines of their own).
+/// An error and its causes on one line, "a: b: c", for the manifest's
+/// last_error (the CLI prints causes on lines of their own).
 pub fn chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
+    cause(err).to_string()
+}
+
+/// An error's message and its causes' for an event, leaving out the ones
+/// that only repeat what is already said.
+pub fn cause(err: &dyn std::error::Error) -> Cause {
+    let mut links = vec![err.to_string()];
+    // What the line says so far: a cause it already contains adds nothing.
+    let mut line = links[0].clone();
     let mut cause = err.source();
     while let Some(err) = cause {
         let msg = err.to_string();
         // reqwest's own layer only repeats the URL our message already names
         // ("error sending request for url (...)"); its cause is what helps.
         let echo = err.is::<reqwest::Error>() && err.source().is_some();
-        if !echo && !out.contains(&msg) {
-            out.push_str(": ");
-            out.push_str(&msg);
+        if !echo && !line.contains(&msg) {
+            line.push_str(": ");
+            line.push_str(&msg);
+            links.push(msg);
         }
         cause = err.source();
     }
-    out
+    Cause::from_links(links)
 }
 
 /// Builder errors (and redirect-policy errors, should a client ever follow
@@ -447,6 +479,30 @@ mod tests {
         assert!(name.contains("not valid for h.example"), "{name}");
         let date = ConnectProblem::OutOfDate { host: host() }.to_string();
         assert!(date.contains("expired"), "{date}");
+    }
+
+    #[test]
+    fn a_bad_range_reads_as_the_sentence_it_was_before_it_was_typed() {
+        let url = "http://h/f".to_string();
+        let restarted = DownloadError::BadRange {
+            url: url.clone(),
+            reason: RangeFault::Restarted(RestartReason::Unsatisfiable {
+                content_range: None,
+                offset: 5,
+            }),
+        };
+        assert_eq!(
+            restarted.chain(),
+            "bad ranged answer from http://h/f: 416 with Content-Range None for bytes 5-"
+        );
+        let shrank = DownloadError::BadRange {
+            url,
+            reason: RangeFault::LengthShrank,
+        };
+        assert_eq!(
+            shrank.chain(),
+            "bad ranged answer from http://h/f: length shrank"
+        );
     }
 
     #[test]

@@ -11,6 +11,11 @@ use serde::{Serialize, Serializer};
 
 use crate::http::range::ResumeMismatch;
 
+mod cause;
+
+pub use crate::safe_url::SafeUrl;
+pub use cause::Cause;
+
 /// Index of a job in the run's job list; stable for the whole run.
 pub type JobId = usize;
 
@@ -35,15 +40,15 @@ pub enum Event {
         known_bytes: u64,
     },
     /// The job waits for a connection: sent once per job that will be
-    /// downloaded, right after `RunStarted` (a job already complete gets
-    /// `Skipped` instead). `url` has its credentials hidden.
+    /// downloaded, right after `RunStarted`, or when a job added while the
+    /// run is going arrives (a job already complete gets `Skipped` instead). `url` has its credentials hidden.
     Queued {
         /// The job.
         id: JobId,
         /// Where the file goes, relative to the output directory.
         path: String,
         /// The URL, its credentials hidden.
-        url: String,
+        url: SafeUrl,
     },
     /// The file is already complete on disk: no request was made.
     Skipped {
@@ -81,8 +86,8 @@ pub enum Event {
         path: String,
         /// The attempt's number.
         attempt: u32,
-        /// Why, in words.
-        reason: String,
+        /// Why: the error and its causes.
+        reason: Cause,
         /// The wait before the next attempt.
         #[serde(rename = "delay_secs", serialize_with = "as_secs")]
         delay: Duration,
@@ -101,11 +106,11 @@ pub enum Event {
         /// Where the file goes, relative to the output directory.
         path: String,
         /// The mirror given up, credentials hidden.
-        from: String,
+        from: SafeUrl,
         /// The mirror tried next, credentials hidden.
-        to: String,
+        to: SafeUrl,
         /// What went wrong with `from`: the error and its causes.
-        reason: String,
+        reason: Cause,
         /// Whether the whole job moved, or one connection of a split.
         scope: SwitchScope,
     },
@@ -138,8 +143,8 @@ pub enum Event {
         /// What kind of cause: the download error's own kind, or
         /// [`FailureKind::Manifest`] or [`FailureKind::Internal`].
         kind: FailureKind,
-        /// What went wrong, in words.
-        error: String,
+        /// What went wrong: the error and its causes.
+        error: Cause,
     },
     /// Stopped by Ctrl-C / SIGTERM with its progress saved.
     Interrupted {
@@ -149,27 +154,6 @@ pub enum Event {
         path: String,
         /// Bytes on disk.
         pos: u64,
-    },
-    /// The `--on-complete` hook of a finished file ended (or will never
-    /// run). Sent by `hooks`, not the engine; the download stays done
-    /// whatever the hook did.
-    HookDone {
-        /// The job.
-        id: JobId,
-        /// Where the file goes, relative to the output directory.
-        path: String,
-        /// The exit code; `None` when there is none (see `error`).
-        status: Option<i32>,
-        /// Why there is no exit code: it could not start, timed out, was
-        /// killed by a signal, or the run was interrupted.
-        error: Option<String>,
-        /// The last bytes of its stdout (`hooks::OUTPUT_LIMIT` at most).
-        stdout: String,
-        /// The last bytes of its stderr (`hooks::OUTPUT_LIMIT` at most).
-        stderr: String,
-        /// How long it ran.
-        #[serde(rename = "elapsed_secs", serialize_with = "as_secs")]
-        elapsed: Duration,
     },
 }
 
@@ -213,6 +197,9 @@ pub enum FailureKind {
     Redirect,
     /// The result could not be recorded in the manifest.
     Manifest,
+    /// A job added while the run was going names a file another job of the
+    /// run is still downloading.
+    Duplicate,
     /// A bug: the job's task crashed.
     Internal,
 }
@@ -238,6 +225,7 @@ impl FailureKind {
             FailureKind::Io => "io",
             FailureKind::Redirect => "redirect",
             FailureKind::Manifest => "manifest",
+            FailureKind::Duplicate => "duplicate",
             FailureKind::Internal => "internal",
         }
     }
@@ -255,7 +243,7 @@ pub(crate) fn secs(d: Duration) -> f64 {
     d.as_millis() as f64 / 1000.0
 }
 
-fn as_secs<S: Serializer>(d: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn as_secs<S: Serializer>(d: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_f64(secs(*d))
 }
 
@@ -302,7 +290,7 @@ pub enum RestartReason {
     /// The job moved to a mirror that cannot vouch for the bytes on disk.
     MirrorUnproven {
         /// The new mirror, credentials hidden.
-        url: String,
+        url: SafeUrl,
     },
     /// A connection of a split got a Content-Range other than the bytes
     /// `first..=last` of `total` it asked for.
@@ -414,12 +402,6 @@ pub struct Report {
     /// the full disk kept from being compacted, a `--split` above
     /// `--max-per-host`).
     pub warnings: Vec<String>,
-    /// `--on-complete` hooks that exited 0 (filled in by `app`, not the engine).
-    pub hooks_ok: usize,
-    /// Hooks that exited non-zero, were killed or could not start.
-    pub hooks_failed: usize,
-    /// Hooks that never started because the run was interrupted.
-    pub hooks_not_run: usize,
 }
 
 impl Report {
@@ -465,7 +447,7 @@ mod tests {
             ),
             (
                 RestartReason::MirrorUnproven {
-                    url: "http://m/f".into(),
+                    url: "http://m/f".parse().expect("a URL"),
                 },
                 "mirror http://m/f cannot prove it serves the bytes already on disk",
             ),
@@ -531,6 +513,7 @@ mod tests {
             (Io, "io"),
             (Redirect, "redirect"),
             (Manifest, "manifest"),
+            (Duplicate, "duplicate"),
             (Internal, "internal"),
         ];
         for (kind, name) in documented {

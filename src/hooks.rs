@@ -11,9 +11,11 @@
 //!
 //! It sits beside the engine, never inside it: `app` passes the engine's
 //! events through [`tee`], which hands every event on unchanged, starts a
-//! hook for each `Finished` one and turns each hook's end into an
-//! [`Event::HookDone`]. A hook's outcome never changes a download's: the
-//! file stays done and the exit code is the download's. Nothing here prints.
+//! hook for each `Finished` one and hands on each hook's end as a
+//! [`HookDone`], an app-level event the engine knows nothing of; their
+//! counts ([`HookTally`]) go beside the engine's `Report`. A hook's outcome
+//! never changes a download's: the file stays done and the exit code is the
+//! download's. Nothing here prints.
 
 use std::collections::{HashMap, VecDeque};
 use std::ffi::{OsStr, OsString};
@@ -21,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 use tokio::sync::mpsc;
@@ -28,7 +31,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::event::{Event, JobId};
+use crate::event::{as_secs, Event, JobId, SafeUrl};
 use crate::naming::RelPath;
 
 /// Bytes kept of each of a hook's stdout and stderr: the last ones, where
@@ -105,6 +108,39 @@ pub fn find_program(program: &Path, path_var: Option<&OsStr>) -> Option<PathBuf>
         .find(|candidate| candidate.is_file())
 }
 
+/// The `--on-complete` hook of a finished file ended (or will never run):
+/// `--json`'s `hook` line, its fields in this order. The download stays
+/// done whatever the hook did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HookDone {
+    /// The job.
+    pub id: JobId,
+    /// Where the file goes, relative to the output directory.
+    pub path: String,
+    /// The exit code; `None` when there is none (see `error`).
+    pub status: Option<i32>,
+    /// Why there is no exit code: it could not start, timed out, was
+    /// killed by a signal, or the run was interrupted.
+    pub error: Option<String>,
+    /// The last bytes of its stdout ([`OUTPUT_LIMIT`] at most).
+    pub stdout: String,
+    /// The last bytes of its stderr ([`OUTPUT_LIMIT`] at most).
+    pub stderr: String,
+    /// How long it ran.
+    #[serde(rename = "elapsed_secs", serialize_with = "as_secs")]
+    pub elapsed: Duration,
+}
+
+/// What a run shows, in the order it happened: the engine's events as they
+/// came, and the ends of the hooks they started.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunEvent {
+    /// An event of the engine, unchanged.
+    Engine(Event),
+    /// A hook ended, or will never run.
+    Hook(HookDone),
+}
+
 /// How the hooks of a run went, for the summary.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HookTally {
@@ -117,16 +153,16 @@ pub struct HookTally {
 }
 
 /// Passes every event from `rx` to `show`, and with a runner starts a hook
-/// for each `Finished` event and shows its [`Event::HookDone`] when it
-/// ends. Returns once the engine closed the channel and every hook ended.
+/// for each `Finished` event and shows its [`HookDone`] when it ends.
+/// Returns once the engine closed the channel and every hook ended.
 pub async fn tee(
     mut rx: mpsc::Receiver<Event>,
     runner: Option<HookRunner>,
-    mut show: impl FnMut(&Event),
+    mut show: impl FnMut(RunEvent),
 ) -> HookTally {
     let Some(mut runner) = runner else {
         while let Some(ev) = rx.recv().await {
-            show(&ev);
+            show(RunEvent::Engine(ev));
         }
         return HookTally::default();
     };
@@ -136,17 +172,18 @@ pub async fn tee(
         tokio::select! {
             ev = rx.recv(), if engine_open => match ev {
                 Some(ev) => {
-                    show(&ev);
-                    if let Some(not_run) = runner.observe(&ev) {
-                        show(&not_run);
+                    let not_run = runner.observe(&ev);
+                    show(RunEvent::Engine(ev));
+                    if let Some(not_run) = not_run {
+                        show(RunEvent::Hook(not_run));
                     }
                 }
                 None => engine_open = false,
             },
-            Some(done) = runner.next_done() => show(&done),
+            Some(done) = runner.next_done() => show(RunEvent::Hook(done)),
             () = cancel.cancelled(), if !runner.cancelled => {
                 for not_run in runner.stop() {
-                    show(&not_run);
+                    show(RunEvent::Hook(not_run));
                 }
             }
             // Unreachable: a runner that is not idle has a hook running.
@@ -164,7 +201,8 @@ struct Request {
     rel: String,
     /// Absolute: what a script can use from any working directory.
     path: PathBuf,
-    url: String,
+    /// `None` when no `Queued` event named it.
+    url: Option<SafeUrl>,
     sha256: String,
     bytes: u64,
 }
@@ -174,11 +212,11 @@ struct Request {
 pub struct HookRunner {
     cfg: HookConfig,
     out_dir: PathBuf,
-    /// Each queued job's URL (credentials hidden), from its `Queued` event:
-    /// `Finished` does not repeat it.
-    urls: HashMap<JobId, String>,
+    /// Each queued job's URL, from its `Queued` event: `Finished` does not
+    /// repeat it.
+    urls: HashMap<JobId, SafeUrl>,
     queue: VecDeque<Request>,
-    running: JoinSet<Event>,
+    running: JoinSet<HookDone>,
     /// Which job each running task serves, to name it should the task panic.
     tasks: HashMap<tokio::task::Id, (JobId, String)>,
     cancel: CancellationToken,
@@ -214,7 +252,7 @@ impl HookRunner {
     /// Learns URLs from `Queued` and queues a hook for `Finished`; returns
     /// the `HookDone` of a hook that will not run because the run was
     /// interrupted.
-    fn observe(&mut self, ev: &Event) -> Option<Event> {
+    fn observe(&mut self, ev: &Event) -> Option<HookDone> {
         match ev {
             Event::Queued { id, url, .. } => {
                 self.urls.insert(*id, url.clone());
@@ -234,7 +272,7 @@ impl HookRunner {
                     id: *id,
                     rel: path.clone(),
                     path: abs,
-                    url: self.urls.remove(id).unwrap_or_default(),
+                    url: self.urls.remove(id),
                     sha256: sha256.clone(),
                     bytes: *bytes,
                 };
@@ -272,16 +310,16 @@ impl HookRunner {
     }
 
     /// The next hook to end, or `None` at once if none is running.
-    async fn next_done(&mut self) -> Option<Event> {
+    async fn next_done(&mut self) -> Option<HookDone> {
         let joined = self.running.join_next_with_id().await?;
-        let event = match joined {
-            Ok((task, event)) => {
+        let done = match joined {
+            Ok((task, done)) => {
                 self.tasks.remove(&task);
-                event
+                done
             }
             Err(err) => {
                 let (id, path) = self.tasks.remove(&err.id()).unwrap_or_default();
-                Event::HookDone {
+                HookDone {
                     id,
                     path,
                     status: None,
@@ -292,30 +330,28 @@ impl HookRunner {
                 }
             }
         };
-        if let Event::HookDone { status, .. } = &event {
-            if *status == Some(0) {
-                self.tally.ok += 1;
-            } else {
-                self.tally.failed += 1;
-            }
+        if done.status == Some(0) {
+            self.tally.ok += 1;
+        } else {
+            self.tally.failed += 1;
         }
         self.fill();
-        Some(event)
+        Some(done)
     }
 
     /// Ctrl-C: running hooks kill themselves (they watch the same token);
     /// queued ones are dropped and reported as not run.
-    fn stop(&mut self) -> Vec<Event> {
+    fn stop(&mut self) -> Vec<HookDone> {
         self.cancelled = true;
-        let dropped: Vec<Event> = self.queue.drain(..).map(not_run).collect();
+        let dropped: Vec<HookDone> = self.queue.drain(..).map(not_run).collect();
         self.tally.not_run += dropped.len();
         dropped
     }
 }
 
 /// The `HookDone` of a hook that never started.
-fn not_run(request: Request) -> Event {
-    Event::HookDone {
+fn not_run(request: Request) -> HookDone {
+    HookDone {
         id: request.id,
         path: request.rel,
         status: None,
@@ -333,30 +369,38 @@ enum Kill {
     Interrupted,
 }
 
-/// Runs one hook to its end and describes it.
-async fn run_hook(
-    request: Request,
-    cfg: HookConfig,
-    out_dir: PathBuf,
-    cancel: CancellationToken,
-) -> Event {
-    let started = Instant::now();
-    let mut cmd = Command::new(&cfg.program);
+/// The hook's command: `PROGRAM PATH URL SHA256` and the `HAUL_*`
+/// variables, its output piped to be kept.
+fn command(request: &Request, program: &Path, out_dir: &Path) -> Command {
+    let url = request.url.as_deref().unwrap_or_default();
+    let mut cmd = Command::new(program);
     cmd.arg(&request.path)
-        .arg(&request.url)
+        .arg(url)
         .arg(&request.sha256)
         .env("HAUL_PATH", &request.path)
-        .env("HAUL_URL", &request.url)
+        .env("HAUL_URL", url)
         .env("HAUL_SHA256", &request.sha256)
         .env("HAUL_BYTES", request.bytes.to_string())
-        .env("HAUL_OUT_DIR", &out_dir)
+        .env("HAUL_OUT_DIR", out_dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         // Should this task be dropped (a runtime shutting down), the
         // hook must not outlive it unwatched.
         .kill_on_drop(true);
-    let done = |status, error, out: &Tail, err: &Tail| Event::HookDone {
+    cmd
+}
+
+/// Runs one hook to its end and describes it.
+async fn run_hook(
+    request: Request,
+    cfg: HookConfig,
+    out_dir: PathBuf,
+    cancel: CancellationToken,
+) -> HookDone {
+    let started = Instant::now();
+    let mut cmd = command(&request, &cfg.program, &out_dir);
+    let done = |status, error, out: &Tail, err: &Tail| HookDone {
         id: request.id,
         path: request.rel.clone(),
         status,
@@ -405,7 +449,16 @@ async fn run_hook(
             () = sleep_until(grace_until) => break,
         }
     }
-    let (status, error) = match (killed, exit) {
+    let (status, error) = verdict(killed, exit);
+    done(status, error, &out_tail, &err_tail)
+}
+
+/// The exit code of a hook that ended, or why there is none.
+fn verdict(
+    killed: Option<Kill>,
+    exit: Option<std::io::Result<std::process::ExitStatus>>,
+) -> (Option<i32>, Option<String>) {
+    match (killed, exit) {
         (Some(Kill::Timeout(limit)), _) => (
             None,
             Some(format!(
@@ -421,8 +474,7 @@ async fn run_hook(
         (None, Some(Err(err))) => (None, Some(format!("cannot wait for the hook: {err}"))),
         // The loop only ends with an exit status.
         (None, None) => (None, Some("the hook's end was not seen".into())),
-    };
-    done(status, error, &out_tail, &err_tail)
+    }
 }
 
 /// Reads from a pipe, or waits forever once it is closed (so a `select!`
@@ -503,285 +555,4 @@ pub fn path_var() -> Option<OsString> {
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-    use super::*;
-
-    #[test]
-    fn tail_keeps_the_last_bytes_and_counts_the_rest() {
-        let mut tail = Tail::new(8);
-        tail.push(b"hello ");
-        assert_eq!(tail.text(), "hello ");
-        tail.push(b"world");
-        assert_eq!(tail.text(), "[3 earlier bytes dropped]\nlo world");
-        tail.push(b"0123456789abc");
-        assert_eq!(tail.text(), "[16 earlier bytes dropped]\n56789abc");
-    }
-
-    #[test]
-    fn find_program_takes_paths_as_given_and_names_from_path() {
-        let dir = tempfile::tempdir().unwrap();
-        let prog = dir.path().join("hook.sh");
-        std::fs::write(&prog, "#!/bin/sh\n").unwrap();
-        assert_eq!(find_program(&prog, None), Some(prog.clone()));
-        let path_var =
-            std::env::join_paths(["/nonexistent-haul", dir.path().to_str().unwrap()]).unwrap();
-        assert_eq!(
-            find_program(Path::new("hook.sh"), Some(&path_var)),
-            Some(prog.clone())
-        );
-        assert_eq!(find_program(Path::new("hook.sh"), None), None);
-        assert_eq!(find_program(Path::new("nope"), Some(&path_var)), None);
-        assert_eq!(
-            find_program(&dir.path().join("nope"), Some(&path_var)),
-            None
-        );
-        assert_eq!(find_program(dir.path(), None), None, "a directory");
-        assert_eq!(find_program(Path::new(""), Some(&path_var)), None);
-    }
-
-    #[test]
-    fn config_rejects_zero_jobs_and_a_missing_program() {
-        let sh = Path::new("/bin/sh");
-        assert_eq!(
-            HookConfig::new(sh.into(), 0, 0.0, None),
-            Err(HookConfigError::ZeroJobs)
-        );
-        assert_eq!(
-            HookConfig::new("/nonexistent/hook".into(), 1, 0.0, None),
-            Err(HookConfigError::NotFound("/nonexistent/hook".into()))
-        );
-        let cfg = HookConfig::new(sh.into(), 2, 1.5, None).unwrap();
-        assert_eq!(cfg.timeout, Some(Duration::from_millis(1500)));
-        assert_eq!(
-            HookConfig::new(sh.into(), 2, 0.0, None).unwrap().timeout,
-            None
-        );
-    }
-
-    /// Writes an executable shell script into `dir`.
-    #[cfg(unix)]
-    fn script(dir: &Path, body: &str) -> PathBuf {
-        use std::os::unix::fs::PermissionsExt;
-        let path = dir.join("hook.sh");
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        path
-    }
-
-    /// Runs `events` through [`tee`] with a hook; returns everything shown.
-    async fn run(
-        program: PathBuf,
-        timeout: Option<Duration>,
-        events: Vec<Event>,
-    ) -> (Vec<Event>, HookTally) {
-        let cfg = HookConfig {
-            program,
-            jobs: 2,
-            timeout,
-        };
-        let runner = HookRunner::new(cfg, Path::new("/data/out"), CancellationToken::new());
-        let (tx, rx) = mpsc::channel(16);
-        for ev in events {
-            tx.send(ev).await.unwrap();
-        }
-        drop(tx);
-        let mut shown = Vec::new();
-        let tally = tee(rx, Some(runner), |ev| shown.push(ev.clone())).await;
-        (shown, tally)
-    }
-
-    fn finished(id: JobId, path: &str) -> Event {
-        Event::Finished {
-            id,
-            path: path.into(),
-            bytes: 42,
-            sha256: "ab".repeat(32),
-        }
-    }
-
-    fn hook_dones(shown: &[Event]) -> Vec<&Event> {
-        shown
-            .iter()
-            .filter(|e| matches!(e, Event::HookDone { .. }))
-            .collect()
-    }
-
-    #[cfg(unix)]
-    #[tokio::test]
-    async fn hook_gets_absolute_path_url_and_sha_and_its_output_is_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let hook = script(
-            dir.path(),
-            r#"echo "args $1 $2 $3"; echo "env $HAUL_PATH $HAUL_URL $HAUL_BYTES $HAUL_OUT_DIR" >&2; exit 3"#,
-        );
-        let events = vec![
-            Event::Queued {
-                id: 0,
-                path: "sub/a.bin".into(),
-                url: "http://h/a.bin".into(),
-            },
-            finished(0, "sub/a.bin"),
-        ];
-        let (shown, tally) = run(hook, None, events).await;
-        assert!(
-            matches!(shown[1], Event::Finished { .. }),
-            "shown as it came"
-        );
-        let dones = hook_dones(&shown);
-        assert_eq!(dones.len(), 1);
-        let Event::HookDone {
-            id,
-            path,
-            status,
-            error,
-            stdout,
-            stderr,
-            ..
-        } = dones[0]
-        else {
-            unreachable!()
-        };
-        assert_eq!((*id, path.as_str()), (0, "sub/a.bin"));
-        assert_eq!(*status, Some(3));
-        assert_eq!(*error, None);
-        let sha = "ab".repeat(32);
-        assert_eq!(
-            stdout,
-            &format!("args /data/out/sub/a.bin http://h/a.bin {sha}\n")
-        );
-        assert_eq!(
-            stderr,
-            "env /data/out/sub/a.bin http://h/a.bin 42 /data/out\n"
-        );
-        assert_eq!(
-            tally,
-            HookTally {
-                ok: 0,
-                failed: 1,
-                not_run: 0
-            }
-        );
-    }
-
-    #[cfg(unix)]
-    #[tokio::test]
-    async fn a_hook_over_its_timeout_is_killed_and_reported() {
-        let dir = tempfile::tempdir().unwrap();
-        // exec: the shell itself becomes the sleeper, so killing it closes
-        // the pipes at once.
-        let hook = script(dir.path(), "echo started; exec sleep 30");
-        let (shown, tally) = run(
-            hook,
-            Some(Duration::from_millis(200)),
-            vec![finished(0, "a.bin")],
-        )
-        .await;
-        let Event::HookDone {
-            status,
-            error,
-            stdout,
-            elapsed,
-            ..
-        } = hook_dones(&shown)[0]
-        else {
-            unreachable!()
-        };
-        assert_eq!(*status, None);
-        assert!(
-            error.as_deref().is_some_and(|e| e.contains("timed out")),
-            "{error:?}"
-        );
-        assert_eq!(stdout, "started\n");
-        assert!(*elapsed < Duration::from_secs(10), "{elapsed:?}");
-        assert_eq!(tally.failed, 1);
-    }
-
-    #[cfg(unix)]
-    #[tokio::test]
-    async fn a_program_that_cannot_start_is_a_failed_hook_not_a_crash() {
-        let dir = tempfile::tempdir().unwrap();
-        let not_exec = dir.path().join("plain.txt");
-        std::fs::write(&not_exec, "not a program").unwrap();
-        let (shown, tally) = run(
-            not_exec,
-            None,
-            vec![finished(0, "a.bin"), finished(1, "b.bin")],
-        )
-        .await;
-        let dones = hook_dones(&shown);
-        assert_eq!(dones.len(), 2);
-        for done in dones {
-            let Event::HookDone { status, error, .. } = done else {
-                unreachable!()
-            };
-            assert_eq!(*status, None);
-            assert!(
-                error
-                    .as_deref()
-                    .is_some_and(|e| e.starts_with("cannot run")),
-                "{error:?}"
-            );
-        }
-        assert_eq!(tally.failed, 2);
-    }
-
-    #[cfg(unix)]
-    #[tokio::test]
-    async fn cancel_kills_running_hooks_and_drops_queued_ones() {
-        let dir = tempfile::tempdir().unwrap();
-        let marker = dir.path().join("started");
-        // Each hook says it started, then waits for ever.
-        let hook = script(
-            dir.path(),
-            &format!("echo $HAUL_PATH >> '{}'; exec sleep 30", marker.display()),
-        );
-        let cancel = CancellationToken::new();
-        let cfg = HookConfig {
-            program: hook,
-            jobs: 1,
-            timeout: None,
-        };
-        let runner = HookRunner::new(cfg, dir.path(), cancel.clone());
-        let (tx, rx) = mpsc::channel(16);
-        for i in 0..3 {
-            tx.send(finished(i, &format!("f{i}"))).await.unwrap();
-        }
-        let (shown_tx, mut shown_rx) = mpsc::unbounded_channel();
-        let teed = tokio::spawn(tee(rx, Some(runner), move |ev| {
-            let _ = shown_tx.send(ev.clone());
-        }));
-        // The three Finished events pass first; the first hook is then running.
-        for _ in 0..3 {
-            shown_rx.recv().await.unwrap();
-        }
-        cancel.cancel();
-        drop(tx);
-        let tally = tokio::time::timeout(Duration::from_secs(20), teed)
-            .await
-            .expect("tee ends after a cancel")
-            .unwrap();
-        let mut errors = Vec::new();
-        while let Ok(Event::HookDone { error, .. }) = shown_rx.try_recv() {
-            errors.push(error.unwrap_or_default());
-        }
-        errors.sort();
-        assert_eq!(
-            errors,
-            [
-                format!("killed: {INTERRUPTED}"),
-                format!("not run: {INTERRUPTED}"),
-                format!("not run: {INTERRUPTED}")
-            ]
-        );
-        assert_eq!(
-            tally,
-            HookTally {
-                ok: 0,
-                failed: 1,
-                not_run: 2
-            }
-        );
-    }
-}
+mod tests;

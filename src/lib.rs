@@ -50,6 +50,7 @@ mod man;
 mod naming;
 mod netrc;
 mod plan;
+mod safe_url;
 pub mod serve;
 mod settings;
 mod shard;

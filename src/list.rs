@@ -8,12 +8,13 @@
 //! `plan` (a layer up: it makes the engine's jobs) then settles output
 //! paths, drops repeated URLs and refuses two jobs that would write the same
 //! file; its errors are [`ListError`]s too. This module parses and checks text;
-//! it does no I/O and never shows a URL's credentials (see [`redact`]).
+//! it does no I/O and never shows a URL's credentials (see `SafeUrl`).
 
 use std::fmt;
 use std::sync::Arc;
 
 use crate::naming::{self, NameError, RelPath};
+use crate::safe_url::SafeUrl;
 
 /// The source name used for positional URLs.
 const COMMAND_LINE: &str = "command line";
@@ -162,27 +163,6 @@ impl ListError {
             | ListError::PathConflict { origin, .. }
             | ListError::PathPrefix { origin, .. } => origin,
         }
-    }
-}
-
-/// The URL as text with its credentials hidden, for every message and log:
-/// the password becomes `***`; a user name given without a password (often
-/// a token, as in `https://TOKEN@host/`) becomes `***` too.
-pub fn redact(url: &url::Url) -> String {
-    if url.username().is_empty() && url.password().is_none() {
-        return url.to_string();
-    }
-    let mut shown = url.clone();
-    let hidden = if url.password().is_some() {
-        shown.set_password(Some("***"))
-    } else {
-        shown.set_username("***")
-    };
-    match hidden {
-        Ok(()) => shown.to_string(),
-        // Only URLs without a host refuse credentials, and those cannot carry
-        // any; still, never fall back to showing the original.
-        Err(()) => format!("{}:***", url.scheme()),
     }
 }
 
@@ -358,7 +338,7 @@ pub(crate) fn check_url(text: &str) -> Result<url::Url, UrlError> {
         "http" | "https" => Ok(url),
         scheme => Err(UrlError::Scheme {
             scheme: scheme.to_owned(),
-            url: redact(&url),
+            url: SafeUrl::new(&url).to_string(),
         }),
     }
 }

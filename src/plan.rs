@@ -10,8 +10,9 @@ use std::collections::HashMap;
 use std::fmt;
 
 use crate::engine::JobSpec;
-use crate::list::{redact, ListEntry, ListError, Origin};
+use crate::list::{ListEntry, ListError, Origin};
 use crate::naming::{self, RelPath};
+use crate::safe_url::SafeUrl;
 
 /// A repeated URL that [`plan`] dropped in favour of its first entry.
 #[derive(Clone, Debug, PartialEq)]
@@ -110,7 +111,7 @@ pub fn plan_with_duplicates(entries: Vec<ListEntry>) -> Result<Plan, ListError> 
                 origin: entry.origin,
                 path,
                 other: other.origin.clone(),
-                other_url: redact(&other.url),
+                other_url: SafeUrl::new(&other.url).to_string(),
             });
         }
         // This job's file is a directory another job needs.
@@ -153,7 +154,7 @@ fn prefix_error(origin: &Origin, path: &RelPath, other: &JobSpec) -> ListError {
         path: path.clone(),
         other: other.origin.clone(),
         other_path: other.path.clone(),
-        other_url: redact(&other.url),
+        other_url: SafeUrl::new(&other.url).to_string(),
     }
 }
 

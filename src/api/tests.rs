@@ -303,14 +303,18 @@ async fn a_streamed_job_for_a_path_still_downloading_fails_naming_it() -> Result
     assert_eq!((report.done, report.failed), (1, 1), "{seen:?}");
     let refusal = seen.iter().find_map(|e| match e {
         Event::Failed {
-            id: 1, path, error, ..
-        } => Some((path.as_str(), error.as_str())),
+            id: 1,
+            path,
+            kind,
+            error,
+        } => Some((path.as_str(), *kind, error.as_str())),
         _ => None,
     });
     assert_eq!(
         refusal,
         Some((
             "0",
+            crate::event::FailureKind::Duplicate,
             "0 is already being downloaded by this run (add it again once that job ends)"
         )),
         "{seen:?}"

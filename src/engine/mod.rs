@@ -24,8 +24,8 @@ use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::event::{Event, FailureKind, JobId, Report};
-use crate::list::redact;
+use crate::event::{Cause, Event, FailureKind, JobId, Report};
+use crate::safe_url::SafeUrl;
 use crate::store::lock::{DirLock, LockError};
 use crate::store::manifest::{boot_id, JobRecord, JobState, Manifest, ManifestError};
 use recorder::Recorder;
@@ -189,10 +189,9 @@ struct Intake {
 struct Refused {
     id: JobId,
     path: String,
-    /// Redacted.
-    url: String,
+    url: SafeUrl,
     kind: FailureKind,
-    error: String,
+    error: Cause,
 }
 
 impl Intake {
@@ -223,9 +222,9 @@ impl Intake {
                 refused.push(Refused {
                     id,
                     path,
-                    url: redact(&spec.url),
-                    kind: FailureKind::Io,
-                    error,
+                    url: SafeUrl::new(&spec.url),
+                    kind: FailureKind::Duplicate,
+                    error: error.into(),
                 });
             }
         }
@@ -242,9 +241,9 @@ impl Intake {
         report: &mut Report,
     ) {
         let (admitted, mut refused) = self.admit(jobs);
-        let names: Vec<(JobId, String, String)> = admitted
+        let names: Vec<(JobId, String, SafeUrl)> = admitted
             .iter()
-            .map(|(id, spec)| (*id, spec.path.to_string(), redact(&spec.url)))
+            .map(|(id, spec)| (*id, spec.path.to_string(), SafeUrl::new(&spec.url)))
             .collect();
         let found = match shared
             .recorder
@@ -257,7 +256,7 @@ impl Intake {
                     self.busy.remove(&path);
                     refused.push(Refused {
                         id,
-                        error: format!("cannot look up {path} in the manifest: {err}"),
+                        error: format!("cannot look up {path} in the manifest: {err}").into(),
                         path,
                         url,
                         kind: FailureKind::Manifest,
@@ -287,7 +286,7 @@ impl Intake {
                 .send(Event::Queued {
                     id: job.id,
                     path: job.spec.path.to_string(),
-                    url: redact(&job.spec.url),
+                    url: SafeUrl::new(&job.spec.url),
                 })
                 .await;
             hosts.push(job);
@@ -646,7 +645,7 @@ async fn dispatch(
                         id,
                         path,
                         kind: FailureKind::Internal,
-                        error: format!("internal error: {err}"),
+                        error: crate::event::Cause::new(err.to_string()).context("internal error"),
                     })
                     .await;
             }

@@ -28,6 +28,7 @@ use super::cause::cause;
 use super::plain::{failed_line, hook_lines, unknown_path, Sink};
 use super::{human_bytes, human_duration, human_speed, summary_line, Renderer};
 use crate::event::{Event, JobId, Report};
+use crate::hooks::{HookDone, HookTally};
 
 /// Job bars drawn at once; the other active jobs wait for a slot.
 pub const MAX_SHOWN: usize = 10;
@@ -407,6 +408,17 @@ impl Bars {
         self.refresh_speed(now);
     }
 
+    /// A job whose file is complete (skipped or finished) at `bytes`.
+    fn file_complete(&mut self, id: JobId, bytes: u64) {
+        let (pos, total) = self
+            .end(id)
+            .map_or((0, 0), |j| (j.pos, j.total.unwrap_or(0)));
+        self.account(pos, bytes, total, bytes);
+        self.completed += 1;
+        self.refresh_files();
+        self.refresh_total();
+    }
+
     /// Shows `note` in place of the job's bar until its next start, or
     /// until progress comes after `wait` (and at least [`NOTE_MIN`]).
     fn note(&mut self, id: JobId, path: &str, note: String, wait: Duration, restart: bool) {
@@ -463,13 +475,7 @@ impl Renderer for Bars {
             }
             Event::Skipped { id, bytes, .. } => {
                 self.arrived(*id);
-                let (pos, total) = self
-                    .end(*id)
-                    .map_or((0, 0), |j| (j.pos, j.total.unwrap_or(0)));
-                self.account(pos, *bytes, total, *bytes);
-                self.completed += 1;
-                self.refresh_files();
-                self.refresh_total();
+                self.file_complete(*id, *bytes);
             }
             Event::Started {
                 id,
@@ -508,13 +514,7 @@ impl Renderer for Bars {
             Event::Finished {
                 id, path, bytes, ..
             } => {
-                let (pos, total) = self
-                    .end(*id)
-                    .map_or((0, 0), |j| (j.pos, j.total.unwrap_or(0)));
-                self.account(pos, *bytes, total, *bytes);
-                self.completed += 1;
-                self.refresh_files();
-                self.refresh_total();
+                self.file_complete(*id, *bytes);
                 // Printing forces a redraw, which then shows the new counts.
                 self.println(&format!("done   {path}  {}", human_bytes(*bytes)));
             }
@@ -535,17 +535,18 @@ impl Renderer for Bars {
                 // The app prints one resume hint for the whole run.
                 self.end(*id);
             }
-            Event::HookDone { .. } => {
-                for line in hook_lines(ev, false) {
-                    self.println(&line);
-                }
-            }
         }
     }
 
-    fn finish(&mut self, report: &Report) {
+    fn hook(&mut self, done: &HookDone) {
+        for line in hook_lines(done, false) {
+            self.println(&line);
+        }
+    }
+
+    fn finish(&mut self, report: &Report, hooks: &HookTally) {
         self.clear();
-        let _ = writeln!(self.err, "{}", summary_line(report));
+        let _ = writeln!(self.err, "{}", summary_line(report, hooks));
         let _ = self.err.flush();
     }
 }

@@ -1,19 +1,25 @@
 //! The short form of a retry reason, for a progress bar's row.
 //!
-//! A retry's reason arrives as one line, the error and its causes joined
-//! by ": " (`crate::error::chain`): haul's own message first, which names
-//! the URL, then what the libraries and the OS said, innermost last, e.g.
-//! "cannot connect to URL: client error (Connect): tcp connect error:
+//! A retry's reason is a [`crate::event::Cause`], read as one line: the
+//! error and its causes joined by ": ", haul's own message first, which
+//! names the URL, then what the libraries and the OS said, innermost last,
+//! e.g. "cannot connect to URL: client error (Connect): tcp connect error:
 //! Connection refused (os error 111)". A row of 80 columns cut that before
 //! its one useful word. This module finds the innermost cause
 //! ("connection refused") and the URL, so the row can lead with the cause
-//! and put the URL last, where the terminal's width cuts it. It reads text
-//! only and never fails: an unexpected wording gives a longer cause, never
-//! a lost one. Plain, quiet and JSON output keep the full reason.
+//! and put the URL last, where the terminal's width cuts it. Plain, quiet
+//! and JSON output keep the full reason.
+//!
+//! It reads the line, not the cause's links: one link can hold ": " itself
+//! (std's "failed to lookup address information: Name or service not
+//! known", a bad range's own reason), and a mirror switch reaches it as a
+//! sentence built around its cause, so the text is what every case has in
+//! common. It never fails: an unexpected wording gives a longer cause,
+//! never a lost one.
 
 /// A retry reason, taken apart for display.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Cause<'a> {
+pub(crate) struct ShortCause<'a> {
     /// The innermost cause, shortened: "connection refused",
     /// "503 Service Unavailable", "no data for 30.0 s".
     pub cause: String,
@@ -22,7 +28,7 @@ pub(crate) struct Cause<'a> {
 }
 
 /// Takes `reason` apart; see the module docs.
-pub(crate) fn cause(reason: &str) -> Cause<'_> {
+pub(crate) fn cause(reason: &str) -> ShortCause<'_> {
     let url = first_url(reason);
     let segments = split_outside_parentheses(reason);
     // haul's own messages name the URL; what follows the last of them
@@ -32,14 +38,14 @@ pub(crate) fn cause(reason: &str) -> Cause<'_> {
         Some(i) if i + 1 < segments.len() => segments[segments.len() - 1],
         Some(i) => {
             let message = segments[i];
-            return Cause {
+            return ShortCause {
                 cause: tidy(&without_url(message, url.unwrap_or_default())),
                 url,
             };
         }
         None => segments.last().copied().unwrap_or(reason),
     };
-    Cause {
+    ShortCause {
         cause: tidy(innermost),
         url,
     }

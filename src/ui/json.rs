@@ -1,11 +1,12 @@
 //! `--json`: one JSON object a line on stdout, for scripts and pipelines.
 //!
 //! This module owns the wire format (README, "Machine-readable output"):
-//! an event is written as it was sent, its fields as [`Event`]'s
-//! `Serialize` names them, after `event` and `time` (`Stamped`); the
-//! private `Line` enum holds the lines that are more than one event (a
-//! job's URL and total remembered from earlier events, a mirror switch in
-//! its `retrying` shape, the summaries). `tests/it/cli_json_golden.rs` pins
+//! an event is written as it was sent, its fields as [`Event`]'s (or a
+//! hook's [`HookDone`]'s) `Serialize` names them, after `event` and `time`
+//! (`Stamped`); the private `Line` enum holds the lines that are more than
+//! one event (a job's URL and total remembered from earlier events, a
+//! mirror switch in its `retrying` shape, the summaries, where the hooks'
+//! counts join the engine's report). `tests/it/cli_json_golden.rs` pins
 //! the result byte for byte. It also owns the per-job progress throttle.
 //! Every line is flushed as it is written, so a reader sees each event as
 //! it happens. Write errors are ignored, as in `plain`: a closed pipe must
@@ -18,23 +19,24 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use super::{Renderer, Sink};
-use crate::event::{secs, Event, FailureKind, JobId, Report};
+use crate::event::{secs, Event, FailureKind, JobId, Report, SafeUrl};
+use crate::hooks::{HookDone, HookTally};
 use crate::verify::{VerifyItem, VerifyOutcome, VerifySummary};
 
 /// Shortest gap between two `progress` lines of one job: at most two a
 /// second, whatever rate the engine sends them at.
 pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(500);
 
-/// A line that is one engine event as it was sent: `"event"` and
-/// `"time"` (unix seconds, a float with millisecond precision: `jq`'s
-/// `todate` reads it, and no time zone can be misread), then the event's
-/// own fields as [`Event`]'s `Serialize` names them.
+/// A line that is one event as it was sent, the engine's or a hook's:
+/// `"event"` and `"time"` (unix seconds, a float with millisecond
+/// precision: `jq`'s `todate` reads it, and no time zone can be misread),
+/// then the event's own fields as its `Serialize` names them.
 #[derive(Debug, Serialize)]
-struct Stamped<'a> {
+struct Stamped<'a, T> {
     event: &'static str,
     time: f64,
     #[serde(flatten)]
-    body: &'a Event,
+    body: &'a T,
 }
 
 /// The lines that are more than an event's fields: the renderer adds what
@@ -127,7 +129,6 @@ fn event_name(ev: &Event) -> &'static str {
         Event::Finished { .. } => "finished",
         Event::Failed { .. } => "failed",
         Event::Interrupted { .. } => "interrupted",
-        Event::HookDone { .. } => "hook",
     }
 }
 
@@ -217,7 +218,7 @@ impl ProgressThrottle {
 #[derive(Debug, Default)]
 struct Job {
     path: String,
-    url: Option<String>,
+    url: Option<SafeUrl>,
     total: Option<u64>,
     /// The latest position seen, shown or not.
     pos: u64,
@@ -269,15 +270,26 @@ impl Json {
             write_line(&mut self.out, &line);
         }
     }
-}
 
-impl Renderer for Json {
-    // One arm per event kind, each a few lines: splitting the match would
-    // scatter the schema a reader wants to see in one place.
-    fn event(&mut self, ev: &Event) {
-        let time = unix_now();
-        // What the job's later lines need, and the lines that are more
-        // than the event; every other event is written as it came.
+    /// A `progress` line, when the throttle lets `pos` through.
+    fn progress(&mut self, id: JobId, pos: u64, time: f64) {
+        let job = self.jobs.entry(id).or_default();
+        job.pos = pos;
+        if self.throttle.offer(id, pos, Instant::now()) {
+            let line = Line::Progress {
+                time,
+                id,
+                path: &job.path,
+                pos,
+                total: job.total,
+            };
+            write_line(&mut self.out, &line);
+        }
+    }
+
+    /// Learns what the job's later lines need from an event that is
+    /// written as it came, and ends its progress lines when it ends.
+    fn remember(&mut self, ev: &Event, time: f64) {
         match ev {
             Event::Queued { id, path, url } => self.job(*id, path).url = Some(url.clone()),
             Event::Skipped { id, .. } => {
@@ -294,21 +306,27 @@ impl Renderer for Json {
                 job.total = *total;
                 job.pos = *offset;
             }
-            Event::Progress { id, pos } => {
-                let job = self.jobs.entry(*id).or_default();
-                job.pos = *pos;
-                if self.throttle.offer(*id, *pos, Instant::now()) {
-                    let line = Line::Progress {
-                        time,
-                        id: *id,
-                        path: &job.path,
-                        pos: *pos,
-                        total: job.total,
-                    };
-                    write_line(&mut self.out, &line);
-                }
-                return;
+            Event::Restarted { id, path, .. } => {
+                self.throttle.reset(*id);
+                self.job(*id, path).pos = 0;
             }
+            Event::Interrupted { id, path, pos } => {
+                self.job(*id, path);
+                self.final_progress(*id, *pos, time);
+                self.jobs.remove(id);
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Renderer for Json {
+    fn event(&mut self, ev: &Event) {
+        let time = unix_now();
+        // The lines that are more than the event; every other event is
+        // written as it came.
+        match ev {
+            Event::Progress { id, pos } => self.progress(*id, *pos, time),
             Event::MirrorSwitched {
                 id,
                 path,
@@ -330,11 +348,6 @@ impl Renderer for Json {
                     capped_from_secs: None,
                 };
                 write_line(&mut self.out, &line);
-                return;
-            }
-            Event::Restarted { id, path, .. } => {
-                self.throttle.reset(*id);
-                self.job(*id, path).pos = 0;
             }
             Event::Finished {
                 id,
@@ -354,7 +367,6 @@ impl Renderer for Json {
                     sha256,
                 };
                 write_line(&mut self.out, &line);
-                return;
             }
             Event::Failed {
                 id,
@@ -374,24 +386,29 @@ impl Renderer for Json {
                     error,
                 };
                 write_line(&mut self.out, &line);
-                return;
             }
-            Event::Interrupted { id, path, pos } => {
-                self.job(*id, path);
-                self.final_progress(*id, *pos, time);
-                self.jobs.remove(id);
+            _ => {
+                self.remember(ev, time);
+                let line = Stamped {
+                    event: event_name(ev),
+                    time,
+                    body: ev,
+                };
+                write_line(&mut self.out, &line);
             }
-            Event::RunStarted { .. } | Event::Retrying { .. } | Event::HookDone { .. } => {}
         }
+    }
+
+    fn hook(&mut self, done: &HookDone) {
         let line = Stamped {
-            event: event_name(ev),
-            time,
-            body: ev,
+            event: "hook",
+            time: unix_now(),
+            body: done,
         };
         write_line(&mut self.out, &line);
     }
 
-    fn finish(&mut self, report: &Report) {
+    fn finish(&mut self, report: &Report, hooks: &HookTally) {
         write_line(
             &mut self.out,
             &Line::Summary {
@@ -404,9 +421,9 @@ impl Renderer for Json {
                 bytes: report.bytes,
                 elapsed_secs: secs(report.elapsed),
                 warnings: &report.warnings,
-                hooks_ok: report.hooks_ok,
-                hooks_failed: report.hooks_failed,
-                hooks_not_run: report.hooks_not_run,
+                hooks_ok: hooks.ok,
+                hooks_failed: hooks.failed,
+                hooks_not_run: hooks.not_run,
             },
         );
     }
@@ -446,304 +463,4 @@ pub fn verify_summary(summary: &VerifySummary) {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::{Arc, Mutex};
-
-    use serde_json::Value;
-
-    use super::*;
-
-    #[test]
-    fn throttle_lets_the_first_position_through_then_two_a_second() {
-        let mut gate = ProgressThrottle::new(PROGRESS_INTERVAL);
-        let t0 = Instant::now();
-        let ms = Duration::from_millis;
-        // Ten reports a second for three seconds, as the engine sends them.
-        let shown: Vec<u64> = (0..30u64)
-            .filter(|&i| gate.offer(7, i, t0 + ms(100 * i)))
-            .collect();
-        assert_eq!(shown, vec![0, 5, 10, 15, 20, 25]);
-    }
-
-    #[test]
-    fn throttle_keeps_jobs_apart() {
-        let mut gate = ProgressThrottle::new(PROGRESS_INTERVAL);
-        let t0 = Instant::now();
-        assert!(gate.offer(1, 10, t0));
-        assert!(gate.offer(2, 10, t0));
-        assert!(!gate.offer(1, 20, t0 + Duration::from_millis(10)));
-    }
-
-    #[test]
-    fn throttle_shows_the_final_position_only_when_the_last_line_missed_it() {
-        let mut gate = ProgressThrottle::new(PROGRESS_INTERVAL);
-        let t0 = Instant::now();
-        assert!(gate.offer(1, 100, t0));
-        assert!(!gate.offer(1, 900, t0 + Duration::from_millis(100)));
-        assert_eq!(gate.end(1, 1000), Some(1000));
-        // Ended jobs are forgotten.
-        assert_eq!(gate.end(1, 1000), None);
-
-        assert!(gate.offer(2, 1000, t0));
-        assert_eq!(gate.end(2, 1000), None, "already shown");
-        assert_eq!(gate.end(3, 1000), None, "a job without progress lines");
-    }
-
-    #[test]
-    fn throttle_restart_lets_the_next_position_through() {
-        let mut gate = ProgressThrottle::new(PROGRESS_INTERVAL);
-        let t0 = Instant::now();
-        assert!(gate.offer(1, 500, t0));
-        gate.reset(1);
-        assert!(gate.offer(1, 10, t0 + Duration::from_millis(1)));
-    }
-
-    /// A sink tests can read back.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.0
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl Captured {
-        fn lines(&self) -> Vec<Value> {
-            let bytes = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            String::from_utf8(bytes)
-                .expect("utf-8")
-                .lines()
-                .map(|l| serde_json::from_str(l).expect("each line is one JSON object"))
-                .collect()
-        }
-    }
-
-    fn render(events: &[Event], report: &Report) -> Vec<Value> {
-        let sink = Captured::default();
-        let mut json = Json::new(Box::new(sink.clone()));
-        for ev in events {
-            json.event(ev);
-        }
-        json.finish(report);
-        sink.lines()
-    }
-
-    #[test]
-    fn every_line_starts_with_event_and_time() {
-        let lines = render(
-            &[Event::RunStarted {
-                jobs: 1,
-                known_bytes: 0,
-            }],
-            &Report::default(),
-        );
-        for line in &lines {
-            let keys: Vec<&String> = line.as_object().expect("an object").keys().collect();
-            assert!(line["time"].as_f64().is_some_and(|t| t > 1.5e9), "{line}");
-            assert!(keys.iter().any(|k| *k == "event"), "{line}");
-        }
-        assert_eq!(lines[0]["event"], "run_started");
-        assert_eq!(lines[1]["event"], "summary");
-    }
-
-    #[test]
-    fn finished_and_failed_carry_the_url_from_queued() {
-        let lines = render(
-            &[
-                Event::Queued {
-                    id: 0,
-                    path: "a.bin".into(),
-                    url: "http://h/a.bin".into(),
-                },
-                Event::Queued {
-                    id: 1,
-                    path: "b.bin".into(),
-                    url: "http://h/b.bin".into(),
-                },
-                Event::Finished {
-                    id: 0,
-                    path: "a.bin".into(),
-                    bytes: 3,
-                    sha256: "ab".into(),
-                },
-                Event::Failed {
-                    id: 1,
-                    path: "b.bin".into(),
-                    kind: FailureKind::Internal,
-                    error: "boom".into(),
-                },
-            ],
-            &Report::default(),
-        );
-        let finished = &lines[2];
-        assert_eq!(finished["event"], "finished");
-        assert_eq!(finished["url"], "http://h/a.bin");
-        assert_eq!(finished["bytes"], 3);
-        assert_eq!(finished["sha256"], "ab");
-        let failed = &lines[3];
-        assert_eq!(failed["event"], "failed");
-        assert_eq!(failed["path"], "b.bin");
-        assert_eq!(failed["url"], "http://h/b.bin");
-        assert_eq!(failed["kind"], "internal");
-        assert_eq!(failed["error"], "boom");
-    }
-
-    #[test]
-    fn a_finished_job_with_progress_lines_ends_them_at_its_size() {
-        let lines = render(
-            &[
-                Event::Started {
-                    id: 0,
-                    path: "a.bin".into(),
-                    offset: 0,
-                    total: Some(100),
-                },
-                Event::Progress { id: 0, pos: 10 },
-                Event::Progress { id: 0, pos: 60 },
-                Event::Finished {
-                    id: 0,
-                    path: "a.bin".into(),
-                    bytes: 100,
-                    sha256: "ab".into(),
-                },
-            ],
-            &Report::default(),
-        );
-        let events: Vec<&str> = lines.iter().filter_map(|l| l["event"].as_str()).collect();
-        assert_eq!(
-            events,
-            ["started", "progress", "progress", "finished", "summary"]
-        );
-        assert_eq!(lines[1]["pos"], 10);
-        assert_eq!(lines[1]["total"], 100);
-        assert_eq!(lines[1]["path"], "a.bin");
-        assert_eq!(lines[2]["pos"], 100);
-    }
-
-    /// The raw lines of a render, `time` blanked.
-    fn raw(events: &[Event]) -> Vec<String> {
-        let sink = Captured::default();
-        let mut json = Json::new(Box::new(sink.clone()));
-        for ev in events {
-            json.event(ev);
-        }
-        let bytes = sink.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        String::from_utf8_lossy(&bytes)
-            .lines()
-            .map(|l| {
-                let at = l.find(r#""time":"#).map_or(0, |at| at + 7);
-                let end = l[at..].find(',').map_or(l.len(), |e| at + e);
-                format!("{}T{}", &l[..at], &l[end..])
-            })
-            .collect()
-    }
-
-    #[test]
-    fn a_mirror_switch_is_the_retrying_line_it_always_was() {
-        let lines = raw(&[
-            Event::MirrorSwitched {
-                id: 3,
-                path: "f.bin".into(),
-                from: "http://a/f.bin".into(),
-                to: "http://b/f.bin".into(),
-                reason: "http://a/f.bin answered 404".into(),
-                scope: crate::event::SwitchScope::Job { attempt: 2 },
-            },
-            Event::MirrorSwitched {
-                id: 3,
-                path: "f.bin".into(),
-                from: "http://a/f.bin".into(),
-                to: "http://b/f.bin".into(),
-                reason: "timed out".into(),
-                scope: crate::event::SwitchScope::Connection(5),
-            },
-        ]);
-        assert_eq!(
-            lines,
-            [
-                r#"{"event":"retrying","time":T,"id":3,"path":"f.bin","attempt":2,"reason":"mirror http://a/f.bin failed: http://a/f.bin answered 404; trying http://b/f.bin","delay_secs":0.0,"capped_from_secs":null}"#,
-                r#"{"event":"retrying","time":T,"id":3,"path":"f.bin","attempt":5,"reason":"dropped mirror for this file (timed out); connection 5 moves to http://b/f.bin","delay_secs":0.0,"capped_from_secs":null}"#,
-            ]
-        );
-    }
-
-    #[test]
-    fn events_written_whole_keep_the_schema_field_order() {
-        let lines = raw(&[
-            Event::Retrying {
-                id: 0,
-                path: "a.bin".into(),
-                attempt: 1,
-                reason: "r".into(),
-                delay: Duration::from_millis(50),
-                capped_from: None,
-            },
-            Event::Restarted {
-                id: 0,
-                path: "a.bin".into(),
-                reason: crate::event::RestartReason::WholeFile,
-            },
-            Event::HookDone {
-                id: 0,
-                path: "a.bin".into(),
-                status: None,
-                error: Some("timed out".into()),
-                stdout: "o".into(),
-                stderr: String::new(),
-                elapsed: Duration::from_millis(1250),
-            },
-        ]);
-        assert_eq!(
-            lines,
-            [
-                r#"{"event":"retrying","time":T,"id":0,"path":"a.bin","attempt":1,"reason":"r","delay_secs":0.05,"capped_from_secs":null}"#,
-                r#"{"event":"restarted","time":T,"id":0,"path":"a.bin","reason":"the server sent the whole file (range ignored or file changed)"}"#,
-                r#"{"event":"hook","time":T,"id":0,"path":"a.bin","status":null,"error":"timed out","stdout":"o","stderr":"","elapsed_secs":1.25}"#,
-            ]
-        );
-    }
-
-    #[test]
-    fn retrying_and_summary_use_seconds() {
-        let report = Report {
-            done: 2,
-            failed: 1,
-            skipped: 3,
-            interrupted: 0,
-            bytes: 42,
-            elapsed: Duration::from_millis(1500),
-            cancelled: false,
-            warnings: vec!["manifest not compacted".into()],
-            ..Report::default()
-        };
-        let lines = render(
-            &[Event::Retrying {
-                id: 0,
-                path: "a.bin".into(),
-                attempt: 1,
-                reason: "http://h/a.bin answered 503".into(),
-                delay: Duration::from_millis(50),
-                capped_from: Some(Duration::from_secs(120)),
-            }],
-            &report,
-        );
-        assert_eq!(lines[0]["delay_secs"], 0.05);
-        assert_eq!(lines[0]["capped_from_secs"], 120.0);
-        assert_eq!(lines[0]["attempt"], 1);
-        let summary = &lines[1];
-        assert_eq!(summary["done"], 2);
-        assert_eq!(summary["failed"], 1);
-        assert_eq!(summary["skipped"], 3);
-        assert_eq!(summary["bytes"], 42);
-        assert_eq!(summary["elapsed_secs"], 1.5);
-        assert_eq!(summary["warnings"][0], "manifest not compacted");
-    }
-}
+mod tests;

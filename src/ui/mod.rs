@@ -1,4 +1,5 @@
-//! Renderers: turn engine [`Event`]s into what a person or a script sees.
+//! Renderers: turn engine [`Event`]s, and the ends of the `--on-complete`
+//! hooks they started ([`HookDone`]), into what a person or a script sees.
 //!
 //! This module owns the choice of renderer, the [`Renderer`] trait and the
 //! human units every renderer shares. Progress bars live in `bars` (the only
@@ -21,6 +22,7 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use crate::event::{Event, Report, SwitchScope};
+use crate::hooks::{HookDone, HookTally};
 
 pub use bars::Bars;
 pub use json::Json;
@@ -30,8 +32,10 @@ pub use plain::{Plain, Quiet, Sink};
 pub trait Renderer: Send {
     /// Shows one event; must accept any order (e.g. progress of an unknown job).
     fn event(&mut self, ev: &Event);
-    /// Prints the final summary.
-    fn finish(&mut self, report: &Report);
+    /// Shows how a file's `--on-complete` hook ended.
+    fn hook(&mut self, done: &HookDone);
+    /// Prints the final summary: the engine's report and the hooks' counts.
+    fn finish(&mut self, report: &Report, hooks: &HookTally);
 }
 
 /// A mirror switch as the retry every renderer has always shown it as: the
@@ -144,24 +148,20 @@ pub fn count(n: usize, noun: &str) -> String {
 /// `3 done, 1 failed, 0 skipped, 12.3 MiB in 4.2s (2.9 MiB/s)`, with
 /// `, N interrupted` after the skipped count when a signal stopped jobs,
 /// and `; hooks: 2 ok, 1 failed` when `--on-complete` hooks ran.
-pub fn summary_line(report: &Report) -> String {
+pub fn summary_line(report: &Report, tally: &HookTally) -> String {
     let interrupted = if report.interrupted > 0 {
         format!(", {} interrupted", report.interrupted)
     } else {
         String::new()
     };
-    let hooks = report.hooks_ok + report.hooks_failed + report.hooks_not_run;
-    let hooks = if hooks == 0 {
+    let hooks = if tally.ok + tally.failed + tally.not_run == 0 {
         String::new()
-    } else if report.hooks_not_run == 0 {
-        format!(
-            "; hooks: {} ok, {} failed",
-            report.hooks_ok, report.hooks_failed
-        )
+    } else if tally.not_run == 0 {
+        format!("; hooks: {} ok, {} failed", tally.ok, tally.failed)
     } else {
         format!(
             "; hooks: {} ok, {} failed, {} not run",
-            report.hooks_ok, report.hooks_failed, report.hooks_not_run
+            tally.ok, tally.failed, tally.not_run
         )
     };
     format!(
@@ -249,32 +249,35 @@ mod tests {
             ..Report::default()
         };
         assert_eq!(
-            summary_line(&report),
+            summary_line(&report, &HookTally::default()),
             "3 done, 1 failed, 0 skipped, 12.3 MiB in 4.2s (2.9 MiB/s)"
         );
         report.interrupted = 2;
         report.cancelled = true;
         assert_eq!(
-            summary_line(&report),
+            summary_line(&report, &HookTally::default()),
             "3 done, 1 failed, 0 skipped, 2 interrupted, 12.3 MiB in 4.2s (2.9 MiB/s)"
         );
     }
 
     #[test]
     fn summary_counts_hooks_only_when_any_ran() {
-        let mut report = Report {
+        let report = Report {
             done: 3,
             elapsed: Duration::from_secs(1),
-            hooks_ok: 2,
-            hooks_failed: 1,
             ..Report::default()
         };
+        let mut hooks = HookTally {
+            ok: 2,
+            failed: 1,
+            not_run: 0,
+        };
         assert_eq!(
-            summary_line(&report),
+            summary_line(&report, &hooks),
             "3 done, 0 failed, 0 skipped, 0 B in 1.0s (0 B/s); hooks: 2 ok, 1 failed"
         );
-        report.hooks_not_run = 4;
-        assert!(summary_line(&report).ends_with("; hooks: 2 ok, 1 failed, 4 not run"));
+        hooks.not_run = 4;
+        assert!(summary_line(&report, &hooks).ends_with("; hooks: 2 ok, 1 failed, 4 not run"));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::{human_bytes, human_duration, summary_line, Renderer};
 use crate::event::{Event, JobId, Report};
+use crate::hooks::{HookDone, HookTally};
 
 /// An output sink; boxed so tests can capture what a renderer writes.
 pub type Sink = Box<dyn Write + Send>;
@@ -28,9 +29,9 @@ pub(crate) fn failed_line(path: &str, error: &str) -> String {
 /// The stderr lines a hook's end earns: a failure gets a `hook failed`
 /// line, then every hook shows its output (stdout's lines, then stderr's),
 /// one `hook   PATH: LINE` each. With `failures_only`, a successful hook
-/// shows nothing. Empty for any other event.
-pub(crate) fn hook_lines(ev: &Event, failures_only: bool) -> Vec<String> {
-    let Event::HookDone {
+/// shows nothing.
+pub(crate) fn hook_lines(done: &HookDone, failures_only: bool) -> Vec<String> {
+    let HookDone {
         path,
         status,
         error,
@@ -38,10 +39,7 @@ pub(crate) fn hook_lines(ev: &Event, failures_only: bool) -> Vec<String> {
         stderr,
         elapsed,
         ..
-    } = ev
-    else {
-        return Vec::new();
-    };
+    } = done;
     let failed = *status != Some(0);
     if !failed && failures_only {
         return Vec::new();
@@ -155,17 +153,18 @@ impl Renderer for Plain {
             }
             // The app prints one resume hint for the whole run.
             Event::Interrupted { .. } => {}
-            Event::HookDone { .. } => {
-                for line in hook_lines(ev, false) {
-                    let _ = writeln!(self.err, "{line}");
-                }
-            }
         }
     }
 
-    fn finish(&mut self, report: &Report) {
+    fn hook(&mut self, done: &HookDone) {
+        for line in hook_lines(done, false) {
+            let _ = writeln!(self.err, "{line}");
+        }
+    }
+
+    fn finish(&mut self, report: &Report, hooks: &HookTally) {
         let _ = self.out.flush();
-        let _ = writeln!(self.err, "{}", summary_line(report));
+        let _ = writeln!(self.err, "{}", summary_line(report, hooks));
         let _ = self.err.flush();
     }
 }
@@ -192,12 +191,15 @@ impl Renderer for Quiet {
         if let Event::Failed { path, error, .. } = ev {
             let _ = writeln!(self.err, "{}", failed_line(path, error));
         }
-        for line in hook_lines(ev, true) {
+    }
+
+    fn hook(&mut self, done: &HookDone) {
+        for line in hook_lines(done, true) {
             let _ = writeln!(self.err, "{line}");
         }
     }
 
-    fn finish(&mut self, _report: &Report) {
+    fn finish(&mut self, _report: &Report, _hooks: &HookTally) {
         let _ = self.err.flush();
     }
 }
@@ -345,7 +347,7 @@ pub(crate) mod tests {
         for ev in script() {
             plain.event(&ev);
         }
-        plain.finish(&report());
+        plain.finish(&report(), &HookTally::default());
         assert_eq!(
             out.text(),
             "skip   out/a.bin  (already complete)\n\
@@ -368,15 +370,15 @@ pub(crate) mod tests {
         for ev in script() {
             quiet.event(&ev);
         }
-        quiet.finish(&report());
+        quiet.finish(&report(), &HookTally::default());
         assert_eq!(
             err.text(),
             "failed out/c.bin: http 404 for http://x/c.bin\n"
         );
     }
 
-    fn hook_done(status: Option<i32>, error: Option<&str>, stdout: &str) -> Event {
-        Event::HookDone {
+    fn hook_done(status: Option<i32>, error: Option<&str>, stdout: &str) -> HookDone {
+        HookDone {
             id: 0,
             path: "a.bin".into(),
             status,
@@ -397,8 +399,8 @@ pub(crate) mod tests {
             hook_done(Some(3), None, ""),
             hook_done(None, Some("killed: the run was interrupted"), ""),
         ] {
-            plain.event(&ev);
-            quiet.event(&ev);
+            plain.hook(&ev);
+            quiet.hook(&ev);
         }
         let failures = "hook failed a.bin: exit status 3 (0.2s)\n\
              hook   a.bin: warn\\u{1b}[2J\n\
@@ -419,8 +421,8 @@ pub(crate) mod tests {
             plain.event(&Event::MirrorSwitched {
                 id: 0,
                 path: "f.bin".into(),
-                from: "http://a/f.bin".into(),
-                to: "http://b/f.bin".into(),
+                from: "http://a/f.bin".parse().expect("a URL"),
+                to: "http://b/f.bin".parse().expect("a URL"),
                 reason: "http://a/f.bin answered 404".into(),
                 scope,
             });

@@ -9,7 +9,7 @@
 use serde::Serialize;
 
 use super::{count, human_bytes};
-use crate::list::redact;
+use crate::safe_url::SafeUrl;
 use crate::store::manifest::{JobRecord, JobState};
 
 /// The summary of one output directory's manifest. Its field names are the
@@ -106,7 +106,7 @@ impl StatusReport {
 /// The manifest keeps the URL as given; never show its credentials.
 fn shown_url(url: &str) -> String {
     match url::Url::parse(url) {
-        Ok(parsed) => redact(&parsed),
+        Ok(parsed) => SafeUrl::new(&parsed).to_string(),
         // The engine only records URLs that parsed; a hand-edited manifest
         // might not, and may hold anything.
         Err(_) => "(unparsable URL)".to_string(),

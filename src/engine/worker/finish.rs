@@ -44,13 +44,9 @@ impl Worker {
         // Nothing resumes a finished file: its boot id would only cost memory.
         self.rec.boot_id = None;
         if let Err(err) = self.shared.recorder.save_synced(self.rec.clone()).await {
-            let msg = crate::error::chain(&err);
-            return self
-                .fail_msg(
-                    FailureKind::Manifest,
-                    format!("cannot record {} as done: {msg}", self.spec.path),
-                )
-                .await;
+            let error = crate::error::cause(&err)
+                .context(format!("cannot record {} as done", self.spec.path));
+            return self.fail_msg(FailureKind::Manifest, error).await;
         }
         if let Err(source) = promote(&self.part_path, &self.final_path).await {
             let err = DownloadError::Io {
@@ -95,16 +91,20 @@ impl Worker {
             return self.fail(err).await;
         }
         let msg = self.mirrors.summary();
-        self.fail_msg(err.kind(), msg).await
+        self.fail_msg(err.kind(), msg.into()).await
     }
 
     pub(super) async fn fail(&mut self, err: DownloadError) -> Outcome {
-        self.fail_msg(err.kind(), err.chain()).await
+        self.fail_msg(err.kind(), err.cause()).await
     }
 
-    pub(super) async fn fail_msg(&mut self, kind: FailureKind, msg: String) -> Outcome {
+    pub(super) async fn fail_msg(
+        &mut self,
+        kind: FailureKind,
+        error: crate::event::Cause,
+    ) -> Outcome {
         self.rec.state = JobState::Failed;
-        self.rec.last_error = Some(msg.clone());
+        self.rec.last_error = Some(error.to_string());
         let mut rec = self.to_record();
         // A complete file stays "done" (and verifiable) when a new URL
         // for it fails without touching it.
@@ -117,7 +117,7 @@ impl Worker {
             id: self.id,
             path: self.spec.path.to_string(),
             kind,
-            error: msg,
+            error,
         })
         .await;
         Outcome::Failed

@@ -14,7 +14,7 @@ use crate::engine::{host_key, JobSpec};
 use crate::error::DownloadError;
 use crate::event::{Event, RestartReason, SwitchScope};
 use crate::http::range::is_strong_etag;
-use crate::list::redact;
+use crate::safe_url::SafeUrl;
 
 /// A job's mirrors, in list order, and the one in use.
 pub(super) struct MirrorSet {
@@ -23,8 +23,8 @@ pub(super) struct MirrorSet {
     current: usize,
     /// Each mirror's last error, once it has failed for good this run.
     errors: Vec<Option<String>>,
-    /// The current mirror, redacted, for messages.
-    text: String,
+    /// The current mirror, for messages.
+    text: SafeUrl,
 }
 
 impl MirrorSet {
@@ -35,7 +35,7 @@ impl MirrorSet {
             .collect();
         MirrorSet {
             errors: vec![None; urls.len()],
-            text: redact(&spec.url),
+            text: SafeUrl::new(&spec.url),
             urls,
             current: 0,
         }
@@ -46,8 +46,8 @@ impl MirrorSet {
         &self.urls[self.current]
     }
 
-    /// The mirror in use, redacted, for messages.
-    pub fn text(&self) -> &str {
+    /// The mirror in use, for messages.
+    pub fn text(&self) -> &SafeUrl {
         &self.text
     }
 
@@ -79,10 +79,10 @@ impl MirrorSet {
         self.errors[self.current].is_some()
     }
 
-    /// Moves to mirror `next`; returns the one left, redacted.
-    pub fn switch_to(&mut self, next: usize) -> String {
+    /// Moves to mirror `next`; returns the one left.
+    pub fn switch_to(&mut self, next: usize) -> SafeUrl {
         self.current = next;
-        std::mem::replace(&mut self.text, redact(&self.urls[next]))
+        std::mem::replace(&mut self.text, SafeUrl::new(&self.urls[next]))
     }
 
     /// "all N mirrors failed: URL: error; ...", each mirror's last error.
@@ -93,7 +93,7 @@ impl MirrorSet {
             .zip(&self.errors)
             .map(|(url, error)| {
                 let error = error.as_deref().unwrap_or("not tried");
-                format!("{}: {error}", redact(url))
+                format!("{}: {error}", SafeUrl::new(url))
             })
             .collect();
         format!(
@@ -113,7 +113,7 @@ impl MirrorSet {
             .map(|index| segmented::Mirror {
                 index,
                 host: host_key(&self.urls[index]),
-                url_text: redact(&self.urls[index]),
+                url_text: SafeUrl::new(&self.urls[index]),
                 url: self.urls[index].clone(),
             })
             .collect()
@@ -162,8 +162,8 @@ impl Worker {
             id: self.id,
             path: self.spec.path.to_string(),
             from: failed,
-            to: self.mirrors.text().to_string(),
-            reason: err.chain(),
+            to: self.mirrors.text().clone(),
+            reason: err.cause(),
             scope: SwitchScope::Job {
                 attempt: self.rec.attempts,
             },
@@ -178,7 +178,7 @@ impl Worker {
             self.rec.last_modified = None;
         } else if self.pos > 0 || self.rec.segments.is_some() {
             let reason = RestartReason::MirrorUnproven {
-                url: self.mirrors.text().to_string(),
+                url: self.mirrors.text().clone(),
             };
             self.restart(reason).await?;
         }

@@ -88,7 +88,7 @@ impl Shared {
         id: JobId,
         path: String,
         attempt: u32,
-        reason: String,
+        reason: crate::event::Cause,
         backoff: Backoff,
     ) -> bool {
         let _ = self
@@ -278,7 +278,7 @@ impl Worker {
             let cancel = &self.shared.cancel;
             if !self
                 .shared
-                .back_off(cancel, id, path, attempt, err.chain(), backoff)
+                .back_off(cancel, id, path, attempt, err.cause(), backoff)
                 .await
             {
                 return self.interrupted().await;

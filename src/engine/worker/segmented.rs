@@ -90,8 +90,8 @@ pub(super) struct Mirror {
     /// Its index in the job's mirror list.
     pub index: usize,
     pub url: url::Url,
-    /// Redacted, for messages.
-    pub url_text: String,
+    /// For messages.
+    pub url_text: crate::safe_url::SafeUrl,
     /// For `--max-per-host`.
     pub host: String,
 }
@@ -339,7 +339,8 @@ async fn connection(
             ConnEnd::Failed(err) => err,
             ConnEnd::Restart(reason) => {
                 // A wrong answer from one mirror: the others may still be right.
-                let why = format!("{}: {reason}", ctx.mirrors[m].url_text);
+                let why = crate::event::Cause::new(reason.to_string())
+                    .context(ctx.mirrors[m].url_text.to_string());
                 if !ctx.drop_mirror(m, &why) {
                     return Err(ConnEnd::Restart(reason));
                 }
@@ -357,7 +358,7 @@ async fn connection(
             if !super::fails_over(&err) || !ctx.drop_mirror(m, &err.chain()) {
                 return Err(ConnEnd::Failed(err));
             }
-            match move_on(&ctx, conn, &mut m, &mut permit, &err.chain()).await {
+            match move_on(&ctx, conn, &mut m, &mut permit, &err.cause()).await {
                 true => {
                     retry.reset();
                     continue;
@@ -366,12 +367,11 @@ async fn connection(
             }
         };
         // HTTP byte ranges name their last byte, not the end.
-        let reason = format!(
-            "bytes {}-{}: {}",
+        let reason = err.cause().context(format!(
+            "bytes {}-{}",
             claim.from,
-            claim.end.saturating_sub(1),
-            err.chain()
-        );
+            claim.end.saturating_sub(1)
+        ));
         let path = ctx.path.clone();
         if !ctx
             .shared
@@ -391,7 +391,7 @@ async fn move_on(
     conn: usize,
     m: &mut usize,
     permit: &mut Option<ConnPermit>,
-    why: &str,
+    why: &crate::event::Cause,
 ) -> bool {
     let Some(next) = ctx.next_live(*m) else {
         return false;
@@ -410,7 +410,7 @@ async fn move_on(
             path: ctx.path.clone(),
             from: ctx.mirrors[from].url_text.clone(),
             to: ctx.mirrors[next].url_text.clone(),
-            reason: why.to_string(),
+            reason: why.clone(),
             scope: SwitchScope::Connection(conn),
         })
         .await;

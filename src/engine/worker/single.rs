@@ -91,12 +91,12 @@ impl Worker {
             }
             Answer::Mismatch(why) => {
                 let reason = RestartReason::from(why);
-                let text = reason.to_string();
-                self.restart(reason).await?;
-                return Err(Stop::Failed(DownloadError::BadRange {
+                let err = DownloadError::BadRange {
                     url: self.mirrors.text().to_string(),
-                    reason: text,
-                }));
+                    reason: crate::error::RangeFault::Restarted(reason.clone()),
+                };
+                self.restart(reason).await?;
+                return Err(Stop::Failed(err));
             }
             Answer::Refused { status } => {
                 let err = DownloadError::status(self.mirrors.text(), status, resp.headers());
@@ -109,7 +109,7 @@ impl Worker {
             self.restart(RestartReason::LongerThanServer).await?;
             return Err(Stop::Failed(DownloadError::BadRange {
                 url: self.mirrors.text().to_string(),
-                reason: "length shrank".into(),
+                reason: crate::error::RangeFault::LengthShrank,
             }));
         }
         // Validators and length go to the manifest before any byte they

@@ -91,7 +91,7 @@ fn scripted_run_ends_with_summary() {
     for ev in script() {
         bars.event(&ev);
     }
-    bars.finish(&report());
+    bars.finish(&report(), &HookTally::default());
     assert_eq!(
         err.text(),
         "1 done, 1 failed, 1 skipped, 1 interrupted, 3.0 KiB in 2.0s (1.5 KiB/s)\n"
@@ -166,7 +166,7 @@ fn any_order(bars: &mut Bars) {
     for ev in &events {
         bars.event(ev);
     }
-    bars.finish(&Report::default());
+    bars.finish(&Report::default(), &HookTally::default());
 }
 
 #[test]
@@ -320,7 +320,7 @@ fn a_row_is_named_after_its_file_before_it_starts() {
         bars.event(&Event::Queued {
             id,
             path: format!("dir/queued-{id}.bin"),
-            url: "http://h/x".into(),
+            url: "http://h/x".parse().expect("a URL"),
         });
     }
     assert!(bars.jobs.is_empty(), "queued jobs take no row");
@@ -407,7 +407,7 @@ fn finished_and_failed_lines_print_above_the_bars() {
     for ev in script() {
         bars.event(&ev);
     }
-    bars.finish(&report());
+    bars.finish(&report(), &HookTally::default());
     let text = term.text();
     assert!(text.contains("done   out/b.bin  2.0 KiB"), "{text}");
     assert!(
@@ -439,7 +439,7 @@ fn a_job_streamed_in_after_the_start_counts_in_the_files() {
     bars.event(&Event::Queued {
         id: 1,
         path: "out/1.bin".into(),
-        url: "http://h/1.bin".into(),
+        url: "http://h/1.bin".parse().expect("a URL"),
     });
     assert_eq!(bars.total.prefix(), "1/2 files");
     bars.event(&Event::Skipped {
