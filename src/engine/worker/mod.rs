@@ -43,7 +43,7 @@ use crate::event::{Event, JobId, RestartReason};
 use crate::http::answer::Mismatch;
 use crate::list::JobSpec;
 use crate::store::manifest::JobRecord;
-use crate::store::part::{part_path, PartFile};
+use crate::store::part::part_path;
 
 /// Progress events per job are coalesced to this interval (about ten a second).
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
@@ -301,7 +301,7 @@ impl Worker {
         self.rec.etag = None;
         self.rec.last_modified = None;
         // Truncate now so a kill before the next write cannot resurrect the old bytes.
-        PartFile::open_at(&self.part_path, 0)
+        crate::store::part::truncate(&self.part_path)
             .await
             .map_err(|source| DownloadError::Io {
                 path: self.part_path.clone(),

@@ -36,15 +36,7 @@ use crate::event::{Event, JobId, RestartReason, SwitchScope};
 use crate::http::answer::{classify, Answer, Asked, Ours};
 use crate::http::range::if_range_value;
 use crate::store::manifest::JobRecord;
-use crate::store::part::{self, PartRange, PrefixHash};
-
-/// Bytes a connection gathers before handing them to the kernel and
-/// recording its offset: what a kill can cost per connection. A 256th of the
-/// file keeps that cost (and the journal lines it takes) near 0.5 % of it,
-/// within 64 KiB to 256 KiB.
-fn flush_every(total: u64) -> usize {
-    (total / 256).clamp(64 << 10, 256 << 10) as usize
-}
+use crate::store::part::{self, PartWriter, PrefixHash, Start};
 
 /// Longest request of a split download: long enough that a request's round
 /// trip is noise, short enough that the rest of a range stays stealable.
@@ -514,16 +506,16 @@ async fn fetch(
     from: u64,
     resp: reqwest::Response,
 ) -> Result<(), (ConnEnd, u64)> {
-    let mut file = match PartRange::open_at(&ctx.part_path, from).await {
+    let total = lock(&ctx.plan).total();
+    let mut file = match PartWriter::open(&ctx.part_path, Start::Within(from), Some(total)).await {
         Ok(file) => file,
         Err(err) => return Err((ConnEnd::Failed(ctx.io_err(err)), 0)),
     };
-    let mut buf: Vec<u8> = Vec::with_capacity(flush_every(lock(&ctx.plan).total()));
     let mut pos = from;
     let url_text = &ctx.mirrors[m].url_text;
-    let streamed = stream(ctx, url_text, claim, resp, &mut file, &mut buf, &mut pos).await;
+    let streamed = stream(ctx, url_text, claim, resp, &mut file, &mut pos).await;
     // Keep whatever arrived, whatever happened.
-    let flushed = flush(ctx, claim, &mut file, &mut buf, pos).await;
+    let flushed = flush(ctx, claim, &mut file, pos).await;
     let got = pos - from;
     match (streamed, flushed) {
         (Err(end), _) => Err((end, got)),
@@ -537,13 +529,10 @@ async fn stream(
     url_text: &str,
     claim: Claim,
     resp: reqwest::Response,
-    file: &mut PartRange,
-    buf: &mut Vec<u8>,
+    file: &mut PartWriter,
     pos: &mut u64,
 ) -> Result<(), ConnEnd> {
-    let flush_at = flush_every(lock(&ctx.plan).total());
     let mut body = Body::new(resp, &ctx.shared, &ctx.stop, url_text);
-    let mut last_sync = Instant::now();
     let from = *pos;
     while let Some(chunk) = body.next(*pos).await? {
         // Under the plan's lock: another connection may have stolen our tail.
@@ -560,24 +549,28 @@ async fn stream(
             let overlong = plan.asked(claim.slot).filter(|_| len > allowed);
             (take, plan.slot_done(claim.slot), overlong)
         };
-        buf.extend_from_slice(&chunk[..take as usize]);
+        file.write(&chunk[..take as usize])
+            .await
+            .map_err(|e| ConnEnd::Failed(ctx.io_err(e)))?;
         *pos += take;
         ctx.fetched.fetch_add(take, Ordering::Relaxed);
-        // Not buf.capacity(): a chunk that overflows the buffer grows it, and
-        // flushes would then come later and later, holding more and more.
-        if buf.len() >= flush_at || done {
-            flush(ctx, claim, file, buf, *pos)
+        if file.flush_due() || done {
+            flush(ctx, claim, file, *pos)
                 .await
                 .map_err(ConnEnd::Failed)?;
             ctx.progress();
         }
-        if last_sync.elapsed() >= ctx.shared.cfg.checkpoint_every {
-            file.sync_data()
+        if file.sync_due(ctx.shared.cfg.checkpoint_every) {
+            file.sync()
                 .await
                 .map_err(|e| ConnEnd::Failed(ctx.io_err(e)))?;
-            lock(&ctx.plan).synced(claim.slot);
+            let mut plan = lock(&ctx.plan);
+            // The sync wrote out any bytes still buffered: count them too.
+            plan.written(claim.slot, *pos - claim.start);
+            plan.synced(claim.slot);
+            drop(plan);
             ctx.save(true);
-            last_sync = Instant::now();
+            ctx.wake_hasher.notify_one();
         }
         // Every byte that arrived counts, kept or not.
         body.pace(chunk.len() as u64).await?;
@@ -606,20 +599,18 @@ async fn stream(
     }))
 }
 
-/// Hands the buffer to the kernel and records the new written offset.
+/// Hands the gathered bytes to the kernel and records the new written offset.
 async fn flush(
     ctx: &Ctx,
     claim: Claim,
-    file: &mut PartRange,
-    buf: &mut Vec<u8>,
+    file: &mut PartWriter,
     pos: u64,
 ) -> Result<(), DownloadError> {
-    if buf.is_empty() {
+    if file.unflushed() == 0 {
         return Ok(());
     }
     // In the kernel before the manifest counts them.
-    file.write(buf).await.map_err(|e| ctx.io_err(e))?;
-    buf.clear();
+    file.flush().await.map_err(|e| ctx.io_err(e))?;
     lock(&ctx.plan).written(claim.slot, pos - claim.start);
     ctx.save(false);
     ctx.wake_hasher.notify_one();

@@ -8,8 +8,6 @@
 //! and the `--max-file-size` cap); whatever arrived is synced and recorded
 //! when the attempt ends, however it ends.
 
-use std::time::Instant;
-
 use reqwest::header::{IF_RANGE, RANGE};
 use sha2::Digest;
 
@@ -19,7 +17,7 @@ use crate::error::DownloadError;
 use crate::event::{Event, RestartReason};
 use crate::http::answer::{classify, Answer, Asked, Ours};
 use crate::http::range::if_range_value;
-use crate::store::part::PartFile;
+use crate::store::part::{PartWriter, Start};
 
 impl Worker {
     /// One request and its body, from `self.pos` on. Ok means the file is
@@ -131,7 +129,8 @@ impl Worker {
         })
         .await;
 
-        let mut part = PartFile::open_at(&self.part_path, self.pos)
+        let start = Start::Cut(self.pos);
+        let mut part = PartWriter::open(&self.part_path, start, self.rec.total)
             .await
             .map_err(|source| DownloadError::Io {
                 path: self.part_path.clone(),
@@ -154,13 +153,12 @@ impl Worker {
 
     pub(super) async fn stream(
         &mut self,
-        part: &mut PartFile,
+        part: &mut PartWriter,
         resp: reqwest::Response,
     ) -> Result<(), Stop> {
         let shared = self.shared.clone();
         let url = self.mirrors.text().to_string();
         let mut body = Body::new(resp, &shared, &shared.cancel, &url);
-        let mut last_checkpoint = Instant::now();
         while let Some(chunk) = body.next(self.pos).await? {
             // Keep what the answer vouched for (up to the known total, and
             // under the cap, which a known total already passed), then stop
@@ -202,13 +200,12 @@ impl Worker {
             if self.rec.total != Some(self.pos) {
                 body.record(chunk.len() as u64)?;
             }
-            if last_checkpoint.elapsed() >= self.shared.cfg.checkpoint_every {
+            if part.sync_due(self.shared.cfg.checkpoint_every) {
                 part.sync().await.map_err(|source| DownloadError::Io {
                     path: self.part_path.clone(),
                     source,
                 })?;
                 self.checkpoint();
-                last_checkpoint = Instant::now();
             }
             body.pace(len).await?;
         }
