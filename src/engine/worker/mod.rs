@@ -16,7 +16,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -24,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 mod body;
 mod finish;
+mod job;
 mod limit;
 mod mirrors;
 mod resume;
@@ -32,6 +32,7 @@ mod single;
 mod speed;
 mod split;
 
+use job::Job;
 use limit::BodyLimit;
 use mirrors::{fails_over, MirrorSet};
 
@@ -44,9 +45,6 @@ use crate::http::answer::Mismatch;
 use crate::list::JobSpec;
 use crate::store::manifest::JobRecord;
 use crate::store::part::part_path;
-
-/// Progress events per job are coalesced to this interval (about ten a second).
-const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
 /// A body this small is not recorded until it is done.
 const SMALL_BODY: u64 = 256 << 10;
@@ -182,8 +180,10 @@ pub(crate) async fn run_job(
             (record, Some(boxed))
         }
     };
+    let job = Arc::new(Job::new(shared.clone(), id, spec.path.to_string()));
     let mut worker = Worker {
         _permit: permit,
+        job,
         mirrors: MirrorSet::new(&spec),
         no_split: false,
         seed,
@@ -198,7 +198,6 @@ pub(crate) async fn run_job(
         pos: 0,
         hasher: Sha256::new(),
         fetched: 0,
-        last_progress: None,
     };
     let outcome = worker.run().await;
     (outcome, worker.fetched)
@@ -207,6 +206,8 @@ pub(crate) async fn run_job(
 struct Worker {
     /// This job's first connection; extra ones of a split file take their own.
     _permit: ConnPermit,
+    /// What this job's paths share: its events, progress and saves.
+    job: Arc<Job>,
     /// The job's URL then its mirrors, the one in use and each one's fate.
     mirrors: MirrorSet,
     /// Ranges failed us for this file in this run: stay on one stream.
@@ -230,7 +231,6 @@ struct Worker {
     pos: u64,
     hasher: Sha256,
     fetched: u64,
-    last_progress: Option<Instant>,
 }
 
 impl Worker {
@@ -325,14 +325,14 @@ impl Worker {
 
     fn save(&mut self) {
         self.rec.boot_id = self.shared.boot_id.clone();
-        self.shared.recorder.save(self.to_record());
+        self.job.save(self.to_record(), true);
     }
 
     /// Like `save`, without asking for an fsync: for records that only
     /// have to survive a killed process, or that a synced one follows.
     fn save_written(&mut self) {
         self.rec.boot_id = self.shared.boot_id.clone();
-        self.shared.recorder.save_written(self.to_record());
+        self.job.save(self.to_record(), false);
     }
 
     /// What to record now: `rec`, or, while this run has not touched the
@@ -350,24 +350,8 @@ impl Worker {
         }
     }
 
-    fn progress(&mut self) {
-        let now = Instant::now();
-        if self
-            .last_progress
-            .is_some_and(|last| now.duration_since(last) < PROGRESS_EVERY)
-        {
-            return;
-        }
-        self.last_progress = Some(now);
-        // Progress is droppable: a slow renderer must not slow the download.
-        let _ = self.shared.events.try_send(Event::Progress {
-            id: self.id,
-            pos: self.pos,
-        });
-    }
-
     async fn emit(&self, event: Event) {
-        let _ = self.shared.events.send(event).await;
+        self.job.emit(event).await;
     }
 
     fn stream_digest(&self) -> String {

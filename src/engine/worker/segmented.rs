@@ -19,7 +19,6 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
 
 use reqwest::header::{IF_RANGE, RANGE};
 use tokio::sync::Notify;
@@ -27,12 +26,14 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::body::{within_stall, Body};
-use super::{Shared, Stop, PROGRESS_EVERY};
+use super::job::Job;
+use super::limit::BodyLimit;
+use super::Stop;
 use crate::engine::retry::RetryState;
 use crate::engine::segments::{Claim, Plan};
 use crate::engine::ConnPermit;
 use crate::error::DownloadError;
-use crate::event::{Event, JobId, RestartReason, SwitchScope};
+use crate::event::{Event, RestartReason, SwitchScope};
 use crate::http::answer::{classify, Answer, Asked, Ours};
 use crate::http::range::if_range_value;
 use crate::store::manifest::JobRecord;
@@ -105,9 +106,7 @@ pub(super) struct MirrorState {
 
 /// What the connections of one file share.
 pub(super) struct Ctx {
-    pub shared: Arc<Shared>,
-    pub id: JobId,
-    pub path: String,
+    pub job: Arc<Job>,
     /// The mirrors to spread over; the first answered the first request.
     pub mirrors: Vec<Mirror>,
     pub mirror_state: Mutex<Vec<MirrorState>>,
@@ -120,7 +119,6 @@ pub(super) struct Ctx {
     pub stop: CancellationToken,
     pub wake_hasher: Notify,
     pub fetched: AtomicU64,
-    pub last_progress: Mutex<Option<Instant>>,
 }
 
 /// Lock that survives a poisoned mutex: the data is plain bookkeeping that
@@ -172,30 +170,14 @@ impl Ctx {
             let mut rec = lock(&self.rec);
             rec.segments = Some(plan.segments());
             rec.bytes_done = plan.synced_total();
-            rec.boot_id = self.shared.boot_id.clone();
+            rec.boot_id = self.job.shared.boot_id.clone();
             rec.clone()
         };
-        if durable {
-            self.shared.recorder.save(rec);
-        } else {
-            self.shared.recorder.save_written(rec);
-        }
+        self.job.save(rec, durable);
     }
 
     fn progress(&self) {
-        let now = Instant::now();
-        {
-            let mut last = lock(&self.last_progress);
-            if last.is_some_and(|t| now.duration_since(t) < PROGRESS_EVERY) {
-                return;
-            }
-            *last = Some(now);
-        }
-        let pos = lock(&self.plan).written_total();
-        let _ = self
-            .shared
-            .events
-            .try_send(Event::Progress { id: self.id, pos });
+        self.job.progress(|| lock(&self.plan).written_total());
     }
 }
 
@@ -219,7 +201,7 @@ pub(super) async fn run(
         let permit = if conn == 0 {
             None
         } else {
-            match ctx.shared.limits.try_acquire(&ctx.mirrors[m].host) {
+            match ctx.job.shared.limits.try_acquire(&ctx.mirrors[m].host) {
                 Some(permit) => Some(permit),
                 None => continue,
             }
@@ -265,7 +247,7 @@ pub(super) async fn run(
         };
     }
     if !complete {
-        if ctx.shared.cancel.is_cancelled() {
+        if ctx.job.shared.cancel.is_cancelled() {
             ctx.save(true);
             return SegEnd::Cancelled;
         }
@@ -299,7 +281,7 @@ async fn connection(
     mut permit: Option<ConnPermit>,
     seed: u64,
 ) -> Result<(), ConnEnd> {
-    let mut retry = RetryState::new(ctx.shared.cfg.retry, seed);
+    let mut retry = RetryState::new(ctx.job.shared.cfg.retry, seed);
     let mut attempt = 0u32;
     loop {
         if ctx.stop.is_cancelled() {
@@ -364,10 +346,11 @@ async fn connection(
             claim.end.saturating_sub(1),
             err.chain()
         );
-        let path = ctx.path.clone();
+        let path = ctx.job.path.clone();
         if !ctx
+            .job
             .shared
-            .back_off(&ctx.stop, ctx.id, path, attempt, reason, backoff)
+            .back_off(&ctx.stop, ctx.job.id, path, attempt, reason, backoff)
             .await
         {
             return Err(ConnEnd::Cancelled);
@@ -388,18 +371,16 @@ async fn move_on(
     let Some(next) = ctx.next_live(*m) else {
         return false;
     };
-    let Some(new_permit) = ctx.shared.limits.try_acquire(&ctx.mirrors[next].host) else {
+    let Some(new_permit) = ctx.job.shared.limits.try_acquire(&ctx.mirrors[next].host) else {
         return false;
     };
     // The old host's permit goes back before the new one is used.
     *permit = Some(new_permit);
     let from = std::mem::replace(m, next);
-    let _ = ctx
-        .shared
-        .events
-        .send(Event::MirrorSwitched {
-            id: ctx.id,
-            path: ctx.path.clone(),
+    ctx.job
+        .emit(Event::MirrorSwitched {
+            id: ctx.job.id,
+            path: ctx.job.path.clone(),
             from: ctx.mirrors[from].url_text.clone(),
             to: ctx.mirrors[next].url_text.clone(),
             reason: why.to_string(),
@@ -448,8 +429,8 @@ async fn request(ctx: &Ctx, m: usize, from: u64, to: u64) -> Result<reqwest::Res
     if let Some(validator) = if_range_value(etag.as_deref(), last_modified.as_deref()) {
         own.push((IF_RANGE, validator));
     }
-    let req = ctx.shared.client.get(&mirror.url, &ctx.headers, &own);
-    let stall = ctx.shared.cfg.stall_timeout;
+    let req = ctx.job.shared.client.get(&mirror.url, &ctx.headers, &own);
+    let stall = ctx.job.shared.cfg.stall_timeout;
     let resp = within_stall(&ctx.stop, stall, &mirror.url_text, req)
         .await?
         .map_err(|err| DownloadError::fetching(&mirror.url_text, err))?;
@@ -532,22 +513,20 @@ async fn stream(
     file: &mut PartWriter,
     pos: &mut u64,
 ) -> Result<(), ConnEnd> {
-    let mut body = Body::new(resp, &ctx.shared, &ctx.stop, url_text);
+    let mut body = Body::new(resp, &ctx.job.shared, &ctx.stop, url_text);
     let from = *pos;
+    let limit = BodyLimit::new(ctx.job.shared.cfg.max_file_size);
     while let Some(chunk) = body.next(*pos).await? {
         // Under the plan's lock: another connection may have stolen our tail.
         // A bounded request's answer was checked to span exactly what we
         // asked; bytes past that (a Content-Length larger than the
         // Content-Range) are not vouched for and are never written.
-        let (take, done, overlong) = {
+        let (take, done, cut) = {
             let mut plan = lock(&ctx.plan);
             let len = chunk.len() as u64;
-            let allowed = plan
-                .asked(claim.slot)
-                .map_or(len, |end| end.saturating_sub(*pos));
-            let take = plan.receive(claim.slot, len.min(allowed));
-            let overlong = plan.asked(claim.slot).filter(|_| len > allowed);
-            (take, plan.slot_done(claim.slot), overlong)
+            let (allowed, cut) = limit.keep(*pos, len, plan.asked(claim.slot));
+            let take = plan.receive(claim.slot, allowed);
+            (take, plan.slot_done(claim.slot), cut)
         };
         file.write(&chunk[..take as usize])
             .await
@@ -560,7 +539,7 @@ async fn stream(
                 .map_err(ConnEnd::Failed)?;
             ctx.progress();
         }
-        if file.sync_due(ctx.shared.cfg.checkpoint_every) {
+        if file.sync_due(ctx.job.shared.cfg.checkpoint_every) {
             file.sync()
                 .await
                 .map_err(|e| ConnEnd::Failed(ctx.io_err(e)))?;
@@ -576,11 +555,8 @@ async fn stream(
         body.pace(chunk.len() as u64).await?;
         // Reported even when the range is complete: the server is lying,
         // and the retry only costs this connection a backoff.
-        if let Some(end) = overlong {
-            return Err(ConnEnd::Failed(DownloadError::TooLong {
-                url: url_text.to_string(),
-                expected: end - from,
-            }));
+        if let Some(cut) = cut {
+            return Err(ConnEnd::Failed(cut.into_error(&limit, url_text, from)));
         }
         if done {
             // The rest of this answer belongs to a range someone else owns.

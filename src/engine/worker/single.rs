@@ -14,7 +14,7 @@ use sha2::Digest;
 use super::body::Body;
 use super::{Next, Stop, Worker, SMALL_BODY};
 use crate::error::DownloadError;
-use crate::event::{Event, RestartReason};
+use crate::event::RestartReason;
 use crate::http::answer::{classify, Answer, Asked, Ours};
 use crate::http::range::if_range_value;
 use crate::store::part::{PartWriter, Start};
@@ -121,13 +121,7 @@ impl Worker {
         {
             self.save_written();
         }
-        self.emit(Event::Started {
-            id: self.id,
-            path: self.spec.path.to_string(),
-            offset: self.pos,
-            total: self.rec.total,
-        })
-        .await;
+        self.job.started(self.pos, self.rec.total).await;
 
         let start = Start::Cut(self.pos);
         let mut part = PartWriter::open(&self.part_path, start, self.rec.total)
@@ -166,21 +160,8 @@ impl Worker {
             // whose body outruns its Content-Range), the next attempt confirms
             // the end with a 416; bytes past the cap end the file.
             let len = chunk.len() as u64;
-            let room = self
-                .rec
-                .total
-                .map_or(len, |total| total.saturating_sub(self.pos));
-            let keep = self.limit().fits(self.pos, len.min(room));
-            let cut = if len > room {
-                Some(DownloadError::TooLong {
-                    url: self.mirrors.text().to_string(),
-                    expected: self.rec.total.unwrap_or(0),
-                })
-            } else if keep < len {
-                Some(self.limit().exceeded(self.mirrors.text()))
-            } else {
-                None
-            };
+            let (keep, cut) = self.limit().keep(self.pos, len, self.rec.total);
+            let cut = cut.map(|cut| cut.into_error(&self.limit(), self.mirrors.text(), 0));
             let chunk = chunk.slice(..keep as usize);
             part.write(&chunk)
                 .await
@@ -191,7 +172,8 @@ impl Worker {
             self.hasher.update(&chunk);
             self.pos += chunk.len() as u64;
             self.fetched += chunk.len() as u64;
-            self.progress();
+            let pos = self.pos;
+            self.job.progress(|| pos);
             if let Some(err) = cut {
                 return Err(Stop::Failed(err));
             }

@@ -10,7 +10,6 @@ use super::segmented;
 use super::{Next, Outcome, Stop, Worker, AUTO_SPLIT, MIN_PIECE};
 use crate::engine::segments::Plan;
 use crate::error::DownloadError;
-use crate::event::Event;
 use crate::http::range::if_range_value;
 use crate::store::part::part_len;
 
@@ -85,18 +84,10 @@ impl Worker {
         };
         self.touched = true;
         let pos = plan.written_total();
-        self.emit(Event::Started {
-            id: self.id,
-            path: self.spec.path.to_string(),
-            offset: pos,
-            total: Some(total),
-        })
-        .await;
+        self.job.started(pos, Some(total)).await;
         let mirrors = self.spread_over();
         let ctx = Arc::new(segmented::Ctx {
-            shared: self.shared.clone(),
-            id: self.id,
-            path: self.spec.path.to_string(),
+            job: self.job.clone(),
             mirror_state: std::sync::Mutex::new(
                 mirrors
                     .iter()
@@ -112,7 +103,6 @@ impl Worker {
             stop: self.shared.cancel.child_token(),
             wake_hasher: tokio::sync::Notify::new(),
             fetched: std::sync::atomic::AtomicU64::new(0),
-            last_progress: std::sync::Mutex::new(None),
         });
         let connections = self.connections_for(total);
         let end = segmented::run(ctx.clone(), first, connections, self.seed).await;
