@@ -3,11 +3,19 @@
 //!
 //! - `resume`: where to resume, and the re-hash of the prefix kept;
 //! - `single`: one request streaming the rest of the file into the `.part`;
+//! - `split`: whether and how a file is split, and what its end means;
+//! - `segmented`: a split file's connections, their scheduling and work
+//!   stealing; `range`: one range from request to disk, and the hash that
+//!   follows the written prefix;
 //! - `body`: the wait for an answer and the read of its body (stall,
 //!   `--lowest-speed`, `--max-speed`, cancellation), for every path;
-//! - `split` and `segmented`: a file fetched over several connections;
-//! - `mirrors`: the job's mirrors (`MirrorSet`) and fail-over;
+//! - `limit`: how much of a body is kept (the answer's end, the cap);
+//! - `job`: what every path of a job shares (events, progress, saves);
+//! - `mirrors`: the job's mirrors (`MirrorSet`), a split's view of them
+//!   (`SplitMirrors`) and fail-over;
 //! - `finish`: checks, "done" recorded, rename; failure and interruption.
+//!
+//! Both paths write through the one `store::part::PartWriter`.
 //!
 //! Every attempt starts from the bytes already on disk: resuming *is* the
 //! retry. Any doubt about whether the server's bytes continue ours (a 200 to
@@ -26,6 +34,7 @@ mod finish;
 mod job;
 mod limit;
 mod mirrors;
+mod range;
 mod resume;
 mod segmented;
 mod single;

@@ -1,8 +1,9 @@
-//! A download split over several connections: each fetches a byte range of
-//! the preallocated `.part` with its own file handle, idle connections steal
-//! the back half of the largest range still running, and a hashing task
-//! follows the contiguous written prefix, so the checksum is ready moments
-//! after the last byte instead of costing a second read of the whole file.
+//! The connections of a split download and their scheduling: each claims
+//! a byte range of the preallocated `.part` and fills it with bounded
+//! requests, so that idle connections can steal the back half of the
+//! largest range still running; a failed connection backs off and resumes
+//! its range, or hands it back. How one range is requested, checked and
+//! written, and the hash following the written prefix, are `range`'s.
 //!
 //! Every ranged answer must be a 206 whose Content-Range is exactly the
 //! range asked for, of the same total, with the same ETag; anything else
@@ -13,38 +14,30 @@
 //! connection limit. A mirror that answers wrong or fails for good is
 //! dropped for this file while others remain: its connections move on (or
 //! end) and its range goes back to the plan. Which mirrors may be spread
-//! over, and what each must match, the worker decides ([`Mirror`],
-//! [`MirrorState`]).
+//! over, and what each must match, the worker decides
+//! ([`super::mirrors::SplitMirrors`]).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use reqwest::header::{IF_RANGE, RANGE};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::body::{within_stall, Body};
 use super::job::Job;
-use super::limit::BodyLimit;
-use super::Stop;
+use super::mirrors::SplitMirrors;
+use super::range::{fetch, hash_frontier, request, sync_file, ConnEnd};
 use crate::engine::retry::RetryState;
 use crate::engine::segments::{Claim, Plan};
 use crate::engine::ConnPermit;
 use crate::error::DownloadError;
 use crate::event::{Event, RestartReason, SwitchScope};
-use crate::http::answer::{classify, Answer, Asked, Ours};
-use crate::http::range::if_range_value;
 use crate::store::manifest::JobRecord;
-use crate::store::part::{self, PartWriter, PrefixHash, Start};
 
 /// Longest request of a split download: long enough that a request's round
 /// trip is noise, short enough that the rest of a range stays stealable.
 const MAX_REQUEST: u64 = 16 << 20;
-
-/// Largest read of the hashing task, to keep its buffer bounded.
-const HASH_BLOCK: u64 = 4 << 20;
 
 /// How a segmented run ended.
 pub(super) enum SegEnd {
@@ -56,60 +49,11 @@ pub(super) enum SegEnd {
     Cancelled,
 }
 
-/// Why one connection stopped.
-enum ConnEnd {
-    Failed(DownloadError),
-    Restart(RestartReason),
-    Cancelled,
-}
-
-impl From<DownloadError> for ConnEnd {
-    fn from(err: DownloadError) -> Self {
-        ConnEnd::Failed(err)
-    }
-}
-
-impl From<Stop> for ConnEnd {
-    fn from(stop: Stop) -> Self {
-        match stop {
-            Stop::Failed(err) => ConnEnd::Failed(err),
-            Stop::Cancelled => ConnEnd::Cancelled,
-        }
-    }
-}
-
-/// One place a split fetches from.
-pub(super) struct Mirror {
-    /// Its index in the job's mirror list.
-    pub index: usize,
-    pub url: url::Url,
-    /// Redacted, for messages.
-    pub url_text: String,
-    /// For `--max-per-host`.
-    pub host: String,
-}
-
-/// What a split has learnt of one mirror.
-pub(super) struct MirrorState {
-    /// Given up for this file; its last error is in `error`.
-    pub dropped: bool,
-    pub error: Option<String>,
-    /// False until the validators below are what this mirror must match;
-    /// until then requests go without If-Range (a checksum vouches).
-    pub known: bool,
-    pub etag: Option<String>,
-    pub last_modified: Option<String>,
-    /// Its 206s must carry `etag` itself: a mirror trusted on the first
-    /// mirror's strong ETag alone may not leave it out.
-    pub must_echo_etag: bool,
-}
-
 /// What the connections of one file share.
 pub(super) struct Ctx {
     pub job: Arc<Job>,
     /// The mirrors to spread over; the first answered the first request.
-    pub mirrors: Vec<Mirror>,
-    pub mirror_state: Mutex<Vec<MirrorState>>,
+    pub mirrors: SplitMirrors,
     pub headers: Vec<(String, String)>,
     pub part_path: PathBuf,
     pub plan: Mutex<Plan>,
@@ -123,39 +67,12 @@ pub(super) struct Ctx {
 
 /// Lock that survives a poisoned mutex: the data is plain bookkeeping that
 /// a panicking connection cannot leave half-updated in a harmful way.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Ctx {
-    /// Each mirror's error, if it failed during the split.
-    pub(super) fn mirror_errors(&self) -> Vec<Option<String>> {
-        lock(&self.mirror_state)
-            .iter()
-            .map(|m| m.error.clone())
-            .collect()
-    }
-
-    /// Gives up mirror `m` for this file because of `why`, unless it is the
-    /// last one left; true when another mirror can take over.
-    fn drop_mirror(&self, m: usize, why: &str) -> bool {
-        let mut states = lock(&self.mirror_state);
-        let others = states.iter().enumerate().any(|(i, s)| i != m && !s.dropped);
-        states[m].error = Some(why.to_string());
-        if others {
-            states[m].dropped = true;
-        }
-        others
-    }
-
-    /// The live mirror after `m`, in order, wrapping round.
-    fn next_live(&self, m: usize) -> Option<usize> {
-        let states = lock(&self.mirror_state);
-        let n = states.len();
-        (0..n).map(|k| (m + k) % n).find(|&i| !states[i].dropped)
-    }
-
-    fn io_err(&self, source: std::io::Error) -> DownloadError {
+    pub(super) fn io_err(&self, source: std::io::Error) -> DownloadError {
         DownloadError::Io {
             path: self.part_path.clone(),
             source,
@@ -164,7 +81,7 @@ impl Ctx {
 
     /// Persists the plan; `durable` after a sync, else it only has to
     /// survive a killed process.
-    fn save(&self, durable: bool) {
+    pub(super) fn save(&self, durable: bool) {
         let rec = {
             let plan = lock(&self.plan);
             let mut rec = lock(&self.rec);
@@ -176,7 +93,7 @@ impl Ctx {
         self.job.save(rec, durable);
     }
 
-    fn progress(&self) {
+    pub(super) fn progress(&self) {
         self.job.progress(|| lock(&self.plan).written_total());
     }
 }
@@ -263,14 +180,6 @@ pub(super) async fn run(
     }
 }
 
-async fn sync_file(ctx: &Ctx) -> Result<(), DownloadError> {
-    part::sync_all(&ctx.part_path)
-        .await
-        .map_err(|e| ctx.io_err(e))?;
-    lock(&ctx.plan).sync_all();
-    Ok(())
-}
-
 /// One connection: fetch a claimed range, then claim or steal the next,
 /// retrying its own failures with backoff from where it stopped.
 async fn connection(
@@ -314,7 +223,7 @@ async fn connection(
             ConnEnd::Restart(reason) => {
                 // A wrong answer from one mirror: the others may still be right.
                 let why = format!("{}: {reason}", ctx.mirrors[m].url_text);
-                if !ctx.drop_mirror(m, &why) {
+                if !ctx.mirrors.drop_mirror(m, &why) {
                     return Err(ConnEnd::Restart(reason));
                 }
                 match move_on(&ctx, conn, &mut m, &mut permit, &why).await {
@@ -328,7 +237,7 @@ async fn connection(
             ConnEnd::Cancelled => return Err(ConnEnd::Cancelled),
         };
         let Some(backoff) = retry.next(&err, got > 0) else {
-            if !super::fails_over(&err) || !ctx.drop_mirror(m, &err.chain()) {
+            if !super::fails_over(&err) || !ctx.mirrors.drop_mirror(m, &err.chain()) {
                 return Err(ConnEnd::Failed(err));
             }
             match move_on(&ctx, conn, &mut m, &mut permit, &err.chain()).await {
@@ -368,7 +277,7 @@ async fn move_on(
     permit: &mut Option<ConnPermit>,
     why: &str,
 ) -> bool {
-    let Some(next) = ctx.next_live(*m) else {
+    let Some(next) = ctx.mirrors.next_live(*m) else {
         return false;
     };
     let Some(new_permit) = ctx.job.shared.limits.try_acquire(&ctx.mirrors[next].host) else {
@@ -408,207 +317,5 @@ async fn fill(ctx: &Ctx, m: usize, claim: Claim) -> Result<(), (ConnEnd, u64)> {
             Ok(()) => got += to - from,
             Err((end, more)) => return Err((end, got + more)),
         }
-    }
-}
-
-/// Asks mirror `m` for `[from, to)` and checks the answer continues our file.
-async fn request(ctx: &Ctx, m: usize, from: u64, to: u64) -> Result<reqwest::Response, ConnEnd> {
-    let mirror = &ctx.mirrors[m];
-    let (known, etag, last_modified, must_echo) = {
-        let states = lock(&ctx.mirror_state);
-        let state = &states[m];
-        (
-            state.known,
-            state.etag.clone(),
-            state.last_modified.clone(),
-            state.must_echo_etag,
-        )
-    };
-    let total = lock(&ctx.plan).total();
-    let mut own = vec![(RANGE, format!("bytes={}-{}", from, to - 1))];
-    if let Some(validator) = if_range_value(etag.as_deref(), last_modified.as_deref()) {
-        own.push((IF_RANGE, validator));
-    }
-    let req = ctx.job.shared.client.get(&mirror.url, &ctx.headers, &own);
-    let stall = ctx.job.shared.cfg.stall_timeout;
-    let resp = within_stall(&ctx.stop, stall, &mirror.url_text, req)
-        .await?
-        .map_err(|err| DownloadError::fetching(&mirror.url_text, err))?;
-    let asked = Asked::Span {
-        first: from,
-        last: to - 1,
-        total,
-    };
-    let ours = Ours {
-        etag: etag.as_deref(),
-        must_echo_etag: must_echo,
-    };
-    match classify(
-        resp.status(),
-        resp.headers(),
-        resp.content_length(),
-        asked,
-        ours,
-    ) {
-        Answer::Resumed { validators, .. } => {
-            if !known {
-                // Its first right answer: from now on it must keep to it.
-                let mut states = lock(&ctx.mirror_state);
-                states[m].known = true;
-                states[m].etag = validators.etag;
-                states[m].last_modified = validators.last_modified;
-            }
-            Ok(resp)
-        }
-        Answer::Whole { .. } => Err(ConnEnd::Restart(RestartReason::SplitWholeFile)),
-        Answer::Mismatch(why) => Err(ConnEnd::Restart(why.into())),
-        // A span never ends the file early: `AlreadyComplete` answers only
-        // a request for the rest of it.
-        Answer::AlreadyComplete => Err(ConnEnd::Restart(RestartReason::SplitUnsatisfiable {
-            first: from,
-            last: to - 1,
-            total,
-        })),
-        Answer::Refused { status } => Err(ConnEnd::Failed(DownloadError::status(
-            &mirror.url_text,
-            status,
-            resp.headers(),
-        ))),
-    }
-}
-
-/// Streams one answer into the file at `from` until it ends or the slot's
-/// range (which a thief may shrink) is filled. On error, returns how many
-/// bytes it wrote, so the caller knows whether the attempt made progress.
-async fn fetch(
-    ctx: &Ctx,
-    m: usize,
-    claim: Claim,
-    from: u64,
-    resp: reqwest::Response,
-) -> Result<(), (ConnEnd, u64)> {
-    let total = lock(&ctx.plan).total();
-    let mut file = match PartWriter::open(&ctx.part_path, Start::Within(from), Some(total)).await {
-        Ok(file) => file,
-        Err(err) => return Err((ConnEnd::Failed(ctx.io_err(err)), 0)),
-    };
-    let mut pos = from;
-    let url_text = &ctx.mirrors[m].url_text;
-    let streamed = stream(ctx, url_text, claim, resp, &mut file, &mut pos).await;
-    // Keep whatever arrived, whatever happened.
-    let flushed = flush(ctx, claim, &mut file, pos).await;
-    let got = pos - from;
-    match (streamed, flushed) {
-        (Err(end), _) => Err((end, got)),
-        (Ok(()), Err(err)) => Err((ConnEnd::Failed(err), got)),
-        (Ok(()), Ok(())) => Ok(()),
-    }
-}
-
-async fn stream(
-    ctx: &Ctx,
-    url_text: &str,
-    claim: Claim,
-    resp: reqwest::Response,
-    file: &mut PartWriter,
-    pos: &mut u64,
-) -> Result<(), ConnEnd> {
-    let mut body = Body::new(resp, &ctx.job.shared, &ctx.stop, url_text);
-    let from = *pos;
-    let limit = BodyLimit::new(ctx.job.shared.cfg.max_file_size);
-    while let Some(chunk) = body.next(*pos).await? {
-        // Under the plan's lock: another connection may have stolen our tail.
-        // A bounded request's answer was checked to span exactly what we
-        // asked; bytes past that (a Content-Length larger than the
-        // Content-Range) are not vouched for and are never written.
-        let (take, done, cut) = {
-            let mut plan = lock(&ctx.plan);
-            let len = chunk.len() as u64;
-            let (allowed, cut) = limit.keep(*pos, len, plan.asked(claim.slot));
-            let take = plan.receive(claim.slot, allowed);
-            (take, plan.slot_done(claim.slot), cut)
-        };
-        file.write(&chunk[..take as usize])
-            .await
-            .map_err(|e| ConnEnd::Failed(ctx.io_err(e)))?;
-        *pos += take;
-        ctx.fetched.fetch_add(take, Ordering::Relaxed);
-        if file.flush_due() || done {
-            flush(ctx, claim, file, *pos)
-                .await
-                .map_err(ConnEnd::Failed)?;
-            ctx.progress();
-        }
-        if file.sync_due(ctx.job.shared.cfg.checkpoint_every) {
-            file.sync()
-                .await
-                .map_err(|e| ConnEnd::Failed(ctx.io_err(e)))?;
-            let mut plan = lock(&ctx.plan);
-            // The sync wrote out any bytes still buffered: count them too.
-            plan.written(claim.slot, *pos - claim.start);
-            plan.synced(claim.slot);
-            drop(plan);
-            ctx.save(true);
-            ctx.wake_hasher.notify_one();
-        }
-        // Every byte that arrived counts, kept or not.
-        body.pace(chunk.len() as u64).await?;
-        // Reported even when the range is complete: the server is lying,
-        // and the retry only costs this connection a backoff.
-        if let Some(cut) = cut {
-            return Err(ConnEnd::Failed(cut.into_error(&limit, url_text, from)));
-        }
-        if done {
-            // The rest of this answer belongs to a range someone else owns.
-            return Ok(());
-        }
-        body.record(take)?;
-    }
-    let plan = lock(&ctx.plan);
-    if plan.slot_done(claim.slot) || plan.asked(claim.slot) == Some(*pos) {
-        return Ok(());
-    }
-    Err(ConnEnd::Failed(DownloadError::Truncated {
-        url: url_text.to_string(),
-        got: *pos,
-        expected: plan.asked(claim.slot).unwrap_or(claim.end),
-    }))
-}
-
-/// Hands the gathered bytes to the kernel and records the new written offset.
-async fn flush(
-    ctx: &Ctx,
-    claim: Claim,
-    file: &mut PartWriter,
-    pos: u64,
-) -> Result<(), DownloadError> {
-    if file.unflushed() == 0 {
-        return Ok(());
-    }
-    // In the kernel before the manifest counts them.
-    file.flush().await.map_err(|e| ctx.io_err(e))?;
-    lock(&ctx.plan).written(claim.slot, pos - claim.start);
-    ctx.save(false);
-    ctx.wake_hasher.notify_one();
-    Ok(())
-}
-
-/// Hashes the file front to back as the written prefix grows; the bytes are
-/// still in the page cache, so this costs CPU, not a second trip to disk.
-async fn hash_frontier(ctx: Arc<Ctx>) -> std::io::Result<String> {
-    let total = lock(&ctx.plan).total();
-    let mut prefix = PrefixHash::new(&ctx.part_path);
-    loop {
-        let frontier = lock(&ctx.plan).frontier();
-        if frontier > prefix.len() {
-            prefix
-                .extend((frontier - prefix.len()).min(HASH_BLOCK))
-                .await?;
-            continue;
-        }
-        if prefix.len() == total {
-            return Ok(prefix.digest());
-        }
-        ctx.wake_hasher.notified().await;
     }
 }

@@ -85,17 +85,9 @@ impl Worker {
         self.touched = true;
         let pos = plan.written_total();
         self.job.started(pos, Some(total)).await;
-        let mirrors = self.spread_over();
         let ctx = Arc::new(segmented::Ctx {
             job: self.job.clone(),
-            mirror_state: std::sync::Mutex::new(
-                mirrors
-                    .iter()
-                    .enumerate()
-                    .map(|(at, _)| self.mirror_start(at == 0))
-                    .collect(),
-            ),
-            mirrors,
+            mirrors: self.split_mirrors(),
             headers: self.spec.headers.clone(),
             part_path: self.part_path.clone(),
             plan: std::sync::Mutex::new(plan),
@@ -107,11 +99,7 @@ impl Worker {
         let connections = self.connections_for(total);
         let end = segmented::run(ctx.clone(), first, connections, self.seed).await;
         self.fetched += ctx.fetched.load(std::sync::atomic::Ordering::Relaxed);
-        for (mirror, state) in ctx.mirrors.iter().zip(ctx.mirror_errors()) {
-            if let Some(error) = state {
-                self.mirrors.failed(mirror.index, error);
-            }
-        }
+        self.split_ended(&ctx.mirrors);
         {
             let plan = ctx.plan.lock().unwrap_or_else(|e| e.into_inner());
             self.rec.segments = Some(plan.segments());
