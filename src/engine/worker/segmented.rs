@@ -185,14 +185,21 @@ pub(super) async fn run(
 async fn connection(
     ctx: Arc<Ctx>,
     conn: usize,
-    mut m: usize,
+    m: usize,
     mut first: Option<(Claim, reqwest::Response)>,
-    mut permit: Option<ConnPermit>,
+    permit: Option<ConnPermit>,
     seed: u64,
 ) -> Result<(), ConnEnd> {
-    let mut retry = RetryState::new(ctx.job.shared.cfg.retry, seed);
-    let mut attempt = 0u32;
+    let mut me = Conn {
+        retry: RetryState::new(ctx.job.shared.cfg.retry, seed),
+        attempt: 0,
+        ctx,
+        conn,
+        m,
+        _permit: permit,
+    };
     loop {
+        let ctx = me.ctx.clone();
         if ctx.stop.is_cancelled() {
             return Err(ConnEnd::Cancelled);
         }
@@ -203,50 +210,67 @@ async fn connection(
                 None => return Ok(()),
             },
         };
-        attempt += 1;
+        me.attempt += 1;
         let result = match resp {
             // The open-ended first answer runs until its range is filled
             // (or cut short by a thief).
-            Some(resp) => fetch(&ctx, m, claim, claim.from, resp).await,
-            None => fill(&ctx, m, claim).await,
+            Some(resp) => fetch(&ctx, me.m, claim, claim.from, resp).await,
+            None => fill(&ctx, me.m, claim).await,
         };
         lock(&ctx.plan).release(claim.slot);
-        let (end, got) = match result {
-            Ok(()) => {
-                retry.reset();
-                continue;
-            }
-            Err(failed) => failed,
-        };
+        match result {
+            Ok(()) => me.retry.reset(),
+            Err((end, got)) => match me.recover(claim, end, got).await? {
+                After::Again => {}
+                After::Quit => return Ok(()),
+            },
+        }
+    }
+}
+
+/// One connection's own state between its requests.
+struct Conn {
+    ctx: Arc<Ctx>,
+    conn: usize,
+    /// The mirror it fetches from, an index into `ctx.mirrors`.
+    m: usize,
+    /// The permit for its mirror's host; None for the job's own connection,
+    /// whose permit the worker holds.
+    _permit: Option<ConnPermit>,
+    retry: RetryState,
+    attempt: u32,
+}
+
+/// What a connection does after a failed range (now back in the plan).
+enum After {
+    /// Claim the next range (after a backoff, or on another mirror).
+    Again,
+    /// End: the other connections finish the file.
+    Quit,
+}
+
+impl Conn {
+    /// Decides what follows a range that ended with `end` after `got`
+    /// bytes: a backoff and another try, a move to another mirror, or the
+    /// end of this connection; an error ends the whole split.
+    async fn recover(&mut self, claim: Claim, end: ConnEnd, got: u64) -> Result<After, ConnEnd> {
         let err = match end {
             ConnEnd::Failed(err) => err,
             ConnEnd::Restart(reason) => {
                 // A wrong answer from one mirror: the others may still be right.
-                let why = format!("{}: {reason}", ctx.mirrors[m].url_text);
-                if !ctx.mirrors.drop_mirror(m, &why) {
+                let why = format!("{}: {reason}", self.ctx.mirrors[self.m].url_text);
+                if !self.ctx.mirrors.drop_mirror(self.m, &why) {
                     return Err(ConnEnd::Restart(reason));
                 }
-                match move_on(&ctx, conn, &mut m, &mut permit, &why).await {
-                    true => {
-                        retry.reset();
-                        continue;
-                    }
-                    false => return Ok(()),
-                }
+                return Ok(self.move_on(&why).await);
             }
             ConnEnd::Cancelled => return Err(ConnEnd::Cancelled),
         };
-        let Some(backoff) = retry.next(&err, got > 0) else {
-            if !super::fails_over(&err) || !ctx.mirrors.drop_mirror(m, &err.chain()) {
+        let Some(backoff) = self.retry.next(&err, got > 0) else {
+            if !super::fails_over(&err) || !self.ctx.mirrors.drop_mirror(self.m, &err.chain()) {
                 return Err(ConnEnd::Failed(err));
             }
-            match move_on(&ctx, conn, &mut m, &mut permit, &err.chain()).await {
-                true => {
-                    retry.reset();
-                    continue;
-                }
-                false => return Ok(()),
-            }
+            return Ok(self.move_on(&err.chain()).await);
         };
         // HTTP byte ranges name their last byte, not the end.
         let reason = format!(
@@ -255,48 +279,45 @@ async fn connection(
             claim.end.saturating_sub(1),
             err.chain()
         );
-        let path = ctx.job.path.clone();
-        if !ctx
-            .job
-            .shared
-            .back_off(&ctx.stop, ctx.job.id, path, attempt, reason, backoff)
+        let ctx = &self.ctx;
+        let (id, path) = (ctx.job.id, ctx.job.path.clone());
+        let shared = &ctx.job.shared;
+        if !shared
+            .back_off(&ctx.stop, id, path, self.attempt, reason, backoff)
             .await
         {
             return Err(ConnEnd::Cancelled);
         }
+        Ok(After::Again)
     }
-}
 
-/// Moves a connection whose mirror was dropped to the next live one, with a
-/// permit for that host if one is free; false when the connection should
-/// end instead (its range is already back in the plan for the others).
-async fn move_on(
-    ctx: &Ctx,
-    conn: usize,
-    m: &mut usize,
-    permit: &mut Option<ConnPermit>,
-    why: &str,
-) -> bool {
-    let Some(next) = ctx.mirrors.next_live(*m) else {
-        return false;
-    };
-    let Some(new_permit) = ctx.job.shared.limits.try_acquire(&ctx.mirrors[next].host) else {
-        return false;
-    };
-    // The old host's permit goes back before the new one is used.
-    *permit = Some(new_permit);
-    let from = std::mem::replace(m, next);
-    ctx.job
-        .emit(Event::MirrorSwitched {
-            id: ctx.job.id,
-            path: ctx.job.path.clone(),
-            from: ctx.mirrors[from].url_text.clone(),
-            to: ctx.mirrors[next].url_text.clone(),
-            reason: why.to_string(),
-            scope: SwitchScope::Connection(conn),
-        })
-        .await;
-    true
+    /// Moves a connection whose mirror was dropped to the next live one,
+    /// with a permit for that host if one is free; else the connection ends
+    /// (its range is already back in the plan for the others).
+    async fn move_on(&mut self, why: &str) -> After {
+        let ctx = &self.ctx;
+        let Some(next) = ctx.mirrors.next_live(self.m) else {
+            return After::Quit;
+        };
+        let Some(permit) = ctx.job.shared.limits.try_acquire(&ctx.mirrors[next].host) else {
+            return After::Quit;
+        };
+        // The old host's permit goes back before the new one is used.
+        self._permit = Some(permit);
+        let from = std::mem::replace(&mut self.m, next);
+        ctx.job
+            .emit(Event::MirrorSwitched {
+                id: ctx.job.id,
+                path: ctx.job.path.clone(),
+                from: ctx.mirrors[from].url_text.clone(),
+                to: ctx.mirrors[next].url_text.clone(),
+                reason: why.to_string(),
+                scope: SwitchScope::Connection(self.conn),
+            })
+            .await;
+        self.retry.reset();
+        After::Again
+    }
 }
 
 /// Fills a claimed range with bounded requests on a kept-alive connection,

@@ -19,10 +19,34 @@ use crate::http::answer::{classify, Answer, Asked, Ours};
 use crate::http::range::if_range_value;
 use crate::store::part::{PartWriter, Start};
 
+/// What the worker makes of the answer to a request for the rest.
+enum Verdict {
+    /// Its body continues the `.part` (from zero after a restart).
+    Stream,
+    /// Fresh and worth splitting: the split takes the answer over.
+    Split,
+    /// There was nothing left to fetch.
+    Complete,
+}
+
 impl Worker {
     /// One request and its body, from `self.pos` on. Ok means the file is
     /// complete on disk (synced), or that it is worth splitting.
     pub(super) async fn attempt(&mut self) -> Result<Next, Stop> {
+        let (resp, answer) = self.ask_rest().await?;
+        match self.judge(answer, &resp).await? {
+            Verdict::Stream => {}
+            Verdict::Split => return self.start_split(resp).await,
+            Verdict::Complete => return Ok(Next::Complete),
+        }
+        self.accept().await?;
+        self.write_body(resp).await
+    }
+
+    /// Asks the mirror in use for the file from `self.pos` on (with
+    /// If-Range, so a changed file comes back whole) and classifies the
+    /// answer.
+    async fn ask_rest(&self) -> Result<(reqwest::Response, Answer), Stop> {
         let mut own = Vec::new();
         if self.pos > 0 {
             own.push((RANGE, format!("bytes={}-", self.pos)));
@@ -53,6 +77,13 @@ impl Worker {
             asked,
             ours,
         );
+        Ok((resp, answer))
+    }
+
+    /// Acts on the answer's verdict: a whole file (which restarts ours when
+    /// we asked for the rest) or a resumed one brings its length and
+    /// validators; anything else ends the attempt here.
+    async fn judge(&mut self, answer: Answer, resp: &reqwest::Response) -> Result<Verdict, Stop> {
         match answer {
             Answer::Whole {
                 length,
@@ -70,8 +101,9 @@ impl Worker {
                     self.limit().check_total(total, self.mirrors.text())?;
                 }
                 if self.worth_splitting(accepts_ranges) {
-                    return self.start_split(resp).await;
+                    return Ok(Verdict::Split);
                 }
+                Ok(Verdict::Stream)
             }
             Answer::Resumed { total, validators } => {
                 self.limit().check_total(total, self.mirrors.text())?;
@@ -82,26 +114,31 @@ impl Worker {
                     self.rec.etag = validators.etag;
                     self.rec.last_modified = validators.last_modified;
                 }
+                Ok(Verdict::Stream)
             }
             Answer::AlreadyComplete => {
                 self.rec.total = Some(self.pos);
-                return Ok(Next::Complete);
+                Ok(Verdict::Complete)
             }
             Answer::Mismatch(why) => {
                 let reason = RestartReason::from(why);
                 let text = reason.to_string();
                 self.restart(reason).await?;
-                return Err(Stop::Failed(DownloadError::BadRange {
+                Err(Stop::Failed(DownloadError::BadRange {
                     url: self.mirrors.text().to_string(),
                     reason: text,
-                }));
+                }))
             }
             Answer::Refused { status } => {
                 let err = DownloadError::status(self.mirrors.text(), status, resp.headers());
-                return Err(Stop::Failed(err));
+                Err(Stop::Failed(err))
             }
         }
-        // The answer is accepted: its validators and length are ours now.
+    }
+
+    /// The answer is accepted: its validators and length are ours now, and
+    /// reach the manifest before any byte they vouch for.
+    async fn accept(&mut self) -> Result<(), Stop> {
         self.touched = true;
         if self.rec.total.is_some_and(|total| self.pos > total) {
             self.restart(RestartReason::LongerThanServer).await?;
@@ -110,10 +147,9 @@ impl Worker {
                 reason: "length shrank".into(),
             }));
         }
-        // Validators and length go to the manifest before any byte they
-        // vouch for; the first durable checkpoint makes them durable too. A
-        // small body is written in one go and recorded once, as done: if a
-        // kill comes first, no validator means the next run starts it over.
+        // The first durable checkpoint makes them durable too. A small body
+        // is written in one go and recorded once, as done: if a kill comes
+        // first, no validator means the next run starts it over.
         if self
             .rec
             .total
@@ -122,7 +158,12 @@ impl Worker {
             self.save_written();
         }
         self.job.started(self.pos, self.rec.total).await;
+        Ok(())
+    }
 
+    /// Streams the answer's body into the `.part` from `self.pos`; whatever
+    /// arrived is synced and counted, however the body ends.
+    async fn write_body(&mut self, resp: reqwest::Response) -> Result<Next, Stop> {
         let start = Start::Cut(self.pos);
         let mut part = PartWriter::open(&self.part_path, start, self.rec.total)
             .await

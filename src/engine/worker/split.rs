@@ -67,24 +67,10 @@ impl Worker {
         }
         let plan = match first {
             Some(_) => Plan::new(total, MIN_PIECE),
-            None => {
-                let on_disk = part_len(&self.part_path).await.unwrap_or(0);
-                let same_boot =
-                    self.shared.boot_id.is_some() && self.rec.boot_id == self.shared.boot_id;
-                let segs = self.rec.segments.clone().unwrap_or_default();
-                match Plan::resume(&segs, total, MIN_PIECE, same_boot) {
-                    Some(plan) if on_disk == total && self.has_validator() => plan,
-                    _ => {
-                        self.rec.segments = None;
-                        self.rec.bytes_done = 0;
-                        return None;
-                    }
-                }
-            }
+            None => self.resumed_plan(total).await?,
         };
         self.touched = true;
-        let pos = plan.written_total();
-        self.job.started(pos, Some(total)).await;
+        self.job.started(plan.written_total(), Some(total)).await;
         let ctx = Arc::new(segmented::Ctx {
             job: self.job.clone(),
             mirrors: self.split_mirrors(),
@@ -106,6 +92,29 @@ impl Worker {
             self.rec.bytes_done = plan.synced_total();
             self.pos = plan.written_total();
         }
+        self.after_split(end).await
+    }
+
+    /// The recorded plan, if the `.part` still holds what it counts (its
+    /// full preallocated length, and a validator to prove the version);
+    /// otherwise None, and the file starts over as one stream.
+    async fn resumed_plan(&mut self, total: u64) -> Option<Plan> {
+        let on_disk = part_len(&self.part_path).await.unwrap_or(0);
+        let same_boot = self.shared.boot_id.is_some() && self.rec.boot_id == self.shared.boot_id;
+        let segs = self.rec.segments.clone().unwrap_or_default();
+        match Plan::resume(&segs, total, MIN_PIECE, same_boot) {
+            Some(plan) if on_disk == total && self.has_validator() => Some(plan),
+            _ => {
+                self.rec.segments = None;
+                self.rec.bytes_done = 0;
+                None
+            }
+        }
+    }
+
+    /// The job's next step once the split's connections have all ended:
+    /// None to go on as one stream (on another mirror, or from zero).
+    async fn after_split(&mut self, end: segmented::SegEnd) -> Option<Outcome> {
         match end {
             segmented::SegEnd::Complete(digest) => Some(self.finish(digest).await),
             segmented::SegEnd::Failed(err) => {
