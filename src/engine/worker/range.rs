@@ -17,7 +17,7 @@ use reqwest::header::{IF_RANGE, RANGE};
 use super::body::{within_stall, Body};
 use super::limit::BodyLimit;
 use super::mirrors::MirrorState;
-use super::segmented::{lock, Ctx};
+use super::split::{lock, Ctx};
 use super::Stop;
 use crate::engine::segments::Claim;
 use crate::error::DownloadError;

@@ -17,23 +17,17 @@
 //! over, and what each must match, the worker decides
 //! ([`super::mirrors::SplitMirrors`]).
 
-use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use tokio::sync::Notify;
 use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 
-use super::job::Job;
-use super::mirrors::SplitMirrors;
 use super::range::{fetch, hash_frontier, request, sync_file, ConnEnd};
+use super::split::{lock, Ctx};
 use crate::engine::retry::RetryState;
-use crate::engine::segments::{Claim, Plan};
+use crate::engine::segments::Claim;
 use crate::engine::ConnPermit;
 use crate::error::DownloadError;
 use crate::event::{Event, RestartReason, SwitchScope};
-use crate::store::manifest::JobRecord;
 
 /// Longest request of a split download: long enough that a request's round
 /// trip is noise, short enough that the rest of a range stays stealable.
@@ -47,55 +41,6 @@ pub(super) enum SegEnd {
     Restart(RestartReason),
     Failed(DownloadError),
     Cancelled,
-}
-
-/// What the connections of one file share.
-pub(super) struct Ctx {
-    pub job: Arc<Job>,
-    /// The mirrors to spread over; the first answered the first request.
-    pub mirrors: SplitMirrors,
-    pub headers: Vec<(String, String)>,
-    pub part_path: PathBuf,
-    pub plan: Mutex<Plan>,
-    /// The job's record; saves copy it with the plan's current ranges.
-    pub rec: Mutex<JobRecord>,
-    /// Stops this file's connections (a child of the run's token).
-    pub stop: CancellationToken,
-    pub wake_hasher: Notify,
-    pub fetched: AtomicU64,
-}
-
-/// Lock that survives a poisoned mutex: the data is plain bookkeeping that
-/// a panicking connection cannot leave half-updated in a harmful way.
-pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl Ctx {
-    pub(super) fn io_err(&self, source: std::io::Error) -> DownloadError {
-        DownloadError::Io {
-            path: self.part_path.clone(),
-            source,
-        }
-    }
-
-    /// Persists the plan; `durable` after a sync, else it only has to
-    /// survive a killed process.
-    pub(super) fn save(&self, durable: bool) {
-        let rec = {
-            let plan = lock(&self.plan);
-            let mut rec = lock(&self.rec);
-            rec.segments = Some(plan.segments());
-            rec.bytes_done = plan.synced_total();
-            rec.boot_id = self.job.shared.boot_id.clone();
-            rec.clone()
-        };
-        self.job.save(rec, durable);
-    }
-
-    pub(super) fn progress(&self) {
-        self.job.progress(|| lock(&self.plan).written_total());
-    }
 }
 
 /// Runs the connections of one file until it is complete, must restart,
