@@ -10,6 +10,8 @@
 //!   follows the written prefix;
 //! - `body`: the wait for an answer and the read of its body (stall,
 //!   `--lowest-speed`, `--max-speed`, cancellation), for every path;
+//! - `pour`: the one loop from a body into the `.part`, for every path
+//!   (what differs, a stream's or a range's, is its `Sink`'s);
 //! - `limit`: how much of a body is kept (the answer's end, the cap);
 //! - `job`: what every path of a job shares (events, progress, saves);
 //! - `mirrors`: the job's mirrors (`MirrorSet`), a split's view of them
@@ -35,6 +37,7 @@ mod finish;
 mod job;
 mod limit;
 mod mirrors;
+mod pour;
 mod range;
 mod resume;
 mod segmented;

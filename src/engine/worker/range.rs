@@ -15,8 +15,9 @@ use std::sync::Arc;
 use reqwest::header::{IF_RANGE, RANGE};
 
 use super::body::{within_stall, Body};
-use super::limit::BodyLimit;
+use super::limit::{BodyLimit, Cut};
 use super::mirrors::MirrorState;
+use super::pour::{pour, Admit, Sink};
 use super::split::{lock, Ctx};
 use super::Stop;
 use crate::engine::segments::Claim;
@@ -131,87 +132,112 @@ pub(super) async fn fetch(
         Ok(file) => file,
         Err(err) => return Err((ConnEnd::Failed(ctx.io_err(err)), 0)),
     };
-    let mut pos = from;
     let url_text = &ctx.mirrors[m].url_text;
-    let streamed = stream(ctx, url_text, claim, resp, &mut file, &mut pos).await;
+    let body = Body::new(resp, &ctx.job.shared, &ctx.stop, url_text);
+    let mut slot = Slot {
+        ctx,
+        claim,
+        from,
+        pos: from,
+        limit: BodyLimit::new(ctx.job.shared.cfg.max_file_size),
+        url_text,
+    };
+    let every = ctx.job.shared.cfg.checkpoint_every;
+    let streamed = pour(&mut slot, body, &mut file, every).await;
+    let pos = slot.pos;
     // Keep whatever arrived, whatever happened.
     let flushed = flush(ctx, claim, &mut file, pos).await;
     let got = pos - from;
     match (streamed, flushed) {
-        (Err(end), _) => Err((end, got)),
+        (Err(end), _) => Err((end.into(), got)),
         (Ok(()), Err(err)) => Err((ConnEnd::Failed(err), got)),
         (Ok(()), Ok(())) => Ok(()),
     }
 }
 
-async fn stream(
-    ctx: &Ctx,
-    url_text: &str,
+/// One range's answer as a [`Sink`]: its bytes go to the slot the
+/// connection claimed, as far as the plan still gives it.
+struct Slot<'a> {
+    ctx: &'a Ctx,
     claim: Claim,
-    resp: reqwest::Response,
-    file: &mut PartWriter,
-    pos: &mut u64,
-) -> Result<(), ConnEnd> {
-    let mut body = Body::new(resp, &ctx.job.shared, &ctx.stop, url_text);
-    let from = *pos;
-    let limit = BodyLimit::new(ctx.job.shared.cfg.max_file_size);
-    while let Some(chunk) = body.next(*pos).await? {
-        // Under the plan's lock: another connection may have stolen our tail.
-        // A bounded request's answer was checked to span exactly what we
-        // asked; bytes past that (a Content-Length larger than the
-        // Content-Range) are not vouched for and are never written.
-        let (take, done, cut) = {
-            let mut plan = lock(&ctx.plan);
-            let len = chunk.len() as u64;
-            let (allowed, cut) = limit.keep(*pos, len, plan.asked(claim.slot));
-            let take = plan.receive(claim.slot, allowed);
-            (take, plan.slot_done(claim.slot), cut)
-        };
-        file.write(&chunk[..take as usize])
-            .await
-            .map_err(|e| ConnEnd::Failed(ctx.io_err(e)))?;
-        *pos += take;
-        ctx.fetched.fetch_add(take, Ordering::Relaxed);
-        if file.flush_due() || done {
-            flush(ctx, claim, file, *pos)
-                .await
-                .map_err(ConnEnd::Failed)?;
-            ctx.progress();
+    /// Where this answer's body starts: what its announced length counts from.
+    from: u64,
+    pos: u64,
+    limit: BodyLimit,
+    url_text: &'a str,
+}
+
+impl Sink for Slot<'_> {
+    fn pos(&self) -> u64 {
+        self.pos
+    }
+
+    /// Under the plan's lock: another connection may have stolen our tail.
+    /// A bounded request's answer was checked to span exactly what we
+    /// asked; bytes past that (a Content-Length larger than the
+    /// Content-Range) are not vouched for and are never written.
+    fn admit(&mut self, len: u64) -> Admit {
+        let mut plan = lock(&self.ctx.plan);
+        let slot = self.claim.slot;
+        let (allowed, cut) = self.limit.keep(self.pos, len, plan.asked(slot));
+        let keep = plan.receive(slot, allowed);
+        // Once the slot is filled, the rest of this answer belongs to a
+        // range someone else owns.
+        let done = plan.slot_done(slot);
+        Admit {
+            keep,
+            filled: done,
+            stop: done,
+            cut,
         }
-        if file.sync_due(ctx.job.shared.cfg.checkpoint_every) {
-            file.sync()
-                .await
-                .map_err(|e| ConnEnd::Failed(ctx.io_err(e)))?;
-            let mut plan = lock(&ctx.plan);
-            // The sync wrote out any bytes still buffered: count them too.
-            plan.written(claim.slot, *pos - claim.start);
-            plan.synced(claim.slot);
-            drop(plan);
-            ctx.save(true);
-            ctx.wake_hasher.notify_one();
-        }
-        // Every byte that arrived counts, kept or not.
-        body.pace(chunk.len() as u64).await?;
-        // Reported even when the range is complete: the server is lying,
-        // and the retry only costs this connection a backoff.
-        if let Some(cut) = cut {
-            return Err(ConnEnd::Failed(cut.into_error(&limit, url_text, from)));
-        }
-        if done {
-            // The rest of this answer belongs to a range someone else owns.
+    }
+
+    fn wrote(&mut self, kept: &[u8]) {
+        self.pos += kept.len() as u64;
+        self.ctx
+            .fetched
+            .fetch_add(kept.len() as u64, Ordering::Relaxed);
+    }
+
+    async fn flush(&mut self, file: &mut PartWriter) -> Result<(), DownloadError> {
+        flush(self.ctx, self.claim, file, self.pos).await?;
+        self.ctx.progress();
+        Ok(())
+    }
+
+    async fn sync(&mut self, file: &mut PartWriter) -> Result<(), DownloadError> {
+        let ctx = self.ctx;
+        file.sync().await.map_err(|e| ctx.io_err(e))?;
+        let mut plan = lock(&ctx.plan);
+        // The sync wrote out any bytes still buffered: count them too.
+        plan.written(self.claim.slot, self.pos - self.claim.start);
+        plan.synced(self.claim.slot);
+        drop(plan);
+        ctx.save(true);
+        ctx.wake_hasher.notify_one();
+        Ok(())
+    }
+
+    fn cut(&self, cut: Cut) -> DownloadError {
+        cut.into_error(&self.limit, self.url_text, self.from)
+    }
+
+    fn io_err(&self, source: std::io::Error) -> DownloadError {
+        self.ctx.io_err(source)
+    }
+
+    fn ended(&mut self) -> Result<(), DownloadError> {
+        let plan = lock(&self.ctx.plan);
+        let slot = self.claim.slot;
+        if plan.slot_done(slot) || plan.asked(slot) == Some(self.pos) {
             return Ok(());
         }
-        body.record(take)?;
+        Err(DownloadError::Truncated {
+            url: self.url_text.to_string(),
+            got: self.pos,
+            expected: plan.asked(slot).unwrap_or(self.claim.end),
+        })
     }
-    let plan = lock(&ctx.plan);
-    if plan.slot_done(claim.slot) || plan.asked(claim.slot) == Some(*pos) {
-        return Ok(());
-    }
-    Err(ConnEnd::Failed(DownloadError::Truncated {
-        url: url_text.to_string(),
-        got: *pos,
-        expected: plan.asked(claim.slot).unwrap_or(claim.end),
-    }))
 }
 
 /// Hands the gathered bytes to the kernel and records the new written offset.

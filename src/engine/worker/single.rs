@@ -1,8 +1,9 @@
 //! One request streaming the rest of a file into its `.part`: the request
 //! from `pos` with Range and If-Range, acting on the answer's verdict
 //! ([`crate::http::answer`]), then the body into the `.part` while hashing
-//! it, with checkpoints. A fresh answer worth splitting is handed to
-//! `split` instead.
+//! it, with checkpoints, through the same loop as a split's ranges
+//! ([`super::pour`]). A fresh answer worth splitting is handed to `split`
+//! instead.
 //!
 //! Bytes are kept only up to what the answer vouches for (the known total,
 //! and the `--max-file-size` cap); whatever arrived is synced and recorded
@@ -12,6 +13,8 @@ use reqwest::header::{IF_RANGE, RANGE};
 use sha2::Digest;
 
 use super::body::Body;
+use super::limit::Cut;
+use super::pour::{pour, Admit, Sink};
 use super::{Next, Stop, Worker, SMALL_BODY};
 use crate::error::DownloadError;
 use crate::event::RestartReason;
@@ -171,7 +174,7 @@ impl Worker {
                 path: self.part_path.clone(),
                 source,
             })?;
-        let streamed = self.stream(&mut part, resp).await;
+        let streamed = Stream::run(self, &mut part, resp).await;
         // Whatever happened, keep what arrived: sync, then let the manifest count it.
         part.sync().await.map_err(|source| DownloadError::Io {
             path: self.part_path.clone(),
@@ -185,62 +188,93 @@ impl Worker {
         }
         streamed.map(|()| Next::Complete)
     }
+}
 
-    pub(super) async fn stream(
-        &mut self,
+/// A single stream as a [`Sink`]: one open range from the worker's
+/// position to the known total, or to wherever the body ends.
+struct Stream<'a> {
+    w: &'a mut Worker,
+}
+
+impl Stream<'_> {
+    /// Streams the answer's body into `part` from the worker's position.
+    async fn run(
+        w: &mut Worker,
         part: &mut PartWriter,
         resp: reqwest::Response,
     ) -> Result<(), Stop> {
-        let shared = self.shared.clone();
-        let url = self.mirrors.text().to_string();
-        let mut body = Body::new(resp, &shared, &shared.cancel, &url);
-        while let Some(chunk) = body.next(self.pos).await? {
-            // Keep what the answer vouched for (up to the known total, and
-            // under the cap, which a known total already passed), then stop
-            // reading: bytes past the total are a lying Content-Length (a 206
-            // whose body outruns its Content-Range), the next attempt confirms
-            // the end with a 416; bytes past the cap end the file.
-            let len = chunk.len() as u64;
-            let (keep, cut) = self.limit().keep(self.pos, len, self.rec.total);
-            let cut = cut.map(|cut| cut.into_error(&self.limit(), self.mirrors.text(), 0));
-            let chunk = chunk.slice(..keep as usize);
-            part.write(&chunk)
-                .await
-                .map_err(|source| DownloadError::Io {
-                    path: self.part_path.clone(),
-                    source,
-                })?;
-            self.hasher.update(&chunk);
-            self.pos += chunk.len() as u64;
-            self.fetched += chunk.len() as u64;
-            let pos = self.pos;
-            self.job.progress(|| pos);
-            if let Some(err) = cut {
-                return Err(Stop::Failed(err));
-            }
-            // After the write: what did arrive is kept for the next attempt;
-            // a body that just completed is not worth a verdict.
-            if self.rec.total != Some(self.pos) {
-                body.record(chunk.len() as u64)?;
-            }
-            if part.sync_due(self.shared.cfg.checkpoint_every) {
-                part.sync().await.map_err(|source| DownloadError::Io {
-                    path: self.part_path.clone(),
-                    source,
-                })?;
-                self.checkpoint();
-            }
-            body.pace(len).await?;
+        let shared = w.shared.clone();
+        let url = w.mirrors.text().to_string();
+        let body = Body::new(resp, &shared, &shared.cancel, &url);
+        let every = shared.cfg.checkpoint_every;
+        pour(&mut Stream { w }, body, part, every).await
+    }
+}
+
+impl Sink for Stream<'_> {
+    fn pos(&self) -> u64 {
+        self.w.pos
+    }
+
+    /// Keeps what the answer vouched for (up to the known total, and under
+    /// the cap, which a known total already passed) and reads on: bytes
+    /// past the total are a lying Content-Length (a 206 whose body outruns
+    /// its Content-Range), bytes past the cap end the file.
+    fn admit(&mut self, len: u64) -> Admit {
+        let total = self.w.rec.total;
+        let (keep, cut) = self.w.limit().keep(self.w.pos, len, total);
+        Admit {
+            keep,
+            filled: total == Some(self.w.pos + keep),
+            stop: false,
+            cut,
         }
-        match self.rec.total {
-            Some(total) if self.pos < total => Err(Stop::Failed(DownloadError::Truncated {
-                url: self.mirrors.text().to_string(),
-                got: self.pos,
+    }
+
+    fn wrote(&mut self, kept: &[u8]) {
+        let w = &mut *self.w;
+        w.hasher.update(kept);
+        w.pos += kept.len() as u64;
+        w.fetched += kept.len() as u64;
+        let pos = w.pos;
+        w.job.progress(|| pos);
+    }
+
+    /// Nothing to wait for: a stream records only synced bytes, so its
+    /// writer goes on writing in the background while the next buffer fills.
+    async fn flush(&mut self, _file: &mut PartWriter) -> Result<(), DownloadError> {
+        Ok(())
+    }
+
+    async fn sync(&mut self, file: &mut PartWriter) -> Result<(), DownloadError> {
+        file.sync().await.map_err(|e| self.io_err(e))?;
+        self.w.checkpoint();
+        Ok(())
+    }
+
+    fn cut(&self, cut: Cut) -> DownloadError {
+        // The total a stream's answer announced is the whole file's.
+        cut.into_error(&self.w.limit(), self.w.mirrors.text(), 0)
+    }
+
+    fn io_err(&self, source: std::io::Error) -> DownloadError {
+        DownloadError::Io {
+            path: self.w.part_path.clone(),
+            source,
+        }
+    }
+
+    fn ended(&mut self) -> Result<(), DownloadError> {
+        let w = &mut *self.w;
+        match w.rec.total {
+            Some(total) if w.pos < total => Err(DownloadError::Truncated {
+                url: w.mirrors.text().to_string(),
+                got: w.pos,
                 expected: total,
-            })),
+            }),
             Some(_) => Ok(()),
             None => {
-                self.rec.total = Some(self.pos);
+                w.rec.total = Some(w.pos);
                 Ok(())
             }
         }
