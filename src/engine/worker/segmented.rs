@@ -53,47 +53,8 @@ pub(super) async fn run(
     seed: u64,
 ) -> SegEnd {
     let hasher = tokio::spawn(hash_frontier(ctx.clone()));
-    let mut conns = JoinSet::new();
-    let mut first = first.map(|resp| (lock(&ctx.plan).take(0, 0), resp));
-    // The job's own connection (its permit is held by the worker) is conn 0,
-    // on the first mirror; extra ones need a permit of their own for their
-    // mirror's host, taken only if one is free now.
-    for conn in 0..connections.max(1) {
-        let m = conn % ctx.mirrors.len().max(1);
-        let permit = if conn == 0 {
-            None
-        } else {
-            match ctx.job.shared.limits.try_acquire(&ctx.mirrors[m].host) {
-                Some(permit) => Some(permit),
-                None => continue,
-            }
-        };
-        let task = connection(
-            ctx.clone(),
-            conn,
-            m,
-            first.take(),
-            permit,
-            seed ^ conn as u64,
-        );
-        conns.spawn(task);
-    }
-    let mut end: Option<ConnEnd> = None;
-    while let Some(joined) = conns.join_next().await {
-        let result = joined.unwrap_or_else(|err| {
-            Err(ConnEnd::Failed(DownloadError::Io {
-                path: ctx.part_path.clone(),
-                source: std::io::Error::other(format!("a connection task failed: {err}")),
-            }))
-        });
-        if let Err(stop) = result {
-            // The first reason wins; the others were caused by stopping.
-            if end.is_none() {
-                ctx.stop.cancel();
-                end = Some(stop);
-            }
-        }
-    }
+    let conns = spawn_connections(&ctx, first, connections, seed);
+    let end = first_failure(&ctx, conns).await;
     let complete = lock(&ctx.plan).is_complete();
     if !complete {
         ctx.stop.cancel();
@@ -123,6 +84,62 @@ pub(super) async fn run(
         Ok(Err(source)) => SegEnd::Failed(ctx.io_err(source)),
         Err(err) => SegEnd::Failed(ctx.io_err(std::io::Error::other(err))),
     }
+}
+
+/// Starts up to `connections` connections. The job's own (its permit is
+/// held by the worker) is conn 0, on the first mirror, with `first`; extra
+/// ones need a permit of their own for their mirror's host, taken only if
+/// one is free now.
+fn spawn_connections(
+    ctx: &Arc<Ctx>,
+    first: Option<reqwest::Response>,
+    connections: usize,
+    seed: u64,
+) -> JoinSet<Result<(), ConnEnd>> {
+    let mut conns = JoinSet::new();
+    let mut first = first.map(|resp| (lock(&ctx.plan).take(0, 0), resp));
+    for conn in 0..connections.max(1) {
+        let m = conn % ctx.mirrors.len().max(1);
+        let permit = if conn == 0 {
+            None
+        } else {
+            match ctx.job.shared.limits.try_acquire(&ctx.mirrors[m].host) {
+                Some(permit) => Some(permit),
+                None => continue,
+            }
+        };
+        let task = connection(
+            ctx.clone(),
+            conn,
+            m,
+            first.take(),
+            permit,
+            seed ^ conn as u64,
+        );
+        conns.spawn(task);
+    }
+    conns
+}
+
+/// Waits for every connection; the first that stopped the split says why
+/// (the others were stopped by it). None when all ended on their own.
+async fn first_failure(ctx: &Ctx, mut conns: JoinSet<Result<(), ConnEnd>>) -> Option<ConnEnd> {
+    let mut end: Option<ConnEnd> = None;
+    while let Some(joined) = conns.join_next().await {
+        let result = joined.unwrap_or_else(|err| {
+            Err(ConnEnd::Failed(DownloadError::Io {
+                path: ctx.part_path.clone(),
+                source: std::io::Error::other(format!("a connection task failed: {err}")),
+            }))
+        });
+        if let Err(stop) = result {
+            if end.is_none() {
+                ctx.stop.cancel();
+                end = Some(stop);
+            }
+        }
+    }
+    end
 }
 
 /// One connection: fetch a claimed range, then claim or steal the next,

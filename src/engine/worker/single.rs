@@ -8,6 +8,15 @@
 //! Bytes are kept only up to what the answer vouches for (the known total,
 //! and the `--max-file-size` cap); whatever arrived is synced and recorded
 //! when the attempt ends, however it ends.
+//!
+//! A stream is a range `[pos, total-or-open-end)` written by the same
+//! writer and loop as a split's, but it is not a one-range plan run by
+//! `segmented`, for what only a stream meets: its length may be unknown
+//! (a chunked body, where a plan needs a total); its open-ended request
+//! may be answered 200 (the file changed or ranges do not work: restart
+//! from zero, not a mismatch that ends ranges for the file), 416 (nothing
+//! left) or a first answer worth splitting; and it hashes as it writes
+//! instead of following a prefix, since its prefix is all it writes.
 
 use reqwest::header::{IF_RANGE, RANGE};
 use sha2::Digest;
