@@ -1,32 +1,34 @@
 //! The `.part` file a download is written to before it earns its final name.
 //!
-//! Owns opening at a resume offset (dropping any torn tail), buffered writes,
-//! the flush + `sync_data` checkpoints, and the rename. A flush error is a
-//! real error: data the manifest counts must be on disk.
+//! Owns opening at a resume offset (dropping any torn tail), the one writer
+//! ([`PartWriter`]) with its buffering, flushes and `sync_data` checkpoints,
+//! and the rename. A flush error is a real error: data the manifest counts
+//! must be on disk.
 //!
-//! Writes go to a std `File` on the blocking pool, one buffer at a time
-//! while the next fills (double buffering): the same overlap tokio's `File`
-//! gives, without its extra copy of every byte, and a whole small file
-//! costs one trip to the pool to open and one to write and sync.
-//!
-//! A split download writes its ranges into one preallocated `.part`
-//! ([`preallocate`]), each connection through its own [`PartRange`], and
-//! hashes the contiguous prefix as it grows with a [`PrefixHash`], which
-//! also re-hashes a resumed single stream's prefix: every read of a `.part`
-//! runs on the blocking pool.
+//! A single stream writes from its offset to the end, creating and cutting
+//! the file; a split download preallocates the `.part` ([`preallocate`])
+//! and each connection writes its range through a writer of its own. Both
+//! hash the contiguous prefix with a [`PrefixHash`] (a split as it grows, a
+//! resumed stream once, for the bytes it keeps): every read and write of a
+//! `.part` runs on the blocking pool.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
 
 use crate::naming::RelPath;
 
-/// Bytes gathered before a write: few, large writes keep syscalls and
-/// blocking-pool hops down; also what a kill can lose of a single stream.
-const WRITE_BUFFER: usize = 256 << 10;
+/// Bytes a writer gathers before handing them to the kernel: a 256th of
+/// the file, within 64 KiB to 256 KiB (256 KiB when the length is unknown).
+/// Few, large writes keep syscalls and blocking-pool hops down; a split
+/// records a range's offset only once its bytes are in the kernel, so this
+/// is also what a kill can cost per connection (near 0.5 % of the file).
+fn write_buffer(total: Option<u64>) -> usize {
+    total.map_or(256 << 10, |total| (total / 256).clamp(64 << 10, 256 << 10)) as usize
+}
 
 /// The name a download lives under until it is complete: `NAME.part`.
 pub fn part_path(final_path: &Path) -> PathBuf {
@@ -55,41 +57,76 @@ pub fn part_len_blocking(path: &Path) -> std::io::Result<u64> {
 /// A write in flight: it hands back the file and the emptied buffer.
 type Pending = JoinHandle<std::io::Result<(std::fs::File, Vec<u8>)>>;
 
-/// An open `.part` file positioned at its end.
-pub struct PartFile {
+/// Where a [`PartWriter`] starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// At `offset` of a file written front to back (a single stream): the
+    /// file and its parents are created as needed and cut to `offset`, so
+    /// bytes the manifest does not vouch for are dropped.
+    Cut(u64),
+    /// At `offset` of a preallocated file (one range of a split download):
+    /// nothing is created or cut, the file has its full length already.
+    Within(u64),
+}
+
+/// The one writer of a `.part`, for a single stream and for each range of
+/// a split file alike: bytes gather in a buffer, a full buffer goes to the
+/// kernel on the blocking pool while the next fills (double buffering: the
+/// overlap tokio's `File` gives, without its extra copy of every byte), and
+/// the caller decides when the bytes must be in the kernel ([`flush`]) or
+/// on disk ([`sync`]), with [`sync_due`] as the one checkpoint clock.
+///
+/// A whole small file costs one trip to the pool to open and one to write
+/// and sync: lists of thousands of small files feel every hop.
+///
+/// [`flush`]: PartWriter::flush
+/// [`sync`]: PartWriter::sync
+/// [`sync_due`]: PartWriter::sync_due
+pub struct PartWriter {
     /// None while a write is in flight, or after one failed.
     file: Option<std::fs::File>,
     buf: Vec<u8>,
     spare: Vec<u8>,
     pending: Option<Pending>,
+    /// Bytes given to `write` since the last flush or sync.
+    unflushed: usize,
+    /// When a full buffer goes to the kernel.
+    buffer: usize,
+    last_sync: Instant,
     /// The write error that cost us the file: every later call repeats it,
     /// so whichever call reports first names the real cause (a full disk),
     /// not just "the file is gone".
     broken: Option<(std::io::ErrorKind, String)>,
 }
 
-impl PartFile {
-    /// Opens (creating parent directories and the file as needed) and cuts the
-    /// file to `offset`, so bytes the manifest does not vouch for are dropped.
-    /// One trip to the blocking pool: this runs once per file, and lists of
-    /// thousands of small files feel every hop.
-    pub async fn open_at(path: &Path, offset: u64) -> std::io::Result<PartFile> {
+impl PartWriter {
+    /// Opens the `.part` at `start`, never through a symlink planted in its
+    /// place; `total` is the file's length if known, to size the buffer.
+    /// One trip to the blocking pool.
+    pub async fn open(path: &Path, start: Start, total: Option<u64>) -> std::io::Result<Self> {
         let owned = path.to_path_buf();
-        let file = tokio::task::spawn_blocking(move || open_at_blocking(&owned, offset))
-            .await
-            .map_err(std::io::Error::other)??;
-        Ok(PartFile {
+        let file = tokio::task::spawn_blocking(move || match start {
+            Start::Cut(offset) => open_at_blocking(&owned, offset),
+            Start::Within(offset) => open_within_blocking(&owned, offset),
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        Ok(PartWriter {
             file: Some(file),
             buf: Vec::new(),
             spare: Vec::new(),
             pending: None,
+            unflushed: 0,
+            buffer: write_buffer(total),
+            last_sync: Instant::now(),
             broken: None,
         })
     }
 
     pub async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.buf.extend_from_slice(bytes);
-        if self.buf.len() >= WRITE_BUFFER {
+        self.unflushed += bytes.len();
+        if self.buf.len() >= self.buffer {
             self.wait_pending().await?;
             let data = std::mem::replace(&mut self.buf, std::mem::take(&mut self.spare));
             let mut file = self.take_file()?;
@@ -103,15 +140,49 @@ impl PartFile {
         Ok(())
     }
 
+    /// Bytes given to `write` that may not be in the kernel yet.
+    pub fn unflushed(&self) -> usize {
+        self.unflushed
+    }
+
+    /// Whether a buffer's worth is waiting for [`PartWriter::flush`].
+    pub fn flush_due(&self) -> bool {
+        self.unflushed >= self.buffer
+    }
+
+    /// Whether `every` has passed since the file was opened or last synced.
+    pub fn sync_due(&self, every: Duration) -> bool {
+        self.last_sync.elapsed() >= every
+    }
+
+    /// Returns once the kernel has every byte given to `write`: from then
+    /// on a killed process cannot lose them, and a record that counts them
+    /// may be sent (one that must survive a reboot waits for `sync`).
+    pub async fn flush(&mut self) -> std::io::Result<()> {
+        self.write_out(false).await
+    }
+
     /// Writes what is buffered and syncs the data: after this, every byte
     /// given to `write` is durable.
     pub async fn sync(&mut self) -> std::io::Result<()> {
+        self.write_out(true).await?;
+        self.last_sync = Instant::now();
+        Ok(())
+    }
+
+    async fn write_out(&mut self, sync: bool) -> std::io::Result<()> {
         self.wait_pending().await?;
+        if self.buf.is_empty() && !sync {
+            self.unflushed = 0;
+            return Ok(());
+        }
         let mut data = std::mem::take(&mut self.buf);
         let mut file = self.take_file()?;
         let (file, data) = tokio::task::spawn_blocking(move || {
             file.write_all(&data)?;
-            file.sync_data()?;
+            if sync {
+                file.sync_data()?;
+            }
             data.clear();
             Ok::<_, std::io::Error>((file, data))
         })
@@ -121,6 +192,7 @@ impl PartFile {
         .inspect_err(|err| self.broken = Some((err.kind(), err.to_string())))?;
         self.file = Some(file);
         self.buf = data;
+        self.unflushed = 0;
         Ok(())
     }
 
@@ -144,6 +216,16 @@ impl PartFile {
     }
 }
 
+/// Cuts the `.part` to nothing (creating it if need be): a restart drops
+/// the old bytes at once, so a kill before the next write cannot bring
+/// them back.
+pub async fn truncate(path: &Path) -> std::io::Result<()> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || open_at_blocking(&path, 0).map(drop))
+        .await
+        .map_err(std::io::Error::other)?
+}
+
 /// Creates the `.part` at its full length up front (sparse, like aria2's
 /// `--file-allocation=trunc`), so that several connections can write their
 /// ranges into it at once.
@@ -156,40 +238,6 @@ pub async fn preallocate(path: &Path, len: u64) -> std::io::Result<()> {
     })
     .await
     .map_err(std::io::Error::other)?
-}
-
-/// One range of a preallocated `.part`, written by one connection of a
-/// split download from its own offset. Nothing is created or cut: the file
-/// has its full length already.
-pub struct PartRange {
-    file: tokio::fs::File,
-}
-
-impl PartRange {
-    /// Opens the `.part` for writing at `at`, never through a symlink
-    /// planted in its place meanwhile.
-    pub async fn open_at(path: &Path, at: u64) -> std::io::Result<PartRange> {
-        let mut opts = tokio::fs::OpenOptions::new();
-        opts.write(true);
-        #[cfg(unix)]
-        opts.custom_flags(libc::O_NOFOLLOW);
-        let mut file = opts.open(path).await?;
-        file.seek(std::io::SeekFrom::Start(at)).await?;
-        Ok(PartRange { file })
-    }
-
-    /// Writes `bytes` at the current offset and returns once the kernel has
-    /// them: tokio's `File` finishes a write in the background, and the
-    /// manifest may count these bytes as soon as this returns.
-    pub async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.file.write_all(bytes).await?;
-        self.file.flush().await
-    }
-
-    /// Makes every byte written so far durable.
-    pub async fn sync_data(&mut self) -> std::io::Result<()> {
-        self.file.sync_data().await
-    }
 }
 
 /// Syncs the whole `.part`, data and length, once every range of a split
@@ -356,6 +404,15 @@ fn open_at_blocking(path: &Path, offset: u64) -> std::io::Result<std::fs::File> 
     Ok(file)
 }
 
+/// Opens a preallocated `.part` for writing at `offset`; O_NOFOLLOW refuses
+/// a symlink planted in its place since it was made.
+fn open_within_blocking(path: &Path, offset: u64) -> std::io::Result<std::fs::File> {
+    use std::io::Seek;
+    let mut file = nofollow(std::fs::OpenOptions::new().write(true)).open(path)?;
+    file.seek(std::io::SeekFrom::Start(offset))?;
+    Ok(file)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,11 +422,11 @@ mod tests {
         let dir = tempfile::tempdir()?;
         std::fs::create_dir(dir.path().join("sub"))?;
         let path = dir.path().join("sub/a.bin.part");
-        let mut part = PartFile::open_at(&path, 0).await?;
+        let mut part = PartWriter::open(&path, Start::Cut(0), None).await?;
         part.write(b"hello world").await?;
         part.sync().await?;
         drop(part);
-        let mut part = PartFile::open_at(&path, 5).await?;
+        let mut part = PartWriter::open(&path, Start::Cut(5), None).await?;
         part.write(b"!").await?;
         let final_path = dir.path().join("sub/a.bin");
         part.sync().await?;
@@ -413,11 +470,12 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("a.part");
         preallocate(&path, 10).await?;
-        let mut back = PartRange::open_at(&path, 5).await?;
-        let mut front = PartRange::open_at(&path, 0).await?;
+        let mut back = PartWriter::open(&path, Start::Within(5), Some(10)).await?;
+        let mut front = PartWriter::open(&path, Start::Within(0), Some(10)).await?;
         back.write(b"world").await?;
         front.write(b"hello").await?;
-        back.sync_data().await?;
+        front.flush().await?;
+        back.sync().await?;
         sync_all(&path).await?;
         assert_eq!(tokio::fs::read(&path).await?, b"helloworld");
         Ok(())

@@ -1,7 +1,9 @@
-//! The `--max-file-size` cap as the streaming loops apply it: a length the
-//! server announces is judged before a body byte is written, and a body of
-//! unknown length is cut at the cap. Pure arithmetic; it never touches the
-//! file, the network or the manifest, and knows nothing of ranges.
+//! How much of a body is kept, for the single stream and every range of a
+//! split file alike: the `--max-file-size` cap (a length the server
+//! announces is judged before a body byte is written, and a body of unknown
+//! length is cut at the cap) and the end the answer vouches for (bytes past
+//! it are never written). Pure arithmetic; it never touches the file, the
+//! network or the manifest.
 
 use crate::error::DownloadError;
 
@@ -9,6 +11,36 @@ use crate::error::DownloadError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct BodyLimit {
     max: Option<u64>,
+}
+
+/// Why a chunk was not kept whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cut {
+    /// It ran past `end`, the end the answer vouched for: its
+    /// Content-Length is larger than its Content-Range or the known total.
+    PastEnd(u64),
+    /// It ran past the cap: the file fails with [`BodyLimit::exceeded`].
+    OverCap,
+}
+
+impl Cut {
+    /// The error that fails the attempt. `counted_from` is where the
+    /// announcement that was broken counts from: 0 for a stream, whose
+    /// total is the file's, the range's first byte for a range.
+    pub(crate) fn into_error(
+        self,
+        limit: &BodyLimit,
+        url: &str,
+        counted_from: u64,
+    ) -> DownloadError {
+        match self {
+            Cut::PastEnd(end) => DownloadError::TooLong {
+                url: url.to_string(),
+                expected: end - counted_from,
+            },
+            Cut::OverCap => limit.exceeded(url),
+        }
+    }
 }
 
 impl BodyLimit {
@@ -38,6 +70,20 @@ impl BodyLimit {
             Some(max) => len.min(max.saturating_sub(pos)),
             None => len,
         }
+    }
+
+    /// How many of `len` more bytes, arriving when the file holds `pos`, to
+    /// keep: none past `end` (a stream's known total, a range's asked end)
+    /// nor over the cap; and why the rest was dropped, if any was.
+    pub(crate) fn keep(&self, pos: u64, len: u64, end: Option<u64>) -> (u64, Option<Cut>) {
+        let room = end.map_or(len, |end| end.saturating_sub(pos));
+        let keep = self.fits(pos, len.min(room));
+        let cut = match end {
+            Some(end) if len > room => Some(Cut::PastEnd(end)),
+            _ if keep < len => Some(Cut::OverCap),
+            _ => None,
+        };
+        (keep, cut)
     }
 
     /// The error for a body cut at the cap.
@@ -87,6 +133,17 @@ mod tests {
         assert_eq!(limit.fits(100, 1), 0);
         // A .part already past the cap (from a run without it) takes nothing.
         assert_eq!(limit.fits(150, 10), 0);
+    }
+
+    #[test]
+    fn keeps_nothing_past_the_vouched_end_and_says_which_limit_cut() {
+        let limit = BodyLimit::new(Some(100));
+        assert_eq!(limit.keep(0, 50, Some(80)), (50, None));
+        assert_eq!(limit.keep(60, 50, Some(80)), (20, Some(Cut::PastEnd(80))));
+        assert_eq!(limit.keep(60, 50, None), (40, Some(Cut::OverCap)));
+        // The vouched end is reported first: the server is lying.
+        assert_eq!(limit.keep(90, 50, Some(120)), (10, Some(Cut::PastEnd(120))));
+        assert_eq!(BodyLimit::new(None).keep(7, 9, None), (9, None));
     }
 
     #[test]

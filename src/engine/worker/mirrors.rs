@@ -1,18 +1,23 @@
 //! The mirrors of one job: the job's URL then the TAB-separated others,
 //! which one is in use, and each one's last error once it has failed for
-//! good this run ([`MirrorSet`]); and the worker's side of failing over:
-//! when another mirror may take over, whether the bytes on disk stay, and
-//! which mirrors a split file may spread over.
+//! good this run ([`MirrorSet`]); the mirrors a split file spreads over and
+//! what its connections learn of each ([`SplitMirrors`], shared by them
+//! and handed back to the set when the split ends); and the worker's side
+//! of failing over: when another mirror may take over, whether the bytes on
+//! disk stay, and which mirrors a split file may spread over.
 //!
 //! Bytes from two servers are never spliced unverified: a new mirror keeps
 //! the bytes only when it must prove they are its own too.
 
+use std::sync::{Mutex, MutexGuard};
+
 use url::Url;
 
-use super::{segmented, Stop, Worker};
+use super::{Stop, Worker};
 use crate::engine::{host_key, JobSpec};
 use crate::error::DownloadError;
 use crate::event::{Event, RestartReason, SwitchScope};
+use crate::http::answer::Validators;
 use crate::http::range::is_strong_etag;
 use crate::safe_url::SafeUrl;
 
@@ -105,12 +110,12 @@ impl MirrorSet {
 
     /// The mirrors a split spreads over: the current one first, then, if
     /// `all`, every other that has not failed.
-    pub fn spread(&self, all: bool) -> Vec<segmented::Mirror> {
+    pub fn spread(&self, all: bool) -> Vec<Mirror> {
         let others =
             (0..self.urls.len()).filter(|&i| all && i != self.current && self.errors[i].is_none());
         std::iter::once(self.current)
             .chain(others)
-            .map(|index| segmented::Mirror {
+            .map(|index| Mirror {
                 index,
                 host: host_key(&self.urls[index]),
                 url_text: SafeUrl::new(&self.urls[index]),
@@ -189,19 +194,36 @@ impl Worker {
     /// have not failed, when every range can be proven to come from the same
     /// file (a checksum judges the result, or a strong ETag goes with every
     /// request as If-Range); otherwise only the current one.
-    pub(super) fn spread_over(&self) -> Vec<segmented::Mirror> {
+    pub(super) fn split_mirrors(&self) -> SplitMirrors {
         let strong_etag = self.rec.etag.as_deref().is_some_and(is_strong_etag);
         let spread = self.spec.checksum.is_some() || strong_etag;
-        self.mirrors.spread(spread)
+        let list = self.mirrors.spread(spread);
+        let states = (0..list.len())
+            .map(|at| self.mirror_start(at == 0))
+            .collect();
+        SplitMirrors {
+            list,
+            states: Mutex::new(states),
+        }
+    }
+
+    /// Hands what a split learnt of its mirrors back to the job's set: the
+    /// ones that failed are out of this run.
+    pub(super) fn split_ended(&mut self, split: &SplitMirrors) {
+        for (mirror, error) in split.list.iter().zip(split.errors()) {
+            if let Some(error) = error {
+                self.mirrors.failed(mirror.index, error);
+            }
+        }
     }
 
     /// What a split assumes of a mirror before its first answer: the one
     /// that answered first (or whose validators the manifest holds) and,
     /// without a checksum, every other, must match our validators; with a
     /// checksum another mirror's validators are learnt from its first 206.
-    pub(super) fn mirror_start(&self, first: bool) -> segmented::MirrorState {
+    fn mirror_start(&self, first: bool) -> MirrorState {
         let learn = !first && self.spec.checksum.is_some();
-        segmented::MirrorState {
+        MirrorState {
             dropped: false,
             error: None,
             known: !learn,
@@ -209,5 +231,97 @@ impl Worker {
             last_modified: self.rec.last_modified.clone().filter(|_| !learn),
             must_echo_etag: !first && !learn,
         }
+    }
+}
+
+/// One place a split fetches from.
+pub(super) struct Mirror {
+    /// Its index in the job's mirror list.
+    pub index: usize,
+    pub url: url::Url,
+    /// Redacted, for messages.
+    pub url_text: SafeUrl,
+    /// For `--max-per-host`.
+    pub host: String,
+}
+
+/// What a split has learnt of one mirror.
+#[derive(Clone)]
+pub(super) struct MirrorState {
+    /// Given up for this file; its last error is in `error`.
+    pub dropped: bool,
+    pub error: Option<String>,
+    /// False until the validators below are what this mirror must match;
+    /// until then requests go without If-Range (a checksum vouches).
+    pub known: bool,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// Its 206s must carry `etag` itself: a mirror trusted on the first
+    /// mirror's strong ETag alone may not leave it out.
+    pub must_echo_etag: bool,
+}
+
+/// The mirrors one split file spreads over, and what its connections have
+/// learnt of each; shared by them all.
+pub(super) struct SplitMirrors {
+    list: Vec<Mirror>,
+    states: Mutex<Vec<MirrorState>>,
+}
+
+impl std::ops::Index<usize> for SplitMirrors {
+    type Output = Mirror;
+
+    fn index(&self, m: usize) -> &Mirror {
+        &self.list[m]
+    }
+}
+
+impl SplitMirrors {
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Lock that survives a poisoned mutex: the states are plain
+    /// bookkeeping a panicking connection cannot leave harmful.
+    fn states(&self) -> MutexGuard<'_, Vec<MirrorState>> {
+        self.states.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What mirror `m` must match now.
+    pub fn state(&self, m: usize) -> MirrorState {
+        self.states()[m].clone()
+    }
+
+    /// Mirror `m`'s first right answer: from now on it must keep to its
+    /// validators.
+    pub fn learn(&self, m: usize, validators: Validators) {
+        let mut states = self.states();
+        states[m].known = true;
+        states[m].etag = validators.etag;
+        states[m].last_modified = validators.last_modified;
+    }
+
+    /// Each mirror's error, if it failed during the split.
+    pub fn errors(&self) -> Vec<Option<String>> {
+        self.states().iter().map(|m| m.error.clone()).collect()
+    }
+
+    /// Gives up mirror `m` for this file because of `why`, unless it is the
+    /// last one left; true when another mirror can take over.
+    pub fn drop_mirror(&self, m: usize, why: &str) -> bool {
+        let mut states = self.states();
+        let others = states.iter().enumerate().any(|(i, s)| i != m && !s.dropped);
+        states[m].error = Some(why.to_string());
+        if others {
+            states[m].dropped = true;
+        }
+        others
+    }
+
+    /// The live mirror after `m`, in order, wrapping round.
+    pub fn next_live(&self, m: usize) -> Option<usize> {
+        let states = self.states();
+        let n = states.len();
+        (0..n).map(|k| (m + k) % n).find(|&i| !states[i].dropped)
     }
 }

@@ -3,11 +3,22 @@
 //!
 //! - `resume`: where to resume, and the re-hash of the prefix kept;
 //! - `single`: one request streaming the rest of the file into the `.part`;
+//! - `split`: whether and how a file is split, what its connections
+//!   share (`split::Ctx`), and what the split's end means;
+//! - `segmented`: a split file's connections, their scheduling and work
+//!   stealing; `range`: one range from request to disk, and the hash that
+//!   follows the written prefix;
 //! - `body`: the wait for an answer and the read of its body (stall,
 //!   `--lowest-speed`, `--max-speed`, cancellation), for every path;
-//! - `split` and `segmented`: a file fetched over several connections;
-//! - `mirrors`: the job's mirrors (`MirrorSet`) and fail-over;
+//! - `pour`: the one loop from a body into the `.part`, for every path
+//!   (what differs, a stream's or a range's, is its `Sink`'s);
+//! - `limit`: how much of a body is kept (the answer's end, the cap);
+//! - `job`: what every path of a job shares (events, progress, saves);
+//! - `mirrors`: the job's mirrors (`MirrorSet`), a split's view of them
+//!   (`SplitMirrors`) and fail-over;
 //! - `finish`: checks, "done" recorded, rename; failure and interruption.
+//!
+//! Both paths write through the one `store::part::PartWriter`.
 //!
 //! Every attempt starts from the bytes already on disk: resuming *is* the
 //! retry. Any doubt about whether the server's bytes continue ours (a 200 to
@@ -16,7 +27,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -24,14 +34,18 @@ use tokio_util::sync::CancellationToken;
 
 mod body;
 mod finish;
+mod job;
 mod limit;
 mod mirrors;
+mod pour;
+mod range;
 mod resume;
 mod segmented;
 mod single;
 mod speed;
 mod split;
 
+use job::Job;
 use limit::BodyLimit;
 use mirrors::{fails_over, MirrorSet};
 
@@ -43,10 +57,7 @@ use crate::error::DownloadError;
 use crate::event::{Event, JobId, RestartReason};
 use crate::http::answer::Mismatch;
 use crate::store::manifest::JobRecord;
-use crate::store::part::{part_path, PartFile};
-
-/// Progress events per job are coalesced to this interval (about ten a second).
-const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+use crate::store::part::part_path;
 
 /// A body this small is not recorded until it is done.
 const SMALL_BODY: u64 = 256 << 10;
@@ -182,8 +193,10 @@ pub(crate) async fn run_job(
             (record, Some(boxed))
         }
     };
+    let job = Arc::new(Job::new(shared.clone(), id, spec.path.to_string()));
     let mut worker = Worker {
         _permit: permit,
+        job,
         mirrors: MirrorSet::new(&spec),
         no_split: false,
         seed,
@@ -198,7 +211,6 @@ pub(crate) async fn run_job(
         pos: 0,
         hasher: Sha256::new(),
         fetched: 0,
-        last_progress: None,
     };
     let outcome = worker.run().await;
     (outcome, worker.fetched)
@@ -207,6 +219,8 @@ pub(crate) async fn run_job(
 struct Worker {
     /// This job's first connection; extra ones of a split file take their own.
     _permit: ConnPermit,
+    /// What this job's paths share: its events, progress and saves.
+    job: Arc<Job>,
     /// The job's URL then its mirrors, the one in use and each one's fate.
     mirrors: MirrorSet,
     /// Ranges failed us for this file in this run: stay on one stream.
@@ -230,7 +244,6 @@ struct Worker {
     pos: u64,
     hasher: Sha256,
     fetched: u64,
-    last_progress: Option<Instant>,
 }
 
 impl Worker {
@@ -301,7 +314,7 @@ impl Worker {
         self.rec.etag = None;
         self.rec.last_modified = None;
         // Truncate now so a kill before the next write cannot resurrect the old bytes.
-        PartFile::open_at(&self.part_path, 0)
+        crate::store::part::truncate(&self.part_path)
             .await
             .map_err(|source| DownloadError::Io {
                 path: self.part_path.clone(),
@@ -325,14 +338,14 @@ impl Worker {
 
     fn save(&mut self) {
         self.rec.boot_id = self.shared.boot_id.clone();
-        self.shared.recorder.save(self.to_record());
+        self.job.save(self.to_record(), true);
     }
 
     /// Like `save`, without asking for an fsync: for records that only
     /// have to survive a killed process, or that a synced one follows.
     fn save_written(&mut self) {
         self.rec.boot_id = self.shared.boot_id.clone();
-        self.shared.recorder.save_written(self.to_record());
+        self.job.save(self.to_record(), false);
     }
 
     /// What to record now: `rec`, or, while this run has not touched the
@@ -350,24 +363,8 @@ impl Worker {
         }
     }
 
-    fn progress(&mut self) {
-        let now = Instant::now();
-        if self
-            .last_progress
-            .is_some_and(|last| now.duration_since(last) < PROGRESS_EVERY)
-        {
-            return;
-        }
-        self.last_progress = Some(now);
-        // Progress is droppable: a slow renderer must not slow the download.
-        let _ = self.shared.events.try_send(Event::Progress {
-            id: self.id,
-            pos: self.pos,
-        });
-    }
-
     async fn emit(&self, event: Event) {
-        let _ = self.shared.events.send(event).await;
+        self.job.emit(event).await;
     }
 
     fn stream_digest(&self) -> String {

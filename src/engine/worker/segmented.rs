@@ -1,8 +1,9 @@
-//! A download split over several connections: each fetches a byte range of
-//! the preallocated `.part` with its own file handle, idle connections steal
-//! the back half of the largest range still running, and a hashing task
-//! follows the contiguous written prefix, so the checksum is ready moments
-//! after the last byte instead of costing a second read of the whole file.
+//! The connections of a split download and their scheduling: each claims
+//! a byte range of the preallocated `.part` and fills it with bounded
+//! requests, so that idle connections can steal the back half of the
+//! largest range still running; a failed connection backs off and resumes
+//! its range, or hands it back. How one range is requested, checked and
+//! written, and the hash following the written prefix, are `range`'s.
 //!
 //! Every ranged answer must be a 206 whose Content-Range is exactly the
 //! range asked for, of the same total, with the same ETag; anything else
@@ -13,45 +14,24 @@
 //! connection limit. A mirror that answers wrong or fails for good is
 //! dropped for this file while others remain: its connections move on (or
 //! end) and its range goes back to the plan. Which mirrors may be spread
-//! over, and what each must match, the worker decides ([`Mirror`],
-//! [`MirrorState`]).
+//! over, and what each must match, the worker decides
+//! ([`super::mirrors::SplitMirrors`]).
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::sync::Arc;
 
-use reqwest::header::{IF_RANGE, RANGE};
-use tokio::sync::Notify;
 use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 
-use super::body::{within_stall, Body};
-use super::{Shared, Stop, PROGRESS_EVERY};
+use super::range::{fetch, hash_frontier, request, sync_file, ConnEnd};
+use super::split::{lock, Ctx};
 use crate::engine::retry::RetryState;
-use crate::engine::segments::{Claim, Plan};
+use crate::engine::segments::Claim;
 use crate::engine::ConnPermit;
 use crate::error::DownloadError;
-use crate::event::{Event, JobId, RestartReason, SwitchScope};
-use crate::http::answer::{classify, Answer, Asked, Ours};
-use crate::http::range::if_range_value;
-use crate::store::manifest::JobRecord;
-use crate::store::part::{self, PartRange, PrefixHash};
-
-/// Bytes a connection gathers before handing them to the kernel and
-/// recording its offset: what a kill can cost per connection. A 256th of the
-/// file keeps that cost (and the journal lines it takes) near 0.5 % of it,
-/// within 64 KiB to 256 KiB.
-fn flush_every(total: u64) -> usize {
-    (total / 256).clamp(64 << 10, 256 << 10) as usize
-}
+use crate::event::{Event, RestartReason, SwitchScope};
 
 /// Longest request of a split download: long enough that a request's round
 /// trip is noise, short enough that the rest of a range stays stealable.
 const MAX_REQUEST: u64 = 16 << 20;
-
-/// Largest read of the hashing task, to keep its buffer bounded.
-const HASH_BLOCK: u64 = 4 << 20;
 
 /// How a segmented run ended.
 pub(super) enum SegEnd {
@@ -61,150 +41,6 @@ pub(super) enum SegEnd {
     Restart(RestartReason),
     Failed(DownloadError),
     Cancelled,
-}
-
-/// Why one connection stopped.
-enum ConnEnd {
-    Failed(DownloadError),
-    Restart(RestartReason),
-    Cancelled,
-}
-
-impl From<DownloadError> for ConnEnd {
-    fn from(err: DownloadError) -> Self {
-        ConnEnd::Failed(err)
-    }
-}
-
-impl From<Stop> for ConnEnd {
-    fn from(stop: Stop) -> Self {
-        match stop {
-            Stop::Failed(err) => ConnEnd::Failed(err),
-            Stop::Cancelled => ConnEnd::Cancelled,
-        }
-    }
-}
-
-/// One place a split fetches from.
-pub(super) struct Mirror {
-    /// Its index in the job's mirror list.
-    pub index: usize,
-    pub url: url::Url,
-    /// For messages.
-    pub url_text: crate::safe_url::SafeUrl,
-    /// For `--max-per-host`.
-    pub host: String,
-}
-
-/// What a split has learnt of one mirror.
-pub(super) struct MirrorState {
-    /// Given up for this file; its last error is in `error`.
-    pub dropped: bool,
-    pub error: Option<String>,
-    /// False until the validators below are what this mirror must match;
-    /// until then requests go without If-Range (a checksum vouches).
-    pub known: bool,
-    pub etag: Option<String>,
-    pub last_modified: Option<String>,
-    /// Its 206s must carry `etag` itself: a mirror trusted on the first
-    /// mirror's strong ETag alone may not leave it out.
-    pub must_echo_etag: bool,
-}
-
-/// What the connections of one file share.
-pub(super) struct Ctx {
-    pub shared: Arc<Shared>,
-    pub id: JobId,
-    pub path: String,
-    /// The mirrors to spread over; the first answered the first request.
-    pub mirrors: Vec<Mirror>,
-    pub mirror_state: Mutex<Vec<MirrorState>>,
-    pub headers: Vec<(String, String)>,
-    pub part_path: PathBuf,
-    pub plan: Mutex<Plan>,
-    /// The job's record; saves copy it with the plan's current ranges.
-    pub rec: Mutex<JobRecord>,
-    /// Stops this file's connections (a child of the run's token).
-    pub stop: CancellationToken,
-    pub wake_hasher: Notify,
-    pub fetched: AtomicU64,
-    pub last_progress: Mutex<Option<Instant>>,
-}
-
-/// Lock that survives a poisoned mutex: the data is plain bookkeeping that
-/// a panicking connection cannot leave half-updated in a harmful way.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl Ctx {
-    /// Each mirror's error, if it failed during the split.
-    pub(super) fn mirror_errors(&self) -> Vec<Option<String>> {
-        lock(&self.mirror_state)
-            .iter()
-            .map(|m| m.error.clone())
-            .collect()
-    }
-
-    /// Gives up mirror `m` for this file because of `why`, unless it is the
-    /// last one left; true when another mirror can take over.
-    fn drop_mirror(&self, m: usize, why: &str) -> bool {
-        let mut states = lock(&self.mirror_state);
-        let others = states.iter().enumerate().any(|(i, s)| i != m && !s.dropped);
-        states[m].error = Some(why.to_string());
-        if others {
-            states[m].dropped = true;
-        }
-        others
-    }
-
-    /// The live mirror after `m`, in order, wrapping round.
-    fn next_live(&self, m: usize) -> Option<usize> {
-        let states = lock(&self.mirror_state);
-        let n = states.len();
-        (0..n).map(|k| (m + k) % n).find(|&i| !states[i].dropped)
-    }
-
-    fn io_err(&self, source: std::io::Error) -> DownloadError {
-        DownloadError::Io {
-            path: self.part_path.clone(),
-            source,
-        }
-    }
-
-    /// Persists the plan; `durable` after a sync, else it only has to
-    /// survive a killed process.
-    fn save(&self, durable: bool) {
-        let rec = {
-            let plan = lock(&self.plan);
-            let mut rec = lock(&self.rec);
-            rec.segments = Some(plan.segments());
-            rec.bytes_done = plan.synced_total();
-            rec.boot_id = self.shared.boot_id.clone();
-            rec.clone()
-        };
-        if durable {
-            self.shared.recorder.save(rec);
-        } else {
-            self.shared.recorder.save_written(rec);
-        }
-    }
-
-    fn progress(&self) {
-        let now = Instant::now();
-        {
-            let mut last = lock(&self.last_progress);
-            if last.is_some_and(|t| now.duration_since(t) < PROGRESS_EVERY) {
-                return;
-            }
-            *last = Some(now);
-        }
-        let pos = lock(&self.plan).written_total();
-        let _ = self
-            .shared
-            .events
-            .try_send(Event::Progress { id: self.id, pos });
-    }
 }
 
 /// Runs the connections of one file until it is complete, must restart,
@@ -217,47 +53,8 @@ pub(super) async fn run(
     seed: u64,
 ) -> SegEnd {
     let hasher = tokio::spawn(hash_frontier(ctx.clone()));
-    let mut conns = JoinSet::new();
-    let mut first = first.map(|resp| (lock(&ctx.plan).take(0, 0), resp));
-    // The job's own connection (its permit is held by the worker) is conn 0,
-    // on the first mirror; extra ones need a permit of their own for their
-    // mirror's host, taken only if one is free now.
-    for conn in 0..connections.max(1) {
-        let m = conn % ctx.mirrors.len().max(1);
-        let permit = if conn == 0 {
-            None
-        } else {
-            match ctx.shared.limits.try_acquire(&ctx.mirrors[m].host) {
-                Some(permit) => Some(permit),
-                None => continue,
-            }
-        };
-        let task = connection(
-            ctx.clone(),
-            conn,
-            m,
-            first.take(),
-            permit,
-            seed ^ conn as u64,
-        );
-        conns.spawn(task);
-    }
-    let mut end: Option<ConnEnd> = None;
-    while let Some(joined) = conns.join_next().await {
-        let result = joined.unwrap_or_else(|err| {
-            Err(ConnEnd::Failed(DownloadError::Io {
-                path: ctx.part_path.clone(),
-                source: std::io::Error::other(format!("a connection task failed: {err}")),
-            }))
-        });
-        if let Err(stop) = result {
-            // The first reason wins; the others were caused by stopping.
-            if end.is_none() {
-                ctx.stop.cancel();
-                end = Some(stop);
-            }
-        }
-    }
+    let conns = spawn_connections(&ctx, first, connections, seed);
+    let end = first_failure(&ctx, conns).await;
     let complete = lock(&ctx.plan).is_complete();
     if !complete {
         ctx.stop.cancel();
@@ -273,7 +70,7 @@ pub(super) async fn run(
         };
     }
     if !complete {
-        if ctx.shared.cancel.is_cancelled() {
+        if ctx.job.shared.cancel.is_cancelled() {
             ctx.save(true);
             return SegEnd::Cancelled;
         }
@@ -289,12 +86,60 @@ pub(super) async fn run(
     }
 }
 
-async fn sync_file(ctx: &Ctx) -> Result<(), DownloadError> {
-    part::sync_all(&ctx.part_path)
-        .await
-        .map_err(|e| ctx.io_err(e))?;
-    lock(&ctx.plan).sync_all();
-    Ok(())
+/// Starts up to `connections` connections. The job's own (its permit is
+/// held by the worker) is conn 0, on the first mirror, with `first`; extra
+/// ones need a permit of their own for their mirror's host, taken only if
+/// one is free now.
+fn spawn_connections(
+    ctx: &Arc<Ctx>,
+    first: Option<reqwest::Response>,
+    connections: usize,
+    seed: u64,
+) -> JoinSet<Result<(), ConnEnd>> {
+    let mut conns = JoinSet::new();
+    let mut first = first.map(|resp| (lock(&ctx.plan).take(0, 0), resp));
+    for conn in 0..connections.max(1) {
+        let m = conn % ctx.mirrors.len().max(1);
+        let permit = if conn == 0 {
+            None
+        } else {
+            match ctx.job.shared.limits.try_acquire(&ctx.mirrors[m].host) {
+                Some(permit) => Some(permit),
+                None => continue,
+            }
+        };
+        let task = connection(
+            ctx.clone(),
+            conn,
+            m,
+            first.take(),
+            permit,
+            seed ^ conn as u64,
+        );
+        conns.spawn(task);
+    }
+    conns
+}
+
+/// Waits for every connection; the first that stopped the split says why
+/// (the others were stopped by it). None when all ended on their own.
+async fn first_failure(ctx: &Ctx, mut conns: JoinSet<Result<(), ConnEnd>>) -> Option<ConnEnd> {
+    let mut end: Option<ConnEnd> = None;
+    while let Some(joined) = conns.join_next().await {
+        let result = joined.unwrap_or_else(|err| {
+            Err(ConnEnd::Failed(DownloadError::Io {
+                path: ctx.part_path.clone(),
+                source: std::io::Error::other(format!("a connection task failed: {err}")),
+            }))
+        });
+        if let Err(stop) = result {
+            if end.is_none() {
+                ctx.stop.cancel();
+                end = Some(stop);
+            }
+        }
+    }
+    end
 }
 
 /// One connection: fetch a claimed range, then claim or steal the next,
@@ -302,14 +147,21 @@ async fn sync_file(ctx: &Ctx) -> Result<(), DownloadError> {
 async fn connection(
     ctx: Arc<Ctx>,
     conn: usize,
-    mut m: usize,
+    m: usize,
     mut first: Option<(Claim, reqwest::Response)>,
-    mut permit: Option<ConnPermit>,
+    permit: Option<ConnPermit>,
     seed: u64,
 ) -> Result<(), ConnEnd> {
-    let mut retry = RetryState::new(ctx.shared.cfg.retry, seed);
-    let mut attempt = 0u32;
+    let mut me = Conn {
+        retry: RetryState::new(ctx.job.shared.cfg.retry, seed),
+        attempt: 0,
+        ctx,
+        conn,
+        m,
+        _permit: permit,
+    };
     loop {
+        let ctx = me.ctx.clone();
         if ctx.stop.is_cancelled() {
             return Err(ConnEnd::Cancelled);
         }
@@ -320,51 +172,68 @@ async fn connection(
                 None => return Ok(()),
             },
         };
-        attempt += 1;
+        me.attempt += 1;
         let result = match resp {
             // The open-ended first answer runs until its range is filled
             // (or cut short by a thief).
-            Some(resp) => fetch(&ctx, m, claim, claim.from, resp).await,
-            None => fill(&ctx, m, claim).await,
+            Some(resp) => fetch(&ctx, me.m, claim, claim.from, resp).await,
+            None => fill(&ctx, me.m, claim).await,
         };
         lock(&ctx.plan).release(claim.slot);
-        let (end, got) = match result {
-            Ok(()) => {
-                retry.reset();
-                continue;
-            }
-            Err(failed) => failed,
-        };
+        match result {
+            Ok(()) => me.retry.reset(),
+            Err((end, got)) => match me.recover(claim, end, got).await? {
+                After::Again => {}
+                After::Quit => return Ok(()),
+            },
+        }
+    }
+}
+
+/// One connection's own state between its requests.
+struct Conn {
+    ctx: Arc<Ctx>,
+    conn: usize,
+    /// The mirror it fetches from, an index into `ctx.mirrors`.
+    m: usize,
+    /// The permit for its mirror's host; None for the job's own connection,
+    /// whose permit the worker holds.
+    _permit: Option<ConnPermit>,
+    retry: RetryState,
+    attempt: u32,
+}
+
+/// What a connection does after a failed range (now back in the plan).
+enum After {
+    /// Claim the next range (after a backoff, or on another mirror).
+    Again,
+    /// End: the other connections finish the file.
+    Quit,
+}
+
+impl Conn {
+    /// Decides what follows a range that ended with `end` after `got`
+    /// bytes: a backoff and another try, a move to another mirror, or the
+    /// end of this connection; an error ends the whole split.
+    async fn recover(&mut self, claim: Claim, end: ConnEnd, got: u64) -> Result<After, ConnEnd> {
         let err = match end {
             ConnEnd::Failed(err) => err,
             ConnEnd::Restart(reason) => {
                 // A wrong answer from one mirror: the others may still be right.
                 let why = crate::event::Cause::new(reason.to_string())
-                    .context(ctx.mirrors[m].url_text.to_string());
-                if !ctx.drop_mirror(m, &why) {
+                    .context(self.ctx.mirrors[self.m].url_text.to_string());
+                if !self.ctx.mirrors.drop_mirror(self.m, &why) {
                     return Err(ConnEnd::Restart(reason));
                 }
-                match move_on(&ctx, conn, &mut m, &mut permit, &why).await {
-                    true => {
-                        retry.reset();
-                        continue;
-                    }
-                    false => return Ok(()),
-                }
+                return Ok(self.move_on(&why).await);
             }
             ConnEnd::Cancelled => return Err(ConnEnd::Cancelled),
         };
-        let Some(backoff) = retry.next(&err, got > 0) else {
-            if !super::fails_over(&err) || !ctx.drop_mirror(m, &err.chain()) {
+        let Some(backoff) = self.retry.next(&err, got > 0) else {
+            if !super::fails_over(&err) || !self.ctx.mirrors.drop_mirror(self.m, &err.chain()) {
                 return Err(ConnEnd::Failed(err));
             }
-            match move_on(&ctx, conn, &mut m, &mut permit, &err.cause()).await {
-                true => {
-                    retry.reset();
-                    continue;
-                }
-                false => return Ok(()),
-            }
+            return Ok(self.move_on(&err.cause()).await);
         };
         // HTTP byte ranges name their last byte, not the end.
         let reason = err.cause().context(format!(
@@ -372,49 +241,45 @@ async fn connection(
             claim.from,
             claim.end.saturating_sub(1)
         ));
-        let path = ctx.path.clone();
-        if !ctx
-            .shared
-            .back_off(&ctx.stop, ctx.id, path, attempt, reason, backoff)
+        let ctx = &self.ctx;
+        let (id, path) = (ctx.job.id, ctx.job.path.clone());
+        let shared = &ctx.job.shared;
+        if !shared
+            .back_off(&ctx.stop, id, path, self.attempt, reason, backoff)
             .await
         {
             return Err(ConnEnd::Cancelled);
         }
+        Ok(After::Again)
     }
-}
 
-/// Moves a connection whose mirror was dropped to the next live one, with a
-/// permit for that host if one is free; false when the connection should
-/// end instead (its range is already back in the plan for the others).
-async fn move_on(
-    ctx: &Ctx,
-    conn: usize,
-    m: &mut usize,
-    permit: &mut Option<ConnPermit>,
-    why: &crate::event::Cause,
-) -> bool {
-    let Some(next) = ctx.next_live(*m) else {
-        return false;
-    };
-    let Some(new_permit) = ctx.shared.limits.try_acquire(&ctx.mirrors[next].host) else {
-        return false;
-    };
-    // The old host's permit goes back before the new one is used.
-    *permit = Some(new_permit);
-    let from = std::mem::replace(m, next);
-    let _ = ctx
-        .shared
-        .events
-        .send(Event::MirrorSwitched {
-            id: ctx.id,
-            path: ctx.path.clone(),
-            from: ctx.mirrors[from].url_text.clone(),
-            to: ctx.mirrors[next].url_text.clone(),
-            reason: why.clone(),
-            scope: SwitchScope::Connection(conn),
-        })
-        .await;
-    true
+    /// Moves a connection whose mirror was dropped to the next live one,
+    /// with a permit for that host if one is free; else the connection ends
+    /// (its range is already back in the plan for the others).
+    async fn move_on(&mut self, why: &crate::event::Cause) -> After {
+        let ctx = &self.ctx;
+        let Some(next) = ctx.mirrors.next_live(self.m) else {
+            return After::Quit;
+        };
+        let Some(permit) = ctx.job.shared.limits.try_acquire(&ctx.mirrors[next].host) else {
+            return After::Quit;
+        };
+        // The old host's permit goes back before the new one is used.
+        self._permit = Some(permit);
+        let from = std::mem::replace(&mut self.m, next);
+        ctx.job
+            .emit(Event::MirrorSwitched {
+                id: ctx.job.id,
+                path: ctx.job.path.clone(),
+                from: ctx.mirrors[from].url_text.clone(),
+                to: ctx.mirrors[next].url_text.clone(),
+                reason: why.clone(),
+                scope: SwitchScope::Connection(self.conn),
+            })
+            .await;
+        self.retry.reset();
+        After::Again
+    }
 }
 
 /// Fills a claimed range with bounded requests on a kept-alive connection,
@@ -435,213 +300,5 @@ async fn fill(ctx: &Ctx, m: usize, claim: Claim) -> Result<(), (ConnEnd, u64)> {
             Ok(()) => got += to - from,
             Err((end, more)) => return Err((end, got + more)),
         }
-    }
-}
-
-/// Asks mirror `m` for `[from, to)` and checks the answer continues our file.
-async fn request(ctx: &Ctx, m: usize, from: u64, to: u64) -> Result<reqwest::Response, ConnEnd> {
-    let mirror = &ctx.mirrors[m];
-    let (known, etag, last_modified, must_echo) = {
-        let states = lock(&ctx.mirror_state);
-        let state = &states[m];
-        (
-            state.known,
-            state.etag.clone(),
-            state.last_modified.clone(),
-            state.must_echo_etag,
-        )
-    };
-    let total = lock(&ctx.plan).total();
-    let mut own = vec![(RANGE, format!("bytes={}-{}", from, to - 1))];
-    if let Some(validator) = if_range_value(etag.as_deref(), last_modified.as_deref()) {
-        own.push((IF_RANGE, validator));
-    }
-    let req = ctx.shared.client.get(&mirror.url, &ctx.headers, &own);
-    let stall = ctx.shared.cfg.stall_timeout;
-    let resp = within_stall(&ctx.stop, stall, &mirror.url_text, req)
-        .await?
-        .map_err(|err| DownloadError::fetching(&mirror.url_text, err))?;
-    let asked = Asked::Span {
-        first: from,
-        last: to - 1,
-        total,
-    };
-    let ours = Ours {
-        etag: etag.as_deref(),
-        must_echo_etag: must_echo,
-    };
-    match classify(
-        resp.status(),
-        resp.headers(),
-        resp.content_length(),
-        asked,
-        ours,
-    ) {
-        Answer::Resumed { validators, .. } => {
-            if !known {
-                // Its first right answer: from now on it must keep to it.
-                let mut states = lock(&ctx.mirror_state);
-                states[m].known = true;
-                states[m].etag = validators.etag;
-                states[m].last_modified = validators.last_modified;
-            }
-            Ok(resp)
-        }
-        Answer::Whole { .. } => Err(ConnEnd::Restart(RestartReason::SplitWholeFile)),
-        Answer::Mismatch(why) => Err(ConnEnd::Restart(why.into())),
-        // A span never ends the file early: `AlreadyComplete` answers only
-        // a request for the rest of it.
-        Answer::AlreadyComplete => Err(ConnEnd::Restart(RestartReason::SplitUnsatisfiable {
-            first: from,
-            last: to - 1,
-            total,
-        })),
-        Answer::Refused { status } => Err(ConnEnd::Failed(DownloadError::status(
-            &mirror.url_text,
-            status,
-            resp.headers(),
-        ))),
-    }
-}
-
-/// Streams one answer into the file at `from` until it ends or the slot's
-/// range (which a thief may shrink) is filled. On error, returns how many
-/// bytes it wrote, so the caller knows whether the attempt made progress.
-async fn fetch(
-    ctx: &Ctx,
-    m: usize,
-    claim: Claim,
-    from: u64,
-    resp: reqwest::Response,
-) -> Result<(), (ConnEnd, u64)> {
-    let mut file = match PartRange::open_at(&ctx.part_path, from).await {
-        Ok(file) => file,
-        Err(err) => return Err((ConnEnd::Failed(ctx.io_err(err)), 0)),
-    };
-    let mut buf: Vec<u8> = Vec::with_capacity(flush_every(lock(&ctx.plan).total()));
-    let mut pos = from;
-    let url_text = &ctx.mirrors[m].url_text;
-    let streamed = stream(ctx, url_text, claim, resp, &mut file, &mut buf, &mut pos).await;
-    // Keep whatever arrived, whatever happened.
-    let flushed = flush(ctx, claim, &mut file, &mut buf, pos).await;
-    let got = pos - from;
-    match (streamed, flushed) {
-        (Err(end), _) => Err((end, got)),
-        (Ok(()), Err(err)) => Err((ConnEnd::Failed(err), got)),
-        (Ok(()), Ok(())) => Ok(()),
-    }
-}
-
-async fn stream(
-    ctx: &Ctx,
-    url_text: &str,
-    claim: Claim,
-    resp: reqwest::Response,
-    file: &mut PartRange,
-    buf: &mut Vec<u8>,
-    pos: &mut u64,
-) -> Result<(), ConnEnd> {
-    let flush_at = flush_every(lock(&ctx.plan).total());
-    let mut body = Body::new(resp, &ctx.shared, &ctx.stop, url_text);
-    let mut last_sync = Instant::now();
-    let from = *pos;
-    while let Some(chunk) = body.next(*pos).await? {
-        // Under the plan's lock: another connection may have stolen our tail.
-        // A bounded request's answer was checked to span exactly what we
-        // asked; bytes past that (a Content-Length larger than the
-        // Content-Range) are not vouched for and are never written.
-        let (take, done, overlong) = {
-            let mut plan = lock(&ctx.plan);
-            let len = chunk.len() as u64;
-            let allowed = plan
-                .asked(claim.slot)
-                .map_or(len, |end| end.saturating_sub(*pos));
-            let take = plan.receive(claim.slot, len.min(allowed));
-            let overlong = plan.asked(claim.slot).filter(|_| len > allowed);
-            (take, plan.slot_done(claim.slot), overlong)
-        };
-        buf.extend_from_slice(&chunk[..take as usize]);
-        *pos += take;
-        ctx.fetched.fetch_add(take, Ordering::Relaxed);
-        // Not buf.capacity(): a chunk that overflows the buffer grows it, and
-        // flushes would then come later and later, holding more and more.
-        if buf.len() >= flush_at || done {
-            flush(ctx, claim, file, buf, *pos)
-                .await
-                .map_err(ConnEnd::Failed)?;
-            ctx.progress();
-        }
-        if last_sync.elapsed() >= ctx.shared.cfg.checkpoint_every {
-            file.sync_data()
-                .await
-                .map_err(|e| ConnEnd::Failed(ctx.io_err(e)))?;
-            lock(&ctx.plan).synced(claim.slot);
-            ctx.save(true);
-            last_sync = Instant::now();
-        }
-        // Every byte that arrived counts, kept or not.
-        body.pace(chunk.len() as u64).await?;
-        // Reported even when the range is complete: the server is lying,
-        // and the retry only costs this connection a backoff.
-        if let Some(end) = overlong {
-            return Err(ConnEnd::Failed(DownloadError::TooLong {
-                url: url_text.to_string(),
-                expected: end - from,
-            }));
-        }
-        if done {
-            // The rest of this answer belongs to a range someone else owns.
-            return Ok(());
-        }
-        body.record(take)?;
-    }
-    let plan = lock(&ctx.plan);
-    if plan.slot_done(claim.slot) || plan.asked(claim.slot) == Some(*pos) {
-        return Ok(());
-    }
-    Err(ConnEnd::Failed(DownloadError::Truncated {
-        url: url_text.to_string(),
-        got: *pos,
-        expected: plan.asked(claim.slot).unwrap_or(claim.end),
-    }))
-}
-
-/// Hands the buffer to the kernel and records the new written offset.
-async fn flush(
-    ctx: &Ctx,
-    claim: Claim,
-    file: &mut PartRange,
-    buf: &mut Vec<u8>,
-    pos: u64,
-) -> Result<(), DownloadError> {
-    if buf.is_empty() {
-        return Ok(());
-    }
-    // In the kernel before the manifest counts them.
-    file.write(buf).await.map_err(|e| ctx.io_err(e))?;
-    buf.clear();
-    lock(&ctx.plan).written(claim.slot, pos - claim.start);
-    ctx.save(false);
-    ctx.wake_hasher.notify_one();
-    Ok(())
-}
-
-/// Hashes the file front to back as the written prefix grows; the bytes are
-/// still in the page cache, so this costs CPU, not a second trip to disk.
-async fn hash_frontier(ctx: Arc<Ctx>) -> std::io::Result<String> {
-    let total = lock(&ctx.plan).total();
-    let mut prefix = PrefixHash::new(&ctx.part_path);
-    loop {
-        let frontier = lock(&ctx.plan).frontier();
-        if frontier > prefix.len() {
-            prefix
-                .extend((frontier - prefix.len()).min(HASH_BLOCK))
-                .await?;
-            continue;
-        }
-        if prefix.len() == total {
-            return Ok(prefix.digest());
-        }
-        ctx.wake_hasher.notified().await;
     }
 }

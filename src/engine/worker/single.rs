@@ -1,30 +1,64 @@
 //! One request streaming the rest of a file into its `.part`: the request
 //! from `pos` with Range and If-Range, acting on the answer's verdict
 //! ([`crate::http::answer`]), then the body into the `.part` while hashing
-//! it, with checkpoints. A fresh answer worth splitting is handed to
-//! `split` instead.
+//! it, with checkpoints, through the same loop as a split's ranges
+//! ([`super::pour`]). A fresh answer worth splitting is handed to `split`
+//! instead.
 //!
 //! Bytes are kept only up to what the answer vouches for (the known total,
 //! and the `--max-file-size` cap); whatever arrived is synced and recorded
 //! when the attempt ends, however it ends.
-
-use std::time::Instant;
+//!
+//! A stream is a range `[pos, total-or-open-end)` written by the same
+//! writer and loop as a split's, but it is not a one-range plan run by
+//! `segmented`, for what only a stream meets: its length may be unknown
+//! (a chunked body, where a plan needs a total); its open-ended request
+//! may be answered 200 (the file changed or ranges do not work: restart
+//! from zero, not a mismatch that ends ranges for the file), 416 (nothing
+//! left) or a first answer worth splitting; and it hashes as it writes
+//! instead of following a prefix, since its prefix is all it writes.
 
 use reqwest::header::{IF_RANGE, RANGE};
 use sha2::Digest;
 
 use super::body::Body;
+use super::limit::Cut;
+use super::pour::{pour, Admit, Sink};
 use super::{Next, Stop, Worker, SMALL_BODY};
 use crate::error::DownloadError;
-use crate::event::{Event, RestartReason};
+use crate::event::RestartReason;
 use crate::http::answer::{classify, Answer, Asked, Ours};
 use crate::http::range::if_range_value;
-use crate::store::part::PartFile;
+use crate::store::part::{PartWriter, Start};
+
+/// What the worker makes of the answer to a request for the rest.
+enum Verdict {
+    /// Its body continues the `.part` (from zero after a restart).
+    Stream,
+    /// Fresh and worth splitting: the split takes the answer over.
+    Split,
+    /// There was nothing left to fetch.
+    Complete,
+}
 
 impl Worker {
     /// One request and its body, from `self.pos` on. Ok means the file is
     /// complete on disk (synced), or that it is worth splitting.
     pub(super) async fn attempt(&mut self) -> Result<Next, Stop> {
+        let (resp, answer) = self.ask_rest().await?;
+        match self.judge(answer, &resp).await? {
+            Verdict::Stream => {}
+            Verdict::Split => return self.start_split(resp).await,
+            Verdict::Complete => return Ok(Next::Complete),
+        }
+        self.accept().await?;
+        self.write_body(resp).await
+    }
+
+    /// Asks the mirror in use for the file from `self.pos` on (with
+    /// If-Range, so a changed file comes back whole) and classifies the
+    /// answer.
+    async fn ask_rest(&self) -> Result<(reqwest::Response, Answer), Stop> {
         let mut own = Vec::new();
         if self.pos > 0 {
             own.push((RANGE, format!("bytes={}-", self.pos)));
@@ -55,6 +89,13 @@ impl Worker {
             asked,
             ours,
         );
+        Ok((resp, answer))
+    }
+
+    /// Acts on the answer's verdict: a whole file (which restarts ours when
+    /// we asked for the rest) or a resumed one brings its length and
+    /// validators; anything else ends the attempt here.
+    async fn judge(&mut self, answer: Answer, resp: &reqwest::Response) -> Result<Verdict, Stop> {
         match answer {
             Answer::Whole {
                 length,
@@ -72,8 +113,9 @@ impl Worker {
                     self.limit().check_total(total, self.mirrors.text())?;
                 }
                 if self.worth_splitting(accepts_ranges) {
-                    return self.start_split(resp).await;
+                    return Ok(Verdict::Split);
                 }
+                Ok(Verdict::Stream)
             }
             Answer::Resumed { total, validators } => {
                 self.limit().check_total(total, self.mirrors.text())?;
@@ -84,10 +126,11 @@ impl Worker {
                     self.rec.etag = validators.etag;
                     self.rec.last_modified = validators.last_modified;
                 }
+                Ok(Verdict::Stream)
             }
             Answer::AlreadyComplete => {
                 self.rec.total = Some(self.pos);
-                return Ok(Next::Complete);
+                Ok(Verdict::Complete)
             }
             Answer::Mismatch(why) => {
                 let reason = RestartReason::from(why);
@@ -96,14 +139,18 @@ impl Worker {
                     reason: crate::error::RangeFault::Restarted(reason.clone()),
                 };
                 self.restart(reason).await?;
-                return Err(Stop::Failed(err));
+                Err(Stop::Failed(err))
             }
             Answer::Refused { status } => {
                 let err = DownloadError::status(self.mirrors.text(), status, resp.headers());
-                return Err(Stop::Failed(err));
+                Err(Stop::Failed(err))
             }
         }
-        // The answer is accepted: its validators and length are ours now.
+    }
+
+    /// The answer is accepted: its validators and length are ours now, and
+    /// reach the manifest before any byte they vouch for.
+    async fn accept(&mut self) -> Result<(), Stop> {
         self.touched = true;
         if self.rec.total.is_some_and(|total| self.pos > total) {
             self.restart(RestartReason::LongerThanServer).await?;
@@ -112,10 +159,9 @@ impl Worker {
                 reason: crate::error::RangeFault::LengthShrank,
             }));
         }
-        // Validators and length go to the manifest before any byte they
-        // vouch for; the first durable checkpoint makes them durable too. A
-        // small body is written in one go and recorded once, as done: if a
-        // kill comes first, no validator means the next run starts it over.
+        // The first durable checkpoint makes them durable too. A small body
+        // is written in one go and recorded once, as done: if a kill comes
+        // first, no validator means the next run starts it over.
         if self
             .rec
             .total
@@ -123,21 +169,21 @@ impl Worker {
         {
             self.save_written();
         }
-        self.emit(Event::Started {
-            id: self.id,
-            path: self.spec.path.to_string(),
-            offset: self.pos,
-            total: self.rec.total,
-        })
-        .await;
+        self.job.started(self.pos, self.rec.total).await;
+        Ok(())
+    }
 
-        let mut part = PartFile::open_at(&self.part_path, self.pos)
+    /// Streams the answer's body into the `.part` from `self.pos`; whatever
+    /// arrived is synced and counted, however the body ends.
+    async fn write_body(&mut self, resp: reqwest::Response) -> Result<Next, Stop> {
+        let start = Start::Cut(self.pos);
+        let mut part = PartWriter::open(&self.part_path, start, self.rec.total)
             .await
             .map_err(|source| DownloadError::Io {
                 path: self.part_path.clone(),
                 source,
             })?;
-        let streamed = self.stream(&mut part, resp).await;
+        let streamed = Stream::run(self, &mut part, resp).await;
         // Whatever happened, keep what arrived: sync, then let the manifest count it.
         part.sync().await.map_err(|source| DownloadError::Io {
             path: self.part_path.clone(),
@@ -151,76 +197,93 @@ impl Worker {
         }
         streamed.map(|()| Next::Complete)
     }
+}
 
-    pub(super) async fn stream(
-        &mut self,
-        part: &mut PartFile,
+/// A single stream as a [`Sink`]: one open range from the worker's
+/// position to the known total, or to wherever the body ends.
+struct Stream<'a> {
+    w: &'a mut Worker,
+}
+
+impl Stream<'_> {
+    /// Streams the answer's body into `part` from the worker's position.
+    async fn run(
+        w: &mut Worker,
+        part: &mut PartWriter,
         resp: reqwest::Response,
     ) -> Result<(), Stop> {
-        let shared = self.shared.clone();
-        let url = self.mirrors.text().to_string();
-        let mut body = Body::new(resp, &shared, &shared.cancel, &url);
-        let mut last_checkpoint = Instant::now();
-        while let Some(chunk) = body.next(self.pos).await? {
-            // Keep what the answer vouched for (up to the known total, and
-            // under the cap, which a known total already passed), then stop
-            // reading: bytes past the total are a lying Content-Length (a 206
-            // whose body outruns its Content-Range), the next attempt confirms
-            // the end with a 416; bytes past the cap end the file.
-            let len = chunk.len() as u64;
-            let room = self
-                .rec
-                .total
-                .map_or(len, |total| total.saturating_sub(self.pos));
-            let keep = self.limit().fits(self.pos, len.min(room));
-            let cut = if len > room {
-                Some(DownloadError::TooLong {
-                    url: self.mirrors.text().to_string(),
-                    expected: self.rec.total.unwrap_or(0),
-                })
-            } else if keep < len {
-                Some(self.limit().exceeded(self.mirrors.text()))
-            } else {
-                None
-            };
-            let chunk = chunk.slice(..keep as usize);
-            part.write(&chunk)
-                .await
-                .map_err(|source| DownloadError::Io {
-                    path: self.part_path.clone(),
-                    source,
-                })?;
-            self.hasher.update(&chunk);
-            self.pos += chunk.len() as u64;
-            self.fetched += chunk.len() as u64;
-            self.progress();
-            if let Some(err) = cut {
-                return Err(Stop::Failed(err));
-            }
-            // After the write: what did arrive is kept for the next attempt;
-            // a body that just completed is not worth a verdict.
-            if self.rec.total != Some(self.pos) {
-                body.record(chunk.len() as u64)?;
-            }
-            if last_checkpoint.elapsed() >= self.shared.cfg.checkpoint_every {
-                part.sync().await.map_err(|source| DownloadError::Io {
-                    path: self.part_path.clone(),
-                    source,
-                })?;
-                self.checkpoint();
-                last_checkpoint = Instant::now();
-            }
-            body.pace(len).await?;
+        let shared = w.shared.clone();
+        let url = w.mirrors.text().to_string();
+        let body = Body::new(resp, &shared, &shared.cancel, &url);
+        let every = shared.cfg.checkpoint_every;
+        pour(&mut Stream { w }, body, part, every).await
+    }
+}
+
+impl Sink for Stream<'_> {
+    fn pos(&self) -> u64 {
+        self.w.pos
+    }
+
+    /// Keeps what the answer vouched for (up to the known total, and under
+    /// the cap, which a known total already passed) and reads on: bytes
+    /// past the total are a lying Content-Length (a 206 whose body outruns
+    /// its Content-Range), bytes past the cap end the file.
+    fn admit(&mut self, len: u64) -> Admit {
+        let total = self.w.rec.total;
+        let (keep, cut) = self.w.limit().keep(self.w.pos, len, total);
+        Admit {
+            keep,
+            filled: total == Some(self.w.pos + keep),
+            stop: false,
+            cut,
         }
-        match self.rec.total {
-            Some(total) if self.pos < total => Err(Stop::Failed(DownloadError::Truncated {
-                url: self.mirrors.text().to_string(),
-                got: self.pos,
+    }
+
+    fn wrote(&mut self, kept: &[u8]) {
+        let w = &mut *self.w;
+        w.hasher.update(kept);
+        w.pos += kept.len() as u64;
+        w.fetched += kept.len() as u64;
+        let pos = w.pos;
+        w.job.progress(|| pos);
+    }
+
+    /// Nothing to wait for: a stream records only synced bytes, so its
+    /// writer goes on writing in the background while the next buffer fills.
+    async fn flush(&mut self, _file: &mut PartWriter) -> Result<(), DownloadError> {
+        Ok(())
+    }
+
+    async fn sync(&mut self, file: &mut PartWriter) -> Result<(), DownloadError> {
+        file.sync().await.map_err(|e| self.io_err(e))?;
+        self.w.checkpoint();
+        Ok(())
+    }
+
+    fn cut(&self, cut: Cut) -> DownloadError {
+        // The total a stream's answer announced is the whole file's.
+        cut.into_error(&self.w.limit(), self.w.mirrors.text(), 0)
+    }
+
+    fn io_err(&self, source: std::io::Error) -> DownloadError {
+        DownloadError::Io {
+            path: self.w.part_path.clone(),
+            source,
+        }
+    }
+
+    fn ended(&mut self) -> Result<(), DownloadError> {
+        let w = &mut *self.w;
+        match w.rec.total {
+            Some(total) if w.pos < total => Err(DownloadError::Truncated {
+                url: w.mirrors.text().to_string(),
+                got: w.pos,
                 expected: total,
-            })),
+            }),
             Some(_) => Ok(()),
             None => {
-                self.rec.total = Some(self.pos);
+                w.rec.total = Some(w.pos);
                 Ok(())
             }
         }

@@ -1,17 +1,26 @@
 //! The worker's side of a split download: whether a fresh answer is worth
 //! splitting and over how many connections, preallocating the `.part`,
 //! resuming a recorded plan, and turning how the connections ended
-//! ([`segmented::SegEnd`]) into the job's next step. The connections
-//! themselves, their scheduling and work stealing are `segmented`'s.
+//! ([`segmented::SegEnd`]) into the job's next step; and what the
+//! connections of a split file share ([`Ctx`]: its plan, mirrors and
+//! record, and how they are saved). The connections themselves, their
+//! scheduling and work stealing are `segmented`'s.
 
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard};
 
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::job::Job;
+use super::mirrors::SplitMirrors;
 use super::segmented;
 use super::{Next, Outcome, Stop, Worker, AUTO_SPLIT, MIN_PIECE};
 use crate::engine::segments::Plan;
 use crate::error::DownloadError;
-use crate::event::Event;
 use crate::http::range::if_range_value;
+use crate::store::manifest::JobRecord;
 use crate::store::part::part_len;
 
 impl Worker {
@@ -68,43 +77,13 @@ impl Worker {
         }
         let plan = match first {
             Some(_) => Plan::new(total, MIN_PIECE),
-            None => {
-                let on_disk = part_len(&self.part_path).await.unwrap_or(0);
-                let same_boot =
-                    self.shared.boot_id.is_some() && self.rec.boot_id == self.shared.boot_id;
-                let segs = self.rec.segments.clone().unwrap_or_default();
-                match Plan::resume(&segs, total, MIN_PIECE, same_boot) {
-                    Some(plan) if on_disk == total && self.has_validator() => plan,
-                    _ => {
-                        self.rec.segments = None;
-                        self.rec.bytes_done = 0;
-                        return None;
-                    }
-                }
-            }
+            None => self.resumed_plan(total).await?,
         };
         self.touched = true;
-        let pos = plan.written_total();
-        self.emit(Event::Started {
-            id: self.id,
-            path: self.spec.path.to_string(),
-            offset: pos,
-            total: Some(total),
-        })
-        .await;
-        let mirrors = self.spread_over();
-        let ctx = Arc::new(segmented::Ctx {
-            shared: self.shared.clone(),
-            id: self.id,
-            path: self.spec.path.to_string(),
-            mirror_state: std::sync::Mutex::new(
-                mirrors
-                    .iter()
-                    .enumerate()
-                    .map(|(at, _)| self.mirror_start(at == 0))
-                    .collect(),
-            ),
-            mirrors,
+        self.job.started(plan.written_total(), Some(total)).await;
+        let ctx = Arc::new(Ctx {
+            job: self.job.clone(),
+            mirrors: self.split_mirrors(),
             headers: self.spec.headers.clone(),
             part_path: self.part_path.clone(),
             plan: std::sync::Mutex::new(plan),
@@ -112,22 +91,40 @@ impl Worker {
             stop: self.shared.cancel.child_token(),
             wake_hasher: tokio::sync::Notify::new(),
             fetched: std::sync::atomic::AtomicU64::new(0),
-            last_progress: std::sync::Mutex::new(None),
         });
         let connections = self.connections_for(total);
         let end = segmented::run(ctx.clone(), first, connections, self.seed).await;
         self.fetched += ctx.fetched.load(std::sync::atomic::Ordering::Relaxed);
-        for (mirror, state) in ctx.mirrors.iter().zip(ctx.mirror_errors()) {
-            if let Some(error) = state {
-                self.mirrors.failed(mirror.index, error);
-            }
-        }
+        self.split_ended(&ctx.mirrors);
         {
-            let plan = ctx.plan.lock().unwrap_or_else(|e| e.into_inner());
+            let plan = lock(&ctx.plan);
             self.rec.segments = Some(plan.segments());
             self.rec.bytes_done = plan.synced_total();
             self.pos = plan.written_total();
         }
+        self.after_split(end).await
+    }
+
+    /// The recorded plan, if the `.part` still holds what it counts (its
+    /// full preallocated length, and a validator to prove the version);
+    /// otherwise None, and the file starts over as one stream.
+    async fn resumed_plan(&mut self, total: u64) -> Option<Plan> {
+        let on_disk = part_len(&self.part_path).await.unwrap_or(0);
+        let same_boot = self.shared.boot_id.is_some() && self.rec.boot_id == self.shared.boot_id;
+        let segs = self.rec.segments.clone().unwrap_or_default();
+        match Plan::resume(&segs, total, MIN_PIECE, same_boot) {
+            Some(plan) if on_disk == total && self.has_validator() => Some(plan),
+            _ => {
+                self.rec.segments = None;
+                self.rec.bytes_done = 0;
+                None
+            }
+        }
+    }
+
+    /// The job's next step once the split's connections have all ended:
+    /// None to go on as one stream (on another mirror, or from zero).
+    async fn after_split(&mut self, end: segmented::SegEnd) -> Option<Outcome> {
         match end {
             segmented::SegEnd::Complete(digest) => Some(self.finish(digest).await),
             segmented::SegEnd::Failed(err) => {
@@ -162,5 +159,54 @@ impl Worker {
 
     pub(super) fn has_validator(&self) -> bool {
         if_range_value(self.rec.etag.as_deref(), self.rec.last_modified.as_deref()).is_some()
+    }
+}
+
+/// What the connections of one file share.
+pub(super) struct Ctx {
+    pub job: Arc<Job>,
+    /// The mirrors to spread over; the first answered the first request.
+    pub mirrors: SplitMirrors,
+    pub headers: Vec<(String, String)>,
+    pub part_path: PathBuf,
+    pub plan: Mutex<Plan>,
+    /// The job's record; saves copy it with the plan's current ranges.
+    pub rec: Mutex<JobRecord>,
+    /// Stops this file's connections (a child of the run's token).
+    pub stop: CancellationToken,
+    pub wake_hasher: Notify,
+    pub fetched: AtomicU64,
+}
+
+/// Lock that survives a poisoned mutex: the data is plain bookkeeping that
+/// a panicking connection cannot leave half-updated in a harmful way.
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Ctx {
+    pub(super) fn io_err(&self, source: std::io::Error) -> DownloadError {
+        DownloadError::Io {
+            path: self.part_path.clone(),
+            source,
+        }
+    }
+
+    /// Persists the plan; `durable` after a sync, else it only has to
+    /// survive a killed process.
+    pub(super) fn save(&self, durable: bool) {
+        let rec = {
+            let plan = lock(&self.plan);
+            let mut rec = lock(&self.rec);
+            rec.segments = Some(plan.segments());
+            rec.bytes_done = plan.synced_total();
+            rec.boot_id = self.job.shared.boot_id.clone();
+            rec.clone()
+        };
+        self.job.save(rec, durable);
+    }
+
+    pub(super) fn progress(&self) {
+        self.job.progress(|| lock(&self.plan).written_total());
     }
 }
