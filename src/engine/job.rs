@@ -4,6 +4,7 @@
 //! client adding downloads to a running daemon) is held back rather than
 //! buffered whole.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 
 use futures::stream::{self, Stream, StreamExt};
@@ -35,6 +36,10 @@ pub struct JobSpec {
 /// The jobs of one run, in order, and how far ahead of the workers the
 /// engine may read them.
 pub struct JobSource {
+    /// Jobs handed over whole (a list already in memory), taken before the
+    /// stream: moving them out frees their buffer as they are used, where a
+    /// stream over the `Vec` would keep it for the whole run.
+    given: VecDeque<JobSpec>,
     jobs: Pin<Box<dyn Stream<Item = JobSpec> + Send>>,
     /// How many jobs the run will have, when known before they arrive (the
     /// `jobs` of `RunStarted`, so a progress display has a total).
@@ -54,6 +59,7 @@ impl JobSource {
             _ => None,
         };
         JobSource {
+            given: VecDeque::new(),
             jobs: jobs.boxed(),
             expected,
             window: WINDOW,
@@ -72,6 +78,12 @@ impl JobSource {
     /// for any: a run starts with these, and a daemon's empty queue does
     /// not hold the start back.
     pub(super) fn ready(&mut self, room: usize) -> Vec<JobSpec> {
+        if !self.given.is_empty() {
+            if room >= self.given.len() {
+                return std::mem::take(&mut self.given).into();
+            }
+            return self.given.drain(..room).collect();
+        }
         let mut ready = Vec::new();
         while ready.len() < room && !self.ended {
             match futures::FutureExt::now_or_never(self.jobs.next()) {
@@ -86,13 +98,16 @@ impl JobSource {
     /// The next job, waiting for it; None once the stream has ended.
     /// Cancel-safe: a job is never lost to a dropped call.
     pub(super) async fn next(&mut self) -> Option<JobSpec> {
+        if !self.given.is_empty() {
+            return self.given.pop_front();
+        }
         let job = self.jobs.next().await;
         self.ended |= job.is_none();
         job
     }
 
     pub(super) fn ended(&self) -> bool {
-        self.ended
+        self.ended && self.given.is_empty()
     }
 
     pub(super) fn expected(&self) -> Option<usize> {
@@ -110,10 +125,11 @@ impl JobSource {
 /// start, whatever the list's length.
 impl From<Vec<JobSpec>> for JobSource {
     fn from(jobs: Vec<JobSpec>) -> JobSource {
-        let window = jobs.len().max(WINDOW);
         JobSource {
-            window,
-            ..JobSource::new(stream::iter(jobs))
+            window: jobs.len().max(WINDOW),
+            expected: Some(jobs.len()),
+            given: jobs.into(),
+            ..JobSource::new(stream::empty())
         }
     }
 }
