@@ -182,8 +182,34 @@ struct Intake {
     /// Output paths of the jobs queued or running: a stream cannot be
     /// checked for repeats up front, and two jobs on one `.part` would
     /// splice it.
-    busy: HashSet<String>,
+    busy: HashSet<BusyPath>,
 }
+
+/// A job's output path as a key of `Intake::busy`, sharing the job's spec:
+/// a pointer to the job rather than a copy of its path, for every job of
+/// a list handed over whole.
+struct BusyPath(Arc<JobSpec>);
+
+impl std::borrow::Borrow<str> for BusyPath {
+    fn borrow(&self) -> &str {
+        self.0.path.as_str()
+    }
+}
+
+impl std::hash::Hash for BusyPath {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // As `str` hashes, so lookups by `&str` find it.
+        self.0.path.as_str().hash(state)
+    }
+}
+
+impl PartialEq for BusyPath {
+    fn eq(&self, other: &BusyPath) -> bool {
+        self.0.path == other.0.path
+    }
+}
+
+impl Eq for BusyPath {}
 
 /// A job refused on arrival, and why.
 struct Refused {
@@ -204,16 +230,18 @@ impl Intake {
     }
 
     /// Numbers `jobs` and splits off those whose path is busy.
-    fn admit(&mut self, jobs: Vec<JobSpec>) -> (Vec<(JobId, JobSpec)>, Vec<Refused>) {
+    fn admit(&mut self, jobs: Vec<JobSpec>) -> (Vec<(JobId, Arc<JobSpec>)>, Vec<Refused>) {
         let mut admitted = Vec::with_capacity(jobs.len());
         let mut refused = Vec::new();
         for spec in jobs {
             let id = self.next_id;
             self.next_id += 1;
-            let path = spec.path.to_string();
-            if self.busy.insert(path.clone()) {
+            if !self.busy.contains(spec.path.as_str()) {
+                let spec = Arc::new(spec);
+                self.busy.insert(BusyPath(spec.clone()));
                 admitted.push((id, spec));
             } else {
+                let path = spec.path.to_string();
                 // As aria2 refuses a download of a file it is already
                 // downloading; once that job ends, the path may come again.
                 let error = format!(
@@ -253,7 +281,7 @@ impl Intake {
             Ok(found) => found,
             Err(err) => {
                 for (id, path, url) in names {
-                    self.busy.remove(&path);
+                    self.busy.remove(path.as_str());
                     refused.push(Refused {
                         id,
                         error: format!("cannot look up {path} in the manifest: {err}").into(),
@@ -293,7 +321,7 @@ impl Intake {
         }
         for skip in found.skipped {
             report.skipped += 1;
-            self.busy.remove(&skip.path);
+            self.busy.remove(skip.path.as_str());
             let _ = shared
                 .events
                 .send(Event::Skipped {
@@ -361,7 +389,7 @@ struct Reconciled {
 /// which makes a new origin prove it serves the same bytes.
 fn reconcile(
     manifest: &Manifest,
-    specs: Vec<(JobId, JobSpec)>,
+    specs: Vec<(JobId, Arc<JobSpec>)>,
     out_dir: &std::path::Path,
 ) -> Reconciled {
     let mut queue = Vec::new();
@@ -377,7 +405,7 @@ fn reconcile(
                 changed.push(queue.len());
                 queue.push(Queued {
                     id,
-                    spec: Arc::new(spec),
+                    spec,
                     record: None,
                 });
                 continue;
@@ -391,11 +419,7 @@ fn reconcile(
             });
         } else {
             let record = (record.state != JobState::Pending).then(|| Box::new(record.clone()));
-            queue.push(Queued {
-                id,
-                spec: Arc::new(spec),
-                record,
-            });
+            queue.push(Queued { id, spec, record });
         }
     }
     Reconciled {
@@ -627,7 +651,7 @@ async fn dispatch(
         let Some((id, path)) = in_flight.remove(&task) else {
             continue;
         };
-        intake.busy.remove(&path);
+        intake.busy.remove(path.as_str());
         match result {
             Ok((outcome, fetched)) => {
                 report.bytes += fetched;

@@ -26,7 +26,7 @@ enum Msg {
     SaveSynced(JobRecord, oneshot::Sender<Result<(), RecordError>>),
     /// Matches jobs with the manifest and appends the records of new ones.
     Reconcile {
-        jobs: Vec<(JobId, JobSpec)>,
+        jobs: Vec<(JobId, Arc<JobSpec>)>,
         out_dir: PathBuf,
         done: oneshot::Sender<Reconciled>,
     },
@@ -99,7 +99,7 @@ impl Recorder {
     /// of their own: a pending record claims no bytes.
     pub(super) async fn reconcile(
         &self,
-        jobs: Vec<(JobId, JobSpec)>,
+        jobs: Vec<(JobId, Arc<JobSpec>)>,
         out_dir: &Path,
     ) -> Result<Reconciled, RecordError> {
         let (done, found) = oneshot::channel();
