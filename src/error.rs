@@ -1,61 +1,63 @@
 //! Why a download attempt failed, and whether another attempt could help.
 //!
 //! `is_transient` sits beside the variants so that a new variant forces the
-//! decision. Messages name the URL (credentials redacted) or the path; causes
-//! stay in `source()` and are printed as a chain at the top.
+//! decision. Messages name the URL (a [`SafeUrl`], so its credentials are
+//! hidden) or the path; causes stay in `source()` and are printed as a chain
+//! at the top.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::event::{Cause, FailureKind, RestartReason};
 use crate::http::{FetchError, RedirectError};
+use crate::safe_url::SafeUrl;
 
 /// One attempt's failure.
 #[derive(Debug, thiserror::Error)]
 pub enum DownloadError {
-    #[error("cannot connect to {url}")]
+    #[error("cannot connect to {to}")]
     Connect {
-        url: String,
+        to: SentTo,
         #[source]
         source: reqwest::Error,
     },
-    #[error("request to {url} failed")]
+    #[error("request to {to} failed")]
     Request {
-        url: String,
+        to: SentTo,
         #[source]
         source: reqwest::Error,
     },
     #[error("{url} answered {status}")]
     Status {
-        url: String,
+        url: SafeUrl,
         status: u16,
         retry_after: Option<Duration>,
     },
     #[error("no data from {url} for {secs:.1} s")]
-    Stalled { url: String, secs: f64 },
+    Stalled { url: SafeUrl, secs: f64 },
     /// `--lowest-speed`: the body kept coming, too slowly to be worth waiting on.
     #[error("{url} was slower than {min_per_sec} B/s for {secs:.1} s ({got} bytes)")]
     TooSlow {
-        url: String,
+        url: SafeUrl,
         min_per_sec: u64,
         got: u64,
         secs: f64,
     },
     #[error("reading the body of {url} failed after {got} bytes")]
     Body {
-        url: String,
+        url: SafeUrl,
         got: u64,
         #[source]
         source: reqwest::Error,
     },
     #[error("body of {url} ended after {got} of {expected} bytes")]
     Truncated {
-        url: String,
+        url: SafeUrl,
         got: u64,
         expected: u64,
     },
     #[error("body of {url} is longer than the announced {expected} bytes")]
-    TooLong { url: String, expected: u64 },
+    TooLong { url: SafeUrl, expected: u64 },
     /// Over `--max-file-size`: announced as larger (`declared`), or cut
     /// at the cap when a body without a length grew past it.
     #[error(
@@ -63,7 +65,7 @@ pub enum DownloadError {
         declared.map(|d| format!(" (it announces {d})")).unwrap_or_else(|| "; cut there".into())
     )]
     TooLarge {
-        url: String,
+        url: SafeUrl,
         limit: u64,
         declared: Option<u64>,
     },
@@ -76,7 +78,7 @@ pub enum DownloadError {
         expected: u64,
     },
     #[error("bad ranged answer from {url}: {reason}")]
-    BadRange { url: String, reason: RangeFault },
+    BadRange { url: SafeUrl, reason: RangeFault },
     #[error("checksum mismatch for {path}: expected sha256 {expected}, got {got}")]
     Checksum {
         path: String,
@@ -118,32 +120,49 @@ impl std::fmt::Display for RangeFault {
     }
 }
 
+/// Where a request that got no answer went: the job's URL and, when the
+/// send failed on a redirect target, that target too, so that the message
+/// names the URL the user gave as well as the server that did not answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentTo {
+    pub url: SafeUrl,
+    pub redirected_to: Option<SafeUrl>,
+}
+
+/// "URL", or "URL (redirected to TARGET)".
+impl std::fmt::Display for SentTo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.redirected_to {
+            Some(hop) => write!(f, "{} (redirected to {hop})", self.url),
+            None => write!(f, "{}", self.url),
+        }
+    }
+}
+
 impl DownloadError {
     /// A request that got no answer: could it connect at all?
-    pub fn sending(url: &str, source: reqwest::Error) -> DownloadError {
-        let url = url.to_string();
+    pub fn sending(to: SentTo, source: reqwest::Error) -> DownloadError {
         if source.is_connect() {
-            DownloadError::Connect { url, source }
+            DownloadError::Connect { to, source }
         } else {
-            DownloadError::Request { url, source }
+            DownloadError::Request { to, source }
         }
     }
 
     /// A [`crate::http::Fetcher::get`] that got no usable answer for the job
-    /// whose (redacted) URL is `url`. A send failure on a redirect target
-    /// names both, "URL (redirected to TARGET)".
-    pub fn fetching(url: &str, err: FetchError) -> DownloadError {
+    /// whose URL is `url`. A send failure on a redirect target names both.
+    pub fn fetching(url: &SafeUrl, err: FetchError) -> DownloadError {
         match err {
             FetchError::Send {
                 url: hop,
                 redirected,
                 source,
             } => {
-                if redirected {
-                    DownloadError::sending(&format!("{url} (redirected to {hop})"), source)
-                } else {
-                    DownloadError::sending(url, source)
-                }
+                let to = SentTo {
+                    url: url.clone(),
+                    redirected_to: redirected.then_some(hop),
+                };
+                DownloadError::sending(to, source)
             }
             FetchError::Redirect(err) => DownloadError::Redirect(err),
         }
@@ -151,7 +170,11 @@ impl DownloadError {
 
     /// An answer with a status we cannot use, and when to come back if the
     /// server said (`Retry-After`, RFC 9110 §10.2.3).
-    pub fn status(url: &str, status: u16, headers: &reqwest::header::HeaderMap) -> DownloadError {
+    pub fn status(
+        url: &SafeUrl,
+        status: u16,
+        headers: &reqwest::header::HeaderMap,
+    ) -> DownloadError {
         let retry_after = headers
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
@@ -159,7 +182,7 @@ impl DownloadError {
                 crate::http::retry_after::parse_retry_after(v, std::time::SystemTime::now())
             });
         DownloadError::Status {
-            url: url.to_string(),
+            url: url.clone(),
             status,
             retry_after,
         }
@@ -483,7 +506,7 @@ mod tests {
 
     #[test]
     fn a_bad_range_reads_as_the_sentence_it_was_before_it_was_typed() {
-        let url = "http://h/f".to_string();
+        let url: SafeUrl = "http://h/f".parse().expect("a valid URL");
         let restarted = DownloadError::BadRange {
             url: url.clone(),
             reason: RangeFault::Restarted(RestartReason::Unsatisfiable {
@@ -506,8 +529,27 @@ mod tests {
     }
 
     #[test]
+    fn a_send_failure_on_a_redirect_names_the_url_then_the_target() {
+        let url: SafeUrl = "http://user:pw@h/f".parse().expect("a valid URL");
+        let hop: SafeUrl = "http://m/f".parse().expect("a valid URL");
+        let direct = SentTo {
+            url: url.clone(),
+            redirected_to: None,
+        };
+        assert_eq!(direct.to_string(), "http://user:***@h/f");
+        let redirected = SentTo {
+            url,
+            redirected_to: Some(hop),
+        };
+        assert_eq!(
+            redirected.to_string(),
+            "http://user:***@h/f (redirected to http://m/f)"
+        );
+    }
+
+    #[test]
     fn kinds_are_short_snake_case_names_that_ignore_the_message() {
-        let url = "http://h/f".to_string();
+        let url: SafeUrl = "http://h/f".parse().expect("a valid URL");
         let cases = [
             (
                 DownloadError::Status {

@@ -230,9 +230,13 @@ mod tests {
         assert_eq!(policy().capped_retry_after(None), None);
     }
 
+    fn url() -> crate::safe_url::SafeUrl {
+        "http://u/".parse().expect("a valid URL")
+    }
+
     fn truncated() -> DownloadError {
         DownloadError::Truncated {
-            url: "u".into(),
+            url: url(),
             got: 1,
             expected: 2,
         }
@@ -264,7 +268,7 @@ mod tests {
         }
         assert_eq!(state.next(&truncated(), false), None);
         let slow = DownloadError::TooSlow {
-            url: "u".into(),
+            url: url(),
             min_per_sec: 1,
             got: 1,
             secs: 1.0,
@@ -296,7 +300,7 @@ mod tests {
         }
         let hour = Duration::from_secs(3600);
         let busy = DownloadError::Status {
-            url: "u".into(),
+            url: url(),
             status: 503,
             retry_after: Some(hour),
         };
@@ -309,7 +313,7 @@ mod tests {
             })
         );
         let gone = DownloadError::Status {
-            url: "u".into(),
+            url: url(),
             status: 404,
             retry_after: None,
         };

@@ -16,6 +16,7 @@ use url::Url;
 
 use super::redirect::{credentials, Chain, RedirectError};
 use crate::netrc::Netrc;
+use crate::safe_url::SafeUrl;
 
 /// The one HTTP client every job shares, with the user's `--header`s kept
 /// out of reqwest's default headers so that they go only where they belong.
@@ -36,7 +37,7 @@ pub enum FetchError {
     /// `redirected`.
     #[error("request to {url} failed")]
     Send {
-        url: String,
+        url: SafeUrl,
         redirected: bool,
         #[source]
         source: reqwest::Error,
@@ -89,7 +90,7 @@ impl Fetcher {
         loop {
             let req = self.request(&chain, url, job_headers, own);
             let resp = req.send().await.map_err(|source| FetchError::Send {
-                url: chain.current().to_string(),
+                url: SafeUrl::new(chain.current()),
                 redirected: chain.hops() > 0,
                 source,
             })?;

@@ -21,6 +21,7 @@ use super::speed::SpeedFloor;
 use super::{Shared, Stop};
 use crate::engine::throttle::Throttle;
 use crate::error::DownloadError;
+use crate::safe_url::SafeUrl;
 
 /// Resolves when `floor`'s verdict falls if no more bytes arrive; never
 /// when there is no floor. [`Body::next`] selects on it beside the read.
@@ -38,14 +39,14 @@ async fn until_due(floor: Option<&SpeedFloor>) {
 pub(super) async fn within_stall<T>(
     stop: &CancellationToken,
     stall: Duration,
-    url: &str,
+    url: &SafeUrl,
     fut: impl Future<Output = T>,
 ) -> Result<T, Stop> {
     tokio::select! {
         biased;
         _ = stop.cancelled() => Err(Stop::Cancelled),
         out = tokio::time::timeout(stall, fut) => out.map_err(|_| {
-            Stop::Failed(DownloadError::Stalled { url: url.to_string(), secs: stall.as_secs_f64() })
+            Stop::Failed(DownloadError::Stalled { url: url.clone(), secs: stall.as_secs_f64() })
         }),
     }
 }
@@ -53,8 +54,8 @@ pub(super) async fn within_stall<T>(
 /// One answer's body being read.
 pub(super) struct Body<'a> {
     chunks: BoxStream<'static, reqwest::Result<Bytes>>,
-    /// The server, redacted, for errors.
-    url: &'a str,
+    /// The server, for errors.
+    url: &'a SafeUrl,
     stop: &'a CancellationToken,
     stall: Duration,
     /// When the next chunk must have come by.
@@ -70,7 +71,7 @@ impl<'a> Body<'a> {
         resp: reqwest::Response,
         shared: &'a Shared,
         stop: &'a CancellationToken,
-        url: &'a str,
+        url: &'a SafeUrl,
     ) -> Body<'a> {
         let cfg = &shared.cfg;
         Body {
@@ -103,12 +104,12 @@ impl<'a> Body<'a> {
         };
         match next {
             Err(_) => Err(Stop::Failed(DownloadError::Stalled {
-                url: self.url.to_string(),
+                url: self.url.clone(),
                 secs: self.stall.as_secs_f64(),
             })),
             Ok(None) => Ok(None),
             Ok(Some(Err(source))) => Err(Stop::Failed(DownloadError::Body {
-                url: self.url.to_string(),
+                url: self.url.clone(),
                 got,
                 source,
             })),

@@ -90,8 +90,8 @@ impl Worker {
         if self.mirrors.len() < 2 || !fails_over(&err) {
             return self.fail(err).await;
         }
-        let msg = self.mirrors.summary();
-        self.fail_msg(err.kind(), msg.into()).await
+        let summary = self.mirrors.summary();
+        self.fail_msg(err.kind(), summary).await
     }
 
     pub(super) async fn fail(&mut self, err: DownloadError) -> Outcome {

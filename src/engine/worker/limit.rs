@@ -6,6 +6,7 @@
 //! network or the manifest.
 
 use crate::error::DownloadError;
+use crate::safe_url::SafeUrl;
 
 /// How large one file may grow; `None` means no cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,12 +31,12 @@ impl Cut {
     pub(crate) fn into_error(
         self,
         limit: &BodyLimit,
-        url: &str,
+        url: &SafeUrl,
         counted_from: u64,
     ) -> DownloadError {
         match self {
             Cut::PastEnd(end) => DownloadError::TooLong {
-                url: url.to_string(),
+                url: url.clone(),
                 expected: end - counted_from,
             },
             Cut::OverCap => limit.exceeded(url),
@@ -51,10 +52,10 @@ impl BodyLimit {
     /// Refuses a file whose announced total is over the cap, so a hostile
     /// or mistaken Content-Length costs neither a byte of disk nor a
     /// preallocation.
-    pub(crate) fn check_total(&self, total: u64, url: &str) -> Result<(), DownloadError> {
+    pub(crate) fn check_total(&self, total: u64, url: &SafeUrl) -> Result<(), DownloadError> {
         match self.max {
             Some(max) if total > max => Err(DownloadError::TooLarge {
-                url: url.to_string(),
+                url: url.clone(),
                 limit: max,
                 declared: Some(total),
             }),
@@ -87,9 +88,9 @@ impl BodyLimit {
     }
 
     /// The error for a body cut at the cap.
-    pub(crate) fn exceeded(&self, url: &str) -> DownloadError {
+    pub(crate) fn exceeded(&self, url: &SafeUrl) -> DownloadError {
         DownloadError::TooLarge {
-            url: url.to_string(),
+            url: url.clone(),
             limit: self.max.unwrap_or(u64::MAX),
             declared: None,
         }
@@ -100,18 +101,22 @@ impl BodyLimit {
 mod tests {
     use super::*;
 
+    fn url(text: &str) -> SafeUrl {
+        text.parse().expect("a valid URL")
+    }
+
     #[test]
     fn no_cap_lets_everything_through() {
         let limit = BodyLimit::new(None);
-        assert!(limit.check_total(u64::MAX, "http://h/a").is_ok());
+        assert!(limit.check_total(u64::MAX, &url("http://h/a")).is_ok());
         assert_eq!(limit.fits(u64::MAX - 1, 1 << 20), 1 << 20);
     }
 
     #[test]
     fn refuses_an_announced_total_over_the_cap_only() {
         let limit = BodyLimit::new(Some(100));
-        assert!(limit.check_total(100, "http://h/a").is_ok());
-        let err = limit.check_total(101, "http://h/a").err();
+        assert!(limit.check_total(100, &url("http://h/a")).is_ok());
+        let err = limit.check_total(101, &url("http://h/a")).err();
         assert!(
             matches!(
                 err,
@@ -149,14 +154,14 @@ mod tests {
     #[test]
     fn the_errors_name_the_url_and_the_cap_and_are_permanent() {
         let limit = BodyLimit::new(Some(8 << 20));
-        let cut = limit.exceeded("http://h/endless");
+        let cut = limit.exceeded(&url("http://h/endless"));
         let msg = cut.to_string();
         assert!(
             msg.contains("http://h/endless") && msg.contains("8388608"),
             "{msg}"
         );
         assert!(!cut.is_transient());
-        let declared = limit.check_total(9 << 20, "http://h/big").err();
+        let declared = limit.check_total(9 << 20, &url("http://h/big")).err();
         let msg = declared.map(|e| e.to_string()).unwrap_or_default();
         assert!(
             msg.contains("http://h/big") && msg.contains("9437184"),

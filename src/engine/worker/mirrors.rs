@@ -16,7 +16,7 @@ use url::Url;
 use super::{Stop, Worker};
 use crate::engine::{host_key, JobSpec};
 use crate::error::DownloadError;
-use crate::event::{Event, RestartReason, SwitchScope};
+use crate::event::{Cause, Event, RestartReason, SwitchScope};
 use crate::http::answer::Validators;
 use crate::http::range::is_strong_etag;
 use crate::safe_url::SafeUrl;
@@ -27,7 +27,7 @@ pub(super) struct MirrorSet {
     /// The mirror in use, an index into `urls`.
     current: usize,
     /// Each mirror's last error, once it has failed for good this run.
-    errors: Vec<Option<String>>,
+    errors: Vec<Option<Cause>>,
     /// The current mirror, for messages.
     text: SafeUrl,
 }
@@ -70,12 +70,12 @@ impl MirrorSet {
     }
 
     /// Records that the mirror in use failed for good with `error`.
-    pub fn fail_current(&mut self, error: String) {
+    pub fn fail_current(&mut self, error: Cause) {
         self.errors[self.current] = Some(error);
     }
 
     /// Records that mirror `index` failed for good (during a split).
-    pub fn failed(&mut self, index: usize, error: String) {
+    pub fn failed(&mut self, index: usize, error: Cause) {
         self.errors[index] = Some(error);
     }
 
@@ -91,7 +91,7 @@ impl MirrorSet {
     }
 
     /// "all N mirrors failed: URL: error; ...", each mirror's last error.
-    pub fn summary(&self) -> String {
+    pub fn summary(&self) -> Cause {
         let each: Vec<String> = self
             .urls
             .iter()
@@ -101,11 +101,9 @@ impl MirrorSet {
                 format!("{}: {error}", SafeUrl::new(url))
             })
             .collect();
-        format!(
-            "all {} mirrors failed: {}",
-            self.urls.len(),
-            each.join("; ")
-        )
+        // One message for the list: its entries stand side by side, they
+        // are not causes of each other.
+        Cause::new(each.join("; ")).context(format!("all {} mirrors failed", self.urls.len()))
     }
 
     /// The mirrors a split spreads over: the current one first, then, if
@@ -149,7 +147,7 @@ impl Worker {
     /// else starts over on the new mirror: bytes from two servers are never
     /// spliced unverified. A split file always starts over.
     pub(super) async fn fail_over(&mut self, err: &DownloadError) -> Result<bool, Stop> {
-        self.mirrors.fail_current(err.chain());
+        self.mirrors.fail_current(err.cause());
         self.switch_mirror(err).await
     }
 
@@ -250,7 +248,7 @@ pub(super) struct Mirror {
 pub(super) struct MirrorState {
     /// Given up for this file; its last error is in `error`.
     pub dropped: bool,
-    pub error: Option<String>,
+    pub error: Option<Cause>,
     /// False until the validators below are what this mirror must match;
     /// until then requests go without If-Range (a checksum vouches).
     pub known: bool,
@@ -302,16 +300,16 @@ impl SplitMirrors {
     }
 
     /// Each mirror's error, if it failed during the split.
-    pub fn errors(&self) -> Vec<Option<String>> {
+    pub fn errors(&self) -> Vec<Option<Cause>> {
         self.states().iter().map(|m| m.error.clone()).collect()
     }
 
     /// Gives up mirror `m` for this file because of `why`, unless it is the
     /// last one left; true when another mirror can take over.
-    pub fn drop_mirror(&self, m: usize, why: &str) -> bool {
+    pub fn drop_mirror(&self, m: usize, why: &Cause) -> bool {
         let mut states = self.states();
         let others = states.iter().enumerate().any(|(i, s)| i != m && !s.dropped);
-        states[m].error = Some(why.to_string());
+        states[m].error = Some(why.clone());
         if others {
             states[m].dropped = true;
         }
@@ -323,5 +321,38 @@ impl SplitMirrors {
         let states = self.states();
         let n = states.len();
         (0..n).map(|k| (m + k) % n).find(|&i| !states[i].dropped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(urls: &[&str]) -> JobSpec {
+        let url = |text: &str| Url::parse(text).expect("a valid URL");
+        JobSpec {
+            url: url(urls[0]),
+            mirrors: urls[1..].iter().map(|text| url(text)).collect(),
+            path: crate::naming::RelPath::parse("f").expect("a valid path"),
+            checksum: None,
+            headers: Vec::new(),
+            origin: crate::list::Origin {
+                source: std::sync::Arc::from("test"),
+                line: 1,
+            },
+        }
+    }
+
+    #[test]
+    fn the_summary_gives_each_mirror_its_last_error_or_not_tried() {
+        let mut set = MirrorSet::new(&spec(&["http://u:pw@a/f", "http://b/f", "http://c/f"]));
+        set.fail_current(Cause::new("http://u:***@a/f answered 404"));
+        set.failed(2, Cause::new("reset").context("bytes 0-9"));
+        assert_eq!(
+            set.summary(),
+            "all 3 mirrors failed: http://u:***@a/f: http://u:***@a/f answered 404; \
+             http://b/f: not tried; http://c/f: bytes 0-9: reset"
+        );
+        assert_eq!(set.next_untried(), Some(1));
     }
 }

@@ -25,6 +25,7 @@ use crate::error::DownloadError;
 use crate::event::RestartReason;
 use crate::http::answer::{classify, Answer, Asked, Ours};
 use crate::http::range::if_range_value;
+use crate::safe_url::SafeUrl;
 use crate::store::part::{self, PartWriter, PrefixHash, Start};
 
 /// Largest read of the hashing task, to keep its buffer bounded.
@@ -164,7 +165,7 @@ struct Slot<'a> {
     from: u64,
     pos: u64,
     limit: BodyLimit,
-    url_text: &'a str,
+    url_text: &'a SafeUrl,
 }
 
 impl Sink for Slot<'_> {
@@ -233,7 +234,7 @@ impl Sink for Slot<'_> {
             return Ok(());
         }
         Err(DownloadError::Truncated {
-            url: self.url_text.to_string(),
+            url: self.url_text.clone(),
             got: self.pos,
             expected: plan.asked(slot).unwrap_or(self.claim.end),
         })

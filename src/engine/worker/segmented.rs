@@ -230,10 +230,11 @@ impl Conn {
             ConnEnd::Cancelled => return Err(ConnEnd::Cancelled),
         };
         let Some(backoff) = self.retry.next(&err, got > 0) else {
-            if !super::fails_over(&err) || !self.ctx.mirrors.drop_mirror(self.m, &err.chain()) {
+            let why = err.cause();
+            if !super::fails_over(&err) || !self.ctx.mirrors.drop_mirror(self.m, &why) {
                 return Err(ConnEnd::Failed(err));
             }
-            return Ok(self.move_on(&err.cause()).await);
+            return Ok(self.move_on(&why).await);
         };
         // HTTP byte ranges name their last byte, not the end.
         let reason = err.cause().context(format!(

@@ -135,7 +135,7 @@ impl Worker {
             Answer::Mismatch(why) => {
                 let reason = RestartReason::from(why);
                 let err = DownloadError::BadRange {
-                    url: self.mirrors.text().to_string(),
+                    url: self.mirrors.text().clone(),
                     reason: crate::error::RangeFault::Restarted(reason.clone()),
                 };
                 self.restart(reason).await?;
@@ -155,7 +155,7 @@ impl Worker {
         if self.rec.total.is_some_and(|total| self.pos > total) {
             self.restart(RestartReason::LongerThanServer).await?;
             return Err(Stop::Failed(DownloadError::BadRange {
-                url: self.mirrors.text().to_string(),
+                url: self.mirrors.text().clone(),
                 reason: crate::error::RangeFault::LengthShrank,
             }));
         }
@@ -213,7 +213,7 @@ impl Stream<'_> {
         resp: reqwest::Response,
     ) -> Result<(), Stop> {
         let shared = w.shared.clone();
-        let url = w.mirrors.text().to_string();
+        let url = w.mirrors.text().clone();
         let body = Body::new(resp, &shared, &shared.cancel, &url);
         let every = shared.cfg.checkpoint_every;
         pour(&mut Stream { w }, body, part, every).await
@@ -277,7 +277,7 @@ impl Sink for Stream<'_> {
         let w = &mut *self.w;
         match w.rec.total {
             Some(total) if w.pos < total => Err(DownloadError::Truncated {
-                url: w.mirrors.text().to_string(),
+                url: w.mirrors.text().clone(),
                 got: w.pos,
                 expected: total,
             }),

@@ -12,6 +12,7 @@
 use std::time::{Duration, Instant};
 
 use crate::error::DownloadError;
+use crate::safe_url::SafeUrl;
 
 /// Buckets a window is cut into: the verdict comes at most one bucket (a
 /// thirtieth of the window, a second by default) later than an exact
@@ -55,9 +56,9 @@ pub(crate) struct TooSlow {
 
 impl TooSlow {
     /// The attempt's error, naming the URL.
-    pub fn into_error(self, url: &str) -> DownloadError {
+    pub fn into_error(self, url: &SafeUrl) -> DownloadError {
         DownloadError::TooSlow {
-            url: url.to_string(),
+            url: url.clone(),
             min_per_sec: self.min_per_sec,
             got: self.got,
             secs: self.window.as_secs_f64(),

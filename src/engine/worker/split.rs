@@ -130,7 +130,7 @@ impl Worker {
             segmented::SegEnd::Failed(err) => {
                 // Every mirror of the split failed: on to one not tried yet.
                 if !self.mirrors.current_failed() {
-                    self.mirrors.fail_current(err.chain());
+                    self.mirrors.fail_current(err.cause());
                 }
                 match self.switch_mirror(&err).await {
                     Ok(true) => None,
