@@ -3,8 +3,8 @@
 //!
 //! - `resume`: where to resume, and the re-hash of the prefix kept;
 //! - `single`: one request streaming the rest of the file into the `.part`;
-//! - `split`: whether and how a file is split, what its connections
-//!   share (`split::Ctx`), and what the split's end means;
+//! - `split`: whether and how a file is split, and what the split's end
+//!   means; `split_state`: what its connections share (`Ctx`);
 //! - `segmented`: a split file's connections, their scheduling and work
 //!   stealing; `range`: one range from request to disk, and the hash that
 //!   follows the written prefix;
@@ -44,6 +44,7 @@ mod segmented;
 mod single;
 mod speed;
 mod split;
+mod split_state;
 
 use job::Job;
 use limit::BodyLimit;

@@ -18,7 +18,7 @@ use super::body::{within_stall, Body};
 use super::limit::{BodyLimit, Cut};
 use super::mirrors::MirrorState;
 use super::pour::{pour, Admit, Sink};
-use super::split::{lock, Ctx};
+use super::split_state::{lock, Ctx};
 use super::Stop;
 use crate::engine::segments::Claim;
 use crate::error::DownloadError;

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use tokio::task::JoinSet;
 
 use super::range::{fetch, hash_frontier, request, sync_file, ConnEnd};
-use super::split::{lock, Ctx};
+use super::split_state::{lock, Ctx};
 use crate::engine::retry::RetryState;
 use crate::engine::segments::Claim;
 use crate::engine::ConnPermit;

@@ -1,26 +1,18 @@
 //! The worker's side of a split download: whether a fresh answer is worth
 //! splitting and over how many connections, preallocating the `.part`,
 //! resuming a recorded plan, and turning how the connections ended
-//! ([`segmented::SegEnd`]) into the job's next step; and what the
-//! connections of a split file share ([`Ctx`]: its plan, mirrors and
-//! record, and how they are saved). The connections themselves, their
-//! scheduling and work stealing are `segmented`'s.
+//! ([`segmented::SegEnd`]) into the job's next step. What the connections
+//! of a split file share is `split_state`'s; the connections themselves,
+//! their scheduling and work stealing are `segmented`'s.
 
-use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
-
-use super::job::Job;
-use super::mirrors::SplitMirrors;
 use super::segmented;
+use super::split_state::{lock, Ctx};
 use super::{Next, Outcome, Stop, Worker, AUTO_SPLIT, MIN_PIECE};
 use crate::engine::segments::Plan;
 use crate::error::DownloadError;
 use crate::http::range::if_range_value;
-use crate::store::manifest::JobRecord;
 use crate::store::part::part_len;
 
 impl Worker {
@@ -159,54 +151,5 @@ impl Worker {
 
     pub(super) fn has_validator(&self) -> bool {
         if_range_value(self.rec.etag.as_deref(), self.rec.last_modified.as_deref()).is_some()
-    }
-}
-
-/// What the connections of one file share.
-pub(super) struct Ctx {
-    pub job: Arc<Job>,
-    /// The mirrors to spread over; the first answered the first request.
-    pub mirrors: SplitMirrors,
-    pub headers: Vec<(String, String)>,
-    pub part_path: PathBuf,
-    pub plan: Mutex<Plan>,
-    /// The job's record; saves copy it with the plan's current ranges.
-    pub rec: Mutex<JobRecord>,
-    /// Stops this file's connections (a child of the run's token).
-    pub stop: CancellationToken,
-    pub wake_hasher: Notify,
-    pub fetched: AtomicU64,
-}
-
-/// Lock that survives a poisoned mutex: the data is plain bookkeeping that
-/// a panicking connection cannot leave half-updated in a harmful way.
-pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl Ctx {
-    pub(super) fn io_err(&self, source: std::io::Error) -> DownloadError {
-        DownloadError::Io {
-            path: self.part_path.clone(),
-            source,
-        }
-    }
-
-    /// Persists the plan; `durable` after a sync, else it only has to
-    /// survive a killed process.
-    pub(super) fn save(&self, durable: bool) {
-        let rec = {
-            let plan = lock(&self.plan);
-            let mut rec = lock(&self.rec);
-            rec.segments = Some(plan.segments());
-            rec.bytes_done = plan.synced_total();
-            rec.boot_id = self.job.shared.boot_id.clone();
-            rec.clone()
-        };
-        self.job.save(rec, durable);
-    }
-
-    pub(super) fn progress(&self) {
-        self.job.progress(|| lock(&self.plan).written_total());
     }
 }
