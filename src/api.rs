@@ -213,10 +213,11 @@ impl DownloaderBuilder {
         self
     }
 
-    /// Connections to one host at once, over all files. By default, this is
-    /// [`DEFAULT_MAX_PER_HOST`](crate::DEFAULT_MAX_PER_HOST).
+    /// Connections to one host at once, over all files. By default as many
+    /// as [`jobs`](DownloaderBuilder::jobs), so that many downloads run at
+    /// once even when they all come from one host.
     pub fn max_per_host(mut self, n: u32) -> DownloaderBuilder {
-        self.settings.max_per_host = n as usize;
+        self.settings.max_per_host = Some(n as usize);
         self
     }
 

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::settings::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_JOBS, DEFAULT_LOWEST_SPEED_TIME, DEFAULT_MAX_PER_HOST,
-    DEFAULT_MAX_RETRY_WAIT, DEFAULT_MAX_TRIES, DEFAULT_RETRY_WAIT, DEFAULT_STALL_TIMEOUT,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_JOBS, DEFAULT_LOWEST_SPEED_TIME, DEFAULT_MAX_RETRY_WAIT,
+    DEFAULT_MAX_TRIES, DEFAULT_RETRY_WAIT, DEFAULT_STALL_TIMEOUT,
 };
 use crate::size::parse_size;
 
@@ -106,11 +106,11 @@ pub struct GetArgs {
     #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = DEFAULT_JOBS as usize)]
     #[arg(visible_alias = "max-concurrent-downloads", help_heading = CONNECTIONS)]
     pub jobs: usize,
-    /// Connections to one host at once.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PER_HOST as usize)]
+    /// Connections to one host at once [default: -j].
+    #[arg(long, value_name = "N")]
     #[arg(short = 'x', visible_alias = "max-connection-per-server")]
     #[arg(help_heading = CONNECTIONS)]
-    pub max_per_host: usize,
+    pub max_per_host: Option<usize>,
     /// Connections at once over the whole run [default: the larger of 16 and -j].
     #[arg(long, value_name = "N")]
     #[arg(help_heading = CONNECTIONS, hide_short_help = true)]
@@ -410,8 +410,11 @@ mod tests {
 
     #[test]
     fn aria2c_and_wget_spellings_set_the_same_fields() {
-        assert_eq!(get(&["-x", "8"]).max_per_host, 8);
-        assert_eq!(get(&["--max-connection-per-server", "7"]).max_per_host, 7);
+        assert_eq!(get(&["-x", "8"]).max_per_host, Some(8));
+        assert_eq!(
+            get(&["--max-connection-per-server", "7"]).max_per_host,
+            Some(7)
+        );
         assert_eq!(get(&["-k", "1M"]).min_split_size, 1 << 20);
         assert_eq!(get(&["--max-concurrent-downloads", "3"]).jobs, 3);
         assert_eq!(get(&["-t", "2"]).max_tries, 2);

@@ -516,7 +516,7 @@ mod tests {
                     retry-wait = 0.5\nallow-overwrite = true\nquiet = false\n";
         let args = get_with(text, &[]).expect("parse");
         assert_eq!(args.jobs, 16);
-        assert_eq!(args.max_per_host, 8);
+        assert_eq!(args.max_per_host, Some(8));
         assert_eq!(args.split, Some(2));
         assert_eq!(args.min_split_size, 1 << 20);
         assert_eq!(args.headers, ["X-A: b", "X-C: d"]);
@@ -531,7 +531,7 @@ mod tests {
         assert_eq!(args.jobs, 3);
         assert_eq!(args.headers, ["X-E: f"], "flags replace the file's list");
         assert_eq!(args.split, Some(1));
-        assert_eq!(args.max_per_host, 8);
+        assert_eq!(args.max_per_host, Some(8));
     }
 
     #[test]

@@ -24,8 +24,6 @@ use crate::netrc::{Netrc, NetrcError};
 
 /// Downloads at once, by default.
 pub const DEFAULT_JOBS: u32 = 8;
-/// Connections to one host at once, by default.
-pub const DEFAULT_MAX_PER_HOST: u32 = 4;
 /// Files at least this large are split automatically, by default (16 MiB).
 pub const DEFAULT_MIN_SPLIT_SIZE: u64 = 16 << 20;
 /// Attempts per file (the first one included), by default.
@@ -61,7 +59,9 @@ pub(crate) enum NetrcSource {
 pub(crate) struct Settings {
     pub out_dir: PathBuf,
     pub jobs: usize,
-    pub max_per_host: usize,
+    /// None: as many as `jobs`, so `-j N` is N downloads at once even when
+    /// they share a host.
+    pub max_per_host: Option<usize>,
     /// None: the larger of 16 and `jobs`.
     pub max_connections: Option<usize>,
     /// None: split large files automatically.
@@ -94,7 +94,7 @@ impl Settings {
         Settings {
             out_dir,
             jobs: DEFAULT_JOBS as usize,
-            max_per_host: DEFAULT_MAX_PER_HOST as usize,
+            max_per_host: None,
             max_connections: None,
             split: None,
             min_split_size: DEFAULT_MIN_SPLIT_SIZE,
@@ -121,7 +121,7 @@ impl Settings {
     pub fn check(&self) -> Result<(), SettingError> {
         let counts = [
             (self.jobs, Setting::Jobs),
-            (self.max_per_host, Setting::MaxPerHost),
+            (self.max_per_host.unwrap_or(1), Setting::MaxPerHost),
             (self.max_connections.unwrap_or(1), Setting::MaxConnections),
             (self.split.unwrap_or(1), Setting::Split),
             (self.max_tries as usize, Setting::MaxTries),
@@ -159,7 +159,8 @@ impl Settings {
         let max_speed = self.max_speed();
         let lowest_speed = lowest_speed(self.lowest_speed, max_speed)?;
         let max_connections = self.max_connections.unwrap_or(self.jobs.max(16));
-        let split_capped = split_capped(self.split, self.max_per_host, max_connections);
+        let max_per_host = self.max_per_host.unwrap_or(self.jobs);
+        let split_capped = split_capped(self.split, max_per_host, max_connections);
         let client = ClientOptions {
             connect_timeout: self.connect_timeout,
             user_agent: self.user_agent,
@@ -174,7 +175,7 @@ impl Settings {
             engine: EngineConfig {
                 out_dir: self.out_dir,
                 jobs: self.jobs,
-                max_per_host: self.max_per_host,
+                max_per_host,
                 max_connections,
                 split: self.split,
                 min_split_size: self.min_split_size,

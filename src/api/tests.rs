@@ -73,7 +73,11 @@ fn typed_setters_reach_the_engine_and_the_last_one_wins() {
 
 #[test]
 fn a_split_above_a_cap_warns_in_the_libraries_words() {
-    let dl = Downloader::builder("x").split(8).build().expect("valid");
+    let dl = Downloader::builder("x")
+        .jobs(4)
+        .split(8)
+        .build()
+        .expect("valid");
     assert_eq!(dl.warnings.len(), 1);
     assert!(dl.warnings[0].starts_with("split 8 is more than max_per_host 4"));
 }

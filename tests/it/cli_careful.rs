@@ -224,7 +224,7 @@ fn split_above_max_per_host_warns_naming_both_flags_and_keeps_the_cap() {
 
     let out = sb
         .haul(["get", &server.url("/s.bin"), "-d", &sb.dir_arg()])
-        .args(["--split", "8"])
+        .args(["--split", "8", "-j", "4"])
         .run();
 
     out.assert_code(0);
@@ -292,7 +292,7 @@ fn split_warning_goes_in_the_json_summary_and_stdout_stays_json() {
 
     let out = sb
         .haul(["get", &server.url("/f.bin"), "-d", &sb.dir_arg()])
-        .args(["--json", "--split", "8"])
+        .args(["--json", "--split", "8", "-j", "4"])
         .run();
 
     out.assert_code(0);

@@ -141,6 +141,34 @@ fn j1_keeps_one_download_in_flight() {
 }
 
 #[test]
+fn j_is_that_many_downloads_at_once_from_one_host_without_a_per_host_cap() {
+    let server = TestServer::start();
+    let sb = Sandbox::new();
+    let names: Vec<String> = (0..12).map(|i| format!("one{i}.bin")).collect();
+    for (i, name) in names.iter().enumerate() {
+        let path = format!("/{name}");
+        server.add_file(&path, body(160 + i as u64, 256 * 1024));
+        // A second each, so all twelve are still running when the last starts.
+        server.set_rate(&path, 256 * 1024);
+    }
+    let list: String = names
+        .iter()
+        .map(|n| format!("{}\n", server.url(&format!("/{n}"))))
+        .collect();
+    sb.write("list.txt", list);
+
+    let out = sb
+        .haul(["get", "-i", "list.txt", "-d", &sb.dir_arg(), "-j", "12"])
+        .run();
+
+    out.assert_code(0);
+    for (i, name) in names.iter().enumerate() {
+        assert_file_eq(&sb.dl(name), &body(160 + i as u64, 256 * 1024));
+    }
+    assert_eq!(server.max_in_flight("127.0.0.1"), 12, "{out}");
+}
+
+#[test]
 fn max_per_host_limits_each_host_separately() {
     let server = TestServer::start();
     let sb = Sandbox::new();
