@@ -214,8 +214,9 @@ impl DownloaderBuilder {
     }
 
     /// Connections to one host at once, over all files. By default as many
-    /// as [`jobs`](DownloaderBuilder::jobs), so that many downloads run at
-    /// once even when they all come from one host.
+    /// as [`jobs`](DownloaderBuilder::jobs) (so that many downloads run at
+    /// once even when they all come from one host), and at least 4 (so a
+    /// large file can still be split when few run at once).
     pub fn max_per_host(mut self, n: u32) -> DownloaderBuilder {
         self.settings.max_per_host = Some(n as usize);
         self

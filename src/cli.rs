@@ -106,7 +106,7 @@ pub struct GetArgs {
     #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = DEFAULT_JOBS as usize)]
     #[arg(visible_alias = "max-concurrent-downloads", help_heading = CONNECTIONS)]
     pub jobs: usize,
-    /// Connections to one host at once [default: -j].
+    /// Connections to one host at once [default: -j, at least 4].
     #[arg(long, value_name = "N")]
     #[arg(short = 'x', visible_alias = "max-connection-per-server")]
     #[arg(help_heading = CONNECTIONS)]

@@ -24,6 +24,10 @@ use crate::netrc::{Netrc, NetrcError};
 
 /// Downloads at once, by default.
 pub const DEFAULT_JOBS: u32 = 8;
+/// The per-host cap when none is given is `jobs`, but never below this: a
+/// run of few downloads (`-j 1`) can still split a large file over the
+/// connections an automatic split uses.
+pub const PER_HOST_FLOOR: usize = 4;
 /// Files at least this large are split automatically, by default (16 MiB).
 pub const DEFAULT_MIN_SPLIT_SIZE: u64 = 16 << 20;
 /// Attempts per file (the first one included), by default.
@@ -60,7 +64,7 @@ pub(crate) struct Settings {
     pub out_dir: PathBuf,
     pub jobs: usize,
     /// None: as many as `jobs`, so `-j N` is N downloads at once even when
-    /// they share a host.
+    /// they share a host, and at least [`PER_HOST_FLOOR`].
     pub max_per_host: Option<usize>,
     /// None: the larger of 16 and `jobs`.
     pub max_connections: Option<usize>,
@@ -159,7 +163,7 @@ impl Settings {
         let max_speed = self.max_speed();
         let lowest_speed = lowest_speed(self.lowest_speed, max_speed)?;
         let max_connections = self.max_connections.unwrap_or(self.jobs.max(16));
-        let max_per_host = self.max_per_host.unwrap_or(self.jobs);
+        let max_per_host = self.max_per_host.unwrap_or(self.jobs.max(PER_HOST_FLOOR));
         let split_capped = split_capped(self.split, max_per_host, max_connections);
         let client = ClientOptions {
             connect_timeout: self.connect_timeout,
