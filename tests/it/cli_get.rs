@@ -110,10 +110,15 @@ fn reads_the_list_from_stdin() {
 /// Four paced bodies (about 0.25 s each) give a parallel client every chance
 /// to overlap them.
 fn add_paced_files(server: &TestServer, names: &[&str], seed: u64) {
+    add_files_at(server, names, seed, 1024 * 1024);
+}
+
+/// 256 KiB files served at `rate` bytes a second each.
+fn add_files_at(server: &TestServer, names: &[&str], seed: u64, rate: u64) {
     for (i, name) in names.iter().enumerate() {
         let path = format!("/{name}");
         server.add_file(&path, body(seed + i as u64, 256 * 1024));
-        server.set_rate(&path, 1024 * 1024);
+        server.set_rate(&path, rate);
     }
 }
 
@@ -144,13 +149,10 @@ fn j1_keeps_one_download_in_flight() {
 fn j_is_that_many_downloads_at_once_from_one_host_without_a_per_host_cap() {
     let server = TestServer::start();
     let sb = Sandbox::new();
-    let names: Vec<String> = (0..12).map(|i| format!("one{i}.bin")).collect();
-    for (i, name) in names.iter().enumerate() {
-        let path = format!("/{name}");
-        server.add_file(&path, body(160 + i as u64, 256 * 1024));
-        // A second each, so all twelve are still running when the last starts.
-        server.set_rate(&path, 256 * 1024);
-    }
+    let owned: Vec<String> = (0..12).map(|i| format!("one{i}.bin")).collect();
+    let names: Vec<&str> = owned.iter().map(String::as_str).collect();
+    // A second each, so all twelve are still running when the last starts.
+    add_files_at(&server, &names, 160, 256 * 1024);
     let list: String = names
         .iter()
         .map(|n| format!("{}\n", server.url(&format!("/{n}"))))
