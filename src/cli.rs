@@ -107,6 +107,9 @@ pub struct GetArgs {
     #[arg(visible_alias = "max-concurrent-downloads", help_heading = CONNECTIONS)]
     pub jobs: usize,
     /// Connections to one host at once [default: -j, at least 4].
+    ///
+    /// Over HTTP/2 a host's downloads are streams on its open connections:
+    /// only -j bounds them.
     #[arg(long, value_name = "N")]
     #[arg(short = 'x', visible_alias = "max-connection-per-server")]
     #[arg(help_heading = CONNECTIONS)]

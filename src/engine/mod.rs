@@ -520,9 +520,19 @@ const HOSTS_KEPT: usize = 1024;
 
 /// Each host's connection semaphore, for the hosts seen lately.
 struct HostSlots {
-    by_host: HashMap<String, Arc<Semaphore>>,
+    by_host: HashMap<String, HostSlot>,
     /// The size at which the next new host first drops the idle ones.
     prune_at: usize,
+}
+
+/// One host's connections, and whether it answers over HTTP/2.
+struct HostSlot {
+    sem: Arc<Semaphore>,
+    /// Its answers came over HTTP/2, where every download to it is a
+    /// stream on one shared connection: the caps count connections, so
+    /// they no longer hold its downloads back (`jobs` still does, and the
+    /// server's own stream limit, which the client waits on).
+    multiplexed: bool,
 }
 
 /// One connection's right to exist; dropping it wakes the dispatcher.
@@ -564,14 +574,26 @@ impl Limits {
                 // permit holds its semaphore), so dropping it loses no
                 // count: a long stream's hosts are not all kept. Doubling
                 // the mark keeps the sweeps rare.
-                hosts.by_host.retain(|_, sem| Arc::strong_count(sem) > 1);
+                hosts
+                    .by_host
+                    .retain(|_, slot| Arc::strong_count(&slot.sem) > 1);
                 hosts.prune_at = (2 * hosts.by_host.len()).max(HOSTS_KEPT);
             }
-            hosts
+            let slot = hosts
                 .by_host
                 .entry(host.to_string())
-                .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))
-                .clone()
+                .or_insert_with(|| HostSlot {
+                    sem: Arc::new(Semaphore::new(self.per_host)),
+                    multiplexed: false,
+                });
+            if slot.multiplexed {
+                return Some(ConnPermit {
+                    global: None,
+                    host: None,
+                    freed: self.freed.clone(),
+                });
+            }
+            slot.sem.clone()
         };
         let host = host_sem.try_acquire_owned().ok()?;
         let global = self.global.clone().try_acquire_owned().ok()?;
@@ -580,6 +602,29 @@ impl Limits {
             host: Some(host),
             freed: self.freed.clone(),
         })
+    }
+}
+
+impl Limits {
+    /// Learns from an answer to a request for `asked` whether its host
+    /// multiplexes (HTTP/2, and no redirect to another host on the way);
+    /// once it does, queued downloads for it may start at once.
+    pub(crate) fn note_answer(&self, asked: &url::Url, answer: &reqwest::Response) {
+        if answer.version() != reqwest::Version::HTTP_2 {
+            return;
+        }
+        let host = host_key(asked);
+        if host_key(answer.url()) != host {
+            return;
+        }
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(slot) = hosts.by_host.get_mut(&host) else {
+            return;
+        };
+        if !slot.multiplexed {
+            slot.multiplexed = true;
+            self.freed.notify_one();
+        }
     }
 }
 

@@ -78,6 +78,7 @@ pub(super) async fn request(
     let resp = within_stall(&ctx.stop, stall, &mirror.url_text, req)
         .await?
         .map_err(|err| DownloadError::fetching(&mirror.url_text, err))?;
+    ctx.job.shared.limits.note_answer(&mirror.url, &resp);
     let asked = Asked::Span {
         first: from,
         last: to - 1,

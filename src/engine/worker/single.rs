@@ -74,6 +74,7 @@ impl Worker {
             .get(self.mirrors.url(), &self.spec.headers, &own);
         let resp = self.cancellable(sent).await?;
         let resp = resp.map_err(|err| DownloadError::fetching(self.mirrors.text(), err))?;
+        self.shared.limits.note_answer(self.mirrors.url(), &resp);
         let asked = Asked::Rest {
             from: self.pos,
             total: self.rec.total,

@@ -25,6 +25,12 @@ use tokio_util::sync::CancellationToken;
 /// A TLS acceptor for `localhost` with a fresh self-signed certificate, and
 /// that certificate's PEM (for `--ca-cert`).
 pub fn localhost_acceptor() -> (tokio_rustls::TlsAcceptor, String) {
+    localhost_acceptor_offering(&[])
+}
+
+/// As [`localhost_acceptor`], offering `protocols` by ALPN (`b"h2"` for
+/// HTTP/2).
+pub fn localhost_acceptor_offering(protocols: &[&[u8]]) -> (tokio_rustls::TlsAcceptor, String) {
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
         .expect("generate a certificate");
     let cert_pem = certified.cert.pem();
@@ -32,12 +38,13 @@ pub fn localhost_acceptor() -> (tokio_rustls::TlsAcceptor, String) {
     let key_der =
         rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("protocol versions")
         .with_no_client_auth()
         .with_single_cert(vec![cert_der], key_der)
         .expect("server config");
+    config.alpn_protocols = protocols.iter().map(|p| p.to_vec()).collect();
     (tokio_rustls::TlsAcceptor::from(Arc::new(config)), cert_pem)
 }
 
