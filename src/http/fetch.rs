@@ -86,7 +86,23 @@ impl Fetcher {
         job_headers: &[(String, String)],
         own: &[(HeaderName, String)],
     ) -> Result<reqwest::Response, FetchError> {
-        let mut chain = Chain::new(url, self.allow_insecure_redirect);
+        self.get_at(url, None, job_headers, own).await
+    }
+
+    /// As [`Fetcher::get`], but starting at `resolved`, where an earlier
+    /// GET of `url` ended up, instead of walking its redirects again; the
+    /// user's headers and credentials still go only to `url`'s origin.
+    pub async fn get_at(
+        &self,
+        url: &Url,
+        resolved: Option<&Url>,
+        job_headers: &[(String, String)],
+        own: &[(HeaderName, String)],
+    ) -> Result<reqwest::Response, FetchError> {
+        let mut chain = match resolved {
+            Some(at) => Chain::resumed(url, at, self.allow_insecure_redirect),
+            None => Chain::new(url, self.allow_insecure_redirect),
+        };
         loop {
             let req = self.request(&chain, url, job_headers, own);
             let resp = req.send().await.map_err(|source| FetchError::Send {

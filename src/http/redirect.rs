@@ -77,6 +77,20 @@ impl Chain {
         }
     }
 
+    /// A chain for `start` that goes straight to `at`, where an earlier
+    /// request for `start` was redirected: what `start`'s origin may be
+    /// sent is judged as if the redirects had been followed again.
+    pub fn resumed(start: &Url, at: &Url, allow_insecure: bool) -> Chain {
+        let start = bare(start.clone());
+        let current = bare(at.clone());
+        Chain {
+            visited: vec![start.clone(), current.clone()],
+            current,
+            start,
+            allow_insecure,
+        }
+    }
+
     /// The URL to request now, without userinfo or fragment.
     pub fn current(&self) -> &Url {
         &self.current
@@ -141,6 +155,12 @@ impl Chain {
 }
 
 /// `url` without userinfo and fragment.
+/// Whether an answer for `asked` came from elsewhere (`got` is the answer's
+/// URL): redirects were followed to reach it.
+pub fn redirected(asked: &Url, got: &Url) -> bool {
+    asked.origin() != got.origin() || asked.path() != got.path() || asked.query() != got.query()
+}
+
 fn bare(mut url: Url) -> Url {
     // Both fail only for URLs that cannot have userinfo at all.
     let _ = url.set_username("");

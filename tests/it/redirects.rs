@@ -9,7 +9,7 @@ use std::ffi::OsStr;
 
 use crate::support::bodies::{assert_file_eq, body};
 use crate::support::cli::{Outcome, Sandbox, FAST_RETRY};
-use crate::support::server::{LoggedRequest, TestServer};
+use crate::support::server::{Fault, LoggedRequest, TestServer};
 use crate::support::tls::TlsRedirector;
 
 /// `user:pw` as a basic-auth header value.
@@ -253,4 +253,68 @@ fn split_download_through_a_cross_origin_redirect() {
     for req in server.gets("/start") {
         assert_carries_secrets(&req);
     }
+}
+
+#[test]
+fn a_split_file_walks_its_redirects_once_and_sends_its_ranges_where_they_led() {
+    let server = TestServer::start();
+    let other = TestServer::start();
+    let sb = Sandbox::new();
+    let size = 16 << 20;
+    other.add_file("/big.bin", body(609, size));
+    // Paced, so several connections overlap.
+    other.set_rate("/big.bin", 8 << 20);
+    // Three hops, the last to another origin.
+    server.redirect("/r1", &server.url("/r2"), 302);
+    server.redirect("/r2", &other.url("/r3"), 307);
+    other.redirect("/r3", &other.url("/big.bin"), 302);
+    let entries = [(with_userinfo(&server, "/r1"), "big.bin")];
+
+    let out = get_with_secrets(&sb, &entries, &["--split", "4"]);
+
+    out.assert_code(0);
+    assert_file_eq(&sb.dl("big.bin"), &body(609, size));
+    let targets = other.gets("/big.bin");
+    let ranged = targets.iter().filter(|r| r.status == Some(206)).count();
+    assert!(ranged >= 3, "never split: {targets:?}");
+    let hops = [server.gets("/r1"), server.gets("/r2"), other.gets("/r3")];
+    assert_eq!(
+        hops.iter().map(Vec::len).collect::<Vec<_>>(),
+        [1, 1, 1],
+        "{} ranged GETs of the target",
+        targets.len()
+    );
+    for req in &targets {
+        assert_carries_no_secrets(req);
+    }
+    for req in &hops[0] {
+        assert_carries_secrets(req);
+    }
+}
+
+#[test]
+fn a_range_refused_where_the_redirects_led_walks_them_again_before_it_counts() {
+    let server = TestServer::start();
+    let other = TestServer::start();
+    let sb = Sandbox::new();
+    let size = 16 << 20;
+    other.add_file("/big.bin", body(610, size));
+    other.set_rate("/big.bin", 8 << 20);
+    server.redirect("/r1", &other.url("/big.bin"), 302);
+    // As an expired presigned link answers: once, for the first range sent
+    // straight to the target.
+    other.script_ranged("/big.bin", vec![Fault::Status(403)]);
+    let entries = [(with_userinfo(&server, "/r1"), "big.bin")];
+
+    let out = get_with_secrets(&sb, &entries, &["--split", "4"]);
+
+    out.assert_code(0);
+    assert_file_eq(&sb.dl("big.bin"), &body(610, size));
+    assert_eq!(
+        other.pending_faults("/big.bin"),
+        0,
+        "the 403 was never sent"
+    );
+    // The first answer's walk, and one more after the 403.
+    assert_eq!(server.gets("/r1").len(), 2, "{out}");
 }

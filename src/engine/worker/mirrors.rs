@@ -228,6 +228,7 @@ impl Worker {
             etag: self.rec.etag.clone().filter(|_| !learn),
             last_modified: self.rec.last_modified.clone().filter(|_| !learn),
             must_echo_etag: !first && !learn,
+            resolved: None,
         }
     }
 }
@@ -257,6 +258,9 @@ pub(super) struct MirrorState {
     /// Its 206s must carry `etag` itself: a mirror trusted on the first
     /// mirror's strong ETag alone may not leave it out.
     pub must_echo_etag: bool,
+    /// Where its redirects last led: ranges go there directly, and back
+    /// through the redirects once that fails.
+    pub resolved: Option<Url>,
 }
 
 /// The mirrors one split file spreads over, and what its connections have
@@ -297,6 +301,11 @@ impl SplitMirrors {
         states[m].known = true;
         states[m].etag = validators.etag;
         states[m].last_modified = validators.last_modified;
+    }
+
+    /// Mirror `m`'s redirects end at `at` for now (None: follow them).
+    pub fn resolve(&self, m: usize, at: Option<Url>) {
+        self.states()[m].resolved = at;
     }
 
     /// Each mirror's error, if it failed during the split.

@@ -25,6 +25,7 @@ use crate::error::DownloadError;
 use crate::event::RestartReason;
 use crate::http::answer::{classify, Answer, Asked, Ours};
 use crate::http::range::if_range_value;
+use crate::http::redirect::redirected;
 use crate::safe_url::SafeUrl;
 use crate::store::part::{self, PartWriter, PrefixHash, Start};
 
@@ -66,6 +67,7 @@ pub(super) async fn request(
         etag,
         last_modified,
         must_echo_etag: must_echo,
+        resolved,
         ..
     } = ctx.mirrors.state(m);
     let total = lock(&ctx.plan).total();
@@ -73,7 +75,24 @@ pub(super) async fn request(
     if let Some(validator) = if_range_value(etag.as_deref(), last_modified.as_deref()) {
         own.push((IF_RANGE, validator));
     }
-    let req = ctx.job.shared.client.get(&mirror.url, &ctx.headers, &own);
+    let client = &ctx.job.shared.client;
+    let req = async {
+        if let Some(at) = &resolved {
+            // Straight to where the redirects led before. Anything but a
+            // 206 from there (an expired link, a moved file) goes back
+            // through the redirects before it counts against the mirror.
+            match client
+                .get_at(&mirror.url, Some(at), &ctx.headers, &own)
+                .await
+            {
+                Ok(resp) if resp.status() == reqwest::StatusCode::PARTIAL_CONTENT => {
+                    return Ok(resp)
+                }
+                _ => ctx.mirrors.resolve(m, None),
+            }
+        }
+        client.get(&mirror.url, &ctx.headers, &own).await
+    };
     let stall = ctx.job.shared.cfg.stall_timeout;
     let resp = within_stall(&ctx.stop, stall, &mirror.url_text, req)
         .await?
@@ -99,6 +118,9 @@ pub(super) async fn request(
             if !known {
                 // Its first right answer: from now on it must keep to it.
                 ctx.mirrors.learn(m, validators);
+            }
+            if redirected(&mirror.url, resp.url()) {
+                ctx.mirrors.resolve(m, Some(resp.url().clone()));
             }
             Ok(resp)
         }

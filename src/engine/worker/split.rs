@@ -13,6 +13,7 @@ use super::{Next, Outcome, Stop, Worker, AUTO_SPLIT, MIN_PIECE};
 use crate::engine::segments::Plan;
 use crate::error::DownloadError;
 use crate::http::range::if_range_value;
+use crate::http::redirect::redirected;
 use crate::store::part::part_len;
 
 impl Worker {
@@ -84,6 +85,13 @@ impl Worker {
             wake_hasher: tokio::sync::Notify::new(),
             fetched: std::sync::atomic::AtomicU64::new(0),
         });
+        if let Some(first) = &first {
+            // The first answer walked the redirects once for the file: the
+            // ranges go where they led (mirror 0 is the one that answered).
+            if redirected(self.mirrors.url(), first.url()) {
+                ctx.mirrors.resolve(0, Some(first.url().clone()));
+            }
+        }
         let connections = self.connections_for(total);
         let end = segmented::run(ctx.clone(), first, connections, self.seed).await;
         self.fetched += ctx.fetched.load(std::sync::atomic::Ordering::Relaxed);
