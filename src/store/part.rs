@@ -402,24 +402,40 @@ fn nofollow(opts: &mut std::fs::OpenOptions) -> &mut std::fs::OpenOptions {
 fn open_at_blocking(path: &Path, offset: u64) -> std::io::Result<std::fs::File> {
     use std::io::Seek;
     // A symlink planted where the `.part` goes must not redirect our writes
-    // outside the output directory: named in a clear error here, and
-    // O_NOFOLLOW closes the gap between this look and the open.
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
-        if meta.file_type().is_symlink() {
-            return Err(refuse_link(path));
-        }
+    // outside the output directory. Where O_NOFOLLOW exists it refuses one
+    // at the open, and the look that names it in a clear error is taken
+    // only when the open fails: thousands of small files pay no extra
+    // syscall each. Elsewhere the look comes first.
+    #[cfg(not(unix))]
+    if is_symlink(path) {
+        return Err(refuse_link(path));
     }
+    // From zero, O_TRUNC cuts the file in the open itself; a new file then
+    // costs no ftruncate and no seek.
     let mut file = nofollow(
         std::fs::OpenOptions::new()
             .create(true)
-            .truncate(false)
+            .truncate(offset == 0)
             .read(true)
             .write(true),
     )
-    .open(path)?;
-    file.set_len(offset)?;
-    file.seek(std::io::SeekFrom::Start(offset))?;
+    .open(path)
+    .map_err(|err| {
+        if is_symlink(path) {
+            refuse_link(path)
+        } else {
+            err
+        }
+    })?;
+    if offset > 0 {
+        file.set_len(offset)?;
+        file.seek(std::io::SeekFrom::Start(offset))?;
+    }
     Ok(file)
+}
+
+fn is_symlink(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink())
 }
 
 /// Opens a preallocated `.part` for writing at `offset`; O_NOFOLLOW refuses
