@@ -6,6 +6,12 @@
 //! manifest never claims bytes that are not on disk. One fsync covers every
 //! record that arrived while the last one ran (group commit), which keeps the
 //! cost per update flat however many jobs run.
+//!
+//! A finished file's rename is done here too ([`Recorder::finish`]), by the
+//! thread that syncs the journal, right after the fsync that makes its
+//! "done" durable: the rename can never run ahead of that record, and a
+//! small file's end costs its worker one wait instead of a wait for the
+//! record and another trip to the blocking pool for the rename.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,6 +30,13 @@ enum Msg {
         durable: bool,
     },
     SaveSynced(JobRecord, oneshot::Sender<Result<(), RecordError>>),
+    /// Like `SaveSynced`, then renames `part` to `to` once the record is on disk.
+    Finish {
+        rec: JobRecord,
+        part: PathBuf,
+        to: PathBuf,
+        done: oneshot::Sender<Result<(), FinishError>>,
+    },
     /// Matches jobs with the manifest and appends the records of new ones.
     Reconcile {
         jobs: Vec<(JobId, Arc<JobSpec>)>,
@@ -46,6 +59,17 @@ pub enum RecordError {
     /// The journal's fsync failed; every later sync reports the same error.
     #[error("cannot sync the manifest journal")]
     Sync(#[source] Arc<std::io::Error>),
+}
+
+/// Why a finished file did not get its final name.
+#[derive(Debug, thiserror::Error)]
+pub enum FinishError {
+    /// Its "done" record is not on disk, so it was not renamed.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// The record is on disk; the rename failed.
+    #[error("cannot rename the .part to its final name")]
+    Rename(#[source] std::io::Error),
 }
 
 /// A cheap handle workers use to persist their job's record.
@@ -94,6 +118,26 @@ impl Recorder {
         done_rx.await.map_err(|_| RecordError::Stopped)?
     }
 
+    /// Records a finished file's "done" state, and once that is on disk
+    /// renames its complete, synced `part` to `to`.
+    pub async fn finish(
+        &self,
+        rec: JobRecord,
+        part: PathBuf,
+        to: PathBuf,
+    ) -> Result<(), FinishError> {
+        let (done, finished) = oneshot::channel();
+        self.tx
+            .send(Msg::Finish {
+                rec,
+                part,
+                to,
+                done,
+            })
+            .map_err(|_| RecordError::Stopped)?;
+        finished.await.map_err(|_| RecordError::Stopped)?
+    }
+
     /// Reconciles jobs that arrive while the run goes on (see
     /// `engine::reconcile`). Their new records are appended without a sync
     /// of their own: a pending record claims no bytes.
@@ -127,8 +171,47 @@ impl RecorderThread {
     }
 }
 
+/// A worker waiting for the next fsync of the journal.
+enum Ack {
+    Synced(oneshot::Sender<Result<(), RecordError>>),
+    /// Waits for the rename that follows the fsync as well.
+    Promote {
+        part: PathBuf,
+        to: PathBuf,
+        done: oneshot::Sender<Result<(), FinishError>>,
+    },
+}
+
+impl Ack {
+    /// Answers with `err`: the record is not known to be on disk, so
+    /// nothing is renamed.
+    fn fail(self, err: RecordError) {
+        match self {
+            Ack::Synced(done) => {
+                let _ = done.send(Err(err));
+            }
+            Ack::Promote { done, .. } => {
+                let _ = done.send(Err(FinishError::Record(err)));
+            }
+        }
+    }
+
+    /// Answers after a successful fsync, renaming first if asked.
+    fn synced(self) {
+        match self {
+            Ack::Synced(done) => {
+                let _ = done.send(Ok(()));
+            }
+            Ack::Promote { part, to, done } => {
+                let renamed = crate::store::part::promote_blocking(&part, &to);
+                let _ = done.send(renamed.map_err(FinishError::Rename));
+            }
+        }
+    }
+}
+
 /// Acks waiting for the next fsync of the journal.
-type Acks = Vec<oneshot::Sender<Result<(), RecordError>>>;
+type Acks = Vec<Ack>;
 
 fn actor(
     mut manifest: Manifest,
@@ -223,7 +306,17 @@ impl Batch {
                 self.append(manifest, rec);
             }
             Msg::SaveSynced(rec, done) => {
-                self.waiting.push(done);
+                self.waiting.push(Ack::Synced(done));
+                self.sync = true;
+                self.append(manifest, rec);
+            }
+            Msg::Finish {
+                rec,
+                part,
+                to,
+                done,
+            } => {
+                self.waiting.push(Ack::Promote { part, to, done });
                 self.sync = true;
                 self.append(manifest, rec);
             }
@@ -256,8 +349,8 @@ impl Batch {
         losses.lost += self.lost;
         match self.failure {
             Some(err) => {
-                for done in self.waiting {
-                    let _ = done.send(Err(RecordError::Append(err.clone())));
+                for ack in self.waiting {
+                    ack.fail(RecordError::Append(err.clone()));
                 }
                 losses
                     .first
@@ -285,11 +378,11 @@ fn syncer(journal: std::fs::File, rx: std::sync::mpsc::Receiver<Acks>) -> std::i
         if failure.is_none() {
             failure = journal.sync_data().err().map(Arc::new);
         }
-        for done in acks {
-            let _ = done.send(match &failure {
-                Some(err) => Err(RecordError::Sync(err.clone())),
-                None => Ok(()),
-            });
+        for ack in acks {
+            match &failure {
+                Some(err) => ack.fail(RecordError::Sync(err.clone())),
+                None => ack.synced(),
+            }
         }
     }
     // The acks may still share the error: then a copy with its kind and
@@ -303,6 +396,49 @@ fn syncer(journal: std::fs::File, rx: std::sync::mpsc::Receiver<Acks>) -> std::i
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::manifest::JobState;
+
+    /// What a later run would load for `path`, read while the run goes on.
+    fn loaded(dir: &Path, path: &str) -> Option<JobRecord> {
+        let records = Manifest::load_readonly(dir).ok().flatten()?;
+        records.into_iter().find(|r| r.path == path)
+    }
+
+    #[tokio::test]
+    async fn a_finished_file_gets_its_name_only_once_done_is_on_disk(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let (recorder, thread) = Recorder::spawn(Manifest::open(dir.path())?)?;
+        let (part, to) = (dir.path().join("a.bin.part"), dir.path().join("a.bin"));
+        std::fs::write(&part, b"abc")?;
+        let done = JobRecord {
+            state: JobState::Done,
+            bytes_done: 3,
+            total: Some(3),
+            ..JobRecord::pending("a.bin".into(), "http://h/a.bin".into())
+        };
+        recorder.finish(done, part.clone(), to.clone()).await?;
+        assert_eq!(std::fs::read(&to)?, b"abc");
+        assert!(!part.exists());
+        let state = loaded(dir.path(), "a.bin").map(|r| r.state);
+        assert_eq!(state, Some(JobState::Done), "the record precedes the name");
+
+        // A rename that fails is reported as such: the record stays done.
+        let gone = JobRecord {
+            path: "b.bin".into(),
+            ..loaded(dir.path(), "a.bin").ok_or("a.bin was recorded")?
+        };
+        let (part, to) = (dir.path().join("b.bin.part"), dir.path().join("b.bin"));
+        let err = recorder.finish(gone, part, to.clone()).await.err();
+        assert!(matches!(err, Some(FinishError::Rename(_))), "{err:?}");
+        assert!(!to.exists());
+        let state = loaded(dir.path(), "b.bin").map(|r| r.state);
+        assert_eq!(state, Some(JobState::Done));
+
+        drop(recorder);
+        assert_eq!(thread.join().await?, Vec::<String>::new());
+        Ok(())
+    }
 
     #[test]
     fn record_errors_read_as_the_messages_they_replace() {

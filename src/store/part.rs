@@ -57,6 +57,26 @@ pub fn part_len_blocking(path: &Path) -> std::io::Result<u64> {
 /// A write in flight: it hands back the file and the emptied buffer.
 type Pending = JoinHandle<std::io::Result<(std::fs::File, Vec<u8>)>>;
 
+/// The `.part` a writer writes to: opened by the first trip to the blocking
+/// pool that writes or syncs, so that trip opens, writes and syncs a small
+/// file at once instead of paying one more hop (and its thread wake-ups)
+/// for the open alone.
+enum Handle {
+    Unopened(PathBuf, Start),
+    Open(std::fs::File),
+}
+
+impl Handle {
+    /// The open file; blocking, for the pool.
+    fn into_file(self) -> std::io::Result<std::fs::File> {
+        match self {
+            Handle::Open(file) => Ok(file),
+            Handle::Unopened(path, Start::Cut(offset)) => open_at_blocking(&path, offset),
+            Handle::Unopened(path, Start::Within(offset)) => open_within_blocking(&path, offset),
+        }
+    }
+}
+
 /// Where a [`PartWriter`] starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {
@@ -76,15 +96,17 @@ pub enum Start {
 /// the caller decides when the bytes must be in the kernel ([`flush`]) or
 /// on disk ([`sync`]), with [`sync_due`] as the one checkpoint clock.
 ///
-/// A whole small file costs one trip to the pool to open and one to write
-/// and sync: lists of thousands of small files feel every hop.
+/// The file is opened on the pool by the first write or sync, so a whole
+/// small file costs one trip there (open, write, sync): lists of thousands
+/// of small files feel every hop. An open that fails (a symlink planted in
+/// the `.part`'s place, a full directory) fails that first write or sync.
 ///
 /// [`flush`]: PartWriter::flush
 /// [`sync`]: PartWriter::sync
 /// [`sync_due`]: PartWriter::sync_due
 pub struct PartWriter {
     /// None while a write is in flight, or after one failed.
-    file: Option<std::fs::File>,
+    file: Option<Handle>,
     buf: Vec<u8>,
     spare: Vec<u8>,
     pending: Option<Pending>,
@@ -100,19 +122,12 @@ pub struct PartWriter {
 }
 
 impl PartWriter {
-    /// Opens the `.part` at `start`, never through a symlink planted in its
-    /// place; `total` is the file's length if known, to size the buffer.
-    /// One trip to the blocking pool.
-    pub async fn open(path: &Path, start: Start, total: Option<u64>) -> std::io::Result<Self> {
-        let owned = path.to_path_buf();
-        let file = tokio::task::spawn_blocking(move || match start {
-            Start::Cut(offset) => open_at_blocking(&owned, offset),
-            Start::Within(offset) => open_within_blocking(&owned, offset),
-        })
-        .await
-        .map_err(std::io::Error::other)??;
-        Ok(PartWriter {
-            file: Some(file),
+    /// A writer of the `.part` at `start`, opened (never through a symlink
+    /// planted in its place) by the first write or sync; `total` is the
+    /// file's length if known, to size the buffer.
+    pub fn new(path: &Path, start: Start, total: Option<u64>) -> Self {
+        PartWriter {
+            file: Some(Handle::Unopened(path.to_path_buf(), start)),
             buf: Vec::new(),
             spare: Vec::new(),
             pending: None,
@@ -120,7 +135,7 @@ impl PartWriter {
             buffer: write_buffer(total),
             last_sync: Instant::now(),
             broken: None,
-        })
+        }
     }
 
     pub async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
@@ -129,9 +144,10 @@ impl PartWriter {
         if self.buf.len() >= self.buffer {
             self.wait_pending().await?;
             let data = std::mem::replace(&mut self.buf, std::mem::take(&mut self.spare));
-            let mut file = self.take_file()?;
+            let file = self.take_file()?;
             self.pending = Some(tokio::task::spawn_blocking(move || {
                 let mut data = data;
+                let mut file = file.into_file()?;
                 file.write_all(&data)?;
                 data.clear();
                 Ok((file, data))
@@ -177,8 +193,9 @@ impl PartWriter {
             return Ok(());
         }
         let mut data = std::mem::take(&mut self.buf);
-        let mut file = self.take_file()?;
+        let file = self.take_file()?;
         let (file, data) = tokio::task::spawn_blocking(move || {
+            let mut file = file.into_file()?;
             file.write_all(&data)?;
             if sync {
                 file.sync_data()?;
@@ -190,7 +207,7 @@ impl PartWriter {
         .map_err(std::io::Error::other)
         .and_then(|r| r)
         .inspect_err(|err| self.broken = Some((err.kind(), err.to_string())))?;
-        self.file = Some(file);
+        self.file = Some(Handle::Open(file));
         self.buf = data;
         self.unflushed = 0;
         Ok(())
@@ -202,13 +219,13 @@ impl PartWriter {
             let (file, spare) = done.inspect_err(|err| {
                 self.broken = Some((err.kind(), err.to_string()));
             })?;
-            self.file = Some(file);
+            self.file = Some(Handle::Open(file));
             self.spare = spare;
         }
         Ok(())
     }
 
-    fn take_file(&mut self) -> std::io::Result<std::fs::File> {
+    fn take_file(&mut self) -> std::io::Result<Handle> {
         self.file.take().ok_or_else(|| match &self.broken {
             Some((kind, msg)) => std::io::Error::new(*kind, msg.clone()),
             None => std::io::Error::other("the .part file was lost to an earlier write error"),
@@ -317,12 +334,13 @@ impl PrefixHash {
     }
 }
 
-/// Renames a complete, synced `.part` to its final name. The directory is
-/// not fsynced: the manifest already records the file as done, and a run
-/// after a crash that lost the rename finds the complete `.part` and
+/// Renames a complete, synced `.part` to its final name; blocking (the
+/// manifest's syncer calls it right after "done" is synced). The directory
+/// is not fsynced: the manifest already records the file as done, and a
+/// run after a crash that lost the rename finds the complete `.part` and
 /// renames it again.
-pub async fn promote(part: &Path, final_path: &Path) -> std::io::Result<()> {
-    tokio::fs::rename(part, final_path).await
+pub fn promote_blocking(part: &Path, final_path: &Path) -> std::io::Result<()> {
+    std::fs::rename(part, final_path)
 }
 
 /// Creates the directories between `root` and the file `rel` names, one
@@ -384,24 +402,40 @@ fn nofollow(opts: &mut std::fs::OpenOptions) -> &mut std::fs::OpenOptions {
 fn open_at_blocking(path: &Path, offset: u64) -> std::io::Result<std::fs::File> {
     use std::io::Seek;
     // A symlink planted where the `.part` goes must not redirect our writes
-    // outside the output directory: named in a clear error here, and
-    // O_NOFOLLOW closes the gap between this look and the open.
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
-        if meta.file_type().is_symlink() {
-            return Err(refuse_link(path));
-        }
+    // outside the output directory. Where O_NOFOLLOW exists it refuses one
+    // at the open, and the look that names it in a clear error is taken
+    // only when the open fails: thousands of small files pay no extra
+    // syscall each. Elsewhere the look comes first.
+    #[cfg(not(unix))]
+    if is_symlink(path) {
+        return Err(refuse_link(path));
     }
+    // From zero, O_TRUNC cuts the file in the open itself; a new file then
+    // costs no ftruncate and no seek.
     let mut file = nofollow(
         std::fs::OpenOptions::new()
             .create(true)
-            .truncate(false)
+            .truncate(offset == 0)
             .read(true)
             .write(true),
     )
-    .open(path)?;
-    file.set_len(offset)?;
-    file.seek(std::io::SeekFrom::Start(offset))?;
+    .open(path)
+    .map_err(|err| {
+        if is_symlink(path) {
+            refuse_link(path)
+        } else {
+            err
+        }
+    })?;
+    if offset > 0 {
+        file.set_len(offset)?;
+        file.seek(std::io::SeekFrom::Start(offset))?;
+    }
     Ok(file)
+}
+
+fn is_symlink(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink())
 }
 
 /// Opens a preallocated `.part` for writing at `offset`; O_NOFOLLOW refuses
@@ -422,16 +456,16 @@ mod tests {
         let dir = tempfile::tempdir()?;
         std::fs::create_dir(dir.path().join("sub"))?;
         let path = dir.path().join("sub/a.bin.part");
-        let mut part = PartWriter::open(&path, Start::Cut(0), None).await?;
+        let mut part = PartWriter::new(&path, Start::Cut(0), None);
         part.write(b"hello world").await?;
         part.sync().await?;
         drop(part);
-        let mut part = PartWriter::open(&path, Start::Cut(5), None).await?;
+        let mut part = PartWriter::new(&path, Start::Cut(5), None);
         part.write(b"!").await?;
         let final_path = dir.path().join("sub/a.bin");
         part.sync().await?;
         drop(part);
-        promote(&path, &final_path).await?;
+        promote_blocking(&path, &final_path)?;
         assert_eq!(tokio::fs::read(&final_path).await?, b"hello!");
         assert_eq!(part_len(&path).await?, 0);
         Ok(())
@@ -470,8 +504,8 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("a.part");
         preallocate(&path, 10).await?;
-        let mut back = PartWriter::open(&path, Start::Within(5), Some(10)).await?;
-        let mut front = PartWriter::open(&path, Start::Within(0), Some(10)).await?;
+        let mut back = PartWriter::new(&path, Start::Within(5), Some(10));
+        let mut front = PartWriter::new(&path, Start::Within(0), Some(10));
         back.write(b"world").await?;
         front.write(b"hello").await?;
         front.flush().await?;

@@ -5,10 +5,10 @@
 
 use super::mirrors::fails_over;
 use super::{Outcome, Worker};
+use crate::engine::recorder::FinishError;
 use crate::error::DownloadError;
 use crate::event::{Event, FailureKind};
 use crate::store::manifest::JobState;
-use crate::store::part::promote;
 
 impl Worker {
     /// Checks the checksum, records "done" durably, then renames: a
@@ -43,17 +43,27 @@ impl Worker {
         self.rec.last_error = None;
         // Nothing resumes a finished file: its boot id would only cost memory.
         self.rec.boot_id = None;
-        if let Err(err) = self.shared.recorder.save_synced(self.rec.clone()).await {
-            let error = crate::error::cause(&err)
-                .context(format!("cannot record {} as done", self.spec.path));
-            return self.fail_msg(FailureKind::Manifest, error).await;
-        }
-        if let Err(source) = promote(&self.part_path, &self.final_path).await {
-            let err = DownloadError::Io {
-                path: self.final_path.clone(),
-                source,
-            };
-            return self.fail(err).await;
+        // The recorder renames once "done" is synced: never before it.
+        let (part, to) = (self.part_path.clone(), self.final_path.clone());
+        match self
+            .shared
+            .recorder
+            .finish(self.rec.clone(), part, to)
+            .await
+        {
+            Ok(()) => {}
+            Err(FinishError::Record(err)) => {
+                let error = crate::error::cause(&err)
+                    .context(format!("cannot record {} as done", self.spec.path));
+                return self.fail_msg(FailureKind::Manifest, error).await;
+            }
+            Err(FinishError::Rename(source)) => {
+                let err = DownloadError::Io {
+                    path: self.final_path.clone(),
+                    source,
+                };
+                return self.fail(err).await;
+            }
         }
         self.emit(Event::Finished {
             id: self.id,

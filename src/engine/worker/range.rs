@@ -152,10 +152,7 @@ pub(super) async fn fetch(
     resp: reqwest::Response,
 ) -> Result<(), (ConnEnd, u64)> {
     let total = lock(&ctx.plan).total();
-    let mut file = match PartWriter::open(&ctx.part_path, Start::Within(from), Some(total)).await {
-        Ok(file) => file,
-        Err(err) => return Err((ConnEnd::Failed(ctx.io_err(err)), 0)),
-    };
+    let mut file = PartWriter::new(&ctx.part_path, Start::Within(from), Some(total));
     let url_text = &ctx.mirrors[m].url_text;
     let body = Body::new(resp, &ctx.job.shared, &ctx.stop, url_text);
     let mut slot = Slot {

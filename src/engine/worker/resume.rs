@@ -23,13 +23,24 @@ impl Worker {
             let path = path.clone();
             move |source| DownloadError::Io { path, source }
         };
-        // One trip to the blocking pool for every look at the disk.
+        // One trip to the blocking pool for every look at the disk. The
+        // `.part`'s length only counts with a validator to resume under or
+        // a "done" to promote: a job never started (most of a long list)
+        // skips that look.
         let (final_path, part) = (self.final_path.clone(), self.part_path.clone());
         let (root, rel) = (self.shared.cfg.out_dir.clone(), self.spec.path.clone());
+        let rec = &self.rec;
+        let part_counts =
+            rec.etag.is_some() || rec.last_modified.is_some() || rec.state == JobState::Done;
         let looked = tokio::task::spawn_blocking(move || {
             crate::store::part::make_parents_blocking(&root, &rel)?;
             let final_exists = std::fs::symlink_metadata(&final_path).is_ok();
-            part_len_blocking(&part).map(|len| (final_exists, len))
+            let len = if part_counts {
+                part_len_blocking(&part)?
+            } else {
+                0
+            };
+            Ok((final_exists, len))
         })
         .await
         .map_err(std::io::Error::other)

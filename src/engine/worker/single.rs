@@ -178,12 +178,7 @@ impl Worker {
     /// arrived is synced and counted, however the body ends.
     async fn write_body(&mut self, resp: reqwest::Response) -> Result<Next, Stop> {
         let start = Start::Cut(self.pos);
-        let mut part = PartWriter::open(&self.part_path, start, self.rec.total)
-            .await
-            .map_err(|source| DownloadError::Io {
-                path: self.part_path.clone(),
-                source,
-            })?;
+        let mut part = PartWriter::new(&self.part_path, start, self.rec.total);
         let streamed = Stream::run(self, &mut part, resp).await;
         // Whatever happened, keep what arrived: sync, then let the manifest count it.
         part.sync().await.map_err(|source| DownloadError::Io {
