@@ -4,8 +4,13 @@
 It owns one thing: for every connection accepted on a listening port it opens one
 connection to that port's upstream (one of nginx's ports) and copies bytes both ways,
 holding each chunk it reads for --delay seconds before writing it on. With the default
-10 ms a request/response round trip through it takes 20 ms longer than direct: the RTT of
-a nearby server, on loopback, without touching any qdisc, sysctl or interface. It does not
+10 ms a request/response round trip through it takes about 20 ms longer than direct (the
+RTT of a nearby server, on loopback, without touching any qdisc, sysctl or interface). The
+event loop waits in select(2), whose timeout has microsecond resolution (epoll's is whole
+milliseconds, which made every hold up to a millisecond too long); waking still costs a
+fraction of a millisecond, more on a busy machine, so the bench measures the added RTT and
+calibrates --delay. select(2) limits the relay to file descriptors below 1024, i.e. about
+500 connections at once: far more than the -j 16 workloads need. It does not
 throttle: chunks are read as soon as they arrive and queued (up to QUEUE_CHUNKS per
 direction, far above what a 10 ms delay needs at loopback speeds), so bandwidth is limited
 only by the relay's CPU. TLS passes through untouched: the relay sees only TCP bytes.
@@ -19,6 +24,7 @@ import argparse
 import asyncio
 import json
 import os
+import selectors
 import signal
 import sys
 import time
@@ -26,9 +32,6 @@ import time
 CHUNK = 64 * 1024
 QUEUE_CHUNKS = 1024
 LATE_MS = 2.0  # a write more than this late counts as late
-# asyncio's epoll selector rounds every timeout up to a whole millisecond, so a sleep ends
-# 0-1 ms after it was due; aiming half a millisecond early centres that error on the due time.
-EARLY = 0.0005
 
 
 class Stats:
@@ -90,7 +93,7 @@ async def pump(reader, writer, delay):
     async def write_side():
         while True:
             due, data = await queue.get()
-            wait = due - EARLY - loop.time()
+            wait = due - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)
             if data is None:
@@ -161,7 +164,9 @@ def main():
     parser.add_argument("--delay", type=float, default=0.010, help="seconds added each way (default 0.010)")
     parser.add_argument("--stats", required=True, help="file to append a JSON line to on SIGUSR1")
     args = parser.parse_args()
-    asyncio.run(main_async(args))
+    loop = asyncio.SelectorEventLoop(selectors.SelectSelector())
+    asyncio.set_event_loop(loop)
+    loop.run_until_complete(main_async(args))
     os._exit(0)  # do not wait for open connections
 
 
