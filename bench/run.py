@@ -994,7 +994,7 @@ def list_specs(cfg, wid, fs, n, j, port, runs, sums, tools=("haul", "aria2c", "c
             argv.insert(-1, "--deferred-input=true")
         note = ""
         if tool == "haul" and haul_defaults:
-            note = f"haul's defaults but -j {j} (so --max-per-host 4)"
+            note = f"haul's defaults but -j {j} (its own --max-per-host default)"
         elif tool == "aria2c" and tls:
             note = "aria2 speaks HTTP/1.1 only"
         specs.append(Spec(wid, tool, argv, expected, n * fs.size, runs, outdir=outdir, note=note, relay=relay))
