@@ -3,7 +3,9 @@
 
 This driver owns the whole benchmark: it installs the peer tools (Debian
 packages), generates deterministic fixtures under /tmp/haul-bench/data, runs nginx (config
-from bench/nginx.conf.in) and the socket-pacing relay (bench/pacer.py) on 127.0.0.1 only,
+from bench/nginx.conf.in, with an HTTPS + HTTP/2 port whose certificate comes from a private CA
+made at setup), the socket-pacing relay (bench/pacer.py) and, for W1L/W7L, the latency relay
+(bench/latency.py) on 127.0.0.1 only,
 downloads into a tmpfs, times every run with GNU time, checks every output's sha256
 (untimed), and writes a markdown report into the marked section of BENCHMARKS.md.
 
@@ -41,9 +43,12 @@ NGX = ROOT / "nginx"
 LISTS = ROOT / "lists"
 LOGS = ROOT / "logs"
 ACCESS_LOG = NGX / "access.log"
+TLS_DIR = NGX / "tls"
+CA_CERT = TLS_DIR / "ca.pem"
 
 MIB = 1 << 20
 RATE = 20 * MIB  # per-connection cap on the capped ports, bytes/s
+DELAY = 0.010  # bench/latency.py holds every chunk this long in each direction: +20 ms RTT
 HOST = "127.0.0.1"
 TOOLS = ["haul", "aria2c", "curl", "wget2", "axel"]
 MARK_BEGIN = "<!-- bench:begin (written by bench/run; edit outside these markers) -->"
@@ -103,10 +108,12 @@ class Config:
     scale_runs: int = 1
     w5_runs_single: int = 1
     speed_seconds: int = 3
-    workloads: tuple = ("limits", "W1", "W2", "W3", "W4", "W5", "W6")
+    workloads: tuple = ("limits", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W1L", "W7L")
     tools: tuple = tuple(TOOLS)
     haul: Path = REPO / "target" / "release" / "haul"
     ports: tuple = (18480, 18481, 18482)
+    tls_port: int = 18483  # HTTPS + HTTP/2, same files
+    lat_ports: tuple = (18484, 18485)  # latency relay to the plain port, to the TLS port
     timeout: int = 900
     write: bool = True
 
@@ -120,11 +127,12 @@ def parse_args(argv):
                    help="smoke test: 64 MiB files, 200 small files, 2,000-URL list, one run each")
     p.add_argument("--runs", type=int, help="runs per cell, the median is reported (default 3; quick 1)")
     p.add_argument("--big-mib", type=int, help="size of the W2/W3/W5 files in MiB (default 512; quick 64)")
-    p.add_argument("--only", help="comma-separated subset of: limits,W1,W2,W3,W4,W5,W6")
+    p.add_argument("--only", help="comma-separated subset of: limits,W1,W2,W3,W4,W5,W6,W7,W1L,W7L")
     p.add_argument("--tools", help="comma-separated subset of: " + ",".join(TOOLS))
     p.add_argument("--haul", type=Path, help="haul binary (default target/release/haul)")
     p.add_argument("--port-base", type=int, default=18480,
-                   help="plain port; capped = +1, socket-paced = +2 (default 18480)")
+                   help="plain port; capped = +1, socket-paced = +2, HTTPS/HTTP2 = +3, "
+                        "latency relay to plain = +4, to HTTPS = +5 (default 18480)")
     p.add_argument("--write", dest="write", action="store_true", default=None,
                    help="write the report into BENCHMARKS.md (default for a full run)")
     p.add_argument("--no-write", dest="write", action="store_false",
@@ -158,6 +166,8 @@ def parse_args(argv):
     if a.haul:
         cfg.haul = a.haul.resolve()
     cfg.ports = (a.port_base, a.port_base + 1, a.port_base + 2)
+    cfg.tls_port = a.port_base + 3
+    cfg.lat_ports = (a.port_base + 4, a.port_base + 5)
     if a.write is not None:
         cfg.write = a.write
     return cfg
@@ -245,8 +255,8 @@ class FileSet:
     def names(self, n=None):
         return [self.pattern % i for i in range(self.count if n is None else n)]
 
-    def url(self, port, name):
-        return f"http://{HOST}:{port}/{self.key}/{name}"
+    def url(self, port, name, scheme="http"):
+        return f"{scheme}://{HOST}:{port}/{self.key}/{name}"
 
 
 def keystream(tag):
@@ -335,6 +345,8 @@ class Environment:
         self.cfg = cfg
         self.nginx = None
         self.pacer = None
+        self.latency = None
+        self.latency_delay = DELAY
         self.mounted = False
         self.current = None  # the timed process group running right now
         self.quiet_budget = QUIET_WAIT_TOTAL
@@ -356,16 +368,20 @@ class Environment:
     # -- nginx
     def start_nginx(self):
         self.stop_stale()
-        for port in self.cfg.ports:
+        for port in self.cfg.ports + (self.cfg.tls_port,) + self.cfg.lat_ports:
             if not port_free(port):
                 raise BenchError(f"port {HOST}:{port} is in use; pick others with --port-base")
         for sub in ("tmp",):
             (NGX / sub).mkdir(parents=True, exist_ok=True)
+        make_tls()
         plain, capped, _ = self.cfg.ports
         user_line = "user root root;" if os.geteuid() == 0 else "# not root: workers run as this user"
+        h2_listen, h2_directive = ("", "http2 on;") if nginx_version() >= (1, 25, 1) else (" http2", "")
         conf = (BENCH / "nginx.conf.in").read_text()
         for k, v in {"@NGX@": str(NGX), "@DATA@": str(DATA), "@PLAIN_PORT@": str(plain),
-                     "@CAPPED_PORT@": str(capped), "@RATE@": str(RATE), "@USER_LINE@": user_line}.items():
+                     "@CAPPED_PORT@": str(capped), "@RATE@": str(RATE), "@USER_LINE@": user_line,
+                     "@TLS_PORT@": str(self.cfg.tls_port), "@TLS@": str(TLS_DIR),
+                     "@HTTP2_LISTEN@": h2_listen, "@HTTP2_DIRECTIVE@": h2_directive}.items():
             conf = conf.replace(k, v)
         conf_path = NGX / "nginx.conf"
         conf_path.write_text(conf)
@@ -376,7 +392,7 @@ class Environment:
             stdout=open(NGX / "stdout.log", "wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             preexec_fn=die_with_parent,
         )
-        wait_listening([plain, capped], self.nginx, "nginx", errlog)
+        wait_listening([plain, capped, self.cfg.tls_port], self.nginx, "nginx", errlog)
 
     def start_pacer(self):
         plain, _, paced = self.cfg.ports
@@ -388,6 +404,42 @@ class Environment:
         )
         (NGX / "pacer.pid").write_text(str(self.pacer.pid))
         wait_listening([paced], self.pacer, "pacer", NGX / "pacer.log")
+
+    def start_latency(self, delay=DELAY):
+        """bench/latency.py: +2 × delay of round trip in front of the plain and the TLS port."""
+        if self.latency is not None:  # a restart with another delay (Bench.check_latency)
+            stop_process(self.latency, signal.SIGTERM)
+        self.latency_delay = delay
+        plain, tls = self.cfg.ports[0], self.cfg.tls_port
+        pairs = []
+        for listen, upstream in zip(self.cfg.lat_ports, (plain, tls)):
+            pairs += ["--pair", f"{HOST}:{listen}={HOST}:{upstream}"]
+        (NGX / "latency.stats").write_bytes(b"")
+        self.latency = subprocess.Popen(
+            [sys.executable, str(BENCH / "latency.py"), *pairs, "--delay", f"{delay:.6f}",
+             "--stats", str(NGX / "latency.stats")],
+            stdout=open(NGX / "latency.log", "wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,
+        )
+        (NGX / "latency.pid").write_text(str(self.latency.pid))
+        wait_listening(list(self.cfg.lat_ports), self.latency, "latency relay", NGX / "latency.log")
+
+    def latency_stats(self):
+        """The latency relay's figures since the last call (it appends a JSON line on SIGUSR1)."""
+        if self.latency is None or self.latency.poll() is not None:
+            return None
+        path = NGX / "latency.stats"
+        before = path.stat().st_size
+        self.latency.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            with open(path, "rb") as f:
+                f.seek(before)
+                tail = f.read()
+            if tail.endswith(b"\n"):
+                return json.loads(tail.decode().strip().splitlines()[-1])
+            time.sleep(0.01)
+        return None
 
     def stop_stale(self):
         """Stop an nginx or relay orphaned by an earlier run of this script that was killed
@@ -405,18 +457,19 @@ class Environment:
 
     def check_servers(self):
         """Refuse to time anything against a dead server: every request would fail or retry."""
-        for name, proc in (("nginx", self.nginx), ("pacer", self.pacer)):
+        for name, proc in (("nginx", self.nginx), ("pacer", self.pacer), ("latency relay", self.latency)):
             if proc is not None and proc.poll() is not None:
                 raise BenchError(f"{name} (pid {proc.pid}) exited during the benchmark with code "
                                  f"{proc.returncode}; was it stopped from outside?")
 
     def server_cpu(self):
-        """CPU seconds used so far by nginx (master and workers) and the pacing relay."""
+        """CPU seconds used so far by nginx (master and workers) and the relays."""
         pids = []
         if self.nginx is not None:
             pids = [self.nginx.pid] + children(self.nginx.pid)
-        if self.pacer is not None:
-            pids.append(self.pacer.pid)
+        for relay in (self.pacer, self.latency):
+            if relay is not None:
+                pids.append(relay.pid)
         return sum(proc_cpu(p) for p in pids)
 
     def wait_quiet(self):
@@ -451,6 +504,9 @@ class Environment:
         if self.pacer is not None:
             stop_process(self.pacer, signal.SIGTERM)
             (NGX / "pacer.pid").unlink(missing_ok=True)
+        if self.latency is not None:
+            stop_process(self.latency, signal.SIGTERM)
+            (NGX / "latency.pid").unlink(missing_ok=True)
         if self.nginx is not None:
             stop_process(self.nginx, signal.SIGQUIT)  # graceful: workers finish, then exit
         if self.mounted:
@@ -483,7 +539,8 @@ def parent_alive(pid):
 def leftover_servers():
     """Live nginx masters and relays that serve this benchmark's directory, by pidfile."""
     found = []
-    for pidfile, marker in ((NGX / "nginx.pid", str(NGX / "nginx.conf")), (NGX / "pacer.pid", "pacer.py")):
+    for pidfile, marker in ((NGX / "nginx.pid", str(NGX / "nginx.conf")), (NGX / "pacer.pid", "pacer.py"),
+                            (NGX / "latency.pid", "latency.py")):
         try:
             pid = int(pidfile.read_text().strip())
         except (OSError, ValueError):
@@ -520,6 +577,55 @@ def die_with_parent():
     """preexec_fn: the kernel sends SIGTERM to the server if this script dies, even by SIGKILL."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def nginx_version():
+    text = first_line(["nginx", "-v"])
+    m = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", text)
+    return tuple(int(x) for x in m.groups()) if m else (0, 0, 0)
+
+
+def make_tls():
+    """A private CA and a certificate for 127.0.0.1 signed by it, under TLS_DIR (P-256 keys,
+    valid two days; made afresh every run, so nothing outlives the benchmark)."""
+    TLS_DIR.mkdir(parents=True, exist_ok=True)
+    ext = TLS_DIR / "server.ext"
+    ext.write_text("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                   "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n")
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    steps = [
+        ["openssl", "req", "-x509", *key, "-keyout", TLS_DIR / "ca.key", "-out", CA_CERT, "-days", "2",
+         "-subj", "/CN=haul bench private CA", "-addext", "basicConstraints=critical,CA:TRUE",
+         "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        ["openssl", "req", *key, "-keyout", TLS_DIR / "server.key", "-out", TLS_DIR / "server.csr",
+         "-subj", "/CN=127.0.0.1"],
+        ["openssl", "x509", "-req", "-in", TLS_DIR / "server.csr", "-CA", CA_CERT, "-CAkey", TLS_DIR / "ca.key",
+         "-CAcreateserial", "-days", "2", "-sha256", "-extfile", ext, "-out", TLS_DIR / "server.pem"],
+    ]
+    for argv in steps:
+        r = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise BenchError(f"{' '.join(str(a) for a in argv[:3])} failed: {r.stderr.strip()}")
+
+
+def http_rtt(port, path, n=9):
+    """Median time from sending a HEAD request to the end of its response head, on one
+    kept-alive connection (the first exchange is left out)."""
+    req = f"HEAD {path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
+    times = []
+    with socket.create_connection((HOST, port), timeout=5) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for _ in range(n + 1):
+            t = time.perf_counter()
+            s.sendall(req)
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                chunk = s.recv(4096)
+                if not chunk:
+                    raise BenchError(f"port {port} closed the connection during the RTT check")
+                buf += chunk
+            times.append(time.perf_counter() - t)
+    return statistics.median(times[1:])
 
 
 def stop_process(proc, sig):
@@ -640,6 +746,7 @@ def parse_access(text, capped_ports):
     """Totals of one run's access-log lines, and the fastest connection on a capped port."""
     body = total = reqs = 0
     statuses = {}
+    protos = {}
     conns = {}
     for line in text.splitlines():
         f = line.split()
@@ -651,6 +758,9 @@ def parse_access(text, capped_ports):
         total += t
         reqs += 1
         statuses[status] = statuses.get(status, 0) + 1
+        m = re.search(r' (HTTP/[\d.]+)"', line)
+        if m:
+            protos[m.group(1)] = protos.get(m.group(1), 0) + 1
         c = conns.setdefault((port, conn), [0, msec - rt, msec])
         c[0] += b
         c[1] = min(c[1], msec - rt)
@@ -660,7 +770,7 @@ def parse_access(text, capped_ports):
         if int(port) in capped_ports and b >= 4 * MIB and end - start > 0.05:
             fastest = max(fastest, b / (end - start))
     return {"body": body, "total": total, "requests": reqs, "connections": len(conns),
-            "statuses": statuses, "fastest_conn": fastest}
+            "statuses": statuses, "protocols": protos, "fastest_conn": fastest}
 
 
 def hash_file(path):
@@ -703,6 +813,7 @@ class Spec:
     outdir: Path = None  # cleared before each run when set
     resume: bool = False  # W5: kill at 50 % delivered, then rerun and time the rerun
     verify_only: bool = False  # W6: nothing may be (re)downloaded
+    relay: bool = False  # W1L, W7L: through bench/latency.py, whose figures each run records
     note: str = ""
     results: list = dataclasses.field(default_factory=list)
 
@@ -715,7 +826,7 @@ class Runner:
     def __init__(self, env, cfg):
         self.env = env
         self.cfg = cfg
-        self.all_ports = cfg.ports
+        self.all_ports = cfg.ports + (cfg.tls_port,)
         self.capped = (cfg.ports[1], cfg.ports[2])
 
     def timed(self, argv, tag, kill_when=None):
@@ -796,8 +907,12 @@ class Runner:
             if not first["killed"]:
                 res["note"] = "finished before the kill"
         else:
+            if spec.relay:
+                self.env.latency_stats()  # start the relay's counters afresh
             res.update(self.timed(spec.argv, tag))
             res["served"] = res["body"]
+            if spec.relay:
+                res["relay"] = self.env.latency_stats()
         problems = []
         if res["timed_out"]:
             problems.append(f"timed out after {self.cfg.timeout} s")
@@ -848,10 +963,14 @@ def write_list(name, urls, fmt, outdir):
     return path
 
 
-def list_specs(cfg, wid, fs, n, j, port, runs, sums, tools=("haul", "aria2c", "curl", "wget2")):
-    """Specs for a list workload: n files of fs, j at once, each tool's idiomatic flags."""
+def list_specs(cfg, wid, fs, n, j, port, runs, sums, tools=("haul", "aria2c", "curl", "wget2"),
+               tls=False, haul_defaults=False, relay=False):
+    """Specs for a list workload: n files of fs, j at once, each tool's idiomatic flags.
+    tls: https URLs, each tool told to trust the bench's CA (and wget2 to use HTTP/2);
+    haul_defaults: haul gets only -j (its default --max-per-host), as the W1L/W7L targets say;
+    relay: the port is the latency relay's."""
     names = fs.names(n)
-    urls = [fs.url(port, name) for name in names]
+    urls = [fs.url(port, name, "https" if tls else "http") for name in names]
     specs = []
     for tool in tools:
         if tool.split("-")[0] not in cfg.tools:
@@ -860,15 +979,25 @@ def list_specs(cfg, wid, fs, n, j, port, runs, sums, tools=("haul", "aria2c", "c
         expected = {outdir / name: sums[name] for name in names}
         lst = write_list(f"{wid}-{tool}", urls, "curl" if tool == "curl" else "txt", outdir)
         argv = {
-            "haul": [cfg.haul, "get", "-i", lst, "-d", outdir, "-j", j, "--max-per-host", j, "-q"],
+            "haul": [cfg.haul, "get", "-i", lst, "-d", outdir, "-j", j]
+                    + ([] if haul_defaults else ["--max-per-host", j])
+                    + (["--ca-cert", CA_CERT] if tls else []) + ["-q"],
             "aria2c": ["aria2c", "-i", lst, "-j", j, "--allow-overwrite=true", "--auto-file-renaming=false",
-                       "--file-allocation=none", "-d", outdir, "-q"],
-            "curl": ["curl", "--parallel", "--parallel-max", j, "-sS", "-K", lst],
-            "wget2": ["wget2", f"--max-threads={j}", "-i", lst, "-P", outdir, "-q"],
+                       "--file-allocation=none", "-d", outdir]
+                      + ([f"--ca-certificate={CA_CERT}"] if tls else []) + ["-q"],
+            "curl": ["curl", "--parallel", "--parallel-max", j, "-sS"]
+                    + (["--cacert", CA_CERT] if tls else []) + ["-K", lst],
+            "wget2": ["wget2", f"--max-threads={j}", "-i", lst, "-P", outdir]
+                     + (["--http2", f"--ca-certificate={CA_CERT}"] if tls else []) + ["-q"],
         }[tool.split("-")[0]]
         if tool == "aria2c-deferred":
             argv.insert(-1, "--deferred-input=true")
-        specs.append(Spec(wid, tool, argv, expected, n * fs.size, runs, outdir=outdir))
+        note = ""
+        if tool == "haul" and haul_defaults:
+            note = f"haul's defaults but -j {j} (its own --max-per-host default)"
+        elif tool == "aria2c" and tls:
+            note = "aria2 speaks HTTP/1.1 only"
+        specs.append(Spec(wid, tool, argv, expected, n * fs.size, runs, outdir=outdir, note=note, relay=relay))
     return specs
 
 
@@ -1022,7 +1151,7 @@ class Bench:
 
     def fixtures(self):
         sums = {}
-        if self.want("W1"):
+        if any(self.want(w) for w in ("W1", "W7", "W1L", "W7L")):
             sums["w1"] = ensure_fileset(self.w1)
         if self.want("W4"):
             sums["w4"] = ensure_fileset(self.w4)
@@ -1062,6 +1191,50 @@ class Bench:
         warm(self.w1)
         specs = list_specs(self.cfg, "W1", self.w1, self.cfg.w1_n, self.cfg.w1_j, self.plain, self.cfg.runs,
                            self.sums["w1"])
+        self.record(specs)
+        self.runner.run_all(specs)
+
+    def w7_(self):
+        warm(self.w1)
+        specs = list_specs(self.cfg, "W7", self.w1, self.cfg.w1_n, self.cfg.w1_j, self.cfg.tls_port, self.cfg.runs,
+                           self.sums["w1"], tls=True)
+        self.record(specs)
+        self.runner.run_all(specs)
+
+    def check_latency(self):
+        """The relay must add the RTT it is meant to: time HEAD requests direct and through it.
+        Its timers wake late by a fraction of a millisecond (more on a busy machine), so when
+        it adds more than 0.5 ms too much, restart it once with the excess taken off its delay."""
+        path = f"/{self.w1.key}/{self.w1.names(1)[0]}"
+        want = 2 * DELAY * 1000
+        for attempt in range(2):
+            direct = http_rtt(self.plain, path)
+            relayed = http_rtt(self.cfg.lat_ports[0], path)
+            added = (relayed - direct) * 1000
+            delay = self.env.latency_delay
+            log(f"latency relay (holding chunks {delay * 1000:.2f} ms each way): HEAD round trip "
+                f"{relayed * 1000:.2f} ms through it, {direct * 1000:.2f} ms direct: adds {added:.2f} ms "
+                f"(meant: {want:.0f} ms)")
+            if attempt or abs(added - want) <= 0.5:
+                break
+            self.env.start_latency(max(0.001, delay - (added - want) / 2000))
+        self.refs["latency rtt direct ms"] = direct * 1000
+        self.refs["latency rtt relay ms"] = relayed * 1000
+        self.refs["latency delay ms"] = self.env.latency_delay * 1000
+        if abs(added - want) > 1:
+            log(f"warning: the latency relay adds {added:.2f} ms, not {want:.0f} ms")
+
+    def w1l_(self):
+        warm(self.w1)
+        specs = list_specs(self.cfg, "W1L", self.w1, self.cfg.w1_n, self.cfg.w1_j, self.cfg.lat_ports[0],
+                           self.cfg.runs, self.sums["w1"], haul_defaults=True, relay=True)
+        self.record(specs)
+        self.runner.run_all(specs)
+
+    def w7l_(self):
+        warm(self.w1)
+        specs = list_specs(self.cfg, "W7L", self.w1, self.cfg.w1_n, self.cfg.w1_j, self.cfg.lat_ports[1],
+                           self.cfg.runs, self.sums["w1"], tls=True, haul_defaults=True, relay=True)
         self.record(specs)
         self.runner.run_all(specs)
 
@@ -1155,8 +1328,11 @@ class Bench:
         self.loads.append(("start", loadavg()))
         if self.want("W3") or self.want("W5"):
             self.check_caps()
-        steps = [("limits", self.limits), ("W1", self.w1_), ("W2", self.w2_), ("W3", self.w3_),
-                 ("W4", self.w4_), ("W5", self.w5_), ("W6", self.w6_)]
+        if self.want("W1L") or self.want("W7L"):
+            self.check_latency()
+        steps = [("limits", self.limits), ("W1", self.w1_), ("W7", self.w7_), ("W1L", self.w1l_),
+                 ("W7L", self.w7l_), ("W2", self.w2_), ("W3", self.w3_), ("W4", self.w4_), ("W5", self.w5_),
+                 ("W6", self.w6_)]
         for wid, fn in steps:
             if self.want(wid):
                 log(f"=== {wid} (load average {loadavg()})")
@@ -1264,6 +1440,47 @@ class Report:
     def per_gib(self, s):
         return med(s, "cpu") / (s.payload / (1 << 30))
 
+    @staticmethod
+    def reqproto(s):
+        """requests / connections, and the protocols nginx logged (h2 = HTTP/2.0)."""
+        protos = {}
+        for r in s.results:
+            for k, v in r.get("protocols", {}).items():
+                protos[k] = protos.get(k, 0) + v
+        names = ", ".join({"HTTP/2.0": "h2"}.get(k, k) for k in sorted(protos, key=protos.get, reverse=True))
+        return f"{med(s, 'requests'):,.0f} / {med(s, 'connections'):,.0f}" + (f", {names}" if names else "")
+
+    @staticmethod
+    def relay(s):
+        """The latency relay during the run: its CPU s, and how late its writes were."""
+        rs = [r["relay"] for r in s.results if r.get("relay")]
+        if not rs:
+            return "–"
+        cpu = statistics.median(r["cpu"] for r in rs)
+        late = statistics.median(r["late_chunks"] / r["chunks"] if r["chunks"] else 0 for r in rs)
+        worst = max(r["late_max_ms"] for r in rs)
+        return f"{cpu:.2f} / {100 * late:.1f} % / {worst:.1f}"
+
+    def latency_ref(self):
+        d, r = self.b.refs.get("latency rtt direct ms"), self.b.refs.get("latency rtt relay ms")
+        if d is None or r is None:
+            return ""
+        held = self.b.refs.get("latency delay ms")
+        return (f"relay adds {r - d:.1f} ms RTT (HEAD round trip {r:.1f} ms vs {d:.2f} ms direct"
+                + (f"; chunks held {held:.2f} ms each way" if held else "") + ")")
+
+    def list_rows(self, wid, title, ref=""):
+        """The rows of a W1-like workload."""
+        rows = [self.row(f"{title}: wall s", wid, self.wall, digits=3, ref=ref),
+                self.row(f"{wid} CPU user+sys s", wid, self.cpu),
+                self.row(f"{wid} peak RSS MiB", wid, self.rss, digits=1),
+                self.row(f"{wid} served / payload", wid, self.served, digits=3),
+                self.row(f"{wid} requests / connections, protocol", wid, self.reqproto)]
+        if wid.endswith("L"):
+            rows.append(self.row(f"{wid} relay: CPU s / writes > 2 ms late / latest ms", wid, self.relay,
+                                 ref="a relay that keeps up: CPU well under the wall, few late writes"))
+        return rows
+
     def fastest(self, s):
         return med(s, "fastest_conn") / 1e6
 
@@ -1285,6 +1502,15 @@ class Report:
             add(self.row("W1 peak RSS MiB", "W1", self.rss, digits=1))
             add(self.row("W1 served / payload", "W1", self.served, digits=3))
             add(self.row("W1 requests / connections", "W1", self.reqconn))
+        size = f"{cfg.w1_n:,} × {cfg.w1_size // 1024} KiB"
+        if b.want("W7"):
+            lines += self.list_rows("W7", f"W7 {size} over HTTPS + HTTP/2, {cfg.w1_j} at once")
+        if b.want("W1L"):
+            lines += self.list_rows("W1L", f"W1L {size}, {cfg.w1_j} at once, +{2 * DELAY * 1000:.0f} ms RTT",
+                                    ref=self.latency_ref())
+        if b.want("W7L"):
+            lines += self.list_rows("W7L", f"W7L {size} over HTTPS + HTTP/2, {cfg.w1_j} at once, "
+                                           f"+{2 * DELAY * 1000:.0f} ms RTT", ref=self.latency_ref())
         if b.want("W2"):
             one, four = self.ref_mbs("curl 1 stream"), self.ref_mbs(f"curl {cfg.w2_n} streams")
             ref = f"curl → /dev/null: 1 stream {fmt(one)}, {cfg.w2_n} streams {fmt(four)}" if one else ""
@@ -1369,6 +1595,32 @@ class Report:
                            f"{r:.2f} × — {say(r <= 1.0)}.")
             else:
                 out.append("- **W1**: no comparison (a cell failed or was not run).")
+        if b.want("W7"):
+            h, c = self.get("W7", "haul", self.wall), self.get("W7", "curl", self.wall)
+            r = ratio(h, c)
+            if r is not None:
+                out.append(f"- **W7** (target: haul wall ≤ curl's, HTTPS + HTTP/2): haul {h:.3f} s vs curl "
+                           f"{c:.3f} s, {r:.2f} × — {say(r <= 1.0)}.")
+            else:
+                out.append("- **W7**: no comparison (a cell failed or was not run).")
+        if b.want("W1L"):
+            h = self.get("W1L", "haul", self.wall)
+            peers = {t: w for t in ("aria2c", "curl", "wget2") if (w := self.get("W1L", t, self.wall)) is not None}
+            if h is not None and peers:
+                best = min(peers, key=peers.get)
+                r = h / peers[best]
+                out.append(f"- **W1L** (target: haul wall ≤ the best peer's, all `-j {cfg.w1_j}`, +20 ms RTT): "
+                           f"haul {h:.3f} s vs {best} {peers[best]:.3f} s, {r:.2f} × — {say(r <= 1.0)}.")
+            else:
+                out.append("- **W1L**: no comparison (a cell failed or was not run).")
+        if b.want("W7L"):
+            h, w = self.get("W7L", "haul", self.wall), self.get("W7L", "wget2", self.wall)
+            r = ratio(h, w)
+            if r is not None:
+                out.append(f"- **W7L** (target: haul wall ≤ wget2's, HTTPS + HTTP/2, +20 ms RTT): haul {h:.3f} s "
+                           f"vs wget2 {w:.3f} s, {r:.2f} × — {say(r <= 1.0)}.")
+            else:
+                out.append("- **W7L**: no comparison (a cell failed or was not run).")
         if b.want("W2"):
             h, w = self.get("W2", "haul", self.mbs), self.get("W2", "wget2", self.mbs)
             hc, wc = self.get("W2", "haul", self.per_gib), self.get("W2", "wget2", self.per_gib)
@@ -1430,6 +1682,11 @@ class Report:
                 notes += r.get("problems", [])
                 if r.get("note"):
                     notes.append(r["note"])
+                if r.get("relay"):
+                    x = r["relay"]
+                    notes.append(f"run {r['run']}: relay {x['cpu']:.2f} CPU s, {x['chunks']:,} writes, "
+                                 f"{x['late_chunks']} > 2 ms late, mean {x['late_mean_ms']:.2f} ms late, "
+                                 f"latest {x['late_max_ms']:.1f} ms")
                 if s.resume and "first" in r:
                     f = r["first"]
                     notes.append(f"run {r['run']}: killed at {f['delivered_at_kill'] / s.payload:.2f} delivered, "
@@ -1490,6 +1747,8 @@ class Report:
             f"{QUIET_CORES} core (at most {QUIET_WAIT_PER_RUN} s a run); it waited {b.quiet_waited:.0f} s in "
             f"all. {self.contended()}",
             f"- capped-port check (one curl, first 32 MiB): {caps}",
+            *([f"- latency relay check: {self.latency_ref()} (meant: {2 * DELAY * 1000:.0f} ms)"]
+              if self.latency_ref() else []),
             f"- haul: `{v['haul']}` at commit {b.rev}; `--split`: {'yes' if b.has_split else 'no'}",
             *(f"- {k}: `{v[k]}`" for k in ("aria2c", "curl", "wget2", "axel", "nginx", "openssl", "sha256sum",
                                             "python")),
@@ -1565,6 +1824,8 @@ def main(argv):
         env.mount_tmpfs()
         env.start_nginx()
         env.start_pacer()
+        if bench.want("W1L") or bench.want("W7L"):
+            env.start_latency()
         bench.run()
     finally:
         env.close()
