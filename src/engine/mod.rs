@@ -7,6 +7,7 @@
 //! nothing of terminals or the command line.
 
 pub mod job;
+mod limits;
 pub mod recorder;
 pub mod retry;
 pub mod segments;
@@ -15,12 +16,12 @@ pub mod worker;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 
-use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -33,6 +34,7 @@ use retry::RetryPolicy;
 use worker::{run_job, Outcome, Shared};
 
 pub use job::{JobSource, JobSpec};
+pub(crate) use limits::{host_key, ConnPermit, Limits};
 
 /// `--lowest-speed` when not given: 1 KiB/s, low enough that a link that
 /// works never trips it, high enough that a server dripping a byte every
@@ -505,137 +507,6 @@ impl HostQueues {
     }
 }
 
-/// Connection slots: a budget for the whole run and one per host. Every
-/// connection holds a [`ConnPermit`], the first of a job and the extra ones
-/// of a segmented download alike.
-pub(crate) struct Limits {
-    global: Arc<Semaphore>,
-    per_host: usize,
-    hosts: Mutex<HostSlots>,
-    freed: Arc<Notify>,
-}
-
-/// Host semaphores kept before those with no connection out are dropped.
-const HOSTS_KEPT: usize = 1024;
-
-/// Each host's connection semaphore, for the hosts seen lately.
-struct HostSlots {
-    by_host: HashMap<String, HostSlot>,
-    /// The size at which the next new host first drops the idle ones.
-    prune_at: usize,
-}
-
-/// One host's connections, and whether it answers over HTTP/2.
-struct HostSlot {
-    sem: Arc<Semaphore>,
-    /// Its answers came over HTTP/2, where every download to it is a
-    /// stream on one shared connection: the caps count connections, so
-    /// they no longer hold its downloads back (`jobs` still does, and the
-    /// server's own stream limit, which the client waits on).
-    multiplexed: bool,
-}
-
-/// One connection's right to exist; dropping it wakes the dispatcher.
-pub(crate) struct ConnPermit {
-    global: Option<OwnedSemaphorePermit>,
-    host: Option<OwnedSemaphorePermit>,
-    freed: Arc<Notify>,
-}
-
-impl Drop for ConnPermit {
-    fn drop(&mut self) {
-        // Release before notifying, or the woken dispatcher could find the
-        // slot still taken and sleep on a notification already spent.
-        self.global.take();
-        self.host.take();
-        self.freed.notify_one();
-    }
-}
-
-impl Limits {
-    fn new(global: usize, per_host: usize) -> Limits {
-        Limits {
-            global: Arc::new(Semaphore::new(global)),
-            per_host,
-            hosts: Mutex::new(HostSlots {
-                by_host: HashMap::new(),
-                prune_at: HOSTS_KEPT,
-            }),
-            freed: Arc::new(Notify::new()),
-        }
-    }
-
-    /// A connection to `host` if both budgets allow one now.
-    pub(crate) fn try_acquire(&self, host: &str) -> Option<ConnPermit> {
-        let host_sem = {
-            let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
-            if hosts.by_host.len() >= hosts.prune_at && !hosts.by_host.contains_key(host) {
-                // A semaphore only this map holds has no permit out (each
-                // permit holds its semaphore), so dropping it loses no
-                // count: a long stream's hosts are not all kept. Doubling
-                // the mark keeps the sweeps rare.
-                hosts
-                    .by_host
-                    .retain(|_, slot| Arc::strong_count(&slot.sem) > 1);
-                hosts.prune_at = (2 * hosts.by_host.len()).max(HOSTS_KEPT);
-            }
-            let slot = hosts
-                .by_host
-                .entry(host.to_string())
-                .or_insert_with(|| HostSlot {
-                    sem: Arc::new(Semaphore::new(self.per_host)),
-                    multiplexed: false,
-                });
-            if slot.multiplexed {
-                return Some(ConnPermit {
-                    global: None,
-                    host: None,
-                    freed: self.freed.clone(),
-                });
-            }
-            slot.sem.clone()
-        };
-        let host = host_sem.try_acquire_owned().ok()?;
-        let global = self.global.clone().try_acquire_owned().ok()?;
-        Some(ConnPermit {
-            global: Some(global),
-            host: Some(host),
-            freed: self.freed.clone(),
-        })
-    }
-}
-
-impl Limits {
-    /// Learns from an answer to a request for `asked` whether its host
-    /// multiplexes (HTTP/2, and no redirect to another host on the way);
-    /// once it does, queued downloads for it may start at once.
-    pub(crate) fn note_answer(&self, asked: &url::Url, answer: &reqwest::Response) {
-        if answer.version() != reqwest::Version::HTTP_2 {
-            return;
-        }
-        let host = host_key(asked);
-        if host_key(answer.url()) != host {
-            return;
-        }
-        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(slot) = hosts.by_host.get_mut(&host) else {
-            return;
-        };
-        if !slot.multiplexed {
-            slot.multiplexed = true;
-            self.freed.notify_one();
-        }
-    }
-}
-
-pub(crate) fn host_key(url: &url::Url) -> String {
-    format!(
-        "{}:{}",
-        url.host_str().unwrap_or(""),
-        url.port_or_known_default().unwrap_or(0)
-    )
-}
-
 /// Runs the queue with bounded parallelism, topping it up from the source
 /// while it holds fewer jobs than the source's window: the stream is read
 /// only as fast as jobs start (back-pressure). A connection is taken before
@@ -684,7 +555,7 @@ async fn dispatch(
             () = shared.cancel.cancelled(), if feed => continue,
             // An extra connection of a segmented download ended: a queued
             // job may fit now.
-            _ = shared.limits.freed.notified() => continue,
+            _ = shared.limits.freed() => continue,
         };
         let Some(joined) = joined else {
             continue;
@@ -775,20 +646,5 @@ mod tests {
         // A host seen again joins the end of the round.
         hosts.push(queued(5, "http://b/"));
         assert_eq!(hosts.order, ["b:80"]);
-    }
-
-    #[test]
-    fn idle_hosts_are_forgotten_but_a_busy_host_keeps_its_limit() {
-        let limits = Limits::new(10, 1);
-        let held = limits.try_acquire("busy:80").expect("a free slot");
-        for n in 0..3 * HOSTS_KEPT {
-            let permit = limits.try_acquire(&format!("h{n}:80"));
-            assert!(permit.is_some(), "host {n}");
-        }
-        let kept = limits.hosts.lock().map(|h| h.by_host.len()).unwrap_or(0);
-        assert!(kept <= 2 * HOSTS_KEPT, "{kept} host semaphores kept");
-        assert!(limits.try_acquire("busy:80").is_none());
-        drop(held);
-        assert!(limits.try_acquire("busy:80").is_some());
     }
 }

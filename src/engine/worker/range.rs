@@ -75,24 +75,7 @@ pub(super) async fn request(
     if let Some(validator) = if_range_value(etag.as_deref(), last_modified.as_deref()) {
         own.push((IF_RANGE, validator));
     }
-    let client = &ctx.job.shared.client;
-    let req = async {
-        if let Some(at) = &resolved {
-            // Straight to where the redirects led before. Anything but a
-            // 206 from there (an expired link, a moved file) goes back
-            // through the redirects before it counts against the mirror.
-            match client
-                .get_at(&mirror.url, Some(at), &ctx.headers, &own)
-                .await
-            {
-                Ok(resp) if resp.status() == reqwest::StatusCode::PARTIAL_CONTENT => {
-                    return Ok(resp)
-                }
-                _ => ctx.mirrors.resolve(m, None),
-            }
-        }
-        client.get(&mirror.url, &ctx.headers, &own).await
-    };
+    let req = send(ctx, m, resolved.as_ref(), &own);
     let stall = ctx.job.shared.cfg.stall_timeout;
     let resp = within_stall(&ctx.stop, stall, &mirror.url_text, req)
         .await?
@@ -139,6 +122,26 @@ pub(super) async fn request(
             resp.headers(),
         ))),
     }
+}
+
+/// Sends a range request for mirror `m`: straight to where its redirects
+/// led before (`resolved`), if they did. Anything but a 206 from there (an
+/// expired link, a moved file) goes back through the redirects before it
+/// counts against the mirror.
+async fn send(
+    ctx: &Ctx,
+    m: usize,
+    resolved: Option<&url::Url>,
+    own: &[(reqwest::header::HeaderName, String)],
+) -> Result<reqwest::Response, crate::http::FetchError> {
+    let (client, url) = (&ctx.job.shared.client, &ctx.mirrors[m].url);
+    if let Some(at) = resolved {
+        match client.get_at(url, Some(at), &ctx.headers, own).await {
+            Ok(resp) if resp.status() == reqwest::StatusCode::PARTIAL_CONTENT => return Ok(resp),
+            _ => ctx.mirrors.resolve(m, None),
+        }
+    }
+    client.get(url, &ctx.headers, own).await
 }
 
 /// Streams one answer into the file at `from` until it ends or the slot's
