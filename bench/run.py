@@ -1581,46 +1581,31 @@ class Report:
         b, cfg = self.b, self.cfg
         out = []
 
-        def ratio(a, c):
-            return a / c if a is not None and c else None
-
         def say(ok):
             return "**met**" if ok else "**missed**"
 
+        def wall_vs(w, target, peers):
+            """The target line of a workload judged on wall time against the
+            fastest of `peers` that ran."""
+            h = self.get(w, "haul", self.wall)
+            got = {t: v for t in peers if (v := self.get(w, t, self.wall))}
+            if h is None or not got:
+                out.append(f"- **{w}**: no comparison (a cell failed or was not run).")
+                return
+            best = min(got, key=got.get)
+            r = h / got[best]
+            out.append(f"- **{w}** (target: {target}): haul {h:.3f} s vs {best} {got[best]:.3f} s, "
+                       f"{r:.2f} × — {say(r <= 1.0)}.")
+
         if b.want("W1"):
-            h, c = self.get("W1", "haul", self.wall), self.get("W1", "curl", self.wall)
-            r = ratio(h, c)
-            if r is not None:
-                out.append(f"- **W1** (target: haul wall ≤ curl's): haul {h:.3f} s vs curl {c:.3f} s, "
-                           f"{r:.2f} × — {say(r <= 1.0)}.")
-            else:
-                out.append("- **W1**: no comparison (a cell failed or was not run).")
+            wall_vs("W1", "haul wall ≤ curl's", ("curl",))
         if b.want("W7"):
-            h, c = self.get("W7", "haul", self.wall), self.get("W7", "curl", self.wall)
-            r = ratio(h, c)
-            if r is not None:
-                out.append(f"- **W7** (target: haul wall ≤ curl's, HTTPS + HTTP/2): haul {h:.3f} s vs curl "
-                           f"{c:.3f} s, {r:.2f} × — {say(r <= 1.0)}.")
-            else:
-                out.append("- **W7**: no comparison (a cell failed or was not run).")
+            wall_vs("W7", "haul wall ≤ curl's, HTTPS + HTTP/2", ("curl",))
         if b.want("W1L"):
-            h = self.get("W1L", "haul", self.wall)
-            peers = {t: w for t in ("aria2c", "curl", "wget2") if (w := self.get("W1L", t, self.wall)) is not None}
-            if h is not None and peers:
-                best = min(peers, key=peers.get)
-                r = h / peers[best]
-                out.append(f"- **W1L** (target: haul wall ≤ the best peer's, all `-j {cfg.w1_j}`, +20 ms RTT): "
-                           f"haul {h:.3f} s vs {best} {peers[best]:.3f} s, {r:.2f} × — {say(r <= 1.0)}.")
-            else:
-                out.append("- **W1L**: no comparison (a cell failed or was not run).")
+            wall_vs("W1L", f"haul wall ≤ the best peer's, all `-j {cfg.w1_j}`, +20 ms RTT",
+                    ("aria2c", "curl", "wget2"))
         if b.want("W7L"):
-            h, w = self.get("W7L", "haul", self.wall), self.get("W7L", "wget2", self.wall)
-            r = ratio(h, w)
-            if r is not None:
-                out.append(f"- **W7L** (target: haul wall ≤ wget2's, HTTPS + HTTP/2, +20 ms RTT): haul {h:.3f} s "
-                           f"vs wget2 {w:.3f} s, {r:.2f} × — {say(r <= 1.0)}.")
-            else:
-                out.append("- **W7L**: no comparison (a cell failed or was not run).")
+            wall_vs("W7L", "haul wall ≤ wget2's, HTTPS + HTTP/2, +20 ms RTT", ("wget2",))
         if b.want("W2"):
             h, w = self.get("W2", "haul", self.mbs), self.get("W2", "wget2", self.mbs)
             hc, wc = self.get("W2", "haul", self.per_gib), self.get("W2", "wget2", self.per_gib)
