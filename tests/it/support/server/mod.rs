@@ -1,8 +1,9 @@
 //! The in-process HTTP/1.1 server that haul's integration tests download from.
 //!
 //! It owns per-path files (each with a strong ETag and its own Last-Modified
-//! date), paced bodies, scripted faults, redirects, a request log and counters
-//! of body bytes and of concurrent bodies. It runs on its own thread with its
+//! date), paced bodies, scripted faults, redirects, gates that pause bodies
+//! (the whole server's, or one path's), a request log and counters of body
+//! bytes and of concurrent bodies. It runs on its own thread with its
 //! own tokio runtime, so a test that blocks waiting on a child process cannot
 //! starve it. Its Range / If-Range handling is written from RFC 9110 §13.1.5
 //! and §14 independently of haul's client code, so one misreading cannot
