@@ -60,14 +60,14 @@ pub(super) async fn run(
     let hasher = tokio::spawn(hash_frontier(ctx.clone()));
     // Subscribed before the first slots are taken, so no slot freed
     // after that goes unoffered.
-    let mut growth = Growth {
+    let growth = Growth {
         offers: ctx.job.shared.limits.spare_offers(),
         connections: connections.max(1),
         next_conn: connections.max(1),
         seed,
     };
     let conns = spawn_connections(&ctx, first, connections, seed);
-    let end = first_failure(&ctx, conns, &mut growth).await;
+    let end = first_failure(&ctx, conns, growth).await;
     let complete = lock(&ctx.plan).is_complete();
     if !complete {
         ctx.stop.cancel();
@@ -148,7 +148,8 @@ impl Growth {
     /// Adds connections while the file has fewer than its count, a free
     /// slot is found on one of its live mirrors, and the plan has a range
     /// worth another connection. False once it has none: the ranges left
-    /// only shrink, so the file stops asking.
+    /// only shrink (a failed one goes back to the connections still
+    /// running), so the file stops asking.
     fn join(&mut self, ctx: &Arc<Ctx>, conns: &mut JoinSet<Result<(), ConnEnd>>) -> bool {
         while conns.len() < self.connections && !ctx.stop.is_cancelled() {
             let conn = self.next_conn;
@@ -200,7 +201,7 @@ fn free_mirror(ctx: &Ctx, conn: usize) -> Option<(usize, ConnPermit)> {
 async fn first_failure(
     ctx: &Arc<Ctx>,
     mut conns: JoinSet<Result<(), ConnEnd>>,
-    growth: &mut Growth,
+    mut growth: Growth,
 ) -> Option<ConnEnd> {
     let mut end: Option<ConnEnd> = None;
     let mut growing = true;
