@@ -3,11 +3,15 @@
 //! opened, and given back when it ends (which wakes the dispatcher). A host
 //! seen answering over HTTP/2 carries its downloads as streams on one
 //! connection, so it takes no slot.
+//!
+//! A freed slot goes to a queued job first: the dispatcher, once it has
+//! started every job that fits, offers what is left ([`Limits::offer_spare`])
+//! to the split files already running, whose extra connections join them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 
 /// Connection slots: a budget for the whole run and one per host. Every
 /// connection holds a [`ConnPermit`], the first of a job and the extra ones
@@ -17,6 +21,10 @@ pub(crate) struct Limits {
     per_host: usize,
     hosts: Mutex<HostSlots>,
     freed: Arc<Notify>,
+    /// Bumped each time the dispatcher leaves slots to running files; a
+    /// watch so that an offer made while a file is busy joining is not
+    /// lost.
+    spare: watch::Sender<u64>,
 }
 
 /// Host semaphores kept before those with no connection out are dropped.
@@ -66,7 +74,20 @@ impl Limits {
                 prune_at: HOSTS_KEPT,
             }),
             freed: Arc::new(Notify::new()),
+            spare: watch::Sender::new(0),
         }
+    }
+
+    /// Tells the running split files that slots may be free which no
+    /// queued job can take now: they may try for more connections.
+    pub(super) fn offer_spare(&self) {
+        self.spare
+            .send_modify(|offers| *offers = offers.wrapping_add(1));
+    }
+
+    /// The offers of [`Limits::offer_spare`] from now on.
+    pub(crate) fn spare_offers(&self) -> watch::Receiver<u64> {
+        self.spare.subscribe()
     }
 
     /// Resolves when a connection ends (or a host turns out to multiplex):

@@ -533,6 +533,13 @@ async fn dispatch(
             let handle = running.spawn(task);
             in_flight.insert(handle.id(), (job.id, path));
         }
+        // Queued jobs come first: what they leave (nothing queued, or every
+        // queued host at its cap) may go to running files. At the `jobs`
+        // cap a freed slot may be a job's that is ending, not yet joined,
+        // whose successor must not lose it.
+        if hosts.is_empty() || running.len() < shared.cfg.jobs {
+            shared.limits.offer_spare();
+        }
         let cancelled = shared.cancel.is_cancelled();
         let ended = intake.source.ended();
         if running.is_empty() && (cancelled || (hosts.is_empty() && ended)) {
@@ -554,7 +561,7 @@ async fn dispatch(
             // queue) must not outlast a cancel.
             () = shared.cancel.cancelled(), if feed => continue,
             // An extra connection of a segmented download ended: a queued
-            // job may fit now.
+            // job may fit now, or else a running file may grow.
             _ = shared.limits.freed() => continue,
         };
         let Some(joined) = joined else {

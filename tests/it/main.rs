@@ -21,6 +21,7 @@ mod cli_display;
 mod cli_escape;
 mod cli_faults;
 mod cli_get;
+mod cli_grow;
 mod cli_h2;
 mod cli_help;
 mod cli_hooks;

@@ -496,3 +496,30 @@ fn unused_fault_panics_on_drop() {
     server.add_file("/f", body(23, 10));
     server.script("/f", vec![Fault::Status(404)]);
 }
+
+#[test]
+fn a_path_gate_pauses_its_bodies_and_nothing_else() {
+    let server = TestServer::start();
+    let held = body(30, 100_000);
+    let other = body(31, 50_000);
+    server.add_file("/held.bin", held.clone());
+    server.add_file("/other.bin", other.clone());
+    // Two 16 KiB chunks go out, then the body waits before its third.
+    server.hold_path_at("/held.bin", 32 * 1024);
+    block_on(async {
+        let paused = get(&server.url("/held.bin"), &[]).await;
+        server.wait_served("/held.bin", 32 * 1024, Duration::from_secs(10));
+        assert_eq!(server.in_flight_of("/held.bin"), 1);
+
+        // The rest of the server goes on meanwhile.
+        let resp = get(&server.url("/other.bin"), &[]).await;
+        let (got, how) = read_body(resp, Duration::from_secs(10)).await;
+        assert_eq!((got == other, how), (true, "end"));
+        assert_eq!(server.bytes_served("/held.bin"), 32 * 1024);
+
+        server.release_path("/held.bin");
+        let (got, how) = read_body(paused, Duration::from_secs(10)).await;
+        assert_eq!((got == held, how), (true, "end"));
+    });
+    assert_eq!(server.in_flight_of("/held.bin"), 0);
+}

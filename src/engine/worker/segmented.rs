@@ -10,6 +10,10 @@
 //! means the file changed or ranges do not work, and the whole file restarts
 //! as a single stream rather than splicing versions.
 //!
+//! A file takes what connection slots are free when it starts; slots that
+//! free up later, once the dispatcher has no queued job for them, bring in
+//! more connections up to its count (`Growth`), each joining by stealing.
+//!
 //! With mirrors, connection i starts on mirror i mod M, under its own host's
 //! connection limit. A mirror that answers wrong or fails for good is
 //! dropped for this file while others remain: its connections move on (or
@@ -19,6 +23,7 @@
 
 use std::sync::Arc;
 
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::range::{fetch, hash_frontier, request, sync_file, ConnEnd};
@@ -53,8 +58,16 @@ pub(super) async fn run(
     seed: u64,
 ) -> SegEnd {
     let hasher = tokio::spawn(hash_frontier(ctx.clone()));
+    // Subscribed before the first slots are taken, so no slot freed
+    // after that goes unoffered.
+    let growth = Growth {
+        offers: ctx.job.shared.limits.spare_offers(),
+        connections: connections.max(1),
+        next_conn: connections.max(1),
+        seed,
+    };
     let conns = spawn_connections(&ctx, first, connections, seed);
-    let end = first_failure(&ctx, conns).await;
+    let end = first_failure(&ctx, conns, growth).await;
     let complete = lock(&ctx.plan).is_complete();
     if !complete {
         ctx.stop.cancel();
@@ -97,7 +110,7 @@ fn spawn_connections(
     seed: u64,
 ) -> JoinSet<Result<(), ConnEnd>> {
     let mut conns = JoinSet::new();
-    let mut first = first.map(|resp| (lock(&ctx.plan).take(0, 0), resp));
+    let mut first = first.map(|resp| (lock(&ctx.plan).take(0, 0), Some(resp)));
     for conn in 0..connections.max(1) {
         let m = conn % ctx.mirrors.len().max(1);
         let permit = if conn == 0 {
@@ -121,11 +134,91 @@ fn spawn_connections(
     conns
 }
 
-/// Waits for every connection; the first that stopped the split says why
-/// (the others were stopped by it). None when all ended on their own.
-async fn first_failure(ctx: &Ctx, mut conns: JoinSet<Result<(), ConnEnd>>) -> Option<ConnEnd> {
+/// Connections that join a running split as slots are offered.
+struct Growth {
+    offers: watch::Receiver<u64>,
+    /// The file's connection count: it grows no further.
+    connections: usize,
+    /// The id of the next connection to join.
+    next_conn: usize,
+    seed: u64,
+}
+
+impl Growth {
+    /// Adds connections while the file has fewer than its count, a free
+    /// slot is found on one of its live mirrors, and the plan has a range
+    /// worth another connection. False once it has none: the ranges left
+    /// only shrink (a failed one goes back to the connections still
+    /// running), so the file stops asking.
+    fn join(&mut self, ctx: &Arc<Ctx>, conns: &mut JoinSet<Result<(), ConnEnd>>) -> bool {
+        while conns.len() < self.connections && !ctx.stop.is_cancelled() {
+            let conn = self.next_conn;
+            let Some((m, permit)) = free_mirror(ctx, conn) else {
+                return true;
+            };
+            // A claim only after the permit, or a slot taken by another
+            // file in between would leave a claimed range with no one on it.
+            let Some(claim) = lock(&ctx.plan).claim(conn) else {
+                return false;
+            };
+            self.next_conn += 1;
+            let task = connection(
+                ctx.clone(),
+                conn,
+                m,
+                Some((claim, None)),
+                Some(permit),
+                self.seed ^ conn as u64,
+            );
+            conns.spawn(task);
+        }
+        true
+    }
+}
+
+/// A live mirror, tried from connection `conn`'s own (i mod M) on, whose
+/// host has a slot free now, with that slot.
+fn free_mirror(ctx: &Ctx, conn: usize) -> Option<(usize, ConnPermit)> {
+    let count = ctx.mirrors.len().max(1);
+    let mut tried = Vec::with_capacity(count);
+    let mut at = conn % count;
+    while let Some(m) = ctx.mirrors.next_live(at) {
+        if tried.contains(&m) {
+            return None;
+        }
+        tried.push(m);
+        if let Some(permit) = ctx.job.shared.limits.try_acquire(&ctx.mirrors[m].host) {
+            return Some((m, permit));
+        }
+        at = m + 1;
+    }
+    None
+}
+
+/// Waits for every connection, letting more join as slots are offered;
+/// the first that stopped the split says why (the others were stopped by
+/// it). None when all ended on their own.
+async fn first_failure(
+    ctx: &Arc<Ctx>,
+    mut conns: JoinSet<Result<(), ConnEnd>>,
+    mut growth: Growth,
+) -> Option<ConnEnd> {
     let mut end: Option<ConnEnd> = None;
-    while let Some(joined) = conns.join_next().await {
+    let mut growing = true;
+    loop {
+        let wanted = growing && end.is_none() && conns.len() < growth.connections;
+        let joined = tokio::select! {
+            joined = conns.join_next() => match joined {
+                Some(joined) => joined,
+                None => break,
+            },
+            offered = growth.offers.changed(), if wanted => {
+                // The dispatcher outlives every job; if it is gone, so is
+                // the point of growing.
+                growing = offered.is_ok() && growth.join(ctx, &mut conns);
+                continue;
+            }
+        };
         let result = joined.unwrap_or_else(|err| {
             Err(ConnEnd::Failed(DownloadError::Io {
                 path: ctx.part_path.clone(),
@@ -148,7 +241,7 @@ async fn connection(
     ctx: Arc<Ctx>,
     conn: usize,
     m: usize,
-    mut first: Option<(Claim, reqwest::Response)>,
+    mut first: Option<(Claim, Option<reqwest::Response>)>,
     permit: Option<ConnPermit>,
     seed: u64,
 ) -> Result<(), ConnEnd> {
@@ -166,7 +259,7 @@ async fn connection(
             return Err(ConnEnd::Cancelled);
         }
         let (claim, resp) = match first.take() {
-            Some(started) => (started.0, Some(started.1)),
+            Some(started) => started,
             None => match lock(&ctx.plan).claim(conn) {
                 Some(claim) => (claim, None),
                 None => return Ok(()),

@@ -38,24 +38,29 @@ pub(super) fn chunk_for(rate: Option<u64>) -> usize {
     rate.map_or(CHUNK, |r| ((r / 50) as usize).clamp(1024, CHUNK))
 }
 
-/// Counts one streaming body for its host until dropped.
+/// Counts one streaming body for its host and its path until dropped.
 pub(super) struct InFlight {
     shared: Arc<Shared>,
     host: String,
+    path: String,
 }
 
 impl InFlight {
-    pub(super) fn enter(shared: Arc<Shared>, st: &mut State, host: &str) -> InFlight {
+    pub(super) fn enter(shared: Arc<Shared>, st: &mut State, host: &str, path: &str) -> InFlight {
         let now = st.in_flight.entry(host.to_string()).or_default();
         *now += 1;
         let now = *now;
         let max = st.max_in_flight.entry(host.to_string()).or_default();
         *max = (*max).max(now);
+        *st.in_flight_path.entry(path.to_string()).or_default() += 1;
         st.in_flight_total += 1;
         st.max_in_flight_total = st.max_in_flight_total.max(st.in_flight_total);
+        // A test may be waiting for this body to start.
+        shared.served_changed.notify_all();
         InFlight {
             shared,
             host: host.to_string(),
+            path: path.to_string(),
         }
     }
 }
@@ -64,6 +69,9 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         let mut st = self.shared.lock();
         if let Some(n) = st.in_flight.get_mut(&self.host) {
+            *n = n.saturating_sub(1);
+        }
+        if let Some(n) = st.in_flight_path.get_mut(&self.path) {
             *n = n.saturating_sub(1);
         }
         st.in_flight_total = st.in_flight_total.saturating_sub(1);
@@ -169,6 +177,10 @@ impl Pump {
             self.guard = None;
             return Some(Err(io::Error::other(message)));
         }
+        if !self.pass_gate().await {
+            self.guard = None;
+            return Some(Err(io::Error::other("test server shutting down")));
+        }
         let mut most = self.chunk;
         if let Some((from, pause)) = self.drip {
             if self.pos >= from {
@@ -193,6 +205,25 @@ impl Pump {
         self.pos += n;
         self.shared.record_served(&self.path, n as u64);
         Some(Ok(Frame::data(chunk)))
+    }
+
+    /// Waits while the gate of `TestServer::hold_path_at` holds this
+    /// path's bodies, without blocking the server's other connections;
+    /// false if the server is shutting down.
+    async fn pass_gate(&self) -> bool {
+        loop {
+            let opened = self.shared.gate_opened.notified();
+            tokio::pin!(opened);
+            // Enabled before the check, so a release in between still wakes it.
+            opened.as_mut().enable();
+            if !self.shared.lock().gated(&self.path) {
+                return true;
+            }
+            tokio::select! {
+                () = opened => {}
+                () = self.shared.shutdown.cancelled() => return false,
+            }
+        }
     }
 
     async fn pause(&self, d: Duration) {

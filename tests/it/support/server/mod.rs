@@ -1,8 +1,9 @@
 //! The in-process HTTP/1.1 server that haul's integration tests download from.
 //!
 //! It owns per-path files (each with a strong ETag and its own Last-Modified
-//! date), paced bodies, scripted faults, redirects, a request log and counters
-//! of body bytes and of concurrent bodies. It runs on its own thread with its
+//! date), paced bodies, scripted faults, redirects, gates that pause bodies
+//! (the whole server's, or one path's), a request log and counters of body
+//! bytes and of concurrent bodies. It runs on its own thread with its
 //! own tokio runtime, so a test that blocks waiting on a child process cannot
 //! starve it. Its Range / If-Range handling is written from RFC 9110 §13.1.5
 //! and §14 independently of haul's client code, so one misreading cannot
@@ -87,6 +88,9 @@ pub struct TestServer {
 struct Shared {
     state: Mutex<State>,
     served_changed: Condvar,
+    /// Signalled when a gate of `hold_path_at` opens, for the bodies that
+    /// wait on it inside the server's runtime.
+    gate_opened: tokio::sync::Notify,
     shutdown: CancellationToken,
 }
 
@@ -108,8 +112,13 @@ struct State {
     max_in_flight: HashMap<String, usize>,
     in_flight_total: usize,
     max_in_flight_total: usize,
+    /// Bodies streaming now, by request path.
+    in_flight_path: HashMap<String, usize>,
     /// Total body bytes at which every body stops until released.
     hold_at: Option<u64>,
+    /// Per path, the body bytes of it after which its bodies pause until
+    /// released (`hold_path_at`).
+    gates: HashMap<String, u64>,
 }
 
 struct Resource {
@@ -131,6 +140,7 @@ impl TestServer {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             served_changed: Condvar::new(),
+            gate_opened: tokio::sync::Notify::new(),
             shutdown: CancellationToken::new(),
         });
         let for_thread = Arc::clone(&shared);
@@ -292,6 +302,11 @@ impl TestServer {
         self.shared.lock().max_in_flight_total
     }
 
+    /// Bodies of `path` streaming now (a body paused at a gate counts).
+    pub fn in_flight_of(&self, path: &str) -> usize {
+        self.shared.lock().in_flight_of(path)
+    }
+
     // Waiting. Each wait blocks on the server's one condvar until what it
     // names holds, and panics after `timeout` saying what it saw: see
     // `support::wait`.
@@ -314,6 +329,18 @@ impl TestServer {
             &format!("{n} body bytes served over all paths"),
             |st| st.total_served() >= n,
             |st| format!("only {} of {n} bytes served", st.total_served()),
+        );
+    }
+
+    /// Blocks until at least `n` bodies of `paths` together are streaming
+    /// at once.
+    pub fn wait_in_flight(&self, paths: &[&str], n: usize, timeout: Duration) {
+        let now = |st: &State| paths.iter().map(|p| st.in_flight_of(p)).sum::<usize>();
+        self.wait(
+            timeout,
+            &format!("{n} bodies of {paths:?} streaming at once"),
+            |st| now(st) >= n,
+            |st| format!("{} streaming", now(st)),
         );
     }
 
@@ -361,6 +388,23 @@ impl TestServer {
     pub fn release(&self) {
         self.shared.lock().hold_at = None;
         self.shared.served_changed.notify_all();
+    }
+
+    // A gate on one path: its bodies pause (each before its next chunk)
+    // once `mark` body bytes of it were served in all, while the rest of
+    // the server goes on, so a test can keep a download's connections
+    // busy, or a file half done, for exactly as long as it needs.
+
+    /// Pauses every body of `path` once `mark` bytes of it were served, 0
+    /// before any, until [`TestServer::release_path`].
+    pub fn hold_path_at(&self, path: &str, mark: u64) {
+        self.shared.lock().gates.insert(path.to_string(), mark);
+    }
+
+    /// Lifts the gate of [`TestServer::hold_path_at`] on `path`.
+    pub fn release_path(&self, path: &str) {
+        self.shared.lock().gates.remove(path);
+        self.shared.gate_opened.notify_waiters();
     }
 }
 
@@ -421,6 +465,16 @@ impl Shared {
 impl State {
     fn total_served(&self) -> u64 {
         self.served.values().sum()
+    }
+
+    fn in_flight_of(&self, path: &str) -> usize {
+        self.in_flight_path.get(path).copied().unwrap_or(0)
+    }
+
+    /// Whether the gate of `TestServer::hold_path_at` holds `path` now.
+    fn gated(&self, path: &str) -> bool {
+        let served = self.served.get(path).copied().unwrap_or(0);
+        self.gates.get(path).is_some_and(|&mark| served >= mark)
     }
 
     fn put_file(&mut self, path: &str, body: Vec<u8>) {

@@ -144,7 +144,7 @@ impl Shared {
             Some(Fault::DripAfter(n, ms)) => Some((*n as usize, Duration::from_millis(*ms))),
             _ => None,
         };
-        let guard = InFlight::enter(Arc::clone(self), st, &req.host);
+        let guard = InFlight::enter(Arc::clone(self), st, &req.host, &req.path);
         let pump = Pump {
             shared: Arc::clone(self),
             path: req.path.clone(),
