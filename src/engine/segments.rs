@@ -76,6 +76,13 @@ impl Plan {
         }
     }
 
+    /// The first answer was asked bounded, to `end`: thieves keep off its
+    /// bytes (None: it runs open-ended, and may be cut anywhere).
+    pub fn first_asked(mut self, end: Option<u64>) -> Plan {
+        self.slots[0].asked = end;
+        self
+    }
+
     /// A plan resumed from the manifest. `trust_written`: the machine has
     /// not rebooted since, so bytes handed to the kernel are on disk; else
     /// only synced bytes count. None if the ranges do not tile `[0, total)`.
@@ -137,13 +144,14 @@ impl Plan {
         self.steal(conn)
     }
 
-    /// Claims a specific slot (the first connection owns slot 0 of a fresh plan).
+    /// Claims a specific slot (the first connection owns slot 0 of a fresh
+    /// plan, with what its answer was asked for). A free slot has no
+    /// request in flight: `release` forgot it.
     pub fn take(&mut self, slot: usize, conn: usize) -> Claim {
         let s = &mut self.slots[slot];
         s.owner = Some(conn);
         // Whatever was received but not written is gone with the old owner.
         s.received = s.seg.written;
-        s.asked = None;
         Claim {
             slot,
             start: s.seg.start,
