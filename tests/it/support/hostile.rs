@@ -196,6 +196,14 @@ impl HostileServer {
         route.headers.push((name.to_string(), value.to_string()));
     }
 
+    /// Answers `path` without an ETag (and it never had a Last-Modified):
+    /// nothing proves two answers come from one version.
+    pub fn without_etag(&self, path: &str) {
+        let mut st = self.shared.lock();
+        let route = st.routes.get_mut(path).expect("add the path first");
+        route.etag.clear();
+    }
+
     /// Behaviours for the next requests of `path`, one each, before the
     /// path's own behaviour takes over again.
     pub fn script(&self, path: &str, behaviours: Vec<Behaviour>) {
@@ -486,10 +494,12 @@ fn answer_body(out: &mut TcpStream, behaviour: &Behaviour, ask: &Ask<'_>) -> boo
         _ => &[],
     };
     let mut head = format!(
-        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nAccept-Ranges: bytes\r\nETag: {}\r\n",
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nAccept-Ranges: bytes\r\n",
         span.len() + surplus.len(),
-        ask.etag
     );
+    if !ask.etag.is_empty() {
+        head.push_str(&format!("ETag: {}\r\n", ask.etag));
+    }
     if let Some(content_range) = &content_range {
         head.push_str(&format!("Content-Range: {content_range}\r\n"));
     }
