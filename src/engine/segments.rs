@@ -7,6 +7,10 @@
 
 use crate::store::manifest::Segment;
 
+/// Near the end of a file, ranges read with bounded requests may be cut in
+/// pieces down to `min_piece / TAIL_SHARE`.
+const TAIL_SHARE: u64 = 4;
+
 /// A range of the plan and who works on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Slot {
@@ -72,6 +76,13 @@ impl Plan {
         }
     }
 
+    /// The first answer was asked bounded, to `end`: thieves keep off its
+    /// bytes (None: it runs open-ended, and may be cut anywhere).
+    pub fn first_asked(mut self, end: Option<u64>) -> Plan {
+        self.slots[0].asked = end;
+        self
+    }
+
     /// A plan resumed from the manifest. `trust_written`: the machine has
     /// not rebooted since, so bytes handed to the kernel are on disk; else
     /// only synced bytes count. None if the ranges do not tile `[0, total)`.
@@ -133,13 +144,14 @@ impl Plan {
         self.steal(conn)
     }
 
-    /// Claims a specific slot (the first connection owns slot 0 of a fresh plan).
+    /// Claims a specific slot (the first connection owns slot 0 of a fresh
+    /// plan, with what its answer was asked for). A free slot has no
+    /// request in flight: `release` forgot it.
     pub fn take(&mut self, slot: usize, conn: usize) -> Claim {
         let s = &mut self.slots[slot];
         s.owner = Some(conn);
         // Whatever was received but not written is gone with the old owner.
         s.received = s.seg.written;
-        s.asked = None;
         Claim {
             slot,
             start: s.seg.start,
@@ -149,25 +161,15 @@ impl Plan {
     }
 
     fn steal(&mut self, conn: usize) -> Option<Claim> {
-        let (victim, _) = self
-            .slots
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.owner.is_some() && s.remaining() >= 2 * self.min_piece)
-            .max_by_key(|(_, s)| s.remaining())?;
-        let v = self.slots[victim];
-        let pos = v.seg.start + v.received;
-        // Round the cut to 64 KiB so ranges stay aligned for the page cache.
-        let half = (pos + v.remaining() / 2) & !0xffff;
-        let mid = half.max(v.asked.unwrap_or(0));
-        if mid < pos + self.min_piece || mid + self.min_piece > v.seg.end {
-            return None;
-        }
+        let (victim, mid) = self
+            .best_cut(self.min_piece, false)
+            .or_else(|| self.best_cut(self.tail_piece(), true))?;
+        let end = self.slots[victim].seg.end;
         self.slots[victim].seg.end = mid;
         self.slots.push(Slot {
             seg: Segment {
                 start: mid,
-                end: v.seg.end,
+                end,
                 written: 0,
                 synced: 0,
             },
@@ -180,22 +182,57 @@ impl Plan {
             slot,
             start: mid,
             from: mid,
-            end: v.seg.end,
+            end,
         })
     }
 
+    /// The running range to cut, and where, that leaves a thief the most:
+    /// each is cut at the middle of what is left, rounded down to 64 KiB so
+    /// ranges stay aligned for the page cache, but never below what its
+    /// owner already asked for (the server would send those bytes twice),
+    /// and only if both sides keep `piece` bytes. The largest range is not
+    /// always the one to cut: most of it may be asked for already. With
+    /// `bounded_only`, ranges still read from an open-ended answer are left
+    /// alone, since cutting one makes the server send what its socket
+    /// buffers hold past the cut for nothing.
+    fn best_cut(&self, piece: u64, bounded_only: bool) -> Option<(usize, u64)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.owner.is_some() && !(bounded_only && s.asked.is_none()))
+            .filter_map(|(i, s)| {
+                let pos = s.seg.start + s.received;
+                let half = (pos + s.remaining() / 2) & !0xffff;
+                let mid = half.max(s.asked.unwrap_or(0));
+                let fits = mid >= pos + piece && mid + piece <= s.seg.end;
+                fits.then_some((i, mid, s.seg.end - mid))
+            })
+            .max_by_key(|&(_, _, size)| size)
+            .map(|(i, mid, _)| (i, mid))
+    }
+
+    /// The smallest piece cut off a range near the end of the file, when
+    /// nothing is left to cut in `min_piece`s: idle connections take the
+    /// last bytes in these rather than wait for the busy ones to finish.
+    fn tail_piece(&self) -> u64 {
+        (self.min_piece / TAIL_SHARE).max(1)
+    }
+
     /// The owner's next request: from its position to the returned end. Half
-    /// of what is left (between `min_piece` and `max_request`), so the other
-    /// half stays free to steal and no connection holds a long tail.
+    /// of what is left (between `min_piece` and `max_request`; near the end,
+    /// down to the tail piece), so the other half stays free to steal and no
+    /// connection holds a long tail while others idle.
     pub fn next_request(&mut self, slot: usize, max_request: u64) -> Option<u64> {
-        let min_piece = self.min_piece;
+        let (min_piece, tail_piece) = (self.min_piece, self.tail_piece());
         let s = &mut self.slots[slot];
         let left = s.remaining();
         if left == 0 {
             return None;
         }
-        let size = if left <= 2 * min_piece {
+        let size = if left <= 2 * tail_piece {
             left
+        } else if left <= 2 * min_piece {
+            left / 2
         } else {
             (left / 2).clamp(min_piece, max_request.max(min_piece))
         };
@@ -306,6 +343,7 @@ impl Plan {
 mod tests {
     use super::*;
 
+    const KIB: u64 = 1 << 10;
     const MIB: u64 = 1 << 20;
 
     #[test]
@@ -363,6 +401,46 @@ mod tests {
         tail.take(0, 0);
         assert_eq!(tail.next_request(0, 8 * MIB), Some(2 * MIB));
         assert_eq!(tail.claim(1).map(|c| c.from), Some(2 * MIB));
+    }
+
+    #[test]
+    fn a_thief_cuts_another_range_when_the_largest_is_all_asked_for() {
+        let mut plan = Plan::new(64 * MIB, MIB);
+        plan.take(0, 0);
+        let b = plan.claim(1).expect("steal");
+        assert_eq!(plan.next_request(b.slot, 16 * MIB), Some(48 * MIB));
+        let c = plan.claim(2).expect("steal");
+        assert_eq!((c.from, c.end), (48 * MIB, 64 * MIB), "cut where b asked");
+        plan.receive(0, 17 * MIB);
+        plan.receive(c.slot, MIB);
+        // b's [32, 48) is now the largest range, but all of it is asked
+        // for: the next thief halves the 15 MiB left of another.
+        let d = plan.claim(3).expect("a range with bytes nobody asked for");
+        assert_eq!(d.end - d.from, 15 * MIB / 2);
+        assert!(d.from >= 49 * MIB || d.end <= 32 * MIB, "{d:?}");
+    }
+
+    #[test]
+    fn near_the_end_idle_connections_take_tail_pieces_of_bounded_requests() {
+        let mut plan = Plan::new(4 * MIB, MIB);
+        plan.take(0, 0);
+        let b = plan.claim(1).expect("steal");
+        assert_eq!((b.from, b.end), (2 * MIB, 4 * MIB));
+        // With 2 MiB left, the owner asks for half, not all of it.
+        assert_eq!(plan.next_request(0, 16 * MIB), Some(MIB));
+        plan.receive(0, MIB / 2);
+        plan.receive(b.slot, 2 * MIB);
+        // 1.5 MiB left: too little for two 1 MiB pieces, but the bytes
+        // past the owner's request go to an idle connection.
+        let c = plan.claim(2).expect("a tail piece");
+        assert_eq!((c.from, c.end), (5 * MIB / 4, 2 * MIB));
+        assert_eq!(
+            plan.next_request(c.slot, 16 * MIB),
+            Some(5 * MIB / 4 + 384 * KIB)
+        );
+        // The last 2 x 256 KiB are asked for in one go.
+        plan.receive(c.slot, 384 * KIB);
+        assert_eq!(plan.next_request(c.slot, 16 * MIB), Some(2 * MIB));
     }
 
     #[test]

@@ -23,6 +23,10 @@ pub enum Asked {
     /// `Range: bytes=first-last` of a file of `total` bytes: one request of
     /// a split download.
     Span { first: u64, last: u64, total: u64 },
+    /// `Range: bytes=0-last` of a file not known yet: the first request of
+    /// a file meant to be split, bounded so that the server sends no more
+    /// than the first connection keeps.
+    Front { last: u64 },
 }
 
 /// What the answer must match to continue the bytes we hold.
@@ -66,6 +70,13 @@ pub enum Answer {
     },
     /// 206 that continues exactly what was asked, of a file of `total` bytes.
     Resumed { total: u64, validators: Validators },
+    /// 206 to [`Asked::Front`]: the file's first `end` bytes of `total`
+    /// (a 206 with all of it is [`Answer::Whole`]).
+    Front {
+        end: u64,
+        total: u64,
+        validators: Validators,
+    },
     /// 416 to `bytes=N-` confirming that the file ends at N, with our
     /// validator: the bytes on disk are the whole file. Never for a
     /// [`Asked::Span`].
@@ -178,6 +189,45 @@ pub fn classify(
                 offset: from,
             })
         }
+        (StatusCode::PARTIAL_CONTENT, Asked::Front { last }) => {
+            let raw = header_str(headers, CONTENT_RANGE);
+            match raw.as_deref().and_then(parse_content_range) {
+                Some(ContentRange::Bytes {
+                    first: 0,
+                    last: got,
+                    complete: Some(total),
+                }) if got == last.min(total.saturating_sub(1)) => {
+                    if got + 1 == total {
+                        return Answer::Whole {
+                            length: Some(total),
+                            validators: validators(),
+                            accepts_ranges: true,
+                        };
+                    }
+                    Answer::Front {
+                        end: got + 1,
+                        total,
+                        validators: validators(),
+                    }
+                }
+                _ => Answer::Mismatch(Mismatch::Resume(match raw {
+                    Some(raw) => ResumeMismatch::WrongRange { raw, offset: 0 },
+                    None => ResumeMismatch::NoContentRange,
+                })),
+            }
+        }
+        (StatusCode::RANGE_NOT_SATISFIABLE, Asked::Front { .. }) => {
+            // Nothing to send from byte 0: the file is empty.
+            let content_range = header_str(headers, CONTENT_RANGE);
+            let complete = content_range.as_deref().and_then(parse_content_range);
+            if complete == Some(ContentRange::Unsatisfied { complete: 0 }) {
+                return Answer::AlreadyComplete;
+            }
+            Answer::Mismatch(Mismatch::Unsatisfiable {
+                content_range,
+                offset: 0,
+            })
+        }
         (StatusCode::RANGE_NOT_SATISFIABLE, Asked::Span { first, last, total }) => {
             Answer::Mismatch(Mismatch::UnsatisfiableSpan { first, last, total })
         }
@@ -275,6 +325,7 @@ mod tests {
         const E: Option<&str> = Some("\"e\"");
         let rest = |from, total| Asked::Rest { from, total };
         let span = |first, last, total| Asked::Span { first, last, total };
+        let front = |last| Asked::Front { last };
         let plain = Ours {
             etag: E,
             must_echo_etag: false,
@@ -313,6 +364,19 @@ mod tests {
              bad(wrong_span("bytes 2-4/10"))),
             (206, vec![("content-range", "bytes 2-4/9"), ("etag", "\"f\"")], span(2, 4, 9), plain,
              bad(Mismatch::EtagChanged { ours: "\"e\"".into(), theirs: "\"f\"".into() })),
+            // 206 to bytes=0-last of a file not known yet: its front, or all of it.
+            (206, vec![("content-range", "bytes 0-3/9"), ("etag", "\"e\"")], front(3), none,
+             Answer::Front { end: 4, total: 9, validators: Validators { etag: E.map(str::to_string), last_modified: None } }),
+            (206, vec![("content-range", "bytes 0-8/9")], front(15), none,
+             Answer::Whole { length: Some(9), validators: Validators::default(), accepts_ranges: true }),
+            (206, vec![("content-range", "bytes 0-2/9")], front(3), none,
+             bad(Mismatch::Resume(ResumeMismatch::WrongRange { raw: "bytes 0-2/9".into(), offset: 0 }))),
+            (206, vec![("content-range", "bytes 1-3/9")], front(3), none,
+             bad(Mismatch::Resume(ResumeMismatch::WrongRange { raw: "bytes 1-3/9".into(), offset: 0 }))),
+            (206, vec![], front(3), none, bad(Mismatch::Resume(ResumeMismatch::NoContentRange))),
+            (416, vec![("content-range", "bytes */0")], front(3), none, Answer::AlreadyComplete),
+            (416, vec![("content-range", "bytes */9")], front(3), none,
+             bad(Mismatch::Unsatisfiable { content_range: Some("bytes */9".into()), offset: 0 })),
             // 416: complete only at exactly the offset, total and version we hold.
             (416, vec![("content-range", "bytes */9"), ("etag", "\"e\"")], rest(9, Some(9)), plain, Answer::AlreadyComplete),
             (416, vec![("content-range", "bytes */9")], rest(9, None), plain, Answer::AlreadyComplete),

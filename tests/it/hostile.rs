@@ -403,3 +403,62 @@ fn a_body_shorter_than_its_content_length_resumes_to_the_exact_file() {
         "{gets:?}"
     );
 }
+
+#[test]
+fn a_split_file_costs_the_server_at_most_one_percent_over_its_size() {
+    let server = HostileServer::start();
+    let sb = Sandbox::new();
+    // The server writes each answer whole for as long as the socket takes
+    // it, so an open-ended answer dropped past a stolen boundary costs
+    // whatever the socket buffers held by then.
+    let data = body(719, 48 << 20);
+    server.add("/big.bin", data.clone(), Behaviour::Honest);
+
+    let out = sb
+        .haul(["get", &server.url("/big.bin"), "-d", &sb.dir_arg()])
+        .args(["--split", "4"])
+        .run();
+
+    out.assert_code(0);
+    assert_file_eq(&sb.dl("big.bin"), &data);
+    let gets = server.gets("/big.bin");
+    let connections: HashSet<u64> = gets.iter().map(|r| r.conn).collect();
+    assert!(connections.len() >= 4, "never split over 4: {gets:?}");
+    let served = server.served("/big.bin");
+    let ratio = served as f64 / data.len() as f64;
+    eprintln!(
+        "split over {} connections: {ratio:.4} x the file served",
+        connections.len()
+    );
+    assert!(
+        ratio <= 1.01,
+        "served {served} bytes for {}: {ratio:.4} x the file, {} requests",
+        data.len(),
+        gets.len()
+    );
+}
+
+#[test]
+fn a_front_without_a_validator_is_dropped_for_one_whole_answer() {
+    let server = HostileServer::start();
+    let sb = Sandbox::new();
+    let data = body(727, 8 << 20);
+    server.add("/plain.bin", data.clone(), Behaviour::Honest);
+    server.without_etag("/plain.bin");
+
+    let out = sb
+        .haul(["get", &server.url("/plain.bin"), "-d", &sb.dir_arg()])
+        .args(["--split", "4"])
+        .run();
+
+    out.assert_code(0);
+    assert_file_eq(&sb.dl("plain.bin"), &data);
+    // Nothing would prove the ranges come from one version: no split, and
+    // the front (asked bounded, so it costs at most 2 MiB) gives way to one
+    // plain answer.
+    let gets = server.gets("/plain.bin");
+    let ranges: Vec<Option<&str>> = gets.iter().map(|r| r.header("range")).collect();
+    assert_eq!(ranges, [Some("bytes=0-2097151"), None], "{out}");
+    let served = server.served("/plain.bin");
+    assert!(served <= data.len() as u64 + (2 << 20), "served {served}");
+}

@@ -73,8 +73,9 @@ const MIN_PIECE: u64 = 1 << 20;
 enum Next {
     /// The file is complete on disk.
     Complete,
-    /// Fetch the rest over several connections; this answer streams from byte 0.
-    Split(reqwest::Response),
+    /// Fetch the rest over several connections; this answer streams from
+    /// byte 0, to where it ends if it was asked bounded.
+    Split(reqwest::Response, Option<u64>),
 }
 
 /// What the run-wide pieces every worker shares.
@@ -268,7 +269,7 @@ impl Worker {
             let before = self.pos;
             let err = match self.attempt().await {
                 Ok(Next::Complete) => return self.finish(self.stream_digest()).await,
-                Ok(Next::Split(first)) => match self.segmented(Some(first)).await {
+                Ok(Next::Split(first, end)) => match self.segmented(Some((first, end))).await {
                     Some(outcome) => return outcome,
                     None => continue,
                 },

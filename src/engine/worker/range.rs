@@ -107,7 +107,10 @@ pub(super) async fn request(
             }
             Ok(resp)
         }
-        Answer::Whole { .. } => Err(ConnEnd::Restart(RestartReason::SplitWholeFile)),
+        // (A front is only ever the answer to the file's first request.)
+        Answer::Whole { .. } | Answer::Front { .. } => {
+            Err(ConnEnd::Restart(RestartReason::SplitWholeFile))
+        }
         Answer::Mismatch(why) => Err(ConnEnd::Restart(why.into())),
         // A span never ends the file early: `AlreadyComplete` answers only
         // a request for the rest of it.

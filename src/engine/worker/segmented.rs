@@ -50,7 +50,7 @@ pub(super) enum SegEnd {
 
 /// Runs the connections of one file until it is complete, must restart,
 /// fails or is cancelled. `first` is the response already streaming the
-/// file from byte 0, for a fresh plan.
+/// file from byte 0, for a fresh plan (its bound, if any, is in the plan).
 pub(super) async fn run(
     ctx: Arc<Ctx>,
     first: Option<reqwest::Response>,
@@ -267,8 +267,9 @@ async fn connection(
         };
         me.attempt += 1;
         let result = match resp {
-            // The open-ended first answer runs until its range is filled
-            // (or cut short by a thief).
+            // The first answer runs until what it was asked for arrives,
+            // or, open-ended, until its range is filled (or cut short by
+            // a thief).
             Some(resp) => fetch(&ctx, me.m, claim, claim.from, resp).await,
             None => fill(&ctx, me.m, claim).await,
         };

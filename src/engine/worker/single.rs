@@ -17,6 +17,12 @@
 //! from zero, not a mismatch that ends ranges for the file), 416 (nothing
 //! left) or a first answer worth splitting; and it hashes as it writes
 //! instead of following a prefix, since its prefix is all it writes.
+//!
+//! A fresh file the user asked to split is first asked only for its front
+//! (`Range: bytes=0-…`): a 200 or a 206 with the whole file is streamed
+//! here as usual, a larger file goes to `split` with that bounded answer,
+//! and one that cannot be split after all (no validator) is asked for
+//! again whole.
 
 use reqwest::header::{IF_RANGE, RANGE};
 use sha2::Digest;
@@ -24,7 +30,7 @@ use sha2::Digest;
 use super::body::Body;
 use super::limit::Cut;
 use super::pour::{pour, Admit, Sink};
-use super::{Next, Stop, Worker, SMALL_BODY};
+use super::{Next, Stop, Worker, MIN_PIECE, SMALL_BODY};
 use crate::error::DownloadError;
 use crate::event::RestartReason;
 use crate::http::answer::{classify, Answer, Asked, Ours};
@@ -35,32 +41,57 @@ use crate::store::part::{PartWriter, Start};
 enum Verdict {
     /// Its body continues the `.part` (from zero after a restart).
     Stream,
-    /// Fresh and worth splitting: the split takes the answer over.
-    Split,
+    /// Fresh and worth splitting: the split takes the answer over; it ends
+    /// where its Content-Range does, if it was asked bounded.
+    Split(Option<u64>),
     /// There was nothing left to fetch.
     Complete,
+    /// The front of a file that will not be split after all: ask again
+    /// for all of it, as one answer.
+    AskWhole,
 }
+
+/// The first request of a file meant to be split asks for this much: a
+/// file up to this size comes whole in that answer, a larger one is split.
+/// Asked open-ended, the server would push the rest of the file into the
+/// socket buffers (several MiB on a fast link) while the other connections
+/// fetch it, and those bytes would be served for nothing.
+const FRONT: u64 = 2 * MIN_PIECE;
 
 impl Worker {
     /// One request and its body, from `self.pos` on. Ok means the file is
     /// complete on disk (synced), or that it is worth splitting.
     pub(super) async fn attempt(&mut self) -> Result<Next, Stop> {
-        let (resp, answer) = self.ask_rest().await?;
-        match self.judge(answer, &resp).await? {
-            Verdict::Stream => {}
-            Verdict::Split => return self.start_split(resp).await,
-            Verdict::Complete => return Ok(Next::Complete),
+        loop {
+            let (resp, answer, asked) = self.ask_rest().await?;
+            match self.judge(answer, &resp, asked).await? {
+                Verdict::Stream => {}
+                Verdict::Split(end) => return self.start_split(resp, end).await,
+                Verdict::Complete => return Ok(Next::Complete),
+                Verdict::AskWhole => continue,
+            }
+            self.accept().await?;
+            return self.write_body(resp).await;
         }
-        self.accept().await?;
-        self.write_body(resp).await
+    }
+
+    /// Whether the first request asks only for the front of the file: a
+    /// fresh file the user asked to split (`--split N`). Automatic
+    /// splitting keeps the open-ended request, so that a file too small to
+    /// split still costs one request.
+    fn asks_front(&self) -> bool {
+        self.pos == 0 && !self.no_split && self.shared.cfg.split.is_some_and(|n| n > 1)
     }
 
     /// Asks the mirror in use for the file from `self.pos` on (with
     /// If-Range, so a changed file comes back whole) and classifies the
     /// answer.
-    async fn ask_rest(&self) -> Result<(reqwest::Response, Answer), Stop> {
+    async fn ask_rest(&self) -> Result<(reqwest::Response, Answer, Asked), Stop> {
         let mut own = Vec::new();
-        if self.pos > 0 {
+        let front = self.asks_front();
+        if front {
+            own.push((RANGE, format!("bytes=0-{}", FRONT - 1)));
+        } else if self.pos > 0 {
             own.push((RANGE, format!("bytes={}-", self.pos)));
             let validator =
                 if_range_value(self.rec.etag.as_deref(), self.rec.last_modified.as_deref());
@@ -75,9 +106,13 @@ impl Worker {
         let resp = self.cancellable(sent).await?;
         let resp = resp.map_err(|err| DownloadError::fetching(self.mirrors.text(), err))?;
         self.shared.limits.note_answer(self.mirrors.url(), &resp);
-        let asked = Asked::Rest {
-            from: self.pos,
-            total: self.rec.total,
+        let asked = if front {
+            Asked::Front { last: FRONT - 1 }
+        } else {
+            Asked::Rest {
+                from: self.pos,
+                total: self.rec.total,
+            }
         };
         let ours = Ours {
             etag: self.rec.etag.as_deref(),
@@ -90,13 +125,19 @@ impl Worker {
             asked,
             ours,
         );
-        Ok((resp, answer))
+        Ok((resp, answer, asked))
     }
 
     /// Acts on the answer's verdict: a whole file (which restarts ours when
     /// we asked for the rest) or a resumed one brings its length and
     /// validators; anything else ends the attempt here.
-    async fn judge(&mut self, answer: Answer, resp: &reqwest::Response) -> Result<Verdict, Stop> {
+    async fn judge(
+        &mut self,
+        answer: Answer,
+        resp: &reqwest::Response,
+        asked: Asked,
+    ) -> Result<Verdict, Stop> {
+        let front = matches!(asked, Asked::Front { .. });
         match answer {
             Answer::Whole {
                 length,
@@ -114,9 +155,30 @@ impl Worker {
                     self.limit().check_total(total, self.mirrors.text())?;
                 }
                 if self.worth_splitting(accepts_ranges) {
-                    return Ok(Verdict::Split);
+                    // A 206 with all of the file is bounded all the same.
+                    return Ok(Verdict::Split(length.filter(|_| front)));
                 }
                 Ok(Verdict::Stream)
+            }
+            Answer::Front {
+                end,
+                total,
+                validators,
+            } => {
+                self.rec.total = Some(total);
+                self.rec.etag = validators.etag;
+                self.rec.last_modified = validators.last_modified;
+                self.limit().check_total(total, self.mirrors.text())?;
+                if self.worth_splitting(true) {
+                    return Ok(Verdict::Split(Some(end)));
+                }
+                // No validator to prove the ranges come from one version:
+                // this answer is dropped after at most `FRONT` bytes.
+                self.no_split = true;
+                self.rec.total = None;
+                self.rec.etag = None;
+                self.rec.last_modified = None;
+                Ok(Verdict::AskWhole)
             }
             Answer::Resumed { total, validators } => {
                 self.limit().check_total(total, self.mirrors.text())?;
@@ -134,6 +196,8 @@ impl Worker {
                 Ok(Verdict::Complete)
             }
             Answer::Mismatch(why) => {
+                // A server that botches the front asks for the whole next time.
+                self.no_split |= front;
                 let reason = RestartReason::from(why);
                 let err = DownloadError::BadRange {
                     url: self.mirrors.text().clone(),

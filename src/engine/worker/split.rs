@@ -43,8 +43,13 @@ impl Worker {
                 .is_some_and(|total| self.connections_for(total) > 1)
     }
 
-    /// Preallocates the file and records that it is split.
-    pub(super) async fn start_split(&mut self, first: reqwest::Response) -> Result<Next, Stop> {
+    /// Preallocates the file and records that it is split. `end`: where
+    /// the first answer ends, if it was asked bounded.
+    pub(super) async fn start_split(
+        &mut self,
+        first: reqwest::Response,
+        end: Option<u64>,
+    ) -> Result<Next, Stop> {
         self.touched = true;
         let total = self.rec.total.unwrap_or(0);
         crate::store::part::preallocate(&self.part_path, total)
@@ -56,22 +61,27 @@ impl Worker {
         self.rec.segments = Some(Plan::new(total, MIN_PIECE).segments());
         self.rec.bytes_done = 0;
         self.save();
-        Ok(Next::Split(first))
+        Ok(Next::Split(first, end))
     }
 
-    /// Runs a split download (fresh with `first`, or resumed from the
-    /// manifest). None means ranges failed and the file starts over as one
-    /// stream; otherwise the job's outcome.
-    pub(super) async fn segmented(&mut self, first: Option<reqwest::Response>) -> Option<Outcome> {
+    /// Runs a split download (fresh with `first` and where it ends, if it
+    /// was asked bounded, or resumed from the manifest). None means ranges
+    /// failed and the file starts over as one stream; otherwise the job's
+    /// outcome.
+    pub(super) async fn segmented(
+        &mut self,
+        first: Option<(reqwest::Response, Option<u64>)>,
+    ) -> Option<Outcome> {
         let total = self.rec.total?;
         // A resumed plan may come from a run without the cap.
         if let Err(err) = self.limit().check_total(total, self.mirrors.text()) {
             return Some(self.fail(err).await);
         }
-        let plan = match first {
-            Some(_) => Plan::new(total, MIN_PIECE),
+        let plan = match &first {
+            Some((_, end)) => Plan::new(total, MIN_PIECE).first_asked(*end),
             None => self.resumed_plan(total).await?,
         };
+        let first = first.map(|(resp, _)| resp);
         self.touched = true;
         self.job.started(plan.written_total(), Some(total)).await;
         let ctx = Arc::new(Ctx {

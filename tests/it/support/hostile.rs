@@ -8,14 +8,19 @@
 //! connection), serves keep-alive connections so a client's reuse of a
 //! poisoned connection shows in the log, honours `Range: bytes=a-b` through
 //! [`select_range`] (written from the RFC, not from haul), and logs every
-//! request with the connection it came on. Dropping it shuts every socket
+//! request with the connection it came on. A body goes out in blocking
+//! writes for as long as the socket takes them, whether or not the client
+//! still reads (a client's early close is noticed only when a write
+//! fails), and every body byte the kernel accepted is counted per path
+//! ([`HostileServer::served`]): what a server's access log would call
+//! served. Dropping it shuts every socket
 //! down, joins every thread, and panics if a scripted behaviour was never
 //! used. It must never import anything from the `haul` crate.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
@@ -26,6 +31,10 @@ const MAX_HEAD: usize = 64 << 10;
 
 /// Bytes of each chunk of an endless chunked body.
 const ENDLESS_CHUNK: usize = 64 << 10;
+
+/// Largest single write of a body, so the count of accepted bytes stays
+/// close to what the kernel took before a client hung up.
+const BODY_WRITE: usize = 64 << 10;
 
 /// Length of each filler header line of an endless head: long enough that
 /// the client's head-size limit, not its header-count limit, trips first.
@@ -102,6 +111,8 @@ struct Route {
     behaviour: Behaviour,
     headers: Vec<(String, String)>,
     etag: String,
+    /// Body bytes the kernel accepted for this path, over every answer.
+    served: Arc<AtomicU64>,
 }
 
 #[derive(Default)]
@@ -170,6 +181,7 @@ impl HostileServer {
             behaviour,
             headers: Vec::new(),
             etag,
+            served: Arc::new(AtomicU64::new(0)),
         };
         assert!(
             st.routes.insert(path.to_string(), route).is_none(),
@@ -182,6 +194,14 @@ impl HostileServer {
         let mut st = self.shared.lock();
         let route = st.routes.get_mut(path).expect("add the path first");
         route.headers.push((name.to_string(), value.to_string()));
+    }
+
+    /// Answers `path` without an ETag (and it never had a Last-Modified):
+    /// nothing proves two answers come from one version.
+    pub fn without_etag(&self, path: &str) {
+        let mut st = self.shared.lock();
+        let route = st.routes.get_mut(path).expect("add the path first");
+        route.etag.clear();
     }
 
     /// Behaviours for the next requests of `path`, one each, before the
@@ -208,6 +228,15 @@ impl HostileServer {
             .iter()
             .filter(|r| r.path == path && r.method == "GET");
         gets.cloned().collect()
+    }
+
+    /// Body bytes of `path` the kernel accepted so far, over every answer:
+    /// what was delivered plus whatever sat in socket buffers when the
+    /// client hung up.
+    pub fn served(&self, path: &str) -> u64 {
+        let st = self.shared.lock();
+        let route = st.routes.get(path).expect("add the path first");
+        route.served.load(Ordering::SeqCst)
     }
 
     /// Connections accepted so far.
@@ -302,6 +331,7 @@ fn serve_connection(shared: &Shared, stream: TcpStream, conn: u64) {
                     Arc::clone(&route.body),
                     route.headers.clone(),
                     route.etag.clone(),
+                    Arc::clone(&route.served),
                 )
             });
             let label = answer
@@ -321,7 +351,7 @@ fn serve_connection(shared: &Shared, stream: TcpStream, conn: u64) {
                 &mut out,
                 b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
             ),
-            Some((behaviour, body, extra, etag)) => {
+            Some((behaviour, body, extra, etag, served)) => {
                 let range = headers
                     .iter()
                     .find(|(n, _)| n == "range")
@@ -332,6 +362,7 @@ fn serve_connection(shared: &Shared, stream: TcpStream, conn: u64) {
                     body: &body,
                     extra: &extra,
                     etag: &etag,
+                    served: &served,
                 };
                 answer(&mut out, &behaviour, &ask)
             }
@@ -400,6 +431,7 @@ struct Ask<'a> {
     body: &'a [u8],
     extra: &'a [(String, String)],
     etag: &'a str,
+    served: &'a AtomicU64,
 }
 
 /// Writes one answer; false when the connection must end (or broke).
@@ -462,10 +494,12 @@ fn answer_body(out: &mut TcpStream, behaviour: &Behaviour, ask: &Ask<'_>) -> boo
         _ => &[],
     };
     let mut head = format!(
-        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nAccept-Ranges: bytes\r\nETag: {}\r\n",
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nAccept-Ranges: bytes\r\n",
         span.len() + surplus.len(),
-        ask.etag
     );
+    if !ask.etag.is_empty() {
+        head.push_str(&format!("ETag: {}\r\n", ask.etag));
+    }
     if let Some(content_range) = &content_range {
         head.push_str(&format!("Content-Range: {content_range}\r\n"));
     }
@@ -480,18 +514,43 @@ fn answer_body(out: &mut TcpStream, behaviour: &Behaviour, ask: &Ask<'_>) -> boo
     match behaviour {
         Behaviour::Truncate(n) => {
             let cut = (*n as usize).min(span.len());
-            let _ = write_all(out, &span[..cut]);
+            let _ = write_body(out, &span[..cut], ask.served);
             false
         }
-        Behaviour::TrailingBytes(extra) => write_all(out, span) && write_all(out, extra),
+        Behaviour::TrailingBytes(extra) => {
+            write_body(out, span, ask.served) && write_all(out, extra)
+        }
         // One write, so the surplus tends to arrive in the same read as the
         // range's last bytes.
-        _ => write_all(out, &[span, surplus].concat()),
+        Behaviour::OverlongRange(_) => {
+            let sent = write_all(out, &[span, surplus].concat());
+            if sent {
+                ask.served.fetch_add(span.len() as u64, Ordering::SeqCst);
+            }
+            sent
+        }
+        _ => write_body(out, span, ask.served),
     }
 }
 
 fn extra_headers(extra: &[(String, String)]) -> String {
     extra.iter().map(|(n, v)| format!("{n}: {v}\r\n")).collect()
+}
+
+/// Writes a body in bounded writes, counting every byte the kernel took;
+/// true if all of it went out.
+fn write_body(out: &mut TcpStream, mut bytes: &[u8], served: &AtomicU64) -> bool {
+    while !bytes.is_empty() {
+        let n = match out.write(&bytes[..bytes.len().min(BODY_WRITE)]) {
+            Ok(0) => return false,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return false,
+        };
+        served.fetch_add(n as u64, Ordering::SeqCst);
+        bytes = &bytes[n..];
+    }
+    out.flush().is_ok()
 }
 
 /// True if every byte went out; a client that hung up is not an error here.
