@@ -23,13 +23,17 @@ use super::prefix_hash::PrefixHash;
 use crate::naming::RelPath;
 
 /// Bytes a writer gathers before handing them to the kernel: a 256th of
-/// the file, within 64 KiB to 256 KiB (256 KiB when the length is unknown).
-/// Few, large writes keep syscalls and blocking-pool hops down; a split
-/// records a range's offset only once its bytes are in the kernel, and the
-/// record follows the write in flight without waiting for it, so a kill
-/// can cost two of these per connection (near 1 % of the file).
+/// the file, within 64 KiB to 1 MiB (256 KiB when the length is unknown).
+/// Few, large writes keep syscalls and blocking-pool hops down: on four
+/// 256 MiB files at once (chunks of ~400 KiB arrive from hyper), 1 MiB
+/// instead of 256 KiB cut futex calls from 21,800 to 7,000 and CPU from
+/// 2.62 to 2.46 s per GiB. A split records a range's offset only once its
+/// bytes are in the kernel, and the record follows the write in flight
+/// without waiting for it (it sees a batch land at the next chunk), so a
+/// kill can cost this and the batch in flight per connection (under 1 % of
+/// the file).
 fn write_buffer(total: Option<u64>) -> usize {
-    total.map_or(256 << 10, |total| (total / 256).clamp(64 << 10, 256 << 10)) as usize
+    total.map_or(256 << 10, |total| (total / 256).clamp(64 << 10, 1 << 20)) as usize
 }
 
 /// The name a download lives under until it is complete: `NAME.part`.
@@ -177,6 +181,12 @@ impl PartWriter {
     pub async fn write(&mut self, bytes: Bytes) -> std::io::Result<()> {
         if bytes.is_empty() {
             return Ok(());
+        }
+        // A batch that has landed is taken in at once, not when the next
+        // buffer fills: what a record counts (and a kill spares) follows
+        // the kernel a chunk behind, not a buffer.
+        if self.pending.as_ref().is_some_and(|p| p.is_finished()) {
+            self.wait_pending().await?;
         }
         self.buffered += bytes.len();
         self.chunks.push(bytes);
