@@ -6,9 +6,9 @@
 //!
 //! What differs between the two paths is the [`Sink`]'s, and small: a
 //! range asks its plan how much is still its own (a thief may have taken
-//! its tail) and records each flush, since another run resumes it from
-//! those offsets; a stream keeps reading past its end to catch a body
-//! longer than announced, and records only what it synced, since it
+//! its tail) and records each write once it lands, since another run
+//! resumes it from those offsets; a stream keeps reading past its end to
+//! catch a body longer than announced, and records only what it synced, since it
 //! resumes from the whole `.part` or the synced prefix alone.
 
 use std::time::Duration;
