@@ -11,6 +11,7 @@
 pub mod lock;
 pub mod manifest;
 pub mod part;
+pub mod prefix_hash;
 
 use std::io;
 use std::path::{Path, PathBuf};

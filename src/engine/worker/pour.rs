@@ -1,13 +1,14 @@
 //! The one loop that moves an answer's body into the `.part`, for the
 //! single stream and every range of a split file: read a chunk ([`Body`]),
-//! keep what the answer vouches for, write it through the [`PartWriter`],
-//! flush and sync on the writer's clock, pace, and judge the speed.
+//! keep what the answer vouches for, hand it to the [`PartWriter`] (the
+//! chunk itself, not a copy), count what the kernel has taken, sync on the
+//! writer's clock, pace, and judge the speed.
 //!
 //! What differs between the two paths is the [`Sink`]'s, and small: a
 //! range asks its plan how much is still its own (a thief may have taken
-//! its tail) and records each flush, since another run resumes it from
-//! those offsets; a stream keeps reading past its end to catch a body
-//! longer than announced, and records only what it synced, since it
+//! its tail) and records each write once it lands, since another run
+//! resumes it from those offsets; a stream keeps reading past its end to
+//! catch a body longer than announced, and records only what it synced, since it
 //! resumes from the whole `.part` or the synced prefix alone.
 
 use std::time::Duration;
@@ -37,10 +38,13 @@ pub(super) trait Sink {
     fn pos(&self) -> u64;
     /// Judges `len` more bytes arriving at `pos()`.
     fn admit(&mut self, len: u64) -> Admit;
-    /// `kept` went to the writer at `pos()`: count it (and hash it, and
-    /// report progress, as the path needs).
-    fn wrote(&mut self, kept: &[u8]);
-    /// The writer holds a buffer's worth, or what was asked is filled.
+    /// `kept` bytes went to the writer at `pos()`: count them (and report
+    /// progress, as the path needs). The writer hashes them once written.
+    fn wrote(&mut self, kept: u64);
+    /// After each write: the writer's bytes up to [`PartWriter::landed`]
+    /// are in the kernel, and may be recorded.
+    fn landed(&mut self, _file: &PartWriter) {}
+    /// What was asked is filled: every byte must reach the kernel.
     async fn flush(&mut self, file: &mut PartWriter) -> Result<(), DownloadError>;
     /// The checkpoint clock struck: sync, then record what is durable.
     async fn sync(&mut self, file: &mut PartWriter) -> Result<(), DownloadError>;
@@ -63,10 +67,11 @@ pub(super) async fn pour<S: Sink>(
     while let Some(chunk) = body.next(sink.pos()).await? {
         let len = chunk.len() as u64;
         let admit = sink.admit(len);
-        let kept = &chunk[..admit.keep as usize];
+        let kept = chunk.slice(..admit.keep as usize);
         file.write(kept).await.map_err(|e| sink.io_err(e))?;
-        sink.wrote(kept);
-        if file.flush_due() || admit.filled {
+        sink.wrote(admit.keep);
+        sink.landed(file);
+        if admit.filled {
             sink.flush(file).await?;
         }
         if file.sync_due(checkpoint_every) {

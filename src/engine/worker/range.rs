@@ -27,7 +27,7 @@ use crate::http::answer::{classify, Answer, Asked, Ours};
 use crate::http::range::if_range_value;
 use crate::http::redirect::redirected;
 use crate::safe_url::SafeUrl;
-use crate::store::part::{self, PartWriter, PrefixHash, Start};
+use crate::store::part::{self, PartWriter, Start};
 
 /// Largest read of the hashing task, to keep its buffer bounded.
 const HASH_BLOCK: u64 = 4 << 20;
@@ -158,7 +158,8 @@ pub(super) async fn fetch(
     resp: reqwest::Response,
 ) -> Result<(), (ConnEnd, u64)> {
     let total = lock(&ctx.plan).total();
-    let mut file = PartWriter::new(&ctx.part_path, Start::Within(from), Some(total));
+    let mut file = PartWriter::new(&ctx.part_path, Start::Within(from), Some(total))
+        .hashing(ctx.prefix.clone());
     let url_text = &ctx.mirrors[m].url_text;
     let body = Body::new(resp, &ctx.job.shared, &ctx.stop, url_text);
     let mut slot = Slot {
@@ -166,6 +167,7 @@ pub(super) async fn fetch(
         claim,
         from,
         pos: from,
+        recorded: from,
         limit: BodyLimit::new(ctx.job.shared.cfg.max_file_size),
         url_text,
     };
@@ -190,6 +192,8 @@ struct Slot<'a> {
     /// Where this answer's body starts: what its announced length counts from.
     from: u64,
     pos: u64,
+    /// The offset up to which the plan counts this range written.
+    recorded: u64,
     limit: BodyLimit,
     url_text: &'a SafeUrl,
 }
@@ -219,16 +223,24 @@ impl Sink for Slot<'_> {
         }
     }
 
-    fn wrote(&mut self, kept: &[u8]) {
-        self.pos += kept.len() as u64;
-        self.ctx
-            .fetched
-            .fetch_add(kept.len() as u64, Ordering::Relaxed);
+    fn wrote(&mut self, kept: u64) {
+        self.pos += kept;
+        self.ctx.fetched.fetch_add(kept, Ordering::Relaxed);
+    }
+
+    /// Records what the kernel has taken without waiting for the write in
+    /// flight, so the receive goes on while it lands.
+    fn landed(&mut self, file: &PartWriter) {
+        let landed = file.landed();
+        if landed > self.recorded {
+            self.recorded = landed;
+            note_written(self.ctx, self.claim, landed);
+        }
     }
 
     async fn flush(&mut self, file: &mut PartWriter) -> Result<(), DownloadError> {
         flush(self.ctx, self.claim, file, self.pos).await?;
-        self.ctx.progress();
+        self.recorded = self.pos;
         Ok(())
     }
 
@@ -274,28 +286,37 @@ async fn flush(
     file: &mut PartWriter,
     pos: u64,
 ) -> Result<(), DownloadError> {
-    if file.unflushed() == 0 {
+    if file.all_landed() {
         return Ok(());
     }
     // In the kernel before the manifest counts them.
     file.flush().await.map_err(|e| ctx.io_err(e))?;
-    lock(&ctx.plan).written(claim.slot, pos - claim.start);
-    ctx.save(false);
-    ctx.wake_hasher.notify_one();
+    note_written(ctx, claim, pos);
     Ok(())
 }
 
-/// Hashes the file front to back as the written prefix grows; the bytes are
-/// still in the page cache, so this costs CPU, not a second trip to disk.
+/// The range is in the kernel up to file offset `upto`: the plan and the
+/// manifest may count it, and the hash may read it back if no write offered
+/// it in order.
+fn note_written(ctx: &Ctx, claim: Claim, upto: u64) {
+    lock(&ctx.plan).written(claim.slot, upto - claim.start);
+    ctx.save(false);
+    ctx.wake_hasher.notify_one();
+    ctx.progress();
+}
+
+/// Follows the written prefix to the end of the file: the writers' offers
+/// hash the bytes that continue it as they land; what they could not (a
+/// range written before the ones ahead of it, a resumed plan's ranges) is
+/// read back here, from the page cache.
 pub(super) async fn hash_frontier(ctx: Arc<Ctx>) -> std::io::Result<String> {
     let total = lock(&ctx.plan).total();
-    let mut prefix = PrefixHash::new(&ctx.part_path);
+    let prefix = &ctx.prefix;
     loop {
         let frontier = lock(&ctx.plan).frontier();
-        if frontier > prefix.len() {
-            prefix
-                .extend((frontier - prefix.len()).min(HASH_BLOCK))
-                .await?;
+        let len = prefix.len();
+        if frontier > len {
+            prefix.extend_to(frontier.min(len + HASH_BLOCK)).await?;
             continue;
         }
         if prefix.len() == total {

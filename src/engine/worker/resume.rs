@@ -13,7 +13,8 @@ use sha2::{Digest, Sha256};
 use super::Worker;
 use crate::error::DownloadError;
 use crate::store::manifest::{JobRecord, JobState};
-use crate::store::part::{part_len_blocking, PrefixHash};
+use crate::store::part::part_len_blocking;
+use crate::store::prefix_hash::PrefixHash;
 
 impl Worker {
     /// Decides where to resume and re-hashes the prefix kept. Returns true
@@ -83,7 +84,7 @@ impl Worker {
     }
 
     pub(super) async fn hash_prefix(&mut self, len: u64) -> Result<(), DownloadError> {
-        let mut prefix = PrefixHash::new(&self.part_path);
+        let prefix = PrefixHash::new(&self.part_path);
         prefix
             .extend(len)
             .await
@@ -91,7 +92,7 @@ impl Worker {
                 path: self.part_path.clone(),
                 source,
             })?;
-        self.hasher = prefix.into_hasher();
+        self.hasher = prefix.hasher();
         self.pos = len;
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! One request streaming the rest of a file into its `.part`: the request
 //! from `pos` with Range and If-Range, acting on the answer's verdict
-//! ([`crate::http::answer`]), then the body into the `.part` while hashing
-//! it, with checkpoints, through the same loop as a split's ranges
+//! ([`crate::http::answer`]), then the body into the `.part`, hashed as the
+//! writer writes it, with checkpoints, through the same loop as a split's ranges
 //! ([`super::pour`]). A fresh answer worth splitting is handed to `split`
 //! instead.
 //!
@@ -25,7 +25,6 @@
 //! again whole.
 
 use reqwest::header::{IF_RANGE, RANGE};
-use sha2::Digest;
 
 use super::body::Body;
 use super::limit::Cut;
@@ -36,6 +35,7 @@ use crate::event::RestartReason;
 use crate::http::answer::{classify, Answer, Asked, Ours};
 use crate::http::range::if_range_value;
 use crate::store::part::{PartWriter, Start};
+use crate::store::prefix_hash::PrefixHash;
 
 /// What the worker makes of the answer to a request for the rest.
 enum Verdict {
@@ -242,10 +242,18 @@ impl Worker {
     /// arrived is synced and counted, however the body ends.
     async fn write_body(&mut self, resp: reqwest::Response) -> Result<Next, Stop> {
         let start = Start::Cut(self.pos);
-        let mut part = PartWriter::new(&self.part_path, start, self.rec.total);
+        // Hashed as it is written, on the pool, while the next chunk comes.
+        let hash = PrefixHash::resumed(&self.part_path, self.hasher.clone(), self.pos);
+        let mut part =
+            PartWriter::new(&self.part_path, start, self.rec.total).hashing(hash.clone());
         let streamed = Stream::run(self, &mut part, resp).await;
         // Whatever happened, keep what arrived: sync, then let the manifest count it.
-        part.sync().await.map_err(|source| DownloadError::Io {
+        let synced = part.sync().await;
+        // The hash holds what the kernel took; after a failed write that is
+        // where the next attempt goes on from.
+        self.hasher = hash.hasher();
+        self.pos = hash.len();
+        synced.map_err(|source| DownloadError::Io {
             path: self.part_path.clone(),
             source,
         })?;
@@ -300,17 +308,16 @@ impl Sink for Stream<'_> {
         }
     }
 
-    fn wrote(&mut self, kept: &[u8]) {
+    fn wrote(&mut self, kept: u64) {
         let w = &mut *self.w;
-        w.hasher.update(kept);
-        w.pos += kept.len() as u64;
-        w.fetched += kept.len() as u64;
+        w.pos += kept;
+        w.fetched += kept;
         let pos = w.pos;
         w.job.progress(|| pos);
     }
 
-    /// Nothing to wait for: a stream records only synced bytes, so its
-    /// writer goes on writing in the background while the next buffer fills.
+    /// Nothing to wait for: a stream records only synced bytes (the final
+    /// sync writes the rest).
     async fn flush(&mut self, _file: &mut PartWriter) -> Result<(), DownloadError> {
         Ok(())
     }

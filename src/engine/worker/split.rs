@@ -92,6 +92,7 @@ impl Worker {
             plan: std::sync::Mutex::new(plan),
             rec: std::sync::Mutex::new(self.rec.clone()),
             stop: self.shared.cancel.child_token(),
+            prefix: crate::store::prefix_hash::PrefixHash::new(&self.part_path),
             wake_hasher: tokio::sync::Notify::new(),
             fetched: std::sync::atomic::AtomicU64::new(0),
         });

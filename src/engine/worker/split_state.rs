@@ -16,6 +16,7 @@ use super::mirrors::SplitMirrors;
 use crate::engine::segments::Plan;
 use crate::error::DownloadError;
 use crate::store::manifest::JobRecord;
+use crate::store::prefix_hash::PrefixHash;
 
 /// What the connections of one file share.
 pub(super) struct Ctx {
@@ -29,6 +30,8 @@ pub(super) struct Ctx {
     pub rec: Mutex<JobRecord>,
     /// Stops this file's connections (a child of the run's token).
     pub stop: CancellationToken,
+    /// The hash of the written prefix, fed by every range's writer.
+    pub prefix: PrefixHash,
     pub wake_hasher: Notify,
     pub fetched: AtomicU64,
 }
