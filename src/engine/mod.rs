@@ -478,7 +478,9 @@ impl HostQueues {
     /// The next job whose host has a free connection and a job slot, with
     /// both.
     fn pop(&mut self, limits: &Limits, slots: &JobSlots) -> Option<(Queued, ConnPermit, JobSlot)> {
-        let any_free = slots.any_free();
+        if slots.full() {
+            return None;
+        }
         for step in 0..self.order.len() {
             let idx = (self.next + step) % self.order.len();
             let host = &self.order[idx];
@@ -488,16 +490,13 @@ impl HostQueues {
             if queue.is_empty() {
                 continue;
             }
-            // Asked before a connection is taken: a permit taken and given
-            // back would wake the dispatcher for nothing.
-            let multiplexed = limits.multiplexed(host);
-            if !any_free && !multiplexed {
-                continue;
-            }
-            let Some(permit) = limits.try_acquire(host) else {
+            // The slot first: a connection permit taken and given back
+            // wakes the dispatcher, which would spin on a full house; a
+            // slot given back wakes no one.
+            let Some(slot) = slots.try_take(limits.multiplexed(host)) else {
                 continue;
             };
-            let Some(slot) = slots.try_take(multiplexed) else {
+            let Some(permit) = limits.try_acquire(host) else {
                 continue;
             };
             let job = queue.pop_front()?;

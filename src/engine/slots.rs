@@ -37,10 +37,9 @@ impl JobSlots {
         }
     }
 
-    /// Whether a slot for any host is free (else only a multiplexed host's
-    /// job may start).
-    pub(super) fn any_free(&self) -> bool {
-        self.any.available_permits() > 0
+    /// Whether every slot is taken: no job may start.
+    pub(super) fn full(&self) -> bool {
+        self.any.available_permits() == 0 && self.streams.available_permits() == 0
     }
 
     /// A slot, if one is free for a job to a host that does (or does not)
@@ -64,10 +63,10 @@ mod tests {
         let slots = JobSlots::new(2);
         let held: Vec<_> = (0..2).filter_map(|_| slots.try_take(false)).collect();
         assert_eq!(held.len(), 2);
-        assert!(!slots.any_free());
         assert!(slots.try_take(false).is_none());
         let streams: Vec<_> = (0..10).filter_map(|_| slots.try_take(true)).collect();
         assert_eq!(streams.len(), 2 * (STREAMS_PER_JOB - 1));
+        assert!(slots.full());
         drop(held);
         assert!(slots.try_take(false).is_some());
     }
