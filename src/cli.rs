@@ -103,13 +103,17 @@ pub struct GetArgs {
     #[arg(help_heading = OUTPUT, hide_short_help = true)]
     pub resume: bool,
     /// Downloads at once.
+    ///
+    /// Over HTTP/2, up to 4 × N: a host that multiplexes carries its
+    /// downloads as streams on its open connections, and many small files
+    /// finish sooner with more requests in flight.
     #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = DEFAULT_JOBS as usize)]
     #[arg(visible_alias = "max-concurrent-downloads", help_heading = CONNECTIONS)]
     pub jobs: usize,
     /// Connections to one host at once [default: -j, at least 4].
     ///
     /// Over HTTP/2 a host's downloads are streams on its open connections:
-    /// only -j bounds them.
+    /// only -j bounds them (see -j).
     #[arg(long, value_name = "N")]
     #[arg(short = 'x', visible_alias = "max-connection-per-server")]
     #[arg(help_heading = CONNECTIONS)]

@@ -42,8 +42,9 @@ struct HostSlot {
     sem: Arc<Semaphore>,
     /// Its answers came over HTTP/2, where every download to it is a
     /// stream on one shared connection: the caps count connections, so
-    /// they no longer hold its downloads back (`jobs` still does, and the
-    /// server's own stream limit, which the client waits on).
+    /// they no longer hold its downloads back (its job slots still do, see
+    /// `slots`, and the server's own stream limit, which the client waits
+    /// on).
     multiplexed: bool,
 }
 
@@ -137,6 +138,13 @@ impl Limits {
 }
 
 impl Limits {
+    /// Whether `host` was seen answering over HTTP/2 (its downloads take
+    /// no connection slot, and may take the extra job slots).
+    pub(crate) fn multiplexed(&self, host: &str) -> bool {
+        let hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        hosts.by_host.get(host).is_some_and(|slot| slot.multiplexed)
+    }
+
     /// Learns from an answer to a request for `asked` whether its host
     /// multiplexes (HTTP/2, and no redirect to another host on the way);
     /// once it does, queued downloads for it may start at once.

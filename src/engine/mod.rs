@@ -1,7 +1,8 @@
 //! The download engine: reads a stream of jobs a bounded window ahead of its
 //! workers, reconciles each with the manifest, and runs a bounded pool of
-//! workers (at most `jobs` at once and `max_per_host` per host) until the
-//! stream has ended and every job has finished, failed, or been interrupted.
+//! workers (`jobs` slots, more over HTTP/2, see `slots`; `max_per_host`
+//! connections per host) until the stream has ended and every job has
+//! finished, failed, or been interrupted.
 //!
 //! It reports through [`Event`]s and a [`Report`]; it never prints and knows
 //! nothing of terminals or the command line.
@@ -11,6 +12,7 @@ mod limits;
 pub mod recorder;
 pub mod retry;
 pub mod segments;
+mod slots;
 pub mod throttle;
 pub mod worker;
 
@@ -35,6 +37,8 @@ use worker::{run_job, Outcome, Shared};
 
 pub use job::{JobSource, JobSpec};
 pub(crate) use limits::{host_key, ConnPermit, Limits};
+pub(crate) use slots::JobSlot;
+use slots::JobSlots;
 
 /// `--lowest-speed` when not given: 1 KiB/s, low enough that a link that
 /// works never trips it, high enough that a server dripping a byte every
@@ -471,8 +475,12 @@ impl HostQueues {
         self.len += 1;
     }
 
-    /// The next job whose host has a free connection, with that connection.
-    fn pop(&mut self, limits: &Limits) -> Option<(Queued, ConnPermit)> {
+    /// The next job whose host has a free connection and a job slot, with
+    /// both.
+    fn pop(&mut self, limits: &Limits, slots: &JobSlots) -> Option<(Queued, ConnPermit, JobSlot)> {
+        if slots.full() {
+            return None;
+        }
         for step in 0..self.order.len() {
             let idx = (self.next + step) % self.order.len();
             let host = &self.order[idx];
@@ -482,6 +490,12 @@ impl HostQueues {
             if queue.is_empty() {
                 continue;
             }
+            // The slot first: a connection permit taken and given back
+            // wakes the dispatcher, which would spin on a full house; a
+            // slot given back wakes no one.
+            let Some(slot) = slots.try_take(limits.multiplexed(host)) else {
+                continue;
+            };
             let Some(permit) = limits.try_acquire(host) else {
                 continue;
             };
@@ -497,7 +511,7 @@ impl HostQueues {
             } else {
                 self.next = idx + 1;
             }
-            return Some((job, permit));
+            return Some((job, permit, slot));
         }
         None
     }
@@ -522,14 +536,22 @@ async fn dispatch(
     // Each running task's job and path, so a crashed one can be named.
     let mut in_flight: HashMap<tokio::task::Id, (JobId, String)> = HashMap::new();
     let run_seed: u64 = rand::rngs::StdRng::from_os_rng().random();
+    let slots = JobSlots::new(shared.cfg.jobs);
     loop {
-        while running.len() < shared.cfg.jobs && !shared.cancel.is_cancelled() {
-            let Some((job, permit)) = hosts.pop(&shared.limits) else {
+        while !shared.cancel.is_cancelled() {
+            let Some((job, permit, slot)) = hosts.pop(&shared.limits, &slots) else {
                 break;
             };
             let seed = run_seed ^ (job.id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
             let path = job.spec.path.to_string();
-            let task = run_job(shared.clone(), job.id, job.spec, job.record, permit, seed);
+            let task = run_job(
+                shared.clone(),
+                job.id,
+                job.spec,
+                job.record,
+                (slot, permit),
+                seed,
+            );
             let handle = running.spawn(task);
             in_flight.insert(handle.id(), (job.id, path));
         }
@@ -638,9 +660,9 @@ mod tests {
         for (id, url) in urls.into_iter().enumerate() {
             hosts.push(queued(id, url));
         }
-        let limits = Limits::new(100, 100);
+        let (limits, slots) = (Limits::new(100, 100), JobSlots::new(100));
         let mut order = Vec::new();
-        while let Some((job, _permit)) = hosts.pop(&limits) {
+        while let Some((job, _permit, _slot)) = hosts.pop(&limits, &slots) {
             order.push(job.id);
             if job.id == 2 {
                 // b emptied: only the hosts with queued jobs are kept.

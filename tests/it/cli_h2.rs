@@ -1,6 +1,7 @@
 //! HTTP/2: a host that answers over HTTP/2 carries every download to it as
 //! a stream on one connection, so `--max-per-host` (which counts
-//! connections) no longer holds its downloads back; `-j` does.
+//! connections) no longer holds its downloads back; its job slots do (`-j`,
+//! and up to four times as many streams while the host multiplexes).
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -128,4 +129,34 @@ fn downloads_from_an_http2_host_run_as_streams_beyond_the_per_host_cap() {
         "{connections} connections\n{out}"
     );
     assert_eq!(seen.max_in_flight.load(Ordering::SeqCst), files, "{out}");
+}
+
+#[test]
+fn an_http2_host_keeps_more_downloads_in_flight_than_j_within_a_bound() {
+    // -j 4 over HTTP/2: up to 4 × 4 streams at once, and no more (the
+    // bound), though 24 files wait; the server opens the bodies once 16
+    // requests are in flight together.
+    let (files, len, in_flight) = (24, 16 * 1024, 16);
+    let (port, pem, seen) = start_h2_server(in_flight, len);
+    let sb = Sandbox::new();
+    sb.write("ca.pem", pem);
+    let list: String = (0..files)
+        .map(|i| format!("https://localhost:{port}/f{i}.bin\n"))
+        .collect();
+    sb.write("list.txt", list);
+
+    let out = sb
+        .haul(["get", "-i", "list.txt", "-d", &sb.dir_arg()])
+        .args(["-j", "4", "--ca-cert", "ca.pem"])
+        .run();
+
+    out.assert_code(0);
+    for i in 0..files {
+        assert_file_eq(&sb.dl(&format!("f{i}.bin")), &body(i as u64, len));
+    }
+    assert_eq!(
+        seen.max_in_flight.load(Ordering::SeqCst),
+        in_flight,
+        "{out}"
+    );
 }

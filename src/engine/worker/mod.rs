@@ -52,7 +52,7 @@ use mirrors::{fails_over, MirrorSet};
 
 use super::recorder::Recorder;
 use super::retry::{Backoff, RetryState};
-use super::{ConnPermit, EngineConfig, Limits};
+use super::{ConnPermit, EngineConfig, JobSlot, Limits};
 use crate::engine::JobSpec;
 use crate::error::DownloadError;
 use crate::event::{Event, JobId, RestartReason};
@@ -180,7 +180,7 @@ pub(crate) async fn run_job(
     id: JobId,
     spec: Arc<JobSpec>,
     record: Option<Box<JobRecord>>,
-    permit: ConnPermit,
+    slot: (JobSlot, ConnPermit),
     seed: u64,
 ) -> (Outcome, u64) {
     let final_path = spec.path.to_path(&shared.cfg.out_dir);
@@ -197,7 +197,7 @@ pub(crate) async fn run_job(
     };
     let job = Arc::new(Job::new(shared.clone(), id, spec.path.to_string()));
     let mut worker = Worker {
-        _permit: permit,
+        _slot: slot,
         job,
         mirrors: MirrorSet::new(&spec),
         no_split: false,
@@ -219,8 +219,9 @@ pub(crate) async fn run_job(
 }
 
 struct Worker {
-    /// This job's first connection; extra ones of a split file take their own.
-    _permit: ConnPermit,
+    /// This job's slot and its first connection (extra ones of a split file
+    /// take their own).
+    _slot: (JobSlot, ConnPermit),
     /// What this job's paths share: its events, progress and saves.
     job: Arc<Job>,
     /// The job's URL then its mirrors, the one in use and each one's fate.
