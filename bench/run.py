@@ -31,6 +31,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -859,13 +860,23 @@ class Runner:
                         killed = True
                         break
                     time.sleep(0.02)
-            try:
-                proc.wait(timeout=max(0.0, deadline - time.perf_counter()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-                timed_out = True
+            # A blocking wait, with a timer for the deadline: Popen.wait(timeout=...) polls
+            # with sleeps of up to 50 ms, which put every wall time on a 50 ms step.
+            expired = threading.Event()
+
+            def expire():
+                expired.set()
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass  # it ended just as the deadline came
+
+            timer = threading.Timer(max(0.0, deadline - time.perf_counter()), expire)
+            timer.start()
+            proc.wait()
             wall = time.perf_counter() - t0
+            timer.cancel()
+            timed_out = expired.is_set()
             self.env.current = None
             mach1, srv1 = cpu_busy(), self.env.server_cpu()
         settle(self.all_ports)
