@@ -406,6 +406,17 @@ fn a_body_shorter_than_its_content_length_resumes_to_the_exact_file() {
 
 #[test]
 fn a_split_file_costs_the_server_at_most_one_percent_over_its_size() {
+    split_and_count_what_was_served(&["--split", "4"]);
+}
+
+#[test]
+fn an_automatically_split_file_costs_the_server_at_most_one_percent_over_its_size() {
+    split_and_count_what_was_served(&[]);
+}
+
+/// Downloads a 48 MiB file split over 4 connections (by `args`, or by the
+/// automatic split at `--min-split-size`) and checks what the server sent.
+fn split_and_count_what_was_served(args: &[&str]) {
     let server = HostileServer::start();
     let sb = Sandbox::new();
     // The server writes each answer whole for as long as the socket takes
@@ -416,7 +427,7 @@ fn a_split_file_costs_the_server_at_most_one_percent_over_its_size() {
 
     let out = sb
         .haul(["get", &server.url("/big.bin"), "-d", &sb.dir_arg()])
-        .args(["--split", "4"])
+        .args(args)
         .run();
 
     out.assert_code(0);
@@ -436,6 +447,38 @@ fn a_split_file_costs_the_server_at_most_one_percent_over_its_size() {
         data.len(),
         gets.len()
     );
+}
+
+#[test]
+fn a_file_too_small_to_split_comes_as_its_front_then_the_rest() {
+    let server = HostileServer::start();
+    let sb = Sandbox::new();
+    // Between the automatic split's front (4 MiB) and the size it splits
+    // at (16 MiB).
+    let data = body(733, 8 << 20);
+    server.add("/mid.bin", data.clone(), Behaviour::Honest);
+
+    let out = sb
+        .haul(["get", &server.url("/mid.bin"), "-d", &sb.dir_arg()])
+        .args(["--json"])
+        .run();
+
+    out.assert_code(0);
+    assert_file_eq(&sb.dl("mid.bin"), &data);
+    let gets = server.gets("/mid.bin");
+    let ranges: Vec<Option<&str>> = gets.iter().map(|r| r.header("range")).collect();
+    assert_eq!(
+        ranges,
+        [Some("bytes=0-4194303"), Some("bytes=4194304-")],
+        "{gets:?}"
+    );
+    // The rest only if the file is still the one the front came from.
+    assert!(gets[1].header("if-range").is_some(), "{:?}", gets[1]);
+    assert_eq!(server.served("/mid.bin"), data.len() as u64);
+    // One start for the user, not one per request.
+    let lines = crate::support::json::json_lines(&out);
+    let started = crate::support::json::events(&lines, "started");
+    assert_eq!(started.len(), 1, "{started:?}");
 }
 
 #[test]

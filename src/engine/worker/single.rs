@@ -18,18 +18,19 @@
 //! left) or a first answer worth splitting; and it hashes as it writes
 //! instead of following a prefix, since its prefix is all it writes.
 //!
-//! A fresh file the user asked to split is first asked only for its front
+//! A fresh file that may be split is first asked only for its front
 //! (`Range: bytes=0-…`): a 200 or a 206 with the whole file is streamed
 //! here as usual, a larger file goes to `split` with that bounded answer,
-//! and one that cannot be split after all (no validator) is asked for
-//! again whole.
+//! one too small to split streams the front and then asks for the rest
+//! (with If-Range, as a resume does), and one that cannot be split for
+//! want of a validator is asked for again whole.
 
 use reqwest::header::{IF_RANGE, RANGE};
 
 use super::body::Body;
 use super::limit::Cut;
 use super::pour::{pour, Admit, Sink};
-use super::{Next, Stop, Worker, MIN_PIECE, SMALL_BODY};
+use super::{Next, Stop, Worker, AUTO_SPLIT, MIN_PIECE, SMALL_BODY};
 use crate::error::DownloadError;
 use crate::event::RestartReason;
 use crate::http::answer::{classify, Answer, Asked, Ours};
@@ -46,41 +47,63 @@ enum Verdict {
     Split(Option<u64>),
     /// There was nothing left to fetch.
     Complete,
-    /// The front of a file that will not be split after all: ask again
-    /// for all of it, as one answer.
+    /// The front of a file too small to split: its body is the file's
+    /// first bytes, up to this end; the rest is asked for next.
+    Front(u64),
+    /// The front of a file that will not be split after all, or an
+    /// answer to it that cannot be used: ask again for all of it, as one
+    /// answer.
     AskWhole,
 }
 
-/// The first request of a file meant to be split asks for this much: a
-/// file up to this size comes whole in that answer, a larger one is split.
-/// Asked open-ended, the server would push the rest of the file into the
-/// socket buffers (several MiB on a fast link) while the other connections
-/// fetch it, and those bytes would be served for nothing.
+/// The first request of a file the user asked to split asks for this
+/// much: a file up to this size comes whole in that answer, a larger one
+/// is split. Asked open-ended, the server would push the rest of the file
+/// into the socket buffers (several MiB on a fast link) while the other
+/// connections fetch it, and those bytes would be served for nothing.
 const FRONT: u64 = 2 * MIN_PIECE;
 
 impl Worker {
     /// One request and its body, from `self.pos` on. Ok means the file is
     /// complete on disk (synced), or that it is worth splitting.
     pub(super) async fn attempt(&mut self) -> Result<Next, Stop> {
+        // A front and the rest that follows it are one start for the user.
+        let mut announced = false;
         loop {
             let (resp, answer, asked) = self.ask_rest().await?;
-            match self.judge(answer, &resp, asked).await? {
-                Verdict::Stream => {}
+            let end = match self.judge(answer, &resp, asked).await? {
+                Verdict::Stream => None,
+                Verdict::Front(end) => Some(end),
                 Verdict::Split(end) => return self.start_split(resp, end).await,
                 Verdict::Complete => return Ok(Next::Complete),
                 Verdict::AskWhole => continue,
+            };
+            self.accept(!announced).await?;
+            announced = true;
+            self.write_body(resp, end).await?;
+            if end.is_none() {
+                return Ok(Next::Complete);
             }
-            self.accept().await?;
-            return self.write_body(resp).await;
         }
     }
 
-    /// Whether the first request asks only for the front of the file: a
-    /// fresh file the user asked to split (`--split N`). Automatic
-    /// splitting keeps the open-ended request, so that a file too small to
-    /// split still costs one request.
-    fn asks_front(&self) -> bool {
-        self.pos == 0 && !self.no_split && self.shared.cfg.split.is_some_and(|n| n > 1)
+    /// How much a fresh file's first request asks for, when the file may
+    /// be split: its front alone. With `--split N` that is [`FRONT`];
+    /// automatic splitting starts at `--min-split-size` with
+    /// [`AUTO_SPLIT`] connections, so its front is that share of it (4 MiB
+    /// by default): a split file's first connection is never given more
+    /// than the others, and only a file between the front and the split
+    /// size costs two requests (the front, then the rest) instead of one.
+    fn front(&self) -> Option<u64> {
+        if self.pos != 0 || self.no_split {
+            return None;
+        }
+        let cfg = &self.shared.cfg;
+        match cfg.split {
+            Some(n) if n > 1 => Some(FRONT),
+            Some(_) => None,
+            None => Some(FRONT.max(cfg.min_split_size / AUTO_SPLIT as u64)),
+        }
     }
 
     /// Asks the mirror in use for the file from `self.pos` on (with
@@ -88,9 +111,9 @@ impl Worker {
     /// answer.
     async fn ask_rest(&self) -> Result<(reqwest::Response, Answer, Asked), Stop> {
         let mut own = Vec::new();
-        let front = self.asks_front();
-        if front {
-            own.push((RANGE, format!("bytes=0-{}", FRONT - 1)));
+        let front = self.front();
+        if let Some(front) = front {
+            own.push((RANGE, format!("bytes=0-{}", front - 1)));
         } else if self.pos > 0 {
             own.push((RANGE, format!("bytes={}-", self.pos)));
             let validator =
@@ -106,8 +129,8 @@ impl Worker {
         let resp = self.cancellable(sent).await?;
         let resp = resp.map_err(|err| DownloadError::fetching(self.mirrors.text(), err))?;
         self.shared.limits.note_answer(self.mirrors.url(), &resp);
-        let asked = if front {
-            Asked::Front { last: FRONT - 1 }
+        let asked = if let Some(front) = front {
+            Asked::Front { last: front - 1 }
         } else {
             Asked::Rest {
                 from: self.pos,
@@ -172,9 +195,16 @@ impl Worker {
                 if self.worth_splitting(true) {
                     return Ok(Verdict::Split(Some(end)));
                 }
-                // No validator to prove the ranges come from one version:
-                // this answer is dropped after at most `FRONT` bytes.
                 self.no_split = true;
+                if if_range_value(self.rec.etag.as_deref(), self.rec.last_modified.as_deref())
+                    .is_some()
+                {
+                    // Too small to split: the front is the file's start,
+                    // and the rest follows under If-Range.
+                    return Ok(Verdict::Front(end));
+                }
+                // No validator to prove the rest comes from the same
+                // version: this answer is dropped after at most its front.
                 self.rec.total = None;
                 self.rec.etag = None;
                 self.rec.last_modified = None;
@@ -191,13 +221,17 @@ impl Worker {
                 }
                 Ok(Verdict::Stream)
             }
+            // Nothing is written yet: an empty file (a 416 to the front),
+            // or a server that botches the front, gets one plain request.
+            Answer::AlreadyComplete | Answer::Mismatch(_) if front => {
+                self.no_split = true;
+                Ok(Verdict::AskWhole)
+            }
             Answer::AlreadyComplete => {
                 self.rec.total = Some(self.pos);
                 Ok(Verdict::Complete)
             }
             Answer::Mismatch(why) => {
-                // A server that botches the front asks for the whole next time.
-                self.no_split |= front;
                 let reason = RestartReason::from(why);
                 let err = DownloadError::BadRange {
                     url: self.mirrors.text().clone(),
@@ -214,8 +248,10 @@ impl Worker {
     }
 
     /// The answer is accepted: its validators and length are ours now, and
-    /// reach the manifest before any byte they vouch for.
-    async fn accept(&mut self) -> Result<(), Stop> {
+    /// reach the manifest before any byte they vouch for. `announce`: the
+    /// user is told bytes start flowing (not again for the rest after a
+    /// front).
+    async fn accept(&mut self, announce: bool) -> Result<(), Stop> {
         self.touched = true;
         if self.rec.total.is_some_and(|total| self.pos > total) {
             self.restart(RestartReason::LongerThanServer).await?;
@@ -234,19 +270,22 @@ impl Worker {
         {
             self.save_written();
         }
-        self.job.started(self.pos, self.rec.total).await;
+        if announce {
+            self.job.started(self.pos, self.rec.total).await;
+        }
         Ok(())
     }
 
-    /// Streams the answer's body into the `.part` from `self.pos`; whatever
-    /// arrived is synced and counted, however the body ends.
-    async fn write_body(&mut self, resp: reqwest::Response) -> Result<Next, Stop> {
+    /// Streams the answer's body into the `.part` from `self.pos`, to `end`
+    /// for a front (else to the file's end); whatever arrived is synced
+    /// and counted, however the body ends.
+    async fn write_body(&mut self, resp: reqwest::Response, end: Option<u64>) -> Result<(), Stop> {
         let start = Start::Cut(self.pos);
         // Hashed as it is written, on the pool, while the next chunk comes.
         let hash = PrefixHash::resumed(&self.part_path, self.hasher.clone(), self.pos);
         let mut part =
             PartWriter::new(&self.part_path, start, self.rec.total).hashing(hash.clone());
-        let streamed = Stream::run(self, &mut part, resp).await;
+        let streamed = Stream::run(self, &mut part, resp, end).await;
         // Whatever happened, keep what arrived: sync, then let the manifest count it.
         let synced = part.sync().await;
         // The hash holds what the kernel took; after a failed write that is
@@ -259,18 +298,21 @@ impl Worker {
         })?;
         self.rec.bytes_done = self.pos;
         // After a complete body the "done" record follows at once, synced
-        // and waited for; only a failed one needs its checkpoint now.
-        if streamed.is_err() {
+        // and waited for; a failed one, or a front, needs its checkpoint now.
+        if streamed.is_err() || end.is_some() {
             self.save();
         }
-        streamed.map(|()| Next::Complete)
+        streamed
     }
 }
 
 /// A single stream as a [`Sink`]: one open range from the worker's
-/// position to the known total, or to wherever the body ends.
+/// position to the known total, or to wherever the body ends; or a front,
+/// to its end.
 struct Stream<'a> {
     w: &'a mut Worker,
+    /// Where a front's answer ends.
+    end: Option<u64>,
 }
 
 impl Stream<'_> {
@@ -279,12 +321,13 @@ impl Stream<'_> {
         w: &mut Worker,
         part: &mut PartWriter,
         resp: reqwest::Response,
+        end: Option<u64>,
     ) -> Result<(), Stop> {
         let shared = w.shared.clone();
         let url = w.mirrors.text().clone();
         let body = Body::new(resp, &shared, &shared.cancel, &url);
         let every = shared.cfg.checkpoint_every;
-        pour(&mut Stream { w }, body, part, every).await
+        pour(&mut Stream { w, end }, body, part, every).await
     }
 }
 
@@ -298,7 +341,7 @@ impl Sink for Stream<'_> {
     /// past the total are a lying Content-Length (a 206 whose body outruns
     /// its Content-Range), bytes past the cap end the file.
     fn admit(&mut self, len: u64) -> Admit {
-        let total = self.w.rec.total;
+        let total = self.end.or(self.w.rec.total);
         let (keep, cut) = self.w.limit().keep(self.w.pos, len, total);
         Admit {
             keep,
@@ -342,7 +385,7 @@ impl Sink for Stream<'_> {
 
     fn ended(&mut self) -> Result<(), DownloadError> {
         let w = &mut *self.w;
-        match w.rec.total {
+        match self.end.or(w.rec.total) {
             Some(total) if w.pos < total => Err(DownloadError::Truncated {
                 url: w.mirrors.text().clone(),
                 got: w.pos,
