@@ -101,16 +101,23 @@ fn start_h2_server(gate: usize, len: usize) -> (u16, String, Arc<Seen>) {
     (port, cert_pem, seen)
 }
 
-#[test]
-fn downloads_from_an_http2_host_run_as_streams_beyond_the_per_host_cap() {
-    let (files, len) = (8, 64 * 1024);
-    let (port, pem, seen) = start_h2_server(files, len);
+/// A sandbox that trusts the server's certificate (`ca.pem`) and holds
+/// `list.txt`, naming its first `files` files.
+fn sandbox_with_list(port: u16, pem: &str, files: usize) -> Sandbox {
     let sb = Sandbox::new();
     sb.write("ca.pem", pem);
     let list: String = (0..files)
         .map(|i| format!("https://localhost:{port}/f{i}.bin\n"))
         .collect();
     sb.write("list.txt", list);
+    sb
+}
+
+#[test]
+fn downloads_from_an_http2_host_run_as_streams_beyond_the_per_host_cap() {
+    let (files, len) = (8, 64 * 1024);
+    let (port, pem, seen) = start_h2_server(files, len);
+    let sb = sandbox_with_list(port, &pem, files);
 
     let out = sb
         .haul(["get", "-i", "list.txt", "-d", &sb.dir_arg()])
@@ -138,12 +145,7 @@ fn an_http2_host_keeps_more_downloads_in_flight_than_j_within_a_bound() {
     // requests are in flight together.
     let (files, len, in_flight) = (24, 16 * 1024, 16);
     let (port, pem, seen) = start_h2_server(in_flight, len);
-    let sb = Sandbox::new();
-    sb.write("ca.pem", pem);
-    let list: String = (0..files)
-        .map(|i| format!("https://localhost:{port}/f{i}.bin\n"))
-        .collect();
-    sb.write("list.txt", list);
+    let sb = sandbox_with_list(port, &pem, files);
 
     let out = sb
         .haul(["get", "-i", "list.txt", "-d", &sb.dir_arg()])
