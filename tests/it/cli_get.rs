@@ -128,11 +128,7 @@ fn j1_keeps_one_download_in_flight() {
     let sb = Sandbox::new();
     let names = ["p1.bin", "p2.bin", "p3.bin", "p4.bin"];
     add_paced_files(&server, &names, 130);
-    let list: String = names
-        .iter()
-        .map(|n| format!("{}\n", server.url(&format!("/{n}"))))
-        .collect();
-    sb.write("list.txt", list);
+    write_list(&sb, &server, &names);
 
     let out = sb
         .haul(["get", "-i", "list.txt", "-d", &sb.dir_arg(), "-j", "1"])
@@ -153,11 +149,7 @@ fn j_is_that_many_downloads_at_once_from_one_host_without_a_per_host_cap() {
     let names: Vec<&str> = owned.iter().map(String::as_str).collect();
     // A second each, so all twelve are still running when the last starts.
     add_files_at(&server, &names, 160, 256 * 1024);
-    let list: String = names
-        .iter()
-        .map(|n| format!("{}\n", server.url(&format!("/{n}"))))
-        .collect();
-    sb.write("list.txt", list);
+    write_list(&sb, &server, &names);
 
     let out = sb
         .haul(["get", "-i", "list.txt", "-d", &sb.dir_arg(), "-j", "12"])
@@ -311,4 +303,13 @@ fn quiet_prints_only_failures() {
         lines[0].starts_with("failed missing.bin") && lines[0].contains("404"),
         "{out}"
     );
+}
+
+/// `list.txt`: the server's URL of each of `names`, a line each.
+fn write_list(sb: &Sandbox, server: &TestServer, names: &[&str]) {
+    let list: String = names
+        .iter()
+        .map(|n| format!("{}\n", server.url(&format!("/{n}"))))
+        .collect();
+    sb.write("list.txt", list);
 }

@@ -19,7 +19,7 @@ use super::limit::{BodyLimit, Cut};
 use super::mirrors::MirrorState;
 use super::pour::{pour, Admit, Sink};
 use super::split_state::{lock, Ctx};
-use super::{Stop, AUTO_SPLIT};
+use super::Stop;
 use crate::engine::segments::Claim;
 use crate::error::DownloadError;
 use crate::event::RestartReason;
@@ -160,8 +160,7 @@ pub(super) async fn fetch(
     let total = lock(&ctx.plan).total();
     // Each connection's share of the file, halved: a kill can cost every
     // connection its buffer and the write in flight (see `write_buffer`).
-    let connections = ctx.job.shared.cfg.split.unwrap_or(AUTO_SPLIT).max(1) as u64;
-    let share = total / connections / 2;
+    let share = total / ctx.connections.max(1) as u64 / 2;
     let mut file = PartWriter::new(&ctx.part_path, Start::Within(from), Some(share))
         .hashing(ctx.prefix.clone());
     let url_text = &ctx.mirrors[m].url_text;

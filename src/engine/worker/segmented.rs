@@ -51,12 +51,8 @@ pub(super) enum SegEnd {
 /// Runs the connections of one file until it is complete, must restart,
 /// fails or is cancelled. `first` is the response already streaming the
 /// file from byte 0, for a fresh plan (its bound, if any, is in the plan).
-pub(super) async fn run(
-    ctx: Arc<Ctx>,
-    first: Option<reqwest::Response>,
-    connections: usize,
-    seed: u64,
-) -> SegEnd {
+pub(super) async fn run(ctx: Arc<Ctx>, first: Option<reqwest::Response>, seed: u64) -> SegEnd {
+    let connections = ctx.connections;
     let hasher = tokio::spawn(hash_frontier(ctx.clone()));
     // Subscribed before the first slots are taken, so no slot freed
     // after that goes unoffered.

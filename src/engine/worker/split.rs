@@ -95,6 +95,7 @@ impl Worker {
             prefix: crate::store::prefix_hash::PrefixHash::new(&self.part_path),
             wake_hasher: tokio::sync::Notify::new(),
             fetched: std::sync::atomic::AtomicU64::new(0),
+            connections: self.connections_for(total),
         });
         if let Some(first) = &first {
             // The first answer walked the redirects once for the file: the
@@ -103,8 +104,7 @@ impl Worker {
                 ctx.mirrors.resolve(0, Some(first.url().clone()));
             }
         }
-        let connections = self.connections_for(total);
-        let end = segmented::run(ctx.clone(), first, connections, self.seed).await;
+        let end = segmented::run(ctx.clone(), first, self.seed).await;
         self.fetched += ctx.fetched.load(std::sync::atomic::Ordering::Relaxed);
         self.split_ended(&ctx.mirrors);
         {

@@ -34,6 +34,9 @@ pub(super) struct Ctx {
     pub prefix: PrefixHash,
     pub wake_hasher: Notify,
     pub fetched: AtomicU64,
+    /// How many connections the file may have at once (`--split`, or the
+    /// automatic count, within its size).
+    pub connections: usize,
 }
 
 /// Lock that survives a poisoned mutex: the data is plain bookkeeping that
