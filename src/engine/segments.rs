@@ -11,6 +11,12 @@ use crate::store::manifest::Segment;
 /// pieces down to `min_piece / TAIL_SHARE`.
 const TAIL_SHARE: u64 = 4;
 
+/// Longest request of a split download: long enough that a request's round
+/// trip is noise, short enough that the rest of a range stays stealable,
+/// and, since thieves take the bytes right after the last request asked
+/// for, the most the hashed prefix trails the download per connection.
+pub const MAX_REQUEST: u64 = 16 << 20;
+
 /// A range of the plan and who works on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Slot {
@@ -130,9 +136,9 @@ impl Plan {
         self.total
     }
 
-    /// Hands `conn` the first range nobody works on, else the second half of
-    /// the largest range still being fetched. None when nothing is left
-    /// worth another connection.
+    /// Hands `conn` the first range nobody works on, else the bytes after
+    /// the request in flight nearest the front, else part of a range still
+    /// being fetched. None when nothing is left worth another connection.
     pub fn claim(&mut self, conn: usize) -> Option<Claim> {
         if let Some(slot) = self
             .slots
@@ -162,7 +168,8 @@ impl Plan {
 
     fn steal(&mut self, conn: usize) -> Option<Claim> {
         let (victim, mid) = self
-            .best_cut(self.min_piece, false)
+            .next_in_order()
+            .or_else(|| self.best_cut(self.min_piece, false))
             .or_else(|| self.best_cut(self.tail_piece(), true))?;
         let end = self.slots[victim].seg.end;
         self.slots[victim].seg.end = mid;
@@ -178,12 +185,36 @@ impl Plan {
             asked: None,
         });
         let slot = self.slots.len() - 1;
+        // Its first request is asked for now, so that the next thief,
+        // which may come before this connection sends it, takes the bytes
+        // after it.
+        self.next_request(slot, MAX_REQUEST);
         Some(Claim {
             slot,
             start: mid,
             from: mid,
             end,
         })
+    }
+
+    /// The first bytes of the file that no request asks for yet, as a cut
+    /// right after a bounded request in flight that leaves a piece on both
+    /// sides. Connections that take work in file order keep the written
+    /// prefix, which is all the sha256 can read, close behind the download:
+    /// cut at the middle of the largest ranges instead, 8 connections grow
+    /// it at an eighth of their speed, and 7/8 of the file waited to be
+    /// hashed after its last byte came (0.4 s of 3.7 on 512 MiB over 8
+    /// paced connections).
+    fn next_in_order(&self) -> Option<(usize, u64)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.owner.is_some())
+            .filter_map(|(i, s)| {
+                let cut = (s.asked?.max(s.seg.start + s.received) + 0xffff) & !0xffff;
+                (cut + self.min_piece <= s.seg.end).then_some((i, cut))
+            })
+            .min_by_key(|&(_, cut)| cut)
     }
 
     /// The running range to cut, and where, that leaves a thief the most:
@@ -327,6 +358,11 @@ impl Plan {
 
     /// The ranges as the manifest stores them, in file order; empty ranges
     /// left by stealing at the very end are dropped.
+    ///
+    /// A range written whole is merged with the one after it: in file order
+    /// every thief adds a range per request (a 100 GiB file, thousands), and
+    /// the record saved at each checkpoint would grow with them, while what a
+    /// resume needs is where the writing stopped.
     pub fn segments(&self) -> Vec<Segment> {
         let mut segs: Vec<Segment> = self
             .slots
@@ -335,7 +371,21 @@ impl Plan {
             .filter(|s| s.end > s.start)
             .collect();
         segs.sort_by_key(|s| s.start);
-        segs
+        let mut merged: Vec<Segment> = Vec::with_capacity(segs.len());
+        for seg in segs {
+            match merged.last_mut() {
+                Some(last) if last.written == last.end - last.start && last.end == seg.start => {
+                    let len = last.end - last.start;
+                    if last.synced == len {
+                        last.synced = len + seg.synced;
+                    }
+                    last.written = len + seg.written;
+                    last.end = seg.end;
+                }
+                _ => merged.push(seg),
+            }
+        }
+        merged
     }
 }
 
@@ -394,8 +444,8 @@ mod tests {
         let c = plan.claim(2).expect("steal");
         assert_eq!(
             (c.from, c.end),
-            (48 * MIB, 64 * MIB),
-            "cut at half, past the asked 40 MiB"
+            (40 * MIB, 64 * MIB),
+            "cut right after the asked 40 MiB"
         );
         let mut tail = Plan::new(4 * MIB, MIB);
         tail.take(0, 0);
@@ -414,9 +464,10 @@ mod tests {
         plan.receive(0, 17 * MIB);
         plan.receive(c.slot, MIB);
         // b's [32, 48) is now the largest range, but all of it is asked
-        // for: the next thief halves the 15 MiB left of another.
+        // for: the next thief takes what follows c's first request, which
+        // asked for half of c's 16 MiB when c stole them.
         let d = plan.claim(3).expect("a range with bytes nobody asked for");
-        assert_eq!(d.end - d.from, 15 * MIB / 2);
+        assert_eq!((d.from, d.end), (56 * MIB, 64 * MIB));
         assert!(d.from >= 49 * MIB || d.end <= 32 * MIB, "{d:?}");
     }
 
@@ -428,19 +479,68 @@ mod tests {
         assert_eq!((b.from, b.end), (2 * MIB, 4 * MIB));
         // With 2 MiB left, the owner asks for half, not all of it.
         assert_eq!(plan.next_request(0, 16 * MIB), Some(MIB));
-        plan.receive(0, MIB / 2);
+        plan.receive(0, MIB);
         plan.receive(b.slot, 2 * MIB);
-        // 1.5 MiB left: too little for two 1 MiB pieces, but the bytes
-        // past the owner's request go to an idle connection.
+        // The owner's next request takes half of the 1 MiB left.
+        assert_eq!(plan.next_request(0, 16 * MIB), Some(3 * MIB / 2));
+        // 1 MiB left: too little for two 1 MiB pieces, but the bytes past
+        // the owner's request go to an idle connection.
         let c = plan.claim(2).expect("a tail piece");
-        assert_eq!((c.from, c.end), (5 * MIB / 4, 2 * MIB));
-        assert_eq!(
-            plan.next_request(c.slot, 16 * MIB),
-            Some(5 * MIB / 4 + 384 * KIB)
-        );
+        assert_eq!((c.from, c.end), (3 * MIB / 2, 2 * MIB));
         // The last 2 x 256 KiB are asked for in one go.
-        plan.receive(c.slot, 384 * KIB);
         assert_eq!(plan.next_request(c.slot, 16 * MIB), Some(2 * MIB));
+        let mut longer = Plan::new(4 * MIB, MIB);
+        longer.take(0, 0);
+        let b = longer.claim(1).expect("steal");
+        longer.receive(b.slot, 2 * MIB);
+        assert_eq!(longer.next_request(0, 16 * MIB), Some(MIB));
+        longer.receive(0, 3 * MIB / 4);
+        assert_eq!(longer.next_request(0, 16 * MIB), Some(MIB + 3 * MIB / 8));
+        // 1.25 MiB left, half of it asked: the idle connection takes the
+        // 5/8 MiB past the request, though it is less than a 1 MiB piece.
+        let c = longer.claim(2).expect("a tail piece");
+        assert_eq!((c.from, c.end), (MIB + 3 * MIB / 8, 2 * MIB));
+        assert_eq!(
+            longer.next_request(c.slot, 16 * MIB),
+            Some(MIB + 3 * MIB / 8 + 320 * KIB)
+        );
+    }
+
+    #[test]
+    fn thieves_take_the_bytes_after_the_last_request_in_file_order() {
+        let mut plan = Plan::new(512 * MIB, MIB).first_asked(Some(2 * MIB));
+        plan.take(0, 0);
+        let froms: Vec<u64> = (1..8)
+            .map(|conn| plan.claim(conn).expect("steal").from)
+            .collect();
+        // Each thief asks for MAX_REQUEST at once, and the next one starts
+        // where that ends: the connections work side by side near the front.
+        let expected: Vec<u64> = (0..7).map(|k| 2 * MIB + k * MAX_REQUEST).collect();
+        assert_eq!(froms, expected);
+        // The first connection is done with its front: it goes on after
+        // the last request asked for, not in the middle of the rest.
+        plan.receive(0, 2 * MIB);
+        plan.written(0, 2 * MIB);
+        let next = plan.claim(0).expect("more work");
+        assert_eq!(next.from, 2 * MIB + 7 * MAX_REQUEST);
+        assert_eq!(next.end, 512 * MIB);
+        // The record keeps a range written whole merged with the next one.
+        plan.receive(1, MAX_REQUEST);
+        plan.written(1, MAX_REQUEST);
+        plan.synced(1);
+        plan.receive(2, MIB);
+        plan.written(2, MIB);
+        let segs = plan.segments();
+        assert_eq!(segs.len(), 7, "{segs:?}");
+        let expected = Segment {
+            start: 0,
+            end: 2 * MIB + 2 * MAX_REQUEST,
+            written: 2 * MIB + MAX_REQUEST + MIB,
+            synced: 0,
+        };
+        assert_eq!(segs[0], expected);
+        let written: u64 = segs.iter().map(|s| s.written).sum();
+        assert_eq!(written, plan.written_total());
     }
 
     #[test]

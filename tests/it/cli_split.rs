@@ -214,3 +214,45 @@ fn a_file_changed_between_ranges_restarts_and_never_splices() {
     assert_file_eq(&sb.dl("e.bin"), &changed);
     out.assert_stderr_has(&["restart"]);
 }
+
+#[test]
+fn connections_take_work_in_file_order() {
+    // The sha256 reads only the written prefix: connections that work side
+    // by side near the front keep it close behind the download, where
+    // connections spread over the file leave most of it to hash at the end.
+    let server = TestServer::start();
+    let sb = Sandbox::new();
+    let size = 192 << 20;
+    server.add_file("/o.bin", body(405, size));
+    // Paced, so the first request of every connection comes before any
+    // connection is done with its own.
+    server.set_rate("/o.bin", 32 << 20);
+
+    let out = sb
+        .haul(get_args(&server, &sb, "/o.bin", &["--split", "4"]))
+        .run();
+
+    out.assert_code(0);
+    assert_file_eq(&sb.dl("o.bin"), &body(405, size));
+    let starts: Vec<u64> = server
+        .gets("/o.bin")
+        .iter()
+        .take(4)
+        .map(|get| {
+            let range = get
+                .headers
+                .iter()
+                .find(|(name, _)| name == "range")
+                .map(|(_, value)| value.clone())
+                .unwrap_or_default();
+            let from = range.trim_start_matches("bytes=").split('-').next();
+            from.and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("a ranged GET, not {range:?}"))
+        })
+        .collect();
+    assert_eq!(starts.len(), 4, "{:?}", server.gets("/o.bin"));
+    assert!(
+        starts.iter().all(|&from| from < (size / 2) as u64),
+        "the first request of each connection starts in the first half: {starts:?}"
+    );
+}

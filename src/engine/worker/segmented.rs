@@ -1,7 +1,8 @@
 //! The connections of a split download and their scheduling: each claims
 //! a byte range of the preallocated `.part` and fills it with bounded
-//! requests, so that idle connections can steal the back half of the
-//! largest range still running; a failed connection backs off and resumes
+//! requests, so that idle connections can steal what follows a request
+//! (work in file order, see `segments`) or part of a range still running;
+//! a failed connection backs off and resumes
 //! its range, or hands it back. How one range is requested, checked and
 //! written, and the hash following the written prefix, are `range`'s.
 //!
@@ -29,14 +30,10 @@ use tokio::task::JoinSet;
 use super::range::{fetch, hash_frontier, request, sync_file, ConnEnd};
 use super::split_state::{lock, Ctx};
 use crate::engine::retry::RetryState;
-use crate::engine::segments::Claim;
+use crate::engine::segments::{Claim, MAX_REQUEST};
 use crate::engine::ConnPermit;
 use crate::error::DownloadError;
 use crate::event::{Event, RestartReason, SwitchScope};
-
-/// Longest request of a split download: long enough that a request's round
-/// trip is noise, short enough that the rest of a range stays stealable.
-const MAX_REQUEST: u64 = 16 << 20;
 
 /// How a segmented run ended.
 pub(super) enum SegEnd {
