@@ -413,6 +413,10 @@ impl Iterator for Pass2 {
             if self.dropped.contains(&at) {
                 continue;
             }
+            // An entry pass 1 never saw is never run unchecked.
+            if self.read == self.jobs {
+                break Err(changed("it has more entries than were checked"));
+            }
             break match entry_path(&entry) {
                 Ok(path) => Ok(job(entry, path)),
                 Err(err) => Err(changed(&err.to_string())),
