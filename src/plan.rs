@@ -4,7 +4,8 @@
 //!
 //! It sits above the list parser (a leaf, which knows nothing of the
 //! engine) and below the command line and the library, which both plan
-//! their lists here. It does no I/O.
+//! their lists here. Only `list_file`, which plans a list file without
+//! holding it, does I/O.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -196,6 +197,10 @@ pub(crate) struct Check {
     by_path: Keys,
     /// Every directory some job needs, with the first job that needs it.
     dirs: Keys,
+    /// The directories of the job kept last, known to be in `dirs`: the
+    /// jobs of one directory usually follow each other, and each would
+    /// otherwise read a job again to tell its directory is known.
+    last_dirs: Vec<String>,
 }
 
 impl Check {
@@ -260,6 +265,9 @@ impl Check {
             rest: lookup,
         };
         for dir in &ancestors {
+            if self.last_dirs.contains(dir) {
+                continue;
+            }
             let known = self
                 .dirs
                 .find(dir, &mut lookup, |kept| is_under(&kept.path, dir))?;
@@ -267,6 +275,7 @@ impl Check {
                 self.dirs.insert(dir, at);
             }
         }
+        self.last_dirs = ancestors;
         Ok(Admit::Keep)
     }
 }
