@@ -19,7 +19,7 @@ use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use futures::stream;
+use futures::stream::{self, StreamExt};
 use tokio::sync::mpsc;
 
 use super::{entry_path, job, Admit, Check, CheckError, Kept, Lookup};
@@ -30,9 +30,14 @@ use crate::list::{ListEntry, ListError, ListReader, Origin, ReadError};
 /// before the file) have this bit set; the others are file offsets.
 const IN_MEMORY: u64 = 1 << 63;
 
-/// Jobs in flight between the reader thread and the engine, beyond the
+/// Jobs go from the reader thread to the engine in chunks: the engine
+/// then takes many per wake-up (each arrival is one trip to the manifest's
+/// owner), not one.
+const CHUNK: usize = 64;
+
+/// Chunks in flight between the reader thread and the engine, beyond the
 /// engine's own window.
-const CHANNEL: usize = 256;
+const CHANNEL: usize = 4;
 
 /// The reader's buffer: one system call per many lines.
 const READ_BUFFER: usize = 64 * 1024;
@@ -326,29 +331,37 @@ impl Checked {
                 }
             }
         }
-        let (tx, rx) = mpsc::channel(CHANNEL);
+        let (tx, rx) = mpsc::channel::<Vec<JobSpec>>(CHANNEL);
         let thread = std::thread::Builder::new()
             .name("haul-list".into())
             .spawn(move || {
-                for job in reader.by_ref() {
-                    let job = job?;
-                    if let Some(job) = adjust(job) {
-                        if tx.blocking_send(job).is_err() {
-                            // The run is over (cancelled): nothing more is wanted.
-                            return Ok(());
-                        }
+                let mut chunk = Vec::with_capacity(CHUNK);
+                let result = loop {
+                    match reader.next() {
+                        Some(Ok(job)) => chunk.extend(adjust(job)),
+                        Some(Err(err)) => break Err(err),
+                        None => break reader.end(),
                     }
+                    if chunk.len() == CHUNK && tx.blocking_send(std::mem::take(&mut chunk)).is_err()
+                    {
+                        // The run is over (cancelled): nothing more is wanted.
+                        return Ok(());
+                    }
+                };
+                // The jobs read before an error are good ones: they run.
+                if !chunk.is_empty() {
+                    let _ = tx.blocking_send(chunk);
                 }
-                reader.end()
+                result
             });
         let thread = match thread {
             Ok(thread) => thread,
             Err(err) => return done(given, Err(err)),
         };
-        let rest = stream::unfold(
-            rx,
-            |mut rx| async move { rx.recv().await.map(|job| (job, rx)) },
-        );
+        let rest = stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|chunk| (stream::iter(chunk), rx))
+        })
+        .flatten();
         let feed = Feed {
             state: FeedState::Thread(thread),
             list: name,

@@ -305,12 +305,12 @@ fn a_list_edited_while_the_run_reads_it_fails_the_run_naming_it() {
     server.add_file("/held.bin", body(402, 1000));
     server.hold_path_at("/held.bin", 0);
     // Longer than what the run reads ahead while it waits: its window
-    // (4,096 jobs) and the reader's channel (256).
-    let list = format!("{}\n{}", server.url("/held.bin"), long_list(&server, 4600));
+    // (4,096 jobs) and the reader's chunks (under 512 jobs).
+    let list = format!("{}\n{}", server.url("/held.bin"), long_list(&server, 5000));
     let path = sb.write("list.txt", &list);
     // The other jobs end at once, with no request: their files are there.
     std::fs::create_dir_all(sb.dir()).expect("create the output directory");
-    for i in 0..4600 {
+    for i in 0..5000 {
         std::fs::write(sb.dl(&format!("f{i}.bin")), "x").expect("write a file");
     }
 
