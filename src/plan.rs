@@ -214,9 +214,7 @@ impl Check {
         origin: &Origin,
         lookup: &mut L,
     ) -> Result<Admit, CheckError<L::Error>> {
-        let mut key = url.clone();
-        key.set_fragment(None);
-        let key = key.as_str();
+        let key = url_key(url);
         if let Some(kept) = self
             .by_url
             .find(key, lookup, |kept| url_key(&kept.url) == key)?
@@ -307,10 +305,8 @@ impl<L: Lookup> Lookup for WithCurrent<'_, L> {
 }
 
 /// A URL as a key: without its `#fragment`, which is never sent.
-fn url_key(url: &url::Url) -> String {
-    let mut key = url.clone();
-    key.set_fragment(None);
-    key.into()
+fn url_key(url: &url::Url) -> &str {
+    &url[..url::Position::AfterQuery]
 }
 
 /// Whether `dir` is one of the directories above `path`.
