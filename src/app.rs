@@ -115,13 +115,8 @@ async fn get(args: GetArgs) -> anyhow::Result<u8> {
     // A task too: awaited here it would run on the main thread, outside
     // the worker pool, and every job's end would wake that thread (1,100 of
     // 10,500 context switches on 2,000 small files).
-    let engine = tokio::spawn(crate::engine::run(
-        cfg.engine,
-        client,
-        cfg.jobs.into(),
-        tx,
-        cancel,
-    ));
+    let (jobs, list_feed) = cfg.jobs.start();
+    let engine = tokio::spawn(crate::engine::run(cfg.engine, client, jobs, tx, cancel));
     let result = match engine.await {
         Ok(result) => result,
         Err(_) => bail!("the download engine crashed"),
@@ -146,6 +141,10 @@ async fn get(args: GetArgs) -> anyhow::Result<u8> {
     if report.cancelled {
         lines::resume_hint(&out_dir);
     }
+    // The list is read a second time as the run goes: if that reading
+    // failed, jobs after the failure never ran, and the run must not pass
+    // for complete.
+    list_feed.finish()?;
     if let Some(dest) = &write_sums {
         write_done_sums(&out_dir, shard, dest)?;
     }

@@ -7,18 +7,18 @@
 //! errors here name flags.
 
 use std::collections::HashMap;
-use std::io::Read;
+use std::fs::File;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::GetArgs;
-use crate::engine::{EngineConfig, JobSpec};
+use crate::engine::{EngineConfig, JobSource, JobSpec};
 use crate::hooks::{HookConfig, HookConfigError};
 use crate::http::{split_header, ClientError, Fetcher};
-use crate::list::{entries_from_args, parse_list, ListError};
+use crate::list::{entries_from_args, ListError};
 use crate::naming::{self, NameError};
 use crate::netrc::NetrcError;
-use crate::plan::plan;
+use crate::plan::list_file::{check as check_list, CheckListError, Checked, Feed};
 use crate::settings::{NetrcSource, ResolveError, Setting, SettingError, Settings};
 use crate::sums::{parse_sums, SumsError};
 
@@ -28,7 +28,7 @@ pub struct GetConfig {
     pub engine: EngineConfig,
     /// The shared HTTP client, with `--netrc` credentials.
     pub client: Fetcher,
-    pub jobs: Vec<JobSpec>,
+    pub jobs: Jobs,
     pub quiet: bool,
     /// `--write-sums FILE`, written after the run.
     pub write_sums: Option<PathBuf>,
@@ -65,6 +65,12 @@ pub enum ConfigError {
     #[error("cannot read {}", path.display())]
     Read {
         path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot keep standard input in a temporary file in {} (set TMPDIR to another directory)", dir.display())]
+    Spool {
+        dir: PathBuf,
         #[source]
         source: std::io::Error,
     },
@@ -108,10 +114,51 @@ impl GetConfig {
             naming::check_out(out).map_err(ConfigError::Out)?;
             only.out = Some(out.clone());
         }
-        if let Some(input) = &args.input {
-            entries.extend(read_list(input)?);
-        }
-        if entries.is_empty() {
+        let list = args.input.as_deref().map(open_list).transpose()?;
+        // Read now to check the list's checksums as it streams by; its own
+        // errors still come after the list's, as when it was applied to
+        // the planned jobs.
+        let sums = args.checksums.as_deref().map(read_sums);
+        let digests = match &sums {
+            Some(Ok(sums)) => Some(&sums.by_path),
+            _ => None,
+        };
+        let shard = args.shard;
+        let mut expected = 0;
+        let mut conflict: Option<ConfigError> = None;
+        let read_name = list.as_ref().map(|(_, name)| name.clone());
+        let checked = check_list(entries, list, |job| {
+            if shard.is_none_or(|shard| shard.contains(&job.path)) {
+                expected += 1;
+            }
+            let (Some(given), Some(digests)) = (job.checksum, digests) else {
+                return;
+            };
+            let Some(&(digest, line)) = digests.get(job.path.as_str()) else {
+                return;
+            };
+            // The sums file's first conflicting line is the one reported.
+            let earlier = match &conflict {
+                Some(ConfigError::ChecksumConflict { line: first, .. }) => line < *first,
+                _ => true,
+            };
+            if digest != given && earlier {
+                conflict = Some(ConfigError::ChecksumConflict {
+                    sums: String::new(),
+                    line,
+                    path: job.path.to_string(),
+                    origin: job.origin.to_string(),
+                });
+            }
+        })
+        .map_err(|err| match err {
+            CheckListError::Read(source) => ConfigError::Read {
+                path: read_name.unwrap_or_default().into(),
+                source,
+            },
+            CheckListError::List(err) => ConfigError::List(err),
+        })?;
+        if checked.is_empty() {
             return Err(match args.input {
                 Some(input) if input == "-" => ConfigError::EmptyList {
                     list: "standard input".into(),
@@ -120,15 +167,41 @@ impl GetConfig {
                 None => ConfigError::NoUrls,
             });
         }
-        let mut jobs = plan(entries)?;
-        if let Some(path) = &args.checksums {
-            apply_sums(&mut jobs, path)?;
-        }
-        // After planning and the sums: duplicates, path conflicts and bad
-        // sums lines are caught over the whole list, identically on every shard.
-        if let Some(shard) = args.shard {
-            jobs.retain(|job| shard.contains(&job.path));
-        }
+        let digests = match sums {
+            Some(sums) => {
+                let sums = sums?;
+                if let Some(ConfigError::ChecksumConflict {
+                    line, path, origin, ..
+                }) = conflict
+                {
+                    return Err(ConfigError::ChecksumConflict {
+                        sums: sums.source,
+                        line,
+                        path,
+                        origin,
+                    });
+                }
+                sums.by_path
+            }
+            None => HashMap::new(),
+        };
+        // Duplicates, path conflicts and bad sums lines are caught over the
+        // whole list, identically on every shard: the shard is taken, and
+        // the sums applied, as the jobs stream to the engine.
+        let adjust = move |mut job: JobSpec| {
+            if !shard.is_none_or(|shard| shard.contains(&job.path)) {
+                return None;
+            }
+            if let Some(&(digest, _)) = digests.get(job.path.as_str()) {
+                job.checksum = Some(digest);
+            }
+            Some(job)
+        };
+        let jobs = Jobs {
+            checked,
+            adjust: Box::new(adjust),
+            expected,
+        };
         settings.headers = args
             .headers
             .iter()
@@ -165,27 +238,50 @@ impl GetConfig {
     }
 }
 
-/// The command line's settings, as the library's builder would set them:
-/// the one place a `haul get` flag meets [`Settings`].
-/// The entries of the list file `input` (`-` is standard input).
-fn read_list(input: &str) -> Result<Vec<crate::list::ListEntry>, ConfigError> {
-    let (text, source) = if input == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|source| ConfigError::Read {
-                path: "<stdin>".into(),
-                source,
-            })?;
-        (text, "<stdin>".to_string())
-    } else {
-        let text = std::fs::read_to_string(input).map_err(|source| ConfigError::Read {
+/// The jobs of `haul get`, checked: read as a stream when the run starts.
+pub struct Jobs {
+    checked: Checked,
+    /// `--shard` and `--checksums`, applied to each job as it streams.
+    adjust: Box<dyn FnMut(JobSpec) -> Option<JobSpec> + Send>,
+    /// Jobs the run will have.
+    expected: usize,
+}
+
+impl std::fmt::Debug for Jobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Jobs")
+            .field("expected", &self.expected)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Jobs {
+    /// The engine's source; the list file, if any, is read again as the
+    /// engine takes its jobs. See [`Checked::into_source`].
+    pub fn start(self) -> (JobSource, Feed) {
+        self.checked.into_source(self.adjust, self.expected)
+    }
+}
+
+/// The list file `input` and its name in errors (`-` is standard input,
+/// kept in an unlinked temporary file so that it can be read twice).
+fn open_list(input: &str) -> Result<(File, String), ConfigError> {
+    if input != "-" {
+        let file = File::open(input).map_err(|source| ConfigError::Read {
             path: input.into(),
             source,
         })?;
-        (text, input.to_string())
-    };
-    Ok(parse_list(&text, &source)?)
+        return Ok((file, input.to_owned()));
+    }
+    let mut file = tempfile::tempfile().map_err(|source| ConfigError::Spool {
+        dir: std::env::temp_dir(),
+        source,
+    })?;
+    std::io::copy(&mut std::io::stdin().lock(), &mut file).map_err(|source| ConfigError::Read {
+        path: "<stdin>".into(),
+        source,
+    })?;
+    Ok((file, "<stdin>".to_owned()))
 }
 
 /// A settings error in the CLI's words: flags are named here, not in the
@@ -200,6 +296,8 @@ fn resolve_error(err: ResolveError) -> ConfigError {
     }
 }
 
+/// The command line's settings, as the library's builder would set them:
+/// the one place a `haul get` flag meets [`Settings`].
 fn settings_from_args(args: &GetArgs) -> Settings {
     let netrc = match (&args.netrc_file, args.netrc) {
         (Some(file), _) => NetrcSource::File(file.clone()),
@@ -243,38 +341,21 @@ fn flag_error(err: SettingError) -> ConfigError {
     }
 }
 
-/// Attaches sha256sum-file entries to the jobs with the same output path.
-fn apply_sums(jobs: &mut [JobSpec], path: &std::path::Path) -> Result<(), ConfigError> {
+/// A sha256sum file's digests by path, with their lines.
+struct Sums {
+    source: String,
+    by_path: HashMap<String, ([u8; 32], usize)>,
+}
+
+fn read_sums(path: &std::path::Path) -> Result<Sums, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
     })?;
     let source = path.display().to_string();
-    let sums = parse_sums(&text, &source)?;
-    let by_path: HashMap<&str, usize> = jobs
-        .iter()
-        .enumerate()
-        .map(|(i, job)| (job.path.as_str(), i))
+    let by_path = parse_sums(&text, &source)?
+        .into_iter()
+        .map(|entry| (entry.path.to_string(), (entry.sha256, entry.line)))
         .collect();
-    let mut updates = Vec::new();
-    for entry in &sums {
-        if let Some(&i) = by_path.get(entry.path.as_str()) {
-            updates.push((i, entry));
-        }
-    }
-    for (i, entry) in updates {
-        let job = &mut jobs[i];
-        match job.checksum {
-            Some(given) if given != entry.sha256 => {
-                return Err(ConfigError::ChecksumConflict {
-                    sums: source,
-                    line: entry.line,
-                    path: job.path.to_string(),
-                    origin: job.origin.to_string(),
-                })
-            }
-            _ => job.checksum = Some(entry.sha256),
-        }
-    }
-    Ok(())
+    Ok(Sums { source, by_path })
 }

@@ -7,8 +7,9 @@
 //! that starts with `SOURCE:LINE: `, so the user can go straight to it.
 //! `plan` (a layer up: it makes the engine's jobs) then settles output
 //! paths, drops repeated URLs and refuses two jobs that would write the same
-//! file; its errors are [`ListError`]s too. This module parses and checks text;
-//! it does no I/O and never shows a URL's credentials (see `SafeUrl`).
+//! file; its errors are [`ListError`]s too. This module parses and checks text,
+//! held whole or read line by line ([`ListReader`]: a list of millions is
+//! never held), and never shows a URL's credentials (see `SafeUrl`).
 
 use std::fmt;
 use std::sync::Arc;
@@ -186,39 +187,181 @@ fn redact_text(text: &str) -> String {
     }
 }
 
-/// Parses an aria2-style list. `source` names it in errors: the file name as
-/// given, or `<stdin>`. Stops at the first error.
+/// Parses an aria2-style list held in memory. `source` names it in errors:
+/// the file name as given, or `<stdin>`. Stops at the first error.
 pub fn parse_list(text: &str, source: &str) -> Result<Vec<ListEntry>, ListError> {
-    let source: Arc<str> = Arc::from(source);
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut parser = ListParser::new(source);
     let mut entries = Vec::new();
-    let mut current: Option<Pending> = None;
+    let mut at = 0u64;
+    for raw in text.split('\n') {
+        entries.extend(parser.line(at, raw)?.map(|(_, entry)| entry));
+        at += raw.len() as u64 + 1;
+    }
+    entries.extend(parser.finish().map(|(_, entry)| entry));
+    Ok(entries)
+}
 
-    for (index, raw) in text.split('\n').enumerate() {
+/// The list parser, fed one line at a time: what lets a list of millions
+/// be checked and read as a stream, never held whole. Each entry comes out
+/// with the byte offset of its URL line, where [`ListReader`] can find it
+/// again.
+pub struct ListParser {
+    source: Arc<str>,
+    /// Lines seen so far.
+    line: usize,
+    /// The entry still collecting option lines, and where its URL line starts.
+    current: Option<(u64, Pending)>,
+}
+
+impl ListParser {
+    pub fn new(source: &str) -> ListParser {
+        ListParser {
+            source: Arc::from(source),
+            line: 0,
+            current: None,
+        }
+    }
+
+    /// Takes the next line (without its '\n'), which starts at byte `at`
+    /// of the list; returns the entry this line closed, if any.
+    pub fn line(&mut self, at: u64, raw: &str) -> Result<Option<(u64, ListEntry)>, ListError> {
+        self.line += 1;
         let origin = Origin {
-            source: Arc::clone(&source),
-            line: index + 1,
+            source: Arc::clone(&self.source),
+            line: self.line,
+        };
+        let raw = match self.line {
+            1 => raw.strip_prefix('\u{feff}').unwrap_or(raw),
+            _ => raw,
         };
         let line = raw.strip_suffix('\r').unwrap_or(raw);
         let line = line.trim_end_matches([' ', '\t']);
         let content = line.trim_start_matches([' ', '\t']);
         if content.is_empty() || content.starts_with('#') {
-            continue;
+            return Ok(None);
         }
         if content.len() != line.len() {
-            let Some(pending) = current.as_mut() else {
+            let Some((_, pending)) = self.current.as_mut() else {
                 return Err(ListError::OptionBeforeUrl { origin });
             };
             pending.apply(content, origin)?;
-        } else {
-            if let Some(done) = current.take() {
-                entries.push(done.entry);
-            }
-            current = Some(Pending::new(parse_url_line(content, origin)?));
+            return Ok(None);
+        }
+        let next = Pending::new(parse_url_line(content, origin)?);
+        Ok(self
+            .current
+            .replace((at, next))
+            .map(|(at, done)| (at, done.entry)))
+    }
+
+    /// The last entry, once every line has been given.
+    pub fn finish(&mut self) -> Option<(u64, ListEntry)> {
+        self.current.take().map(|(at, done)| (at, done.entry))
+    }
+}
+
+/// A list read line by line from `R` (a file, or a file's tail from an
+/// entry's offset): an iterator of entries with the byte offset of their
+/// URL line. It ends after the first error.
+pub struct ListReader<R> {
+    reader: R,
+    parser: ListParser,
+    /// Bytes read so far: where the next line starts.
+    offset: u64,
+    buf: Vec<u8>,
+    ended: bool,
+}
+
+/// Why a [`ListReader`] stopped: the list could not be read, or is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Io(std::io::Error),
+    #[error(transparent)]
+    List(ListError),
+}
+
+impl<R: std::io::BufRead> ListReader<R> {
+    /// `source` names the list in errors; `at` is the offset of the
+    /// reader's first byte in the list.
+    pub fn new(reader: R, source: &str, at: u64) -> ListReader<R> {
+        ListReader {
+            reader,
+            parser: ListParser::new(source),
+            offset: at,
+            buf: Vec::new(),
+            ended: false,
         }
     }
-    entries.extend(current.map(|pending| pending.entry));
-    Ok(entries)
+
+    /// The reader underneath.
+    pub fn get_ref(&self) -> &R {
+        &self.reader
+    }
+
+    /// Reads the rest of the list without parsing it: after a list error,
+    /// whether the list can be read at all (a read error is reported first,
+    /// as when lists were read whole before parsing).
+    pub fn read_to_end(&mut self) -> std::io::Result<()> {
+        while next_line(&mut self.reader, &mut self.buf, &mut self.offset)?.is_some() {}
+        Ok(())
+    }
+}
+
+/// The next line of `reader`, without its '\n', and the offset it starts
+/// at (`offset` counts the bytes read); None at the end.
+fn next_line<'b>(
+    reader: &mut impl std::io::BufRead,
+    buf: &'b mut Vec<u8>,
+    offset: &mut u64,
+) -> std::io::Result<Option<(u64, &'b str)>> {
+    buf.clear();
+    let read = reader.read_until(b'\n', buf)?;
+    if read == 0 {
+        return Ok(None);
+    }
+    let at = *offset;
+    *offset += read as u64;
+    let line = buf.strip_suffix(b"\n").unwrap_or(buf);
+    match std::str::from_utf8(line) {
+        Ok(line) => Ok(Some((at, line))),
+        // The words of std's `read_to_string`, which read lists before.
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        )),
+    }
+}
+
+impl<R: std::io::BufRead> Iterator for ListReader<R> {
+    type Item = Result<(u64, ListEntry), ReadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.ended {
+            return None;
+        }
+        loop {
+            let line = match next_line(&mut self.reader, &mut self.buf, &mut self.offset) {
+                Ok(Some((at, line))) => self.parser.line(at, line),
+                Ok(None) => {
+                    self.ended = true;
+                    return self.parser.finish().map(Ok);
+                }
+                Err(err) => {
+                    self.ended = true;
+                    return Some(Err(ReadError::Io(err)));
+                }
+            };
+            match line {
+                Ok(Some(entry)) => return Some(Ok(entry)),
+                Ok(None) => {}
+                Err(err) => {
+                    self.ended = true;
+                    return Some(Err(ReadError::List(err)));
+                }
+            }
+        }
+    }
 }
 
 /// Positional URLs from the command line: origin "command line:N" (N is the

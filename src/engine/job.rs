@@ -67,6 +67,21 @@ impl JobSource {
         }
     }
 
+    /// `head`, handed over whole (announced before any work, as a list in
+    /// memory is), then every job `rest` yields: `expected` jobs in all.
+    pub fn with_head(
+        head: Vec<JobSpec>,
+        rest: impl Stream<Item = JobSpec> + Send + 'static,
+        expected: usize,
+    ) -> JobSource {
+        JobSource {
+            window: head.len().max(WINDOW),
+            expected: Some(expected),
+            given: head.into(),
+            ..JobSource::new(rest)
+        }
+    }
+
     /// Reads at most `window` jobs ahead of the workers.
     #[cfg(test)]
     pub fn window(mut self, window: usize) -> JobSource {

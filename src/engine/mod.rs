@@ -35,7 +35,7 @@ use recorder::Recorder;
 use retry::RetryPolicy;
 use worker::{run_job, Outcome, Shared};
 
-pub use job::{JobSource, JobSpec};
+pub use job::{JobSource, JobSpec, WINDOW};
 pub(crate) use limits::{host_key, ConnPermit, Limits};
 pub(crate) use slots::JobSlot;
 use slots::JobSlots;

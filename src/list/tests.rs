@@ -437,3 +437,41 @@ fn command_line_urls_may_carry_tab_separated_mirrors() {
     let entries = entries_from_args(&["http://a/f\thttp://b/f".to_string()]).expect("parses");
     assert_eq!(entries[0].mirrors.len(), 1);
 }
+
+#[test]
+fn the_reader_yields_what_parse_list_does_with_each_url_lines_offset() {
+    let text = "\u{feff}# c\r\nhttp://h/a\r\n  out=x\n\nhttp://h/b\thttp://m/b\nhttp://h/c";
+    let read: Vec<(u64, ListEntry)> = ListReader::new(text.as_bytes(), "urls.txt", 0)
+        .collect::<Result<_, _>>()
+        .expect("reads");
+    let offsets: Vec<u64> = read.iter().map(|(at, _)| *at).collect();
+    let starts: Vec<u64> = ["http://h/a", "http://h/b", "http://h/c"]
+        .iter()
+        .map(|url| text.find(url).expect("listed") as u64)
+        .collect();
+    assert_eq!(offsets, starts);
+    let entries: Vec<ListEntry> = read.into_iter().map(|(_, entry)| entry).collect();
+    assert_eq!(entries, parse(text));
+
+    // From an entry's offset, the reader finds that entry again.
+    let (_, again) = ListReader::new(
+        &text.as_bytes()[starts[0] as usize..],
+        "urls.txt",
+        starts[0],
+    )
+    .next()
+    .expect("an entry")
+    .expect("reads");
+    assert_eq!(again.out.as_deref(), Some("x"));
+
+    let err = ListReader::new(&b"http://h/a\n  bad\n"[..], "urls.txt", 0)
+        .find_map(Result::err)
+        .expect("an error");
+    assert_eq!(
+        err.to_string(),
+        "urls.txt:2: option line is not name=value (e.g. out=file.bin)"
+    );
+    let mut bad = ListReader::new(&b"http://h/a\n\xff\n"[..], "urls.txt", 0);
+    assert!(matches!(bad.next(), Some(Err(ReadError::Io(_)))));
+    assert!(bad.next().is_none());
+}

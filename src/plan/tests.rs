@@ -341,3 +341,81 @@ mod properties {
 
     }
 }
+
+thread_local! {
+    /// Set by a test to give every key one hash: each lookup then meets
+    /// another key's hash, as two keys of a huge list might.
+    pub(super) static COLLIDE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with every key hashed alike (see `COLLIDE`).
+fn colliding<T>(f: impl FnOnce() -> T) -> T {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            COLLIDE.set(false);
+        }
+    }
+    COLLIDE.set(true);
+    let _reset = Reset;
+    f()
+}
+
+#[test]
+fn keys_with_one_hash_are_never_merged() {
+    let text =
+        "http://h/a\nhttp://h/b\nhttp://h/c/d\nhttp://h/e\n  dir=c\nhttp://h/f\n  out=c/g/h\n";
+    let planned = colliding(|| plan_with_duplicates(parse(text))).expect("plans");
+    assert_eq!(paths(&planned.jobs), ["a", "b", "d", "c/e", "c/g/h"]);
+    assert!(planned.duplicates.is_empty());
+
+    // Every key after the first went to the exact overflow maps.
+    let jobs = plan(parse(text)).expect("plans");
+    let mut check = Check::default();
+    colliding(|| {
+        for (at, job) in jobs.iter().enumerate() {
+            let admitted = check.admit(
+                at as u64,
+                &job.url,
+                &job.path,
+                &job.origin,
+                &mut InMemory(&jobs),
+            );
+            assert!(matches!(admitted, Ok(Admit::Keep)));
+        }
+    });
+    assert_eq!(check.by_url.hashed.len(), 1);
+    assert_eq!(check.by_url.overflow.len(), 4);
+    assert_eq!(check.by_path.overflow.len(), 4);
+    // `c` and `c/g`: one hashed, one in the overflow.
+    assert_eq!(check.dirs.hashed.len() + check.dirs.overflow.len(), 2);
+}
+
+#[test]
+fn duplicates_and_conflicts_are_still_caught_when_every_key_has_one_hash() {
+    colliding(|| {
+        plan_keeps_the_first_of_a_repeated_url();
+        plan_still_checks_the_path_of_a_dropped_duplicate();
+        plan_rejects_two_urls_for_one_path();
+        plan_rejects_a_file_that_is_another_jobs_directory();
+        url_derived_names_are_sanitised_never_traversing();
+        fixture_good_list_plans_four_jobs();
+        fixture_conflict_list_fails_to_plan();
+        duplicates_key_on_the_first_url_of_a_line();
+    });
+    // A key found only in the overflow map is still a duplicate or a conflict.
+    let dup = "http://h/a\nhttp://h/b\nhttp://h/b#x\n  out=other\n";
+    let planned = colliding(|| plan_with_duplicates(parse(dup))).expect("plans");
+    assert_eq!(paths(&planned.jobs), ["a", "b"]);
+    assert_eq!(planned.duplicates[0].kept.line, 2);
+    let conflict = "http://h/a\nhttp://h/1/b\nhttp://h/2/b\n";
+    assert_eq!(
+        colliding(|| plan_err(conflict)),
+        "urls.txt:3: output path 'b' is already used by urls.txt:2 (http://h/1/b)"
+    );
+    let prefix = "http://h/a\nhttp://h/b\nhttp://h/x\n  out=b/c\n";
+    assert_eq!(
+        colliding(|| plan_err(prefix)),
+        "urls.txt:3: output path 'b/c' and 'b' from urls.txt:2 (http://h/b) would need 'b' to be both a file and a directory"
+    );
+}

@@ -4,6 +4,8 @@
 //! Input errors must be reported as `FILE:LINE:` with exit 2 before any
 //! request is made; checksum mismatches fail only their own download.
 
+use std::time::Duration;
+
 use crate::support::bodies::{assert_file_eq, body, sha256_hex};
 use crate::support::cli::{Sandbox, FAST_RETRY};
 use crate::support::server::TestServer;
@@ -250,4 +252,88 @@ fn fails_a_mismatch_from_a_checksums_file() {
     out.assert_stderr_has(&["b.bin", "expected", "got", &wrong]);
     assert_file_eq(&sb.dl("a.bin"), &a);
     assert!(!sb.dl("b.bin").exists());
+}
+
+/// A list of `n` URLs of `server` (none served: nothing may be asked).
+fn long_list(server: &TestServer, n: usize) -> String {
+    (0..n)
+        .map(|i| format!("{}\n", server.url(&format!("/f{i}.bin"))))
+        .collect()
+}
+
+#[test]
+fn a_bad_line_at_the_end_of_a_long_list_refuses_it_before_any_request() {
+    // The list is checked as a stream before the run reads it again: the
+    // last line still refuses the whole list before the first request.
+    let server = TestServer::start();
+    let sb = Sandbox::new();
+    let list = long_list(&server, 100_000);
+    let ends = [
+        (
+            "ftp://127.0.0.1/file.bin\n".to_string(),
+            "unsupported scheme",
+        ),
+        // The same path as the first line's, from another URL.
+        (
+            format!("{}\n", server.url("/other/f0.bin")),
+            "already used by list.txt:1",
+        ),
+    ];
+    for (end, error) in ends {
+        sb.write("list.txt", format!("{list}{end}"));
+        let out = sb
+            .haul(["get", "-i", "list.txt", "-d", &sb.dir_arg()])
+            .run();
+        out.assert_code(2);
+        out.assert_stderr_has(&["list.txt:100001:", error]);
+        assert!(
+            server.requests().is_empty(),
+            "nothing is fetched from a bad list: {} requests",
+            server.requests().len()
+        );
+        assert!(sb.downloads().is_empty(), "{:?}", sb.downloads());
+    }
+}
+
+#[test]
+fn a_list_edited_while_the_run_reads_it_fails_the_run_naming_it() {
+    // A long list is read a second time as the run goes; edited in place
+    // meanwhile, the second reading is not what was checked, and the run
+    // must not pass for complete with jobs missing or unchecked.
+    let server = TestServer::start();
+    let sb = Sandbox::new();
+    server.add_file("/held.bin", body(402, 1000));
+    server.hold_path_at("/held.bin", 0);
+    // Longer than what the run reads ahead while it waits: its window
+    // (4,096 jobs) and the reader's chunks (under 512 jobs).
+    let list = format!("{}\n{}", server.url("/held.bin"), long_list(&server, 5000));
+    let path = sb.write("list.txt", &list);
+    // The other jobs end at once, with no request: their files are there.
+    std::fs::create_dir_all(sb.dir()).expect("create the output directory");
+    for i in 0..5000 {
+        std::fs::write(sb.dl(&format!("f{i}.bin")), "x").expect("write a file");
+    }
+
+    // One job at a time: while the first is held, the run reads the list
+    // no further than its window ahead.
+    let mut args = vec!["get", "-i", "list.txt", "-j", "1", "--max-tries", "1"];
+    let dir = sb.dir_arg();
+    args.extend(["-d", &dir]);
+    let run = sb.haul(args).spawn();
+    server.wait_in_flight(&["/held.bin"], 1, Duration::from_secs(30));
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .expect("open the list");
+    std::io::Write::write_all(&mut file, server.url("/late.bin").as_bytes()).expect("append");
+    drop(file);
+    server.release_path("/held.bin");
+
+    let out = run.wait(Duration::from_secs(120));
+    out.assert_code(2);
+    out.assert_stderr_has(&["cannot read list.txt again to its end", "changed"]);
+    assert!(
+        server.requests_for("/late.bin").is_empty(),
+        "a line added after the check is not fetched"
+    );
 }
