@@ -52,6 +52,8 @@ RATE = 20 * MIB  # per-connection cap on the capped ports, bytes/s
 DELAY = 0.010  # bench/latency.py holds every chunk this long in each direction: +20 ms RTT
 HOST = "127.0.0.1"
 TOOLS = ["haul", "aria2c", "curl", "wget2", "axel"]
+ALL_WORKLOADS = ("limits", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W1L", "W7L", "W8")
+W8_SOURCES = 1000  # distinct files behind W8's URLs: the last three digits of the URL pick one
 MARK_BEGIN = "<!-- bench:begin (written by bench/run; edit outside these markers) -->"
 MARK_END = "<!-- bench:end -->"
 
@@ -106,9 +108,15 @@ class Config:
     w4_size: int = 1024
     w4_j: int = 32
     w4_scale: tuple = (5_000, 200_000)
+    # W8 serves w8_n distinct URLs from the first W8_SOURCES w4 files (nginx rewrite), so it
+    # needs no fixtures of its own; its own scale points run only when W4's do not match.
+    w8_n: int = 1_000_000
+    w8_j: int = 32
+    w8_scale: tuple = (50_000, 200_000)
     scale_runs: int = 1
     w5_runs_single: int = 1
     speed_seconds: int = 3
+    # W8 (a million URLs) takes longer than all the others together: only with --only W8.
     workloads: tuple = ("limits", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W1L", "W7L")
     tools: tuple = tuple(TOOLS)
     haul: Path = REPO / "target" / "release" / "haul"
@@ -128,7 +136,8 @@ def parse_args(argv):
                    help="smoke test: 64 MiB files, 200 small files, 2,000-URL list, one run each")
     p.add_argument("--runs", type=int, help="runs per cell, the median is reported (default 3; quick 1)")
     p.add_argument("--big-mib", type=int, help="size of the W2/W3/W5 files in MiB (default 512; quick 64)")
-    p.add_argument("--only", help="comma-separated subset of: limits,W1,W2,W3,W4,W5,W6,W7,W1L,W7L")
+    p.add_argument("--only", help="comma-separated subset of: " + ",".join(ALL_WORKLOADS)
+                   + " (W8, a million URLs, runs only when named here)")
     p.add_argument("--tools", help="comma-separated subset of: " + ",".join(TOOLS))
     p.add_argument("--haul", type=Path, help="haul binary (default target/release/haul)")
     p.add_argument("--port-base", type=int, default=18480,
@@ -148,6 +157,8 @@ def parse_args(argv):
         cfg.big = 64 * MIB
         cfg.w4_n = 2_000
         cfg.w4_scale = (500, 5_000)
+        cfg.w8_n = 100_000
+        cfg.w8_scale = (10_000, 50_000)
         cfg.speed_seconds = 1
         cfg.write = False
     if a.runs:
@@ -156,7 +167,7 @@ def parse_args(argv):
         cfg.big = a.big_mib * MIB
     if a.only:
         cfg.workloads = tuple(w.strip() for w in a.only.split(","))
-        unknown = set(cfg.workloads) - set(Config.workloads)
+        unknown = set(cfg.workloads) - set(ALL_WORKLOADS)
         if unknown:
             p.error(f"--only: unknown workload(s) {sorted(unknown)}")
     if a.tools:
@@ -356,15 +367,24 @@ class Environment:
     # -- tmpfs
     def mount_tmpfs(self):
         OUT.mkdir(parents=True, exist_ok=True)
+        # W8 writes w8_n files of 1 KiB at once, each taking a 4 KiB page and an inode.
+        files = self.cfg.w8_n + 10_000 if "W8" in self.cfg.workloads else 0
+        gib = max(3, -(-files * 5 * 1024 // (1 << 30)))
         if fstype(OUT) == "tmpfs":
+            st = os.statvfs(OUT)
+            if st.f_bavail * st.f_frsize < files * 4096 or st.f_favail < files:
+                raise BenchError(f"{OUT} is a tmpfs too small for W8 ({st.f_bavail * st.f_frsize >> 20} MiB, "
+                                 f"{st.f_favail} inodes free; {files * 4096 >> 20} MiB and {files} wanted): "
+                                 f"unmount it first")
             log(f"{OUT} is already a tmpfs")
             return
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3G", "tmpfs", str(OUT)],
+        opts = f"size={gib}G" + (f",nr_inodes={2 * files}" if files else "")
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(OUT)],
                            capture_output=True, text=True)
         if r.returncode != 0:
             raise BenchError(f"mount tmpfs on {OUT} failed: {r.stderr.strip()}")
         self.mounted = True
-        log(f"mounted a 3 GiB tmpfs on {OUT}")
+        log(f"mounted a {gib} GiB tmpfs on {OUT}")
 
     # -- nginx
     def start_nginx(self):
@@ -792,6 +812,28 @@ def check_outputs(expected):
     return len(bad), (bad[0] if bad else "")
 
 
+def finished_names(outdir):
+    """Names of the regular files directly in outdir, partial downloads (*.part) left out."""
+    try:
+        return {e.name for e in os.scandir(outdir) if e.is_file(follow_symlinks=False)
+                and not e.name.endswith(".part") and not e.name.startswith(".")}
+    except FileNotFoundError:
+        return set()
+
+
+def refetched(access_slice, names):
+    """How many requests in an access-log slice asked for a URL whose last segment is in names."""
+    if not names:
+        return 0
+    n = 0
+    with open(access_slice, errors="replace") as f:
+        for line in f:
+            m = re.search(r'"[A-Z]+ (\S+) HTTP/', line)
+            if m and m.group(1).rsplit("/", 1)[-1] in names:
+                n += 1
+    return n
+
+
 def clear_dir(path):
     path.mkdir(parents=True, exist_ok=True)
     for entry in os.scandir(path):
@@ -815,6 +857,8 @@ class Spec:
     resume: bool = False  # W5: kill at 50 % delivered, then rerun and time the rerun
     verify_only: bool = False  # W6: nothing may be (re)downloaded
     relay: bool = False  # W1L, W7L: through bench/latency.py, whose figures each run records
+    kill_after_requests: int = 0  # with resume: kill once nginx logged this many requests (W8)
+    after: object = None  # called as after(runner, spec, result) before the outputs are cleared
     note: str = ""
     results: list = dataclasses.field(default_factory=list)
 
@@ -830,9 +874,10 @@ class Runner:
         self.all_ports = cfg.ports + (cfg.tls_port,)
         self.capped = (cfg.ports[1], cfg.ports[2])
 
-    def timed(self, argv, tag, kill_when=None):
+    def timed(self, argv, tag, kill_when=None, kill_after_requests=0):
         """Run argv under GNU time; kill_when=(port, bytes) SIGKILLs it once that many bytes
-        were delivered on port. Returns the measurements and the access-log slice."""
+        were delivered on port, kill_after_requests once nginx has logged that many finished
+        requests. Returns the measurements and the access-log slice."""
         LOGS.mkdir(parents=True, exist_ok=True)
         tfile = LOGS / f"{tag}.time"
         tfile.unlink(missing_ok=True)
@@ -860,6 +905,22 @@ class Runner:
                         killed = True
                         break
                     time.sleep(0.02)
+            elif kill_after_requests:
+                # nginx writes a line when a response has been sent in full: count new lines.
+                logged, pos = 0, offset
+                with open(ACCESS_LOG, "rb") as f:
+                    while proc.poll() is None and time.perf_counter() < deadline:
+                        f.seek(pos)
+                        chunk = f.read()
+                        chunk = chunk[: chunk.rfind(b"\n") + 1]
+                        pos += len(chunk)
+                        logged += chunk.count(b"\n")
+                        if logged >= kill_after_requests:
+                            os.killpg(proc.pid, signal.SIGKILL)
+                            killed = True
+                            break
+                        time.sleep(0.02)
+                seen["requests"] = logged
             # A blocking wait, with a timer for the deadline: Popen.wait(timeout=...) polls
             # with sleeps of up to 50 ms, which put every wall time on a 50 ms step.
             expired = threading.Event()
@@ -900,7 +961,8 @@ class Runner:
             "server_cpu": server, "other_cpu": other, "others_cores_before": busy_before,
             "wall": wall, "user": user, "sys": sys_, "cpu": user + sys_, "rss_kib": rss,
             "exit": code, "killed": killed, "timed_out": timed_out,
-            "delivered_at_kill": sum(seen.values()), **parse_access(slice_, self.capped),
+            "delivered_at_kill": 0 if kill_after_requests else sum(seen.values()),
+            "requests_at_kill": seen.get("requests", 0), **parse_access(slice_, self.capped),
         }
 
     def run(self, spec, i):
@@ -909,10 +971,20 @@ class Runner:
             clear_dir(spec.outdir)
         res = {"run": i + 1}
         if spec.resume:
-            first = self.timed(spec.argv, tag + "-killed", kill_when=(self.cfg.ports[1], spec.payload // 2))
-            res["first"] = {k: first[k] for k in ("wall", "killed", "body", "requests", "delivered_at_kill")}
+            if spec.kill_after_requests:
+                first = self.timed(spec.argv, tag + "-killed", kill_after_requests=spec.kill_after_requests)
+            else:
+                first = self.timed(spec.argv, tag + "-killed", kill_when=(self.cfg.ports[1], spec.payload // 2))
+            res["first"] = {k: first[k] for k in ("wall", "killed", "body", "requests", "delivered_at_kill",
+                                                  "requests_at_kill")}
+            # Files already at their final name when the kill came: the rerun must not fetch them.
+            done = finished_names(spec.outdir) if spec.outdir is not None else set()
             second = self.timed(spec.argv, tag)
             res.update(second)
+            res["finished_at_kill"] = len(done)
+            res["refetched"] = refetched(LOGS / f"{tag}.access.log", done)
+            log(f"{spec.name} run {i + 1}: killed after {first['wall']:.1f} s, {len(done):,} files done; the "
+                f"rerun asked for {res['refetched']:,} of them again")
             res["served"] = first["body"] + second["body"]
             res["wall_total"] = first["wall"] + second["wall"]
             if not first["killed"]:
@@ -934,6 +1006,10 @@ class Runner:
             problems.append(f"{nbad} output(s) missing or wrong, e.g. {first_bad}")
         if spec.verify_only and res["served"] >= spec.payload:
             problems.append("downloaded the files again instead of verifying")
+        if res.get("refetched"):
+            problems.append(f"the rerun fetched {res['refetched']} file(s) finished before the kill")
+        if spec.after is not None:
+            spec.after(self, spec, res)
         res["ok"] = not problems
         res["problems"] = problems
         spec.results.append(res)
@@ -974,6 +1050,65 @@ def write_list(name, urls, fmt, outdir):
     return path
 
 
+def list_argv(cfg, tool, lst, outdir, j, tls=False, haul_defaults=False):
+    """A tool's idiomatic command for a list of URLs, j at once, into outdir."""
+    argv = {
+        "haul": [cfg.haul, "get", "-i", lst, "-d", outdir, "-j", j]
+                + ([] if haul_defaults else ["--max-per-host", j])
+                + (["--ca-cert", CA_CERT] if tls else []) + ["-q"],
+        "aria2c": ["aria2c", "-i", lst, "-j", j, "--allow-overwrite=true", "--auto-file-renaming=false",
+                   "--file-allocation=none", "-d", outdir]
+                  + ([f"--ca-certificate={CA_CERT}"] if tls else []) + ["-q"],
+        "curl": ["curl", "--parallel", "--parallel-max", j, "-sS"]
+                + (["--cacert", CA_CERT] if tls else []) + ["-K", lst],
+        "wget2": ["wget2", f"--max-threads={j}", "-i", lst, "-P", outdir]
+                 + (["--http2", f"--ca-certificate={CA_CERT}"] if tls else []) + ["-q"],
+    }[tool.split("-")[0]]
+    if tool == "aria2c-deferred":
+        argv.insert(-1, "--deferred-input=true")
+    return argv
+
+
+class W8Expected:
+    """W8's outputs and their sha256s, made on the fly: a dict of a million Paths would
+    cost the driver more memory than the tools it measures."""
+
+    def __init__(self, outdir, n, sums):
+        self.outdir, self.n, self.sums = outdir, n, sums
+
+    def items(self):
+        for i in range(self.n):
+            name = w8_name(i)
+            yield self.outdir / name, self.sums[w8_source(i)]
+
+    def __len__(self):
+        return self.n
+
+
+def w8_name(i):
+    return f"f{i:07d}.bin"
+
+
+def w8_source(i):
+    """The w4 fixture nginx serves for W8's i-th URL (see the /w8/ location in nginx.conf.in)."""
+    return f"f{i % W8_SOURCES:06d}.bin"
+
+
+def w8_specs(cfg, wid, n, port, sums, tools):
+    """Specs for the first n of W8's URLs, cfg.w8_j at once, one run each."""
+    specs = []
+    for tool in tools:
+        outdir = OUT / f"{wid}-{tool}"
+        urls = (f"http://{HOST}:{port}/w8/{w8_name(i)}" for i in range(n))
+        lst = write_list(f"{wid}-{tool}", urls, "curl" if tool == "curl" else "txt", outdir)
+        # Without --deferred-input aria2c holds every URL's state (12 KB each in W4): ~12 GB here.
+        argv = list_argv(cfg, "aria2c-deferred" if tool == "aria2c" else tool, lst, outdir, cfg.w8_j)
+        note = "with --deferred-input=true" if tool == "aria2c" else ""
+        specs.append(Spec(wid, tool, argv, W8Expected(outdir, n, sums), n * cfg.w4_size, 1, outdir=outdir,
+                          note=note))
+    return specs
+
+
 def list_specs(cfg, wid, fs, n, j, port, runs, sums, tools=("haul", "aria2c", "curl", "wget2"),
                tls=False, haul_defaults=False, relay=False):
     """Specs for a list workload: n files of fs, j at once, each tool's idiomatic flags.
@@ -989,20 +1124,7 @@ def list_specs(cfg, wid, fs, n, j, port, runs, sums, tools=("haul", "aria2c", "c
         outdir = OUT / f"{wid}-{tool}"
         expected = {outdir / name: sums[name] for name in names}
         lst = write_list(f"{wid}-{tool}", urls, "curl" if tool == "curl" else "txt", outdir)
-        argv = {
-            "haul": [cfg.haul, "get", "-i", lst, "-d", outdir, "-j", j]
-                    + ([] if haul_defaults else ["--max-per-host", j])
-                    + (["--ca-cert", CA_CERT] if tls else []) + ["-q"],
-            "aria2c": ["aria2c", "-i", lst, "-j", j, "--allow-overwrite=true", "--auto-file-renaming=false",
-                       "--file-allocation=none", "-d", outdir]
-                      + ([f"--ca-certificate={CA_CERT}"] if tls else []) + ["-q"],
-            "curl": ["curl", "--parallel", "--parallel-max", j, "-sS"]
-                    + (["--cacert", CA_CERT] if tls else []) + ["-K", lst],
-            "wget2": ["wget2", f"--max-threads={j}", "-i", lst, "-P", outdir]
-                     + (["--http2", f"--ca-certificate={CA_CERT}"] if tls else []) + ["-q"],
-        }[tool.split("-")[0]]
-        if tool == "aria2c-deferred":
-            argv.insert(-1, "--deferred-input=true")
+        argv = list_argv(cfg, tool, lst, outdir, j, tls, haul_defaults)
         note = ""
         if tool == "haul" and haul_defaults:
             note = f"haul's defaults but -j {j} (its own --max-per-host default)"
@@ -1164,7 +1286,7 @@ class Bench:
         sums = {}
         if any(self.want(w) for w in ("W1", "W7", "W1L", "W7L")):
             sums["w1"] = ensure_fileset(self.w1)
-        if self.want("W4"):
+        if self.want("W4") or self.want("W8"):
             sums["w4"] = ensure_fileset(self.w4)
         if any(self.want(w) for w in ("limits", "W2", "W3", "W5", "W6")):
             sums["big"] = ensure_fileset(self.big)
@@ -1281,6 +1403,41 @@ class Bench:
             self.record(scale)
             self.runner.run_all(scale)
 
+    def w8_scale_from_w4(self):
+        """W4's 50,000-URL cell and 200,000-URL scale point serve as W8's scale points when
+        this run has them."""
+        cfg = self.cfg
+        return self.want("W4") and (cfg.w4_n, cfg.w4_scale[1]) == tuple(cfg.w8_scale)
+
+    def w8_(self):
+        cfg = self.cfg
+        warm(self.w4, W8_SOURCES)
+        sums = self.sums["w4"]
+        tools = [t for t in ("haul", "aria2c", "curl", "wget2") if t in cfg.tools]
+        specs = w8_specs(cfg, "W8", cfg.w8_n, self.plain, sums, tools)
+        if "haul" in cfg.tools:
+            specs[0].after = self.w8_status
+            (kill,) = w8_specs(cfg, "W8k", cfg.w8_n, self.plain, sums, ("haul",))
+            kill.resume = True
+            kill.kill_after_requests = cfg.w8_n // 2
+            kill.note = "SIGKILL once nginx has logged half the requests, then the same command again"
+            specs.insert(1, kill)  # haul's cells first: a run stopped early still has them
+        self.record(specs)
+        self.runner.run_all(specs)
+        if not self.w8_scale_from_w4():
+            for n in cfg.w8_scale:
+                scale = w8_specs(cfg, f"W8@{n}", n, self.plain, sums, [t for t in tools if t != "aria2c"])
+                self.record(scale)
+                self.runner.run_all(scale)
+
+    def w8_status(self, runner, spec, res):
+        """`haul status` on the finished W8 directory (its manifest holds every URL)."""
+        r = runner.timed([self.cfg.haul, "status", "-d", spec.outdir], f"{spec.name}-status")
+        res["status"] = {k: r[k] for k in ("wall", "cpu", "rss_kib", "exit")}
+        log(f"{spec.name}: haul status wall {r['wall']:.3f} s, rss {r['rss_kib'] / 1024:.1f} MiB, exit {r['exit']}")
+        self.commands.append(("W8", "haul status", f"{shlex.quote(str(self.cfg.haul))} status -d "
+                              f"{shlex.quote(str(spec.outdir))}", "on the finished W8 directory"))
+
     def w5_(self):
         warm(self.big)
         name = self.big.names()[0]
@@ -1343,13 +1500,14 @@ class Bench:
             self.check_latency()
         steps = [("limits", self.limits), ("W1", self.w1_), ("W7", self.w7_), ("W1L", self.w1l_),
                  ("W7L", self.w7l_), ("W2", self.w2_), ("W3", self.w3_), ("W4", self.w4_), ("W5", self.w5_),
-                 ("W6", self.w6_)]
+                 ("W6", self.w6_), ("W8", self.w8_)]
         for wid, fn in steps:
             if self.want(wid):
                 log(f"=== {wid} (load average {loadavg()})")
                 t = time.monotonic()
                 fn()
                 self.loads.append((wid, loadavg()))
+                self.refs[f"seconds {wid}"] = time.monotonic() - t
                 log(f"=== {wid} done in {time.monotonic() - t:.0f} s")
         self.finished = datetime.datetime.now(datetime.timezone.utc)
         self.rev = git_rev()
@@ -1557,6 +1715,28 @@ class Report:
             add(self.row(f"W4 wall s at {hi:,} URLs", f"W4@{hi}", self.wall))
             add(f"| W4 RSS per extra URL, {cfg.w4_n:,} → {hi:,} (B) | "
                 + " | ".join(self.per_url(t) for t in self.COLS[:-1]) + " | |")
+        if b.want("W8"):
+            pts = self.w8_points()
+            add(self.row(f"W8 {cfg.w8_n:,} × {cfg.w4_size // 1024} KiB in one list, {cfg.w8_j} at once: wall s",
+                         "W8", self.wall, ref="aria2c with `--deferred-input=true`"))
+            add(self.row("W8 CPU user+sys s", "W8", self.cpu))
+            add(self.row("W8 peak RSS MiB", "W8", self.rss, digits=1))
+            add(self.row("W8 served / payload", "W8", self.served, digits=3))
+            add(self.row("W8 requests / connections", "W8", self.reqconn))
+            add(f"| W8 peak RSS MiB at {' / '.join(f'{n:,}' for n, _ in pts)} URLs | "
+                + " | ".join(self.w8_rss(t) for t in self.COLS[:-1])
+                + f" | cells {', '.join(w for _, w in pts)} |")
+            add(f"| W8 RSS per extra URL (B), {pts[0][0]:,} → {pts[1][0]:,} / {pts[1][0]:,} → {pts[2][0]:,} | "
+                + " | ".join(self.w8_per_url(t) for t in self.COLS[:-1]) + " | |")
+            add(self.row("W8 haul SIGKILL at half the requests: files done at the kill / fetched again by the rerun",
+                         "W8k", lambda s: f"{med(s, 'finished_at_kill'):,.0f} / {med(s, 'refetched'):,.0f}",
+                         ref="fetched again must be 0"))
+            add(self.row("W8 haul rerun after the kill: wall s / requests", "W8k",
+                         lambda s: f"{med(s, 'wall'):.2f} / {med(s, 'requests'):,.0f}"))
+            add(self.row(f"W8 `haul status -d` on the {cfg.w8_n:,}-file directory: wall s / peak RSS MiB", "W8",
+                         lambda s: (f"{st['wall']:.2f} / {st['rss_kib'] / 1024:.1f}"
+                                    + (f" (exit {st['exit']:.0f})" if st["exit"] else "")
+                                    if (st := self.status_of(s)) else "–"), tools=("haul",)))
         if b.want("W5"):
             add(self.row(f"W5 1 × {cfg.big // MIB} MiB, capped, SIGKILL at 50 %: served / size", "W5", self.served,
                          digits=3, ref="1.000"))
@@ -1580,6 +1760,40 @@ class Report:
         if not a or not c or not a.results or not c.results or failed(a) or failed(c):
             return "–"
         return fmt((med(c, "rss_kib") - med(a, "rss_kib")) * 1024 / (hi - lo), 0)
+
+    def w8_points(self):
+        """(URLs, cell) of W8's scale points, smallest first: W4's when they match, then W8."""
+        cfg = self.cfg
+        lo, hi = cfg.w8_scale
+        if self.b.want("W4") and (cfg.w4_n, cfg.w4_scale[1]) == tuple(cfg.w8_scale):
+            cells = ("W4", f"W4@{hi}")
+        else:
+            cells = (f"W8@{lo}", f"W8@{hi}")
+        return [(lo, cells[0]), (hi, cells[1]), (cfg.w8_n, "W8")]
+
+    def rss_at(self, wid, tool):
+        s = self.cell(wid, tool)
+        if s is None or not s.results or failed(s):
+            return None
+        return med(s, "rss_kib") * 1024
+
+    def w8_rss(self, tool):
+        vals = [self.rss_at(w, tool) for _, w in self.w8_points()]
+        return " / ".join("–" if v is None else f"{v / MIB:,.1f}" for v in vals)
+
+    def w8_per_url(self, tool):
+        pts = [(n, self.rss_at(w, tool)) for n, w in self.w8_points()]
+        out = []
+        for (na, a), (nb, b) in zip(pts, pts[1:]):
+            out.append("–" if a is None or b is None else f"{(b - a) / (nb - na):,.0f}")
+        return " / ".join(out)
+
+    @staticmethod
+    def status_of(s):
+        st = [r["status"] for r in s.results if r.get("status")]
+        if not st:
+            return None
+        return {k: statistics.median(x[k] for x in st) for k in ("wall", "rss_kib", "exit")}
 
     # -- comparisons with the issue's targets
     def get(self, wid, tool, fn):
@@ -1661,6 +1875,30 @@ class Report:
                            + (f" — {say(float(pu.replace(',', '')) <= 150)}." if pu != "–" else "."))
             else:
                 out.append("- **W4**: no comparison (a cell failed or was not run).")
+        if b.want("W8"):
+            n = cfg.w8_n
+            scaled = "" if n == 1_000_000 else f" (the targets are for 1,000,000 URLs; this run had {n:,})"
+            hr = self.get("W8", "haul", self.rss)
+            k = self.cell("W8k", "haul")
+            st = self.status_of(self.cell("W8", "haul")) if self.cell("W8", "haul") else None
+            parts = []
+            if hr is not None:
+                parts.append(f"peak RSS {hr:.1f} MiB — {say(hr <= 200)}")
+            if k is not None and k.results and "refetched" in k.results[0]:
+                r = k.results[0]
+                exact = not any("output" in p for p in r["problems"]) and r["exit"] == 0
+                parts.append(f"rerun after SIGKILL fetched {r['refetched']:,} of the {r['finished_at_kill']:,} files "
+                             f"done at the kill again and its outputs are {'exact' if exact else 'NOT exact'} — "
+                             f"{say(r['refetched'] == 0 and exact)}")
+            if st is not None:
+                parts.append(f"`haul status` {st['wall']:.2f} s, {st['rss_kib'] / 1024:.1f} MiB — "
+                             f"{say(st['wall'] <= 2 and st['rss_kib'] <= 100 * 1024 and not st['exit'])}")
+            if parts:
+                out.append(f"- **W8** (targets: peak RSS ≤ 200 MiB; the rerun after SIGKILL half-way fetches no "
+                           f"finished file and ends exact; `haul status` ≤ 2 s and ≤ 100 MiB){scaled}: "
+                           + "; ".join(parts) + ".")
+            else:
+                out.append("- **W8**: no comparison (a cell failed or was not run).")
         if b.want("W5"):
             h = self.get("W5", "haul", self.served)
             if h is not None:
@@ -1694,8 +1932,12 @@ class Report:
                                  f"latest {x['late_max_ms']:.1f} ms")
                 if s.resume and "first" in r:
                     f = r["first"]
-                    notes.append(f"run {r['run']}: killed at {f['delivered_at_kill'] / s.payload:.2f} delivered, "
-                                 f"first run served {f['body'] / s.payload:.3f}")
+                    if f.get("requests_at_kill"):
+                        notes.append(f"run {r['run']}: killed after {f['requests_at_kill']:,} requests logged "
+                                     f"({f['wall']:.1f} s), {r['finished_at_kill']:,} files done")
+                    else:
+                        notes.append(f"run {r['run']}: killed at {f['delivered_at_kill'] / s.payload:.2f} "
+                                     f"delivered, first run served {f['body'] / s.payload:.3f}")
             lines.append(f"| {wid} {tool} | {walls} | {'; '.join(dict.fromkeys(notes))} |")
         return "\n".join(lines)
 
@@ -1752,6 +1994,8 @@ class Report:
             f"{QUIET_CORES} core (at most {QUIET_WAIT_PER_RUN} s a run); it waited {b.quiet_waited:.0f} s in "
             f"all. {self.contended()}",
             f"- capped-port check (one curl, first 32 MiB): {caps}",
+            *([f"- W8 took {b.refs['seconds W8'] / 60:.1f} minutes to run (all its cells, output checks included)"]
+              if "seconds W8" in b.refs else []),
             *([f"- latency relay check: {self.latency_ref()} (meant: {2 * DELAY * 1000:.0f} ms)"]
               if self.latency_ref() else []),
             f"- haul: `{v['haul']}` at commit {b.rev}; `--split`: {'yes' if b.has_split else 'no'}",

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::bodies::body;
 use crate::support::cli::Sandbox;
+use crate::support::heavy;
 use crate::support::server::TestServer;
 use crate::support::tmpfs::Tmpfs;
 
@@ -27,6 +28,7 @@ fn downloads_100k_urls_under_a_256_descriptor_limit() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(URLS);
+    let _alone = heavy::one_at_a_time();
     let setup = Instant::now();
     let server = TestServer::start();
     let sb = Sandbox::new();

@@ -30,6 +30,7 @@ mod cli_input;
 mod cli_json;
 mod cli_json_golden;
 mod cli_load;
+mod cli_memory;
 mod cli_messages;
 mod cli_mirrors;
 mod cli_netrc;

@@ -89,7 +89,17 @@ impl Sandbox {
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
     {
-        let mut cmd = Command::new(haul_bin());
+        self.haul_at(&haul_bin(), args)
+    }
+
+    /// As [`Sandbox::haul`], but runs the binary at `bin` (a release build
+    /// for a memory measurement).
+    pub fn haul_at<I, S>(&self, bin: &Path, args: I) -> HaulCmd
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut cmd = Command::new(bin);
         cmd.args(args).current_dir(self.root.path());
         for var in [
             "http_proxy",

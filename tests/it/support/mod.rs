@@ -4,6 +4,7 @@
 
 pub mod bodies;
 pub mod cli;
+pub mod heavy;
 pub mod hostile;
 pub mod json;
 pub mod ranges;

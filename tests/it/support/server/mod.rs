@@ -173,7 +173,8 @@ impl TestServer {
     }
 
     /// Serves `body` at `path` (exact, still percent-encoded request path).
-    pub fn add_file(&self, path: &str, body: Vec<u8>) {
+    /// A `Bytes` body is shared, not copied: many paths can serve one buffer.
+    pub fn add_file(&self, path: &str, body: impl Into<Bytes>) {
         let mut st = self.shared.lock();
         assert!(!st.files.contains_key(path), "{path} already added");
         st.put_file(path, body);
@@ -181,7 +182,7 @@ impl TestServer {
 
     /// Replaces the content at `path`: new ETag and Last-Modified, as when a
     /// resource changes on the origin.
-    pub fn replace_file(&self, path: &str, body: Vec<u8>) {
+    pub fn replace_file(&self, path: &str, body: impl Into<Bytes>) {
         let mut st = self.shared.lock();
         assert!(st.files.contains_key(path), "{path} was never added");
         st.put_file(path, body);
@@ -477,7 +478,7 @@ impl State {
         self.gates.get(path).is_some_and(|&mark| served >= mark)
     }
 
-    fn put_file(&mut self, path: &str, body: Vec<u8>) {
+    fn put_file(&mut self, path: &str, body: impl Into<Bytes>) {
         let version = self.files.get(path).map_or(1, |r| r.version + 1);
         let tag = NEXT_TAG.fetch_add(1, Ordering::Relaxed);
         // Each version gets its own date so If-Range by date also sees the change.
@@ -485,7 +486,7 @@ impl State {
         self.files.insert(
             path.to_string(),
             Resource {
-                body: Bytes::from(body),
+                body: body.into(),
                 version,
                 etag: format!("\"v{version}-{tag:08x}\""),
                 last_modified: httpdate::fmt_http_date(date),
