@@ -393,7 +393,7 @@ fn status(args: StatusArgs) -> anyhow::Result<u8> {
     let mut first = true;
     if args.json {
         out.write(&lines::status_json_head(&report));
-        records.for_each(|mut rec| {
+        records.for_each_unfinished(|mut rec| {
             hint_overwrite(&mut rec);
             if let Some(entry) = lines::status_json_failure(&rec, &mut first) {
                 out.write(&entry);
@@ -402,7 +402,7 @@ fn status(args: StatusArgs) -> anyhow::Result<u8> {
         out.write(lines::STATUS_JSON_TAIL);
     } else {
         out.write(&lines::status_headline(&report));
-        records.for_each(|mut rec| {
+        records.for_each_unfinished(|mut rec| {
             hint_overwrite(&mut rec);
             if let Some(line) = lines::status_line(&rec) {
                 out.write(&line);

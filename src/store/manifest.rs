@@ -1,8 +1,11 @@
 //! The resume manifest: what haul knows about every job of an output directory.
 //!
-//! State lives in `OUT_DIR/.haul/` as a snapshot (`manifest.json`, all records
-//! sorted by path) plus an append-only journal (`journal.jsonl`, one whole
-//! [`JobRecord`] a line). An update appends one line, so its cost does not grow
+//! State lives in `OUT_DIR/.haul/` as a snapshot (`manifest.json`, one record
+//! a line in the order paths were registered) plus an append-only journal
+//! (`journal.jsonl`, one whole [`JobRecord`] a line). Records stay on disk:
+//! memory holds only an index from a hash of each path to the byte offset of
+//! its latest line (see the `index` module), and a record is read back when asked
+//! for. An update appends one line, so its cost does not grow
 //! with the number of jobs; the engine calls [`Manifest::sync`] once per batch
 //! (group commit). Compaction folds the journal into a new snapshot through a
 //! temporary file, a rename and a directory fsync, and only then empties the
@@ -568,7 +571,7 @@ impl Store {
 /// for a line that parsed as a record: the string ends at its first quote.
 fn body_path(body: &[u8]) -> Result<std::borrow::Cow<'_, str>, serde_json::Error> {
     if let Some(rest) = body.strip_prefix(b"{\"path\":\"") {
-        if let Some(end) = rest.iter().position(|&b| b == b'"' || b == b'\\') {
+        if let Some(end) = memchr::memchr2(b'"', b'\\', rest) {
             if rest[end] == b'"' {
                 if let Ok(path) = std::str::from_utf8(&rest[..end]) {
                     return Ok(path.into());

@@ -42,7 +42,7 @@ impl Blob {
             buf.resize(have + chunk, 0);
             let n = self.read_at(&mut buf[have..], offset + have as u64)?;
             buf.truncate(have + n);
-            if let Some(end) = buf[have..].iter().position(|&b| b == b'\n') {
+            if let Some(end) = memchr::memchr(b'\n', &buf[have..]) {
                 buf.truncate(have + end);
                 return Ok(buf);
             }
@@ -109,7 +109,7 @@ impl<'a> Lines<'a> {
     pub(super) fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
         let mut searched = self.start;
         let end = loop {
-            if let Some(i) = self.buf[searched..].iter().position(|&b| b == b'\n') {
+            if let Some(i) = memchr::memchr(b'\n', &self.buf[searched..]) {
                 break Some(searched + i);
             }
             if self.eof {

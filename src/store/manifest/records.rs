@@ -137,13 +137,37 @@ impl Records {
     /// Calls `f` with every path's record once: manifest by manifest, each
     /// in the order its paths were registered. Can be called again (a
     /// second pass reads the files again).
-    pub fn for_each(&mut self, mut f: impl FnMut(JobRecord)) -> Result<(), ManifestError> {
+    pub fn for_each(&mut self, f: impl FnMut(JobRecord)) -> Result<(), ManifestError> {
+        self.visit(|_| true, f)
+    }
+
+    /// [`Records::for_each`] for the records not `Done` only: the others
+    /// are not decoded past their state.
+    pub fn for_each_unfinished(&mut self, f: impl FnMut(JobRecord)) -> Result<(), ManifestError> {
+        self.visit(|state| state != JobState::Done, f)
+    }
+
+    fn visit(
+        &mut self,
+        wanted: impl Fn(JobState) -> bool,
+        mut f: impl FnMut(JobRecord),
+    ) -> Result<(), ManifestError> {
+        /// A record's state alone, read without allocating.
+        #[derive(serde::Deserialize)]
+        struct StateOnly {
+            state: JobState,
+        }
         if self.stores.len() > 1 && self.chosen.is_none() {
             self.chosen = Some(self.choose()?);
         }
         for (part, (store, index)) in self.stores.iter().zip(&mut self.indexes).enumerate() {
             let chosen = self.chosen.as_ref();
             store.walk_read(index, |loc, body| {
+                let peek: StateOnly =
+                    serde_json::from_slice(body).map_err(|e| store.changed(loc, e))?;
+                if !wanted(peek.state) {
+                    return Ok(());
+                }
                 let rec: JobRecord =
                     serde_json::from_slice(body).map_err(|e| store.changed(loc, e))?;
                 let keep = chosen.is_none_or(|chosen| {
