@@ -805,3 +805,49 @@ fn a_snapshot_in_another_json_layout_loads_and_is_rewritten() {
     );
     assert_eq!(got(&m, "a"), Some(rec("a", JobState::Partial, 2)));
 }
+
+/// Not a check: what the manifest holds in memory per record during a run,
+/// from the growth of the resident set while `n` jobs are registered and
+/// each is then recorded done (`cargo test --lib manifest_memory --
+/// --ignored --nocapture`).
+#[test]
+#[ignore]
+#[allow(clippy::print_stdout)]
+fn manifest_memory_per_record() {
+    fn rss_kib() -> u64 {
+        let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+    for n in [50_000u64, 200_000] {
+        let out = tempfile::tempdir().expect("temp dir");
+        let before = rss_kib();
+        let mut m = Manifest::open(out.path()).expect("open");
+        let path = |i: u64| format!("d/{:04}/f{i:07}.bin", i / 1000);
+        let url = |p: &str| format!("http://127.0.0.1:18480/{p}");
+        m.insert_all((0..n).map(|i| JobRecord::pending(path(i), url(&path(i)))))
+            .expect("insert");
+        for i in 0..n {
+            let p = path(i);
+            m.update(JobRecord {
+                state: JobState::Done,
+                bytes_done: 1024,
+                total: Some(1024),
+                sha256: Some(format!("{:064x}", i)),
+                boot_id: boot_id(),
+                ..JobRecord::pending(p.clone(), url(&p))
+            })
+            .expect("update");
+        }
+        let grown = rss_kib().saturating_sub(before);
+        println!(
+            "{n} records: resident set grew {grown} KiB, {} B per record",
+            grown * 1024 / n
+        );
+        assert_eq!(m.len() as u64, n);
+        m.close().expect("close");
+    }
+}
