@@ -19,7 +19,8 @@ use crate::event::{Event, FailureKind, Report};
 use crate::hooks::RunEvent;
 use crate::naming::RelPath;
 use crate::shard::Shard;
-use crate::store::manifest::{JobRecord, JobState, Manifest};
+use crate::store::manifest::{JobRecord, JobState, Records};
+use crate::ui::status::StatusReport;
 use crate::ui::{self, human_duration, lines};
 use crate::verify::{verify, write_sums_file, VerifyItem, VerifyOutcome};
 
@@ -180,20 +181,25 @@ fn flag_hint(event: &Event) -> Option<Event> {
 /// `get --write-sums`: every file the run's manifest records as complete and
 /// that is still in place, this run's and earlier runs', sorted by name.
 fn write_done_sums(out_dir: &Path, shard: Option<Shard>, dest: &Path) -> anyhow::Result<()> {
-    let records = Manifest::load_readonly_shard(out_dir, shard)?.unwrap_or_default();
+    // The sums file is sorted by name, so the done files' names and sums
+    // are held until the end (not their records).
     let mut sums = BTreeMap::new();
-    for rec in records {
-        if rec.state != JobState::Done {
-            continue;
-        }
-        let (Some(hex_sum), Ok(path)) = (rec.sha256.as_deref(), RelPath::parse(&rec.path)) else {
-            continue;
-        };
-        let mut digest = [0u8; 32];
-        let in_place = std::fs::symlink_metadata(path.to_path(out_dir)).is_ok_and(|m| m.is_file());
-        if in_place && hex::decode_to_slice(hex_sum, &mut digest).is_ok() {
-            sums.insert(path, digest);
-        }
+    if let Some(mut records) = Records::open(out_dir, shard)? {
+        records.for_each(|rec| {
+            if rec.state != JobState::Done {
+                return;
+            }
+            let (Some(hex_sum), Ok(path)) = (rec.sha256.as_deref(), RelPath::parse(&rec.path))
+            else {
+                return;
+            };
+            let mut digest = [0u8; 32];
+            let in_place =
+                std::fs::symlink_metadata(path.to_path(out_dir)).is_ok_and(|m| m.is_file());
+            if in_place && hex::decode_to_slice(hex_sum, &mut digest).is_ok() {
+                sums.insert(path, digest);
+            }
+        })?;
     }
     write_sums_file(dest, &crate::sums::format_sums(&sums))
         .with_context(|| format!("cannot write sums file {}", dest.display()))
@@ -332,83 +338,125 @@ fn verify_items(dir: &Path, sums: Option<&Path>) -> anyhow::Result<Vec<VerifyIte
             })
             .collect());
     }
-    let Some(records) = all_records(dir)? else {
+    let Some(mut records) = Records::open_all(dir)? else {
         bail!(
             "no haul manifest in {} (nothing downloaded there?); pass --checksums FILE to verify against a sums file",
             dir.display()
         );
     };
     let mut items = Vec::new();
-    for rec in records {
-        if rec.state != JobState::Done {
-            continue;
+    let mut bad_sum = None;
+    records.for_each(|rec| {
+        if rec.state != JobState::Done || bad_sum.is_some() {
+            return;
         }
         let Some(hex_sum) = rec.sha256.as_deref() else {
-            continue;
+            return;
         };
         let mut expected = [0u8; 32];
-        hex::decode_to_slice(hex_sum, &mut expected).with_context(|| {
-            format!(
-                "manifest in {} has a bad sha256 for {}",
-                dir.display(),
-                rec.path
-            )
-        })?;
+        if hex::decode_to_slice(hex_sum, &mut expected).is_err() {
+            bad_sum = Some(rec.path);
+            return;
+        }
         items.push(VerifyItem {
             path: rec.path,
             expected,
         });
+    })?;
+    if let Some(path) = bad_sum {
+        bail!("manifest in {} has a bad sha256 for {path}", dir.display());
     }
     Ok(items)
 }
 
-/// Every record of the manifests in `dir`: its own and each `--shard` run's.
-/// A path more than one records (N changed between runs) keeps a `Done`
-/// record over any other. None if there is no manifest at all.
-fn all_records(dir: &Path) -> anyhow::Result<Option<Vec<JobRecord>>> {
-    let shards = crate::store::shards_present(dir)
-        .with_context(|| format!("cannot list {}", crate::store::haul_dir(dir).display()))?;
-    let mut found = false;
-    let mut by_path: BTreeMap<String, JobRecord> = BTreeMap::new();
-    for shard in std::iter::once(None).chain(shards.into_iter().map(Some)) {
-        let Some(records) = Manifest::load_readonly_shard(dir, shard)? else {
-            continue;
-        };
-        found = true;
-        for rec in records {
-            match by_path.get(&rec.path) {
-                Some(kept) if kept.state == JobState::Done => {}
-                _ => {
-                    by_path.insert(rec.path.clone(), rec);
-                }
-            }
-        }
-    }
-    Ok(found.then(|| by_path.into_values().collect()))
-}
-
+/// `haul status`: the counts first, then the unfinished jobs, each from its
+/// own pass over the manifests on disk, so no record is held.
 fn status(args: StatusArgs) -> anyhow::Result<u8> {
     check_dir(&args.dir)?;
-    let records = match args.shard {
-        Some(shard) => Manifest::load_readonly_shard(&args.dir, Some(shard))?,
-        None => all_records(&args.dir)?,
+    // The counts are taken as the manifest is indexed; only if some path
+    // has more than one record there do they need a pass of their own.
+    let mut report = StatusReport::default();
+    let count = |rec: &JobRecord| report.count(rec);
+    let opened = match args.shard {
+        Some(shard) => Records::open_with(&args.dir, Some(shard), count)?,
+        None => Records::open_all_with(&args.dir, count)?,
     };
-    let Some(mut records) = records else {
+    let Some((mut records, counted)) = opened else {
         bail!("no haul manifest in {}", args.dir.display());
     };
-    for rec in &mut records {
-        if let Some(error) = &mut rec.last_error {
-            if error.ends_with(EXISTS) {
-                error.push_str(OVERWRITE_HINT);
+    if !counted {
+        report = StatusReport::default();
+        records.for_each(|rec| report.count(&rec))?;
+    }
+    let mut out = StdoutText::default();
+    let mut first = true;
+    if args.json {
+        out.write(&lines::status_json_head(&report));
+        records.for_each_unfinished(|mut rec| {
+            hint_overwrite(&mut rec);
+            if let Some(entry) = lines::status_json_failure(&rec, &mut first) {
+                out.write(&entry);
             }
+        })?;
+        out.write(lines::STATUS_JSON_TAIL);
+    } else {
+        out.write(&lines::status_headline(&report));
+        records.for_each_unfinished(|mut rec| {
+            hint_overwrite(&mut rec);
+            if let Some(line) = lines::status_line(&rec) {
+                out.write(&line);
+            }
+        })?;
+    }
+    out.finish()
+}
+
+/// A failure that refusing to overwrite caused names the flag that allows it.
+fn hint_overwrite(rec: &mut JobRecord) {
+    if let Some(error) = &mut rec.last_error {
+        if error.ends_with(EXISTS) {
+            error.push_str(OVERWRITE_HINT);
         }
     }
-    let text = if args.json {
-        lines::status_json(&records)
-    } else {
-        lines::status(&records)
-    };
-    to_stdout(text.as_bytes())
+}
+
+/// Text written to stdout as it comes; a closed pipe (`| head`) stops the
+/// writing but is not an error, as in [`to_stdout`].
+struct StdoutText {
+    out: std::io::BufWriter<std::io::StdoutLock<'static>>,
+    failed: Option<std::io::Error>,
+}
+
+impl Default for StdoutText {
+    fn default() -> StdoutText {
+        StdoutText {
+            out: std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock()),
+            failed: None,
+        }
+    }
+}
+
+impl StdoutText {
+    fn write(&mut self, text: &str) {
+        use std::io::Write;
+        if self.failed.is_none() {
+            self.failed = self.out.write_all(text.as_bytes()).err();
+        }
+    }
+
+    fn finish(mut self) -> anyhow::Result<u8> {
+        use std::io::Write;
+        let result = match self.failed.take() {
+            Some(err) => Err(err),
+            None => self.out.flush(),
+        };
+        match result {
+            Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+                Err(err).context("cannot write to standard output")
+            }
+            _ => Ok(EXIT_OK),
+        }
+    }
 }
 
 /// Refuses a `-d` that cannot be a directory before anything reads or

@@ -132,7 +132,7 @@ pub async fn run(
     let (admitted, refused) = intake.admit(first);
     let (found, manifest) = tokio::task::spawn_blocking(move || {
         let mut manifest = Manifest::open_shard(&out_dir, shard)?;
-        let found = reconcile(&manifest, admitted, &out_dir);
+        let found = reconcile(&manifest, admitted, &out_dir)?;
         // Records for new jobs are built as they are written, not all at once.
         manifest.insert_all(found.changed.iter().map(|&i| {
             let spec = &found.queue[i].spec;
@@ -397,13 +397,13 @@ fn reconcile(
     manifest: &Manifest,
     specs: Vec<(JobId, Arc<JobSpec>)>,
     out_dir: &std::path::Path,
-) -> Reconciled {
+) -> Result<Reconciled, ManifestError> {
     let mut queue = Vec::new();
     let mut skipped = Vec::new();
     let mut changed = Vec::new();
     for (id, spec) in specs {
         let path = spec.path.to_string();
-        let record = match manifest.get(&path) {
+        let record = match manifest.get(&path)? {
             // A pending record holds nothing but its URL: rewrite it when
             // the URL changed, so `status` shows where the job goes now.
             Some(rec) if rec.state != JobState::Pending || rec.url == spec.url.as_str() => rec,
@@ -417,22 +417,22 @@ fn reconcile(
                 continue;
             }
         };
-        if is_complete(record, &spec, out_dir) {
+        if is_complete(&record, &spec, out_dir) {
             skipped.push(Skip {
                 id,
                 path,
                 bytes: record.total.unwrap_or(0),
             });
         } else {
-            let record = (record.state != JobState::Pending).then(|| Box::new(record.clone()));
+            let record = (record.state != JobState::Pending).then(|| Box::new(record));
             queue.push(Queued { id, spec, record });
         }
     }
-    Reconciled {
+    Ok(Reconciled {
         queue,
         skipped,
         changed,
-    }
+    })
 }
 
 /// Done in the manifest, the final file present with the recorded length,

@@ -41,7 +41,7 @@ enum Msg {
     Reconcile {
         jobs: Vec<(JobId, Arc<JobSpec>)>,
         out_dir: PathBuf,
-        done: oneshot::Sender<Reconciled>,
+        done: oneshot::Sender<Result<Reconciled, RecordError>>,
     },
 }
 
@@ -52,7 +52,8 @@ pub enum RecordError {
     /// The actor is gone (it failed earlier, or the run is ending).
     #[error("the manifest writer has stopped")]
     Stopped,
-    /// Appending to the journal failed (a full disk, mostly); shared by
+    /// Appending to the journal failed (a full disk, mostly), or a record
+    /// could not be read back from it; shared by
     /// every record of the batch.
     #[error(transparent)]
     Append(Arc<ManifestError>),
@@ -155,7 +156,7 @@ impl Recorder {
                 done,
             })
             .map_err(|_| RecordError::Stopped)?;
-        found.await.map_err(|_| RecordError::Stopped)
+        found.await.map_err(|_| RecordError::Stopped)?
     }
 }
 
@@ -325,11 +326,16 @@ impl Batch {
                 out_dir,
                 done,
             } => {
-                let found = reconcile(manifest, jobs, &out_dir);
-                for &i in &found.changed {
-                    let spec = &found.queue[i].spec;
-                    let rec = JobRecord::pending(spec.path.to_string(), spec.url.to_string());
-                    self.append(manifest, rec);
+                // A record that cannot be read back fails the jobs that
+                // arrived with it; the run goes on with the others.
+                let found = reconcile(manifest, jobs, &out_dir)
+                    .map_err(|err| RecordError::Append(Arc::new(err)));
+                if let Ok(found) = &found {
+                    for &i in &found.changed {
+                        let spec = &found.queue[i].spec;
+                        let rec = JobRecord::pending(spec.path.to_string(), spec.url.to_string());
+                        self.append(manifest, rec);
+                    }
                 }
                 let _ = done.send(found);
             }

@@ -1,8 +1,11 @@
 //! The resume manifest: what haul knows about every job of an output directory.
 //!
-//! State lives in `OUT_DIR/.haul/` as a snapshot (`manifest.json`, all records
-//! sorted by path) plus an append-only journal (`journal.jsonl`, one whole
-//! [`JobRecord`] a line). An update appends one line, so its cost does not grow
+//! State lives in `OUT_DIR/.haul/` as a snapshot (`manifest.json`, one record
+//! a line in the order paths were registered) plus an append-only journal
+//! (`journal.jsonl`, one whole [`JobRecord`] a line). Records stay on disk:
+//! memory holds only an index from a hash of each path to the byte offset of
+//! its latest line (see the `index` module), and a record is read back when asked
+//! for. An update appends one line, so its cost does not grow
 //! with the number of jobs; the engine calls [`Manifest::sync`] once per batch
 //! (group commit). Compaction folds the journal into a new snapshot through a
 //! temporary file, a rename and a directory fsync, and only then empties the
@@ -13,14 +16,22 @@
 //! overwritten. This module does not decide what a record means for a download
 //! (that is the engine's job) and does no locking (see [`super::lock`]).
 
-use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::shard::Shard;
+
+mod index;
+mod lines;
+mod records;
+
+use index::{Found, Index, Loc};
+use lines::{Blob, Lines, SnapshotWriter};
+use records::Part;
+pub use records::Records;
 
 /// Snapshot format version written by this haul; any other version is refused.
 pub const FORMAT_VERSION: u64 = 1;
@@ -182,10 +193,11 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Man
     }
 }
 
-/// Reads a snapshot straight into the records map, one job at a time: a
-/// whole-file buffer plus a Vec of every record would triple the memory of
-/// a long list while it loads. Returns the format version.
-struct SnapshotSeed<'a>(&'a mut BTreeMap<String, JobRecord>);
+/// Reads a snapshot that is not in the one-record-a-line layout (edited by
+/// hand or by `jq`) as any JSON document, one job at a time, rewriting each
+/// record into `out`: a whole-file buffer plus a Vec of every record would
+/// triple the memory of a long list. Returns the format version.
+struct SnapshotSeed<'a>(&'a mut SnapshotWriter<Vec<u8>>);
 
 impl<'de> serde::de::DeserializeSeed<'de> for SnapshotSeed<'_> {
     type Value = u64;
@@ -227,7 +239,7 @@ impl<'de> serde::de::Visitor<'de> for SnapshotSeed<'_> {
     }
 }
 
-struct JobsSeed<'a>(&'a mut BTreeMap<String, JobRecord>);
+struct JobsSeed<'a>(&'a mut SnapshotWriter<Vec<u8>>);
 
 impl<'de> serde::de::DeserializeSeed<'de> for JobsSeed<'_> {
     type Value = ();
@@ -245,13 +257,53 @@ impl<'de> serde::de::Visitor<'de> for JobsSeed<'_> {
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut body = Vec::new();
         while let Some(rec) = seq.next_element::<JobRecord>()? {
-            self.0.insert(rec.path.clone(), rec);
+            body.clear();
+            serde_json::to_writer(&mut body, &rec).map_err(serde::de::Error::custom)?;
+            self.0.record(&body).map_err(serde::de::Error::custom)?;
         }
         Ok(())
     }
 }
 
+/// A [`Blob`] read from the start as a stream.
+struct BlobReader<'a> {
+    blob: &'a Blob,
+    at: u64,
+}
+
+impl Read for BlobReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.blob.read_at(buf, self.at)?;
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
+/// Rewrites a snapshot in any JSON layout into the one-record-a-line
+/// layout, in memory. Errors as loading it did before: corrupt, or of an
+/// unknown version.
+fn relayout_snapshot(blob: &Blob, path: &Path) -> Result<Vec<u8>, ManifestError> {
+    let corrupt = |source| ManifestError::CorruptSnapshot {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut out = SnapshotWriter::new(Vec::new()).map_err(io_err("read manifest", path))?;
+    let reader = BufReader::with_capacity(64 * 1024, BlobReader { blob, at: 0 });
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let version = serde::de::DeserializeSeed::deserialize(SnapshotSeed(&mut out), &mut de)
+        .map_err(corrupt)?;
+    de.end().map_err(corrupt)?;
+    if version != FORMAT_VERSION {
+        return Err(ManifestError::UnknownVersion {
+            path: path.to_path_buf(),
+            found: version,
+            expected: FORMAT_VERSION,
+        });
+    }
+    out.finish().map_err(io_err("read manifest", path))
+}
 /// Paths of the files in one `.haul/` directory.
 #[derive(Debug, Clone)]
 struct Files {
@@ -272,20 +324,275 @@ impl Files {
     }
 }
 
-/// What replaying the journal found.
+/// What indexing the journal found.
 #[derive(Debug, Default)]
 struct JournalScan {
-    /// Complete lines replayed.
+    /// Complete lines.
     lines: usize,
     /// Length of the file as read, torn tail included.
     bytes: u64,
+}
+
+/// The manifest's two files as the index points into them: `snapshot` may
+/// be a rewritten copy in memory (see [`relayout_snapshot`]), never
+/// written through; `journal` only grows by appends.
+#[derive(Debug)]
+struct Store {
+    snapshot: Blob,
+    journal: Blob,
+    /// Length of the journal's complete lines: a walk reads no further.
+    journal_len: u64,
+    /// Names for errors.
+    snapshot_path: PathBuf,
+    journal_path: PathBuf,
+}
+
+/// An empty snapshot, for a directory that has none yet.
+const EMPTY_SNAPSHOT: &[u8] = b"{\n  \"version\": 1,\n  \"jobs\": []\n}\n";
+
+impl Store {
+    fn file_of(&self, loc: Loc) -> (&Blob, &Path) {
+        if index::is_journal(loc) {
+            (&self.journal, &self.journal_path)
+        } else {
+            (&self.snapshot, &self.snapshot_path)
+        }
+    }
+
+    /// The JSON object of the record line at `loc`.
+    fn body_at<'b>(&self, loc: Loc, buf: &'b mut Vec<u8>) -> Result<&'b [u8], ManifestError> {
+        let (blob, path) = self.file_of(loc);
+        let line = blob
+            .line_at(index::offset(loc), buf)
+            .map_err(io_err("read manifest", path))?;
+        Ok(lines::record_body(line))
+    }
+
+    /// A line that parsed when it was indexed no longer does: the file was
+    /// changed under this haul (only a hand edit or a racing compaction can).
+    fn changed(&self, loc: Loc, source: impl std::fmt::Display) -> ManifestError {
+        let (_, path) = self.file_of(loc);
+        io_err("read manifest", path)(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("a record changed while haul read it: {source}"),
+        ))
+    }
+
+    fn record_at(&self, loc: Loc, buf: &mut Vec<u8>) -> Result<JobRecord, ManifestError> {
+        let body = self.body_at(loc, buf)?;
+        serde_json::from_slice(body).map_err(|e| self.changed(loc, e))
+    }
+
+    /// Whether the record at `loc` is `path`'s.
+    fn owns(&self, loc: Loc, path: &str, buf: &mut Vec<u8>) -> Result<bool, ManifestError> {
+        let body = self.body_at(loc, buf)?;
+        let found = body_path(body).map_err(|e| self.changed(loc, e))?;
+        Ok(found == path)
+    }
+
+    /// Indexes the snapshot; Ok(false) if it is not in the one-record-a-line
+    /// layout (or a line of it does not parse alone).
+    fn index_snapshot(
+        &self,
+        index: &mut Index,
+        on_line: &mut dyn FnMut(&JobRecord),
+    ) -> Result<bool, ManifestError> {
+        let mut buf = Vec::new();
+        lines::scan_snapshot(
+            &self.snapshot,
+            |e| io_err("read manifest", &self.snapshot_path)(e),
+            |offset, body| {
+                let Ok(rec) = serde_json::from_slice::<JobRecord>(body) else {
+                    return Ok(false);
+                };
+                index.set(&rec.path, index::in_snapshot(offset), |old| {
+                    self.owns(old, &rec.path, &mut buf)
+                })?;
+                on_line(&rec);
+                Ok(true)
+            },
+        )
+    }
+
+    /// Indexes the journal's lines over the snapshot's, later lines
+    /// replacing earlier ones. A last line without its `'\n'` is a write
+    /// torn by a kill and is skipped.
+    fn index_journal(
+        &mut self,
+        index: &mut Index,
+        on_line: &mut dyn FnMut(&JobRecord),
+    ) -> Result<JournalScan, ManifestError> {
+        let mut scan = JournalScan::default();
+        let mut complete = 0;
+        let mut buf = Vec::new();
+        let mut lines = Lines::new(&self.journal, u64::MAX);
+        while let Some(line) = lines
+            .next_line()
+            .map_err(io_err("read manifest journal", &self.journal_path))?
+        {
+            scan.bytes = line.offset + line.bytes.len() as u64 + u64::from(line.complete);
+            if !line.complete {
+                break;
+            }
+            scan.lines += 1;
+            complete = scan.bytes;
+            let rec: JobRecord = serde_json::from_slice(line.bytes).map_err(|source| {
+                ManifestError::CorruptJournal {
+                    path: self.journal_path.clone(),
+                    line: scan.lines as u64,
+                    source,
+                }
+            })?;
+            let store = &*self;
+            index.set(&rec.path, index::in_journal(line.offset), |old| {
+                store.owns(old, &rec.path, &mut buf)
+            })?;
+            on_line(&rec);
+        }
+        self.journal_len = complete;
+        Ok(scan)
+    }
+
+    /// Indexes both files; a snapshot in another layout is rewritten in
+    /// memory first. Returns whether that happened. `on_line` sees every
+    /// record line indexed (twice for a snapshot that was rewritten).
+    fn index(
+        &mut self,
+        on_line: &mut dyn FnMut(&JobRecord),
+    ) -> Result<(Index, JournalScan, bool), ManifestError> {
+        let mut index = Index::default();
+        let mut relaid = false;
+        if !self.index_snapshot(&mut index, on_line)? {
+            self.snapshot = Blob::Mem(relayout_snapshot(&self.snapshot, &self.snapshot_path)?);
+            index = Index::default();
+            relaid = true;
+            if !self.index_snapshot(&mut index, on_line)? {
+                return Err(ManifestError::CorruptSnapshot {
+                    path: self.snapshot_path.clone(),
+                    source: serde::de::Error::custom("a record does not read back as written"),
+                });
+            }
+        }
+        let scan = self.index_journal(&mut index, on_line)?;
+        Ok((index, scan, relaid))
+    }
+
+    /// Visits every path once, where it first appears (snapshot, then
+    /// journal: the order records were registered in), with its latest
+    /// record. `emit` may return where that record now lives, to re-point
+    /// the index. Leaves every visited path marked (see [`Index::unmark_all`]).
+    fn walk(
+        &self,
+        index: &mut Index,
+        mut emit: impl FnMut(Loc, &[u8]) -> Result<Option<Loc>, ManifestError>,
+    ) -> Result<(), ManifestError> {
+        let mut other = Vec::new();
+        let mut visit = |loc: Loc, body: &[u8], index: &mut Index| {
+            let path = body_path(body).map_err(|e| self.changed(loc, e))?;
+            let Some(slot) = index.known_mut(&path) else {
+                return Err(self.changed(loc, "its path is not indexed"));
+            };
+            if index::is_marked(*slot) {
+                return Ok(());
+            }
+            let latest = *slot;
+            let new = if latest == loc {
+                emit(latest, body)?
+            } else {
+                emit(latest, self.body_at(latest, &mut other)?)?
+            };
+            *slot = index::marked(new.unwrap_or(latest));
+            Ok(())
+        };
+        let in_layout = lines::scan_snapshot(
+            &self.snapshot,
+            |e| io_err("read manifest", &self.snapshot_path)(e),
+            |offset, body| {
+                visit(index::in_snapshot(offset), body, index)?;
+                Ok(true)
+            },
+        )?;
+        if !in_layout {
+            return Err(self.changed(index::in_snapshot(0), "the snapshot changed"));
+        }
+        let mut lines = Lines::new(&self.journal, self.journal_len);
+        while let Some(line) = lines
+            .next_line()
+            .map_err(io_err("read manifest journal", &self.journal_path))?
+        {
+            if line.complete {
+                visit(index::in_journal(line.offset), line.bytes, index)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// [`Store::walk`] for a reader: when no path has a second line, every
+    /// line is its path's latest and first, and they are visited as they
+    /// come, without a look-up each.
+    fn walk_read(
+        &self,
+        index: &mut Index,
+        mut emit: impl FnMut(Loc, &[u8]) -> Result<(), ManifestError>,
+    ) -> Result<(), ManifestError> {
+        if !index.lines_are_paths() {
+            let walked = self.walk(index, |loc, body| emit(loc, body).map(|()| None));
+            index.unmark_all();
+            return walked;
+        }
+        let in_layout = lines::scan_snapshot(
+            &self.snapshot,
+            |e| io_err("read manifest", &self.snapshot_path)(e),
+            |offset, body| {
+                emit(index::in_snapshot(offset), body)?;
+                Ok(true)
+            },
+        )?;
+        if !in_layout {
+            return Err(self.changed(index::in_snapshot(0), "the snapshot changed"));
+        }
+        let mut lines = Lines::new(&self.journal, self.journal_len);
+        while let Some(line) = lines
+            .next_line()
+            .map_err(io_err("read manifest journal", &self.journal_path))?
+        {
+            if line.complete {
+                emit(index::in_journal(line.offset), line.bytes)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The path of a record's JSON object. Reads it straight from the bytes
+/// when haul wrote them (path first, nothing escaped in it), which is exact
+/// for a line that parsed as a record: the string ends at its first quote.
+fn body_path(body: &[u8]) -> Result<std::borrow::Cow<'_, str>, serde_json::Error> {
+    if let Some(rest) = body.strip_prefix(b"{\"path\":\"") {
+        if let Some(end) = memchr::memchr2(b'"', b'\\', rest) {
+            if rest[end] == b'"' {
+                if let Ok(path) = std::str::from_utf8(&rest[..end]) {
+                    return Ok(path.into());
+                }
+            }
+        }
+    }
+    #[derive(Deserialize)]
+    struct PathOnly {
+        path: String,
+    }
+    serde_json::from_slice::<PathOnly>(body).map(|p| p.path.into())
 }
 
 /// The open manifest of one output directory; see the module docs.
 #[derive(Debug)]
 pub struct Manifest {
     files: Files,
-    records: BTreeMap<String, JobRecord>,
+    store: Store,
+    index: Index,
+    /// The journal, open for appends (the store reads it through its own handle).
     journal: File,
     /// Complete lines in the journal.
     journal_lines: usize,
@@ -298,6 +605,10 @@ pub struct Manifest {
     /// After a compaction failed (a full disk), the next is tried only once
     /// the journal has grown past this many lines, not at every append.
     compact_retry_at: usize,
+    /// Set when a failed compaction left the index pointing nowhere and it
+    /// could not be rebuilt: every later call fails rather than read the
+    /// wrong line.
+    broken: bool,
 }
 
 impl Manifest {
@@ -323,47 +634,50 @@ impl Manifest {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err("remove stale", &files.tmp)(e)),
         }
-
-        let mut records = BTreeMap::new();
-        let have_snapshot = read_snapshot(&files.snapshot, &mut records)?;
+        let snapshot = open_if_present(&files.snapshot, "read manifest")?;
+        let have_snapshot = snapshot.is_some();
         let journal = create_private(OpenOptions::new().read(true).append(true), &files.journal)
             .map_err(io_err("open manifest journal", &files.journal))?;
-        let scan = replay_journal(&files.journal, &journal, &mut records)?;
-
+        let reader = journal
+            .try_clone()
+            .map_err(io_err("open manifest journal", &files.journal))?;
+        let mut store = Store {
+            snapshot: snapshot.unwrap_or_else(|| Blob::Mem(EMPTY_SNAPSHOT.to_vec())),
+            journal: Blob::File(reader),
+            journal_len: 0,
+            snapshot_path: files.snapshot.clone(),
+            journal_path: files.journal.clone(),
+        };
+        let (index, scan, relaid) = store.index(&mut |_| {})?;
         let mut manifest = Manifest {
             files,
-            records,
+            store,
+            index,
             journal,
             journal_lines: scan.lines,
             journal_len: scan.bytes,
             tail_suspect: false,
             line_buf: Vec::new(),
             compact_retry_at: 0,
+            broken: false,
         };
         // Compacting also drops a torn tail, which later appends would otherwise
-        // turn into a corrupt line in the middle of the journal.
-        if !have_snapshot || scan.bytes > 0 {
+        // turn into a corrupt line in the middle of the journal, and writes a
+        // snapshot in another layout back in the one records are read from.
+        if !have_snapshot || scan.bytes > 0 || relaid {
             manifest.compact()?;
         }
         Ok(manifest)
     }
 
-    #[cfg(test)]
-    /// Loads without creating or writing anything (for `haul status` / `haul verify`). Ok(None) if there is no `.haul/` at all.
-    ///
-    /// Records come sorted by path. Read while another haul writes, the result
-    /// can be slightly stale, and a compaction racing the read can make a
-    /// journal line look corrupt; retrying the load is then enough.
-    pub fn load_readonly(out_dir: &Path) -> Result<Option<Vec<JobRecord>>, ManifestError> {
-        Manifest::load_readonly_shard(out_dir, None)
-    }
-
-    /// [`Manifest::load_readonly`] for one shard's state directory (`None`:
-    /// the directory's own).
-    pub fn load_readonly_shard(
+    /// Opens the manifest of `out_dir` (one shard's, with `Some`) for
+    /// reading only, creating and changing nothing; see [`Records`].
+    /// Ok(None) if there is no such state directory.
+    fn read_only(
         out_dir: &Path,
         shard: Option<Shard>,
-    ) -> Result<Option<Vec<JobRecord>>, ManifestError> {
+        on_line: &mut dyn FnMut(&JobRecord),
+    ) -> Result<Option<Part>, ManifestError> {
         let dir = super::state_dir(out_dir, shard);
         match fs::metadata(&dir) {
             Ok(_) => {}
@@ -371,42 +685,97 @@ impl Manifest {
             Err(e) => return Err(io_err("read manifest directory", &dir)(e)),
         }
         let files = Files::new(dir);
-        let mut records = BTreeMap::new();
-        read_snapshot(&files.snapshot, &mut records)?;
-        match File::open(&files.journal) {
-            Ok(journal) => {
-                replay_journal(&files.journal, &journal, &mut records)?;
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err("open manifest journal", &files.journal)(e)),
-        }
-        Ok(Some(records.into_values().collect()))
-    }
-
-    /// The record for `path`, if any.
-    pub fn get(&self, path: &str) -> Option<&JobRecord> {
-        self.records.get(path)
+        let snapshot = open_if_present(&files.snapshot, "read manifest")?;
+        let journal = open_if_present(&files.journal, "open manifest journal")?;
+        let store = Store {
+            snapshot: snapshot.unwrap_or_else(|| Blob::Mem(EMPTY_SNAPSHOT.to_vec())),
+            journal: journal.unwrap_or(Blob::Mem(Vec::new())),
+            journal_len: 0,
+            snapshot_path: files.snapshot,
+            journal_path: files.journal,
+        };
+        Part::index(store, on_line).map(Some)
     }
 
     #[cfg(test)]
-    /// All records, sorted by path.
-    pub fn records(&self) -> impl Iterator<Item = &JobRecord> {
-        self.records.values()
+    /// Every record, loaded without creating or writing anything. Ok(None)
+    /// if there is no `.haul/` at all.
+    pub fn load_readonly(out_dir: &Path) -> Result<Option<Vec<JobRecord>>, ManifestError> {
+        let Some(mut records) = Records::open(out_dir, None)? else {
+            return Ok(None);
+        };
+        let mut all = Vec::new();
+        records.for_each(|rec| all.push(rec))?;
+        Ok(Some(all))
+    }
+
+    fn check(&self) -> Result<(), ManifestError> {
+        if self.broken {
+            return Err(io_err("use manifest", &self.files.dir)(io::Error::other(
+                "its index was lost when a compaction failed",
+            )));
+        }
+        Ok(())
+    }
+
+    /// The record for `path`, if any, read from disk.
+    pub fn get(&self, path: &str) -> Result<Option<JobRecord>, ManifestError> {
+        self.check()?;
+        let mut buf = Vec::new();
+        match self.index.find(path) {
+            Found::Exact(loc) => self.store.record_at(loc, &mut buf).map(Some),
+            Found::Probable(loc) => {
+                let rec = self.store.record_at(loc, &mut buf)?;
+                Ok((rec.path == path).then_some(rec))
+            }
+            Found::Absent => Ok(None),
+        }
+    }
+
+    #[cfg(test)]
+    /// All records, in the order they were registered.
+    pub fn records(&mut self) -> Vec<JobRecord> {
+        let mut all = Vec::new();
+        self.store
+            .walk(&mut self.index, |_, body| {
+                all.push(serde_json::from_slice(body).expect("indexed records parse"));
+                Ok(None)
+            })
+            .expect("walk the records");
+        self.index.unmark_all();
+        all
     }
 
     #[cfg(test)]
     /// Number of records.
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.index.len()
     }
 
-    /// Replaces the record for `rec.path` in memory and appends it to the journal (not yet synced).
+    /// Appends `rec` to the journal (not yet synced) and points the index at it.
     ///
     /// If the append fails, the in-memory state is unchanged. May compact (see
     /// the module docs), so an occasional call costs O(records); a failed
     /// compaction is not an error here, since the record is safe in the
     /// journal (the next is tried once the journal has doubled).
     pub fn update(&mut self, rec: JobRecord) -> Result<(), ManifestError> {
+        self.append(&rec)?;
+        if self.journal_lines > self.compact_threshold().max(self.compact_retry_at)
+            && self.compact().is_err()
+        {
+            self.compact_retry_at = 2 * self.journal_lines;
+        }
+        self.check()
+    }
+
+    fn append(&mut self, rec: &JobRecord) -> Result<(), ManifestError> {
+        self.check()?;
+        // Who owns the path's slot is settled before anything is written, so
+        // a failed read leaves the journal and the index as they were.
+        let owns = match self.index.find(&rec.path) {
+            Found::Probable(loc) => self.store.owns(loc, &rec.path, &mut self.line_buf)?,
+            Found::Exact(_) | Found::Absent => true,
+        };
         if self.tail_suspect {
             self.journal
                 .set_len(self.journal_len)
@@ -414,7 +783,7 @@ impl Manifest {
             self.tail_suspect = false;
         }
         self.line_buf.clear();
-        serde_json::to_writer(&mut self.line_buf, &rec)
+        serde_json::to_writer(&mut self.line_buf, rec)
             .map_err(|e| io_err("encode a record for", &self.files.journal)(e.into()))?;
         self.line_buf.push(b'\n');
         // One write of the whole line: a kill can only tear the last line.
@@ -422,24 +791,25 @@ impl Manifest {
             self.tail_suspect = self.journal.set_len(self.journal_len).is_err();
             return Err(io_err("append to manifest journal", &self.files.journal)(e));
         }
+        let at = self.journal_len;
         self.journal_len += self.line_buf.len() as u64;
+        self.store.journal_len = self.journal_len;
         self.journal_lines += 1;
-        self.records.insert(rec.path.clone(), rec);
-        if self.journal_lines > self.compact_threshold().max(self.compact_retry_at)
-            && self.compact().is_err()
-        {
-            self.compact_retry_at = 2 * self.journal_lines;
-        }
+        self.index
+            .set(&rec.path, index::in_journal(at), |_| {
+                Ok::<_, std::convert::Infallible>(owns)
+            })
+            .unwrap_or_else(|never| match never {});
         Ok(())
     }
 
-    /// Inserts many records and writes one snapshot (used once at start to register a new list).
+    /// Registers many records and writes one snapshot (used once at start to register a new list).
     pub fn insert_all(
         &mut self,
         recs: impl IntoIterator<Item = JobRecord>,
     ) -> Result<(), ManifestError> {
         for rec in recs {
-            self.records.insert(rec.path.clone(), rec);
+            self.append(&rec)?;
         }
         self.compact()
     }
@@ -461,7 +831,11 @@ impl Manifest {
             .map_err(io_err("sync manifest journal", &self.files.journal))
     }
 
-    /// Writes all records to a new snapshot and empties the journal.
+    /// Writes every path's latest record to a new snapshot and empties the journal.
+    ///
+    /// The new snapshot is written by streaming the old one and the journal
+    /// (the index says which line of a path is its latest), in the order
+    /// paths were registered, so it needs no record in memory.
     ///
     /// Order matters for crash safety: the new snapshot is durable under its
     /// final name (file fsync, rename, directory fsync) before the journal is
@@ -469,13 +843,31 @@ impl Manifest {
     /// journal; a kill after it leaves the new snapshot and a journal whose
     /// records it already holds, and replaying whole records is idempotent.
     pub fn compact(&mut self) -> Result<(), ManifestError> {
-        let files = &self.files;
-        if let Err(e) = write_snapshot_file(&files.tmp, self.records.values()) {
-            let _ = fs::remove_file(&files.tmp);
-            return Err(io_err("write manifest", &files.tmp)(e));
-        }
-        fs::rename(&files.tmp, &files.snapshot)
-            .map_err(io_err("replace manifest", &files.snapshot))?;
+        self.check()?;
+        let files = self.files.clone();
+        let written = create_private(
+            OpenOptions::new().read(true).write(true).truncate(true),
+            &files.tmp,
+        )
+        .map_err(io_err("write manifest", &files.tmp))
+        .and_then(|tmp| self.write_snapshot(&tmp).map(|()| tmp));
+        // The walk re-pointed the index at the new file as it wrote it.
+        let renamed = written.and_then(|tmp| {
+            fs::rename(&files.tmp, &files.snapshot)
+                .map_err(io_err("replace manifest", &files.snapshot))?;
+            Ok(tmp)
+        });
+        let tmp = match renamed {
+            Ok(tmp) => tmp,
+            Err(err) => {
+                let _ = fs::remove_file(&files.tmp);
+                self.reindex();
+                return Err(err);
+            }
+        };
+        // The new snapshot is the manifest from here on, whatever fails next.
+        self.store.snapshot = Blob::File(tmp);
+        self.index.unmark_all();
         super::sync_dir(&files.dir).map_err(io_err("sync manifest directory", &files.dir))?;
         self.journal
             .set_len(0)
@@ -483,9 +875,42 @@ impl Manifest {
             .map_err(io_err("truncate manifest journal", &files.journal))?;
         self.journal_lines = 0;
         self.journal_len = 0;
+        self.store.journal_len = 0;
         self.tail_suspect = false;
         self.compact_retry_at = 0;
         Ok(())
+    }
+
+    /// Streams the snapshot into `tmp` and syncs it, pointing the index at
+    /// each record's new line as it goes.
+    fn write_snapshot(&mut self, tmp: &File) -> Result<(), ManifestError> {
+        let tmp_path = &self.files.tmp;
+        let write_err = io_err("write manifest", tmp_path);
+        let out = BufWriter::with_capacity(256 * 1024, tmp);
+        let mut writer = SnapshotWriter::new(out).map_err(io_err("write manifest", tmp_path))?;
+        self.store.walk(&mut self.index, |_, body| {
+            let at = writer
+                .record(body)
+                .map_err(io_err("write manifest", tmp_path))?;
+            Ok(Some(index::in_snapshot(at)))
+        })?;
+        let out = writer
+            .finish()
+            .map_err(io_err("write manifest", tmp_path))?;
+        let file = out
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .map_err(write_err)?;
+        file.sync_all().map_err(io_err("write manifest", tmp_path))
+    }
+
+    /// After a failed compaction, points the index back at the old files,
+    /// which are as they were.
+    fn reindex(&mut self) {
+        match self.store.index(&mut |_| {}) {
+            Ok((index, _, _)) => self.index = index,
+            Err(_) => self.broken = true,
+        }
     }
 
     /// Compacts and closes.
@@ -499,7 +924,7 @@ impl Manifest {
     }
 
     fn compact_threshold(&self) -> usize {
-        MIN_COMPACT_LINES.max(2 * self.records.len())
+        MIN_COMPACT_LINES.max(2 * self.index.len())
     }
 
     #[cfg(test)]
@@ -508,6 +933,13 @@ impl Manifest {
     }
 }
 
+fn open_if_present(path: &Path, op: &'static str) -> Result<Option<Blob>, ManifestError> {
+    match File::open(path) {
+        Ok(file) => Ok(Some(Blob::File(file))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(op, path)(e)),
+    }
+}
 /// The current kernel boot id (Linux: /proc/sys/kernel/random/boot_id, trimmed), None elsewhere.
 ///
 /// Why: after a kill -9 the page cache survives, so a `.part` longer than the
@@ -537,92 +969,8 @@ fn create_private(opts: &mut OpenOptions, path: &Path) -> io::Result<File> {
     opts.open(path)
 }
 
-/// Loads the snapshot into `records`; Ok(false) if there is none.
-fn read_snapshot(
-    path: &Path,
-    records: &mut BTreeMap<String, JobRecord>,
-) -> Result<bool, ManifestError> {
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(io_err("read manifest", path)(e)),
-    };
-    parse_snapshot(BufReader::new(file), path, records)?;
-    Ok(true)
-}
-
-/// Parses a snapshot from `reader` into `records`; `path` names it in errors.
-/// Nothing is added unless the whole snapshot parses.
-fn parse_snapshot(
-    reader: impl Read,
-    path: &Path,
-    records: &mut BTreeMap<String, JobRecord>,
-) -> Result<(), ManifestError> {
-    let corrupt = |source| ManifestError::CorruptSnapshot {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut loaded = BTreeMap::new();
-    let mut de = serde_json::Deserializer::from_reader(reader);
-    let version = serde::de::DeserializeSeed::deserialize(SnapshotSeed(&mut loaded), &mut de)
-        .map_err(corrupt)?;
-    de.end().map_err(corrupt)?;
-    if version != FORMAT_VERSION {
-        return Err(ManifestError::UnknownVersion {
-            path: path.to_path_buf(),
-            found: version,
-            expected: FORMAT_VERSION,
-        });
-    }
-    records.append(&mut loaded);
-    Ok(())
-}
-
-/// Replays the journal over `records`, later lines replacing earlier ones.
-/// A last line without its `'\n'` is a write torn by a kill and is skipped.
-fn replay_journal(
-    path: &Path,
-    journal: &File,
-    records: &mut BTreeMap<String, JobRecord>,
-) -> Result<JournalScan, ManifestError> {
-    let reader = BufReader::with_capacity(64 * 1024, journal);
-    parse_journal(reader, path, records)
-}
-
-/// [`replay_journal`] from any reader; `path` names the journal in errors.
-fn parse_journal(
-    mut reader: impl BufRead,
-    path: &Path,
-    records: &mut BTreeMap<String, JobRecord>,
-) -> Result<JournalScan, ManifestError> {
-    let mut scan = JournalScan::default();
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .map_err(io_err("read manifest journal", path))?;
-        if n == 0 {
-            break;
-        }
-        scan.bytes += n as u64;
-        let Some(body) = line.strip_suffix(b"\n") else {
-            break; // torn last line: read_until only stops short of '\n' at EOF
-        };
-        scan.lines += 1;
-        let rec: JobRecord =
-            serde_json::from_slice(body).map_err(|source| ManifestError::CorruptJournal {
-                path: path.to_path_buf(),
-                line: scan.lines as u64,
-                source,
-            })?;
-        records.insert(rec.path.clone(), rec);
-    }
-    Ok(scan)
-}
-
-/// What `Manifest::load_readonly_shard` would return for a `.haul/` directory
-/// holding these bytes as `manifest.json` (None: no such file) and
+/// What `Manifest::read_only` would visit for a `.haul/` directory holding
+/// these bytes as `manifest.json` (None: no such file) and
 /// `journal.jsonl`, read from memory: for tests and fuzzing, which must reach
 /// the same parser without a file system. Errors name the files as
 /// `manifest.json` and `journal.jsonl`.
@@ -630,43 +978,16 @@ pub fn parse_state(
     snapshot: Option<&[u8]>,
     journal: &[u8],
 ) -> Result<Vec<JobRecord>, ManifestError> {
-    let mut records = BTreeMap::new();
-    if let Some(snapshot) = snapshot {
-        parse_snapshot(snapshot, Path::new(SNAPSHOT_NAME), &mut records)?;
-    }
-    parse_journal(journal, Path::new(JOURNAL_NAME), &mut records)?;
-    Ok(records.into_values().collect())
-}
-
-/// Writes a complete snapshot to `path` and syncs it.
-fn write_snapshot_file<'a>(
-    path: &Path,
-    records: impl Iterator<Item = &'a JobRecord>,
-) -> io::Result<()> {
-    let file = create_private(OpenOptions::new().write(true).truncate(true), path)?;
-    let mut out = BufWriter::with_capacity(256 * 1024, file);
-    write_snapshot(&mut out, records)?;
-    let file = out.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()
-}
-
-/// The snapshot format: pretty at the top level, one compact record a line, so
-/// it stays small for 100,000 jobs yet diffs well and golden files are stable.
-fn write_snapshot<'a>(
-    out: &mut impl Write,
-    records: impl Iterator<Item = &'a JobRecord>,
-) -> io::Result<()> {
-    write!(out, "{{\n  \"version\": {FORMAT_VERSION},\n  \"jobs\": [")?;
-    let mut first = true;
-    for rec in records {
-        out.write_all(if first { b"\n    " } else { b",\n    " })?;
-        serde_json::to_writer(&mut *out, rec)?;
-        first = false;
-    }
-    if !first {
-        out.write_all(b"\n  ")?;
-    }
-    out.write_all(b"]\n}\n")
+    let store = Store {
+        snapshot: Blob::Mem(snapshot.unwrap_or(EMPTY_SNAPSHOT).to_vec()),
+        journal: Blob::Mem(journal.to_vec()),
+        journal_len: 0,
+        snapshot_path: PathBuf::from(SNAPSHOT_NAME),
+        journal_path: PathBuf::from(JOURNAL_NAME),
+    };
+    let mut records = Vec::new();
+    Records::of(vec![Part::index(store, &mut |_| {})?]).for_each(|rec| records.push(rec))?;
+    Ok(records)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::status::StatusReport;
+use super::status::{Failure, StatusReport};
 use super::{count, human_bytes};
 use crate::store::manifest::{JobRecord, JobState, INTERRUPTED};
 use crate::verify::{VerifyItem, VerifyOutcome, VerifySummary};
@@ -70,43 +70,88 @@ pub fn verify_summary(summary: &VerifySummary, quiet: bool) {
 
 /// `haul status`: counts by state and bytes done and left, then one line
 /// per unfinished job (failures with their last error), as text for stdout.
+#[cfg(test)]
 pub fn status(records: &[JobRecord]) -> String {
-    let mut text = StatusReport::from_records(records).headline();
-    text.push('\n');
-    for rec in records.iter().filter(|r| r.state != JobState::Done) {
-        let total = rec.total.map_or("?".to_string(), human_bytes);
-        let state = match rec.state {
-            JobState::Partial => "partial",
-            JobState::Pending => "pending",
-            JobState::Failed => "failed",
-            JobState::Done => "done",
-        };
-        // Escaped: an error text quotes what a server sent, and must not
-        // drive the terminal.
-        let error = match rec.last_error.as_deref() {
-            Some(INTERRUPTED) => ", interrupted".to_string(),
-            Some(e) => format!(", last error: {}", e.escape_debug()),
-            None => String::new(),
-        };
-        text.push_str(&format!(
-            "{state:<8} {}  {} / {}  (attempts {}{error})\n",
-            rec.path,
-            human_bytes(rec.bytes_done),
-            total,
-            rec.attempts
-        ));
+    let mut text = status_headline(&StatusReport::from_records(records));
+    for rec in records {
+        text.push_str(&status_line(rec).unwrap_or_default());
     }
     text
 }
 
-/// `haul status --json`: the [`StatusReport`] as one JSON line for stdout.
-pub fn status_json(records: &[JobRecord]) -> String {
-    let report = StatusReport::from_records(records);
-    // A struct of numbers and strings always serialises.
-    let mut text = serde_json::to_string(&report).unwrap_or_default();
+/// The first lines of `haul status`: counts and bytes.
+pub fn status_headline(report: &StatusReport) -> String {
+    let mut text = report.headline();
     text.push('\n');
     text
 }
+
+/// The line `haul status` shows for an unfinished job; None for a done one.
+pub fn status_line(rec: &JobRecord) -> Option<String> {
+    let state = match rec.state {
+        JobState::Partial => "partial",
+        JobState::Pending => "pending",
+        JobState::Failed => "failed",
+        JobState::Done => return None,
+    };
+    let total = rec.total.map_or("?".to_string(), human_bytes);
+    // Escaped: an error text quotes what a server sent, and must not
+    // drive the terminal.
+    let error = match rec.last_error.as_deref() {
+        Some(INTERRUPTED) => ", interrupted".to_string(),
+        Some(e) => format!(", last error: {}", e.escape_debug()),
+        None => String::new(),
+    };
+    Some(format!(
+        "{state:<8} {}  {} / {}  (attempts {}{error})\n",
+        rec.path,
+        human_bytes(rec.bytes_done),
+        total,
+        rec.attempts
+    ))
+}
+
+/// `haul status --json`: the [`StatusReport`] as one JSON line for stdout.
+#[cfg(test)]
+pub fn status_json(records: &[JobRecord]) -> String {
+    let mut report = StatusReport::default();
+    records.iter().for_each(|rec| report.count(rec));
+    let mut text = status_json_head(&report);
+    let mut first = true;
+    for rec in records {
+        text.push_str(&status_json_failure(rec, &mut first).unwrap_or_default());
+    }
+    text.push_str(STATUS_JSON_TAIL);
+    text
+}
+
+/// `haul status --json` up to its list of failures, which is streamed
+/// after it ([`status_json_failure`], then [`STATUS_JSON_TAIL`]): the
+/// failures are the report's last field, so the line reads as if the
+/// report with every failure had been serialised at once.
+pub fn status_json_head(counts: &StatusReport) -> String {
+    let head = StatusReport {
+        failures: Vec::new(),
+        ..counts.clone()
+    };
+    // A struct of numbers and strings always serialises.
+    let text = serde_json::to_string(&head).unwrap_or_default();
+    text.strip_suffix("]}").unwrap_or(&text).to_string()
+}
+
+/// A failed job's entry in the `--json` list of failures (with the comma
+/// before it unless `first`); None for a job that did not fail.
+pub fn status_json_failure(rec: &JobRecord, first: &mut bool) -> Option<String> {
+    if rec.state != JobState::Failed {
+        return None;
+    }
+    let entry = serde_json::to_string(&Failure::of(rec)).unwrap_or_default();
+    let sep = if std::mem::take(first) { "" } else { "," };
+    Some(format!("{sep}{entry}"))
+}
+
+/// The end of the `haul status --json` line.
+pub const STATUS_JSON_TAIL: &str = "]}\n";
 
 #[cfg(test)]
 mod tests {

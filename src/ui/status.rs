@@ -28,7 +28,7 @@ pub struct StatusReport {
     pub bytes_left: u64,
     /// Unfinished jobs whose length no server has told yet (not in `bytes_left`).
     pub unknown_size: usize,
-    /// Failed jobs, in manifest (path) order.
+    /// Failed jobs, in manifest order (the order their paths were registered).
     pub failures: Vec<Failure>,
 }
 
@@ -45,43 +45,43 @@ pub struct Failure {
 
 impl StatusReport {
     /// Sums up `records`.
+    #[cfg(test)]
     pub fn from_records(records: &[JobRecord]) -> StatusReport {
-        let mut report = StatusReport {
-            jobs: records.len(),
-            ..StatusReport::default()
-        };
+        let mut report = StatusReport::default();
         for rec in records {
-            match rec.state {
-                JobState::Done => report.done += 1,
-                JobState::Partial => report.partial += 1,
-                JobState::Pending => report.pending += 1,
-                JobState::Failed => report.failed += 1,
-            }
-            if rec.state == JobState::Done {
-                report.bytes_done = report
-                    .bytes_done
-                    .saturating_add(rec.total.unwrap_or(rec.bytes_done));
-                continue;
-            }
-            // Saturating: the numbers come from a file a user may have edited.
-            report.bytes_done = report.bytes_done.saturating_add(rec.bytes_done);
-            match rec.total {
-                Some(total) => {
-                    let left = total.saturating_sub(rec.bytes_done);
-                    report.bytes_left = report.bytes_left.saturating_add(left);
-                }
-                None => report.unknown_size += 1,
-            }
+            report.count(rec);
             if rec.state == JobState::Failed {
-                report.failures.push(Failure {
-                    path: rec.path.clone(),
-                    url: shown_url(&rec.url),
-                    attempts: rec.attempts,
-                    error: rec.last_error.clone(),
-                });
+                report.failures.push(Failure::of(rec));
             }
         }
         report
+    }
+
+    /// Adds `rec` to the counts. The failures are not collected here:
+    /// `haul status --json` streams them (see `lines::status_json_head`).
+    pub fn count(&mut self, rec: &JobRecord) {
+        self.jobs += 1;
+        match rec.state {
+            JobState::Done => self.done += 1,
+            JobState::Partial => self.partial += 1,
+            JobState::Pending => self.pending += 1,
+            JobState::Failed => self.failed += 1,
+        }
+        if rec.state == JobState::Done {
+            self.bytes_done = self
+                .bytes_done
+                .saturating_add(rec.total.unwrap_or(rec.bytes_done));
+            return;
+        }
+        // Saturating: the numbers come from a file a user may have edited.
+        self.bytes_done = self.bytes_done.saturating_add(rec.bytes_done);
+        match rec.total {
+            Some(total) => {
+                let left = total.saturating_sub(rec.bytes_done);
+                self.bytes_left = self.bytes_left.saturating_add(left);
+            }
+            None => self.unknown_size += 1,
+        }
     }
 
     /// The counts and byte totals, two lines for people.
@@ -100,6 +100,18 @@ impl StatusReport {
             human_bytes(self.bytes_done),
             human_bytes(self.bytes_left),
         )
+    }
+}
+
+impl Failure {
+    /// What `rec`, a failed job, shows.
+    pub fn of(rec: &JobRecord) -> Failure {
+        Failure {
+            path: rec.path.clone(),
+            url: shown_url(&rec.url),
+            attempts: rec.attempts,
+            error: rec.last_error.clone(),
+        }
     }
 }
 
