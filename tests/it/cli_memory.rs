@@ -30,14 +30,14 @@ const URLS: usize = 200_000;
 const BODIES: usize = 16;
 const BODY_LEN: usize = 1024;
 
-/// The bound on haul's peak RSS for URLS URLs, in KiB. Measured on main at
-/// e01ed5c, before issue 12's streamed list and on-disk manifest: the
-/// release build peaked at 244,636 KiB in this test and at 245,324 KiB
-/// fetching the same count from nginx (bench/run's W4 files; 1,093 B per
-/// extra URL). The bound is that plus ~17 %, room for run-to-run noise of a
-/// few percent; it is to be tightened once the list streams and the
-/// manifest lives on disk.
-const PEAK_RSS_BOUND_KIB: u64 = 280 * 1024;
+/// The bound on haul's peak RSS for URLS URLs, in KiB. With the list read
+/// as a stream and the manifest on disk (issue 12), the release build
+/// peaked at 25,808 KiB in this test (bench/run's W4 from nginx: 25.2 MiB,
+/// 14.5 MiB at 5,000 URLs, 47 B per extra URL). Before, at e01ed5c, it
+/// peaked at 244,636 KiB here. The bound leaves about 60 % for noise and
+/// allocator growth steps, and fails any return of a per-URL cost above
+/// about 75 B.
+const PEAK_RSS_BOUND_KIB: u64 = 40 * 1024;
 
 /// The release binary to measure: `HAUL_RSS_BIN`, or a fresh release build.
 fn release_bin() -> PathBuf {
