@@ -43,6 +43,7 @@ mod engine;
 mod error;
 pub mod event;
 mod exit;
+mod hash_keyed;
 mod hooks;
 mod http;
 mod list;

@@ -10,9 +10,10 @@
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 
 use crate::engine::JobSpec;
+use crate::hash_keyed::HashKeyed;
 use crate::list::{ListEntry, ListError, Origin};
 use crate::naming::{self, RelPath};
 use crate::safe_url::SafeUrl;
@@ -319,7 +320,7 @@ fn is_under(path: &RelPath, dir: &str) -> bool {
 /// Keys of one kind, each with the position of the job that owns it.
 #[derive(Default)]
 struct Keys {
-    hashed: HashMap<u64, u64, BuildHasherDefault<KeyHasher>>,
+    hashed: HashKeyed<u64>,
     /// Keys whose hash another key already owns in `hashed`.
     overflow: HashMap<String, u64>,
 }
@@ -363,26 +364,6 @@ fn key_hash(key: &str) -> u64 {
     let mut hasher = std::hash::DefaultHasher::new();
     key.hash(&mut hasher);
     hasher.finish()
-}
-
-/// The hasher of maps whose keys are already hashes: passes them through.
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
-        }
-    }
-
-    fn write_u64(&mut self, value: u64) {
-        self.0 = value;
-    }
 }
 
 fn prefix_error<L: Lookup>(

@@ -504,11 +504,19 @@ impl Store {
             *slot = index::marked(new.unwrap_or(latest));
             Ok(())
         };
+        self.each_line(|loc, body| visit(loc, body, index))
+    }
+
+    /// Every complete line, snapshot then journal, with where it lives.
+    fn each_line(
+        &self,
+        mut each: impl FnMut(Loc, &[u8]) -> Result<(), ManifestError>,
+    ) -> Result<(), ManifestError> {
         let in_layout = lines::scan_snapshot(
             &self.snapshot,
             |e| io_err("read manifest", &self.snapshot_path)(e),
             |offset, body| {
-                visit(index::in_snapshot(offset), body, index)?;
+                each(index::in_snapshot(offset), body)?;
                 Ok(true)
             },
         )?;
@@ -521,7 +529,7 @@ impl Store {
             .map_err(io_err("read manifest journal", &self.journal_path))?
         {
             if line.complete {
-                visit(index::in_journal(line.offset), line.bytes, index)?;
+                each(index::in_journal(line.offset), line.bytes)?;
             }
         }
         Ok(())
@@ -542,27 +550,7 @@ impl Store {
             index.unmark_all();
             return walked;
         }
-        let in_layout = lines::scan_snapshot(
-            &self.snapshot,
-            |e| io_err("read manifest", &self.snapshot_path)(e),
-            |offset, body| {
-                emit(index::in_snapshot(offset), body)?;
-                Ok(true)
-            },
-        )?;
-        if !in_layout {
-            return Err(self.changed(index::in_snapshot(0), "the snapshot changed"));
-        }
-        let mut lines = Lines::new(&self.journal, self.journal_len);
-        while let Some(line) = lines
-            .next_line()
-            .map_err(io_err("read manifest journal", &self.journal_path))?
-        {
-            if line.complete {
-                emit(index::in_journal(line.offset), line.bytes)?;
-            }
-        }
-        Ok(())
+        self.each_line(emit)
     }
 }
 

@@ -10,7 +10,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::hash::BuildHasher;
 
 /// Where a record line starts, packed in a u64: the top bit says which file
 /// (journal or snapshot), the next one is a walk's "already visited" mark,
@@ -51,29 +51,7 @@ pub(super) fn marked(loc: Loc) -> Loc {
     loc | MARK_BIT
 }
 
-/// The keys are already hashes: hashing them again would only cost time.
-#[derive(Default)]
-pub(super) struct IdentityHasher(u64);
-
-impl Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only u64 keys reach this hasher; this keeps it total anyway.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-/// A map from path hashes to values, with no second hashing.
-pub(super) type HashKeyed<V> = HashMap<u64, V, BuildHasherDefault<IdentityHasher>>;
+pub(super) use crate::hash_keyed::HashKeyed;
 
 #[cfg(test)]
 thread_local! {
