@@ -113,10 +113,10 @@ async fn get(args: GetArgs) -> anyhow::Result<u8> {
         .await;
         (renderer, tally)
     });
+    let (jobs, list_feed) = cfg.jobs.start();
     // A task too: awaited here it would run on the main thread, outside
     // the worker pool, and every job's end would wake that thread (1,100 of
     // 10,500 context switches on 2,000 small files).
-    let (jobs, list_feed) = cfg.jobs.start();
     let engine = tokio::spawn(crate::engine::run(cfg.engine, client, jobs, tx, cancel));
     let result = match engine.await {
         Ok(result) => result,

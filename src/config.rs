@@ -125,7 +125,8 @@ impl GetConfig {
         };
         let shard = args.shard;
         let mut expected = 0;
-        let mut conflict: Option<ConfigError> = None;
+        // The first conflict with the sums file, by its line: (line, path, origin).
+        let mut conflict: Option<(usize, String, String)> = None;
         let read_name = list.as_ref().map(|(_, name)| name.clone());
         let checked = check_list(entries, list, |job| {
             if shard.is_none_or(|shard| shard.contains(&job.path)) {
@@ -138,17 +139,9 @@ impl GetConfig {
                 return;
             };
             // The sums file's first conflicting line is the one reported.
-            let earlier = match &conflict {
-                Some(ConfigError::ChecksumConflict { line: first, .. }) => line < *first,
-                _ => true,
-            };
+            let earlier = conflict.as_ref().is_none_or(|(first, ..)| line < *first);
             if digest != given && earlier {
-                conflict = Some(ConfigError::ChecksumConflict {
-                    sums: String::new(),
-                    line,
-                    path: job.path.to_string(),
-                    origin: job.origin.to_string(),
-                });
+                conflict = Some((line, job.path.to_string(), job.origin.to_string()));
             }
         })
         .map_err(|err| match err {
@@ -170,10 +163,7 @@ impl GetConfig {
         let digests = match sums {
             Some(sums) => {
                 let sums = sums?;
-                if let Some(ConfigError::ChecksumConflict {
-                    line, path, origin, ..
-                }) = conflict
-                {
+                if let Some((line, path, origin)) = conflict {
                     return Err(ConfigError::ChecksumConflict {
                         sums: sums.source,
                         line,
