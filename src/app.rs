@@ -376,7 +376,7 @@ fn status(args: StatusArgs) -> anyhow::Result<u8> {
     // The counts are taken as the manifest is indexed; only if some path
     // has more than one record there do they need a pass of their own.
     let mut report = StatusReport::default();
-    let count = |rec: &JobRecord| report.count(rec);
+    let count = |progress| report.count(progress);
     let opened = match args.shard {
         Some(shard) => Records::open_with(&args.dir, Some(shard), count)?,
         None => Records::open_all_with(&args.dir, count)?,
@@ -386,27 +386,35 @@ fn status(args: StatusArgs) -> anyhow::Result<u8> {
     };
     if !counted {
         report = StatusReport::default();
-        records.for_each(|rec| report.count(&rec))?;
+        records.for_each(|rec| report.count(rec.progress()))?;
     }
+    // With every job done the pass over the unfinished ones would read
+    // every line to list nothing: a finished million-URL directory answers
+    // from the counts alone.
+    let unfinished = report.jobs > report.done;
     let mut out = StdoutText::default();
     let mut first = true;
     if args.json {
         out.write(&lines::status_json_head(&report));
-        records.for_each_unfinished(|mut rec| {
-            hint_overwrite(&mut rec);
-            if let Some(entry) = lines::status_json_failure(&rec, &mut first) {
-                out.write(&entry);
-            }
-        })?;
+        if unfinished {
+            records.for_each_unfinished(|mut rec| {
+                hint_overwrite(&mut rec);
+                if let Some(entry) = lines::status_json_failure(&rec, &mut first) {
+                    out.write(&entry);
+                }
+            })?;
+        }
         out.write(lines::STATUS_JSON_TAIL);
     } else {
         out.write(&lines::status_headline(&report));
-        records.for_each_unfinished(|mut rec| {
-            hint_overwrite(&mut rec);
-            if let Some(line) = lines::status_line(&rec) {
-                out.write(&line);
-            }
-        })?;
+        if unfinished {
+            records.for_each_unfinished(|mut rec| {
+                hint_overwrite(&mut rec);
+                if let Some(line) = lines::status_line(&rec) {
+                    out.write(&line);
+                }
+            })?;
+        }
     }
     out.finish()
 }

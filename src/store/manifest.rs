@@ -29,6 +29,7 @@ mod lines;
 mod records;
 mod relayout;
 mod store;
+mod view;
 
 use index::{Found, Index};
 use lines::{Blob, SnapshotWriter};
@@ -119,7 +120,23 @@ pub struct Segment {
     pub synced: u64,
 }
 
+/// What a record says of a job's progress: what `haul status` counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub state: JobState,
+    pub bytes_done: u64,
+    pub total: Option<u64>,
+}
+
 impl JobRecord {
+    pub fn progress(&self) -> Progress {
+        Progress {
+            state: self.state,
+            bytes_done: self.bytes_done,
+            total: self.total,
+        }
+    }
+
     /// A job nothing is known of yet.
     pub fn pending(path: String, url: String) -> JobRecord {
         JobRecord {
@@ -316,7 +333,7 @@ impl Manifest {
     fn read_only(
         out_dir: &Path,
         shard: Option<Shard>,
-        on_line: &mut dyn FnMut(&JobRecord),
+        on_line: &mut dyn FnMut(Progress),
     ) -> Result<Option<Part>, ManifestError> {
         let dir = super::state_dir(out_dir, shard);
         match fs::metadata(&dir) {

@@ -115,7 +115,7 @@ pub fn status_line(rec: &JobRecord) -> Option<String> {
 #[cfg(test)]
 pub fn status_json(records: &[JobRecord]) -> String {
     let mut report = StatusReport::default();
-    records.iter().for_each(|rec| report.count(rec));
+    records.iter().for_each(|rec| report.count(rec.progress()));
     let mut text = status_json_head(&report);
     let mut first = true;
     for rec in records {

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::{count, human_bytes};
 use crate::safe_url::SafeUrl;
-use crate::store::manifest::{JobRecord, JobState};
+use crate::store::manifest::{JobRecord, JobState, Progress};
 
 /// The summary of one output directory's manifest. Its field names are the
 /// stable JSON of `haul status --json`.
@@ -49,7 +49,7 @@ impl StatusReport {
     pub fn from_records(records: &[JobRecord]) -> StatusReport {
         let mut report = StatusReport::default();
         for rec in records {
-            report.count(rec);
+            report.count(rec.progress());
             if rec.state == JobState::Failed {
                 report.failures.push(Failure::of(rec));
             }
@@ -57,9 +57,10 @@ impl StatusReport {
         report
     }
 
-    /// Adds `rec` to the counts. The failures are not collected here:
-    /// `haul status --json` streams them (see `lines::status_json_head`).
-    pub fn count(&mut self, rec: &JobRecord) {
+    /// Adds a record's progress to the counts. The failures are not
+    /// collected here: `haul status --json` streams them (see
+    /// `lines::status_json_head`).
+    pub fn count(&mut self, rec: Progress) {
         self.jobs += 1;
         match rec.state {
             JobState::Done => self.done += 1,

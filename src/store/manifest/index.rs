@@ -8,6 +8,7 @@
 //! owns a slot is settled by reading the record the slot points at and
 //! comparing its path, so two different paths are never merged.
 
+use std::collections::hash_map::Entry;
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -153,13 +154,15 @@ impl Index {
             return Ok(());
         }
         let hash = self.hash(path);
-        match self.primary.get_mut(&hash) {
-            None => {
-                self.primary.insert(hash, loc);
+        // One probe of the table, not a look-up and then an insert: a
+        // million-line manifest spent a sixth of its opening in the second.
+        match self.primary.entry(hash) {
+            Entry::Vacant(vacant) => {
+                vacant.insert(loc);
             }
-            Some(slot) => {
-                if owns(*slot)? {
-                    *slot = loc;
+            Entry::Occupied(mut slot) => {
+                if owns(*slot.get())? {
+                    *slot.get_mut() = loc;
                     self.repeats += 1;
                 } else {
                     self.overflow.insert(path.to_string(), loc);

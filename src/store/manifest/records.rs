@@ -14,7 +14,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::index::{HashKeyed, Loc, PathHasher};
-use super::{JobRecord, JobState, Manifest, ManifestError, Store};
+use super::store::body_state;
+use super::{JobRecord, JobState, Manifest, ManifestError, Progress, Store};
 use crate::shard::Shard;
 
 /// One manifest's files and its index.
@@ -29,7 +30,7 @@ pub(super) struct Part {
 impl Part {
     pub(super) fn index(
         mut store: Store,
-        on_line: &mut dyn FnMut(&JobRecord),
+        on_line: &mut dyn FnMut(Progress),
     ) -> Result<Part, ManifestError> {
         let (index, _, relaid) = store.index(on_line)?;
         Ok(Part {
@@ -96,7 +97,7 @@ impl Records {
     pub fn open_with(
         out_dir: &Path,
         shard: Option<Shard>,
-        mut on_line: impl FnMut(&JobRecord),
+        mut on_line: impl FnMut(Progress),
     ) -> Result<Option<(Records, bool)>, ManifestError> {
         let Some(part) = Manifest::read_only(out_dir, shard, &mut on_line)? else {
             return Ok(None);
@@ -114,7 +115,7 @@ impl Records {
     /// [`Records::open_all`], as [`Records::open_with`] does it.
     pub fn open_all_with(
         out_dir: &Path,
-        mut on_line: impl FnMut(&JobRecord),
+        mut on_line: impl FnMut(Progress),
     ) -> Result<Option<(Records, bool)>, ManifestError> {
         let shards = crate::store::shards_present(out_dir).map_err(|source| ManifestError::Io {
             op: "list",
@@ -152,20 +153,14 @@ impl Records {
         wanted: impl Fn(JobState) -> bool,
         mut f: impl FnMut(JobRecord),
     ) -> Result<(), ManifestError> {
-        /// A record's state alone, read without allocating.
-        #[derive(serde::Deserialize)]
-        struct StateOnly {
-            state: JobState,
-        }
         if self.stores.len() > 1 && self.chosen.is_none() {
             self.chosen = Some(self.choose()?);
         }
         for (part, (store, index)) in self.stores.iter().zip(&mut self.indexes).enumerate() {
             let chosen = self.chosen.as_ref();
             store.walk_read(index, |loc, body| {
-                let peek: StateOnly =
-                    serde_json::from_slice(body).map_err(|e| store.changed(loc, e))?;
-                if !wanted(peek.state) {
+                let state = body_state(body).map_err(|e| store.changed(loc, e))?;
+                if !wanted(state) {
                     return Ok(());
                 }
                 let rec: JobRecord =

@@ -9,7 +9,8 @@ use serde::Deserialize;
 
 use super::index::{self, Index, Loc};
 use super::lines::{self, Blob, Lines};
-use super::{io_err, relayout_snapshot, JobRecord, JournalScan, ManifestError};
+use super::view::RecordView;
+use super::{io_err, relayout_snapshot, JobRecord, JobState, JournalScan, ManifestError, Progress};
 
 /// The manifest's two files as the index points into them: `snapshot` may
 /// be a rewritten copy in memory (see [`relayout_snapshot`]), never
@@ -86,20 +87,20 @@ impl Store {
     pub(super) fn index_snapshot(
         &self,
         index: &mut Index,
-        on_line: &mut dyn FnMut(&JobRecord),
+        on_line: &mut dyn FnMut(Progress),
     ) -> Result<bool, ManifestError> {
         let mut buf = Vec::new();
         lines::scan_snapshot(
             &self.snapshot,
             |e| io_err("read manifest", &self.snapshot_path)(e),
             |offset, body| {
-                let Ok(rec) = serde_json::from_slice::<JobRecord>(body) else {
+                let Ok(rec) = RecordView::parse(body) else {
                     return Ok(false);
                 };
                 index.set(&rec.path, index::in_snapshot(offset), |old| {
                     self.owns(old, &rec.path, &mut buf)
                 })?;
-                on_line(&rec);
+                on_line(rec.progress());
                 Ok(true)
             },
         )
@@ -111,7 +112,7 @@ impl Store {
     pub(super) fn index_journal(
         &mut self,
         index: &mut Index,
-        on_line: &mut dyn FnMut(&JobRecord),
+        on_line: &mut dyn FnMut(Progress),
     ) -> Result<JournalScan, ManifestError> {
         let mut scan = JournalScan::default();
         let mut complete = 0;
@@ -127,18 +128,17 @@ impl Store {
             }
             scan.lines += 1;
             complete = scan.bytes;
-            let rec: JobRecord = serde_json::from_slice(line.bytes).map_err(|source| {
-                ManifestError::CorruptJournal {
+            let rec =
+                RecordView::parse(line.bytes).map_err(|source| ManifestError::CorruptJournal {
                     path: self.journal_path.clone(),
                     line: scan.lines as u64,
                     source,
-                }
-            })?;
+                })?;
             let store = &*self;
             index.set(&rec.path, index::in_journal(line.offset), |old| {
                 store.owns(old, &rec.path, &mut buf)
             })?;
-            on_line(&rec);
+            on_line(rec.progress());
         }
         self.journal_len = complete;
         Ok(scan)
@@ -149,7 +149,7 @@ impl Store {
     /// record line indexed (twice for a snapshot that was rewritten).
     pub(super) fn index(
         &mut self,
-        on_line: &mut dyn FnMut(&JobRecord),
+        on_line: &mut dyn FnMut(Progress),
     ) -> Result<(Index, JournalScan, bool), ManifestError> {
         let mut index = Index::default();
         let mut relaid = false;
@@ -263,4 +263,82 @@ pub(super) fn body_path(body: &[u8]) -> Result<std::borrow::Cow<'_, str>, serde_
         path: String,
     }
     serde_json::from_slice::<PathOnly>(body).map(|p| p.path.into())
+}
+
+/// The state of a record's JSON object. Reads it straight from the bytes
+/// when haul wrote them (path, URL and state first), which is exact for a
+/// line that parsed as a record: each string ends at its first unescaped
+/// quote, and a record has one `state` key.
+pub(super) fn body_state(body: &[u8]) -> Result<JobState, serde_json::Error> {
+    /// The bytes after the JSON string `text` starts (past its opening quote).
+    fn after_string(text: &[u8]) -> Option<&[u8]> {
+        let mut from = 0;
+        loop {
+            let at = from + memchr::memchr2(b'"', b'\\', text.get(from..)?)?;
+            if text[at] == b'"' {
+                return text.get(at + 1..);
+            }
+            from = at + 2;
+        }
+    }
+    let leading = || {
+        let rest = body.strip_prefix(b"{\"path\":\"")?;
+        let rest = after_string(rest)?.strip_prefix(b",\"url\":\"")?;
+        let rest = after_string(rest)?.strip_prefix(b",\"state\":\"")?;
+        [
+            (&b"done\""[..], JobState::Done),
+            (b"partial\"", JobState::Partial),
+            (b"pending\"", JobState::Pending),
+            (b"failed\"", JobState::Failed),
+        ]
+        .into_iter()
+        .find_map(|(name, state)| rest.starts_with(name).then_some(state))
+    };
+    if let Some(state) = leading() {
+        return Ok(state);
+    }
+    #[derive(Deserialize)]
+    struct StateOnly {
+        state: JobState,
+    }
+    serde_json::from_slice::<StateOnly>(body).map(|s| s.state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_state_reads_haul_lines_directly_and_others_by_parsing() {
+        let cases: [(&[u8], JobState); 5] = [
+            (
+                br#"{"path":"a","url":"http://h/a","state":"done","bytes_done":1}"#,
+                JobState::Done,
+            ),
+            // Escaped quotes and backslashes inside the strings before it.
+            (
+                br#"{"path":"a\"b\\","url":"http://h/?q=\"state\":\"done\"","state":"failed"}"#,
+                JobState::Failed,
+            ),
+            (
+                br#"{"path":"\u00fc","url":"u\\","state":"partial"}"#,
+                JobState::Partial,
+            ),
+            // Another key order: parsed.
+            (
+                br#"{"state":"pending","path":"a","url":"u"}"#,
+                JobState::Pending,
+            ),
+            (br#"{"path":"a","state":"done","url":"u"}"#, JobState::Done),
+        ];
+        for (body, state) in cases {
+            assert_eq!(
+                body_state(body).ok(),
+                Some(state),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert!(body_state(br#"{"path":"a","url":"u","state":"gone"}"#).is_err());
+    }
 }
