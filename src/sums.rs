@@ -254,7 +254,7 @@ where
 }
 
 /// Appends one text-mode line, escaped the way GNU sha256sum escapes.
-fn push_line(out: &mut String, name: &str, sha256: &[u8; 32]) {
+pub(crate) fn push_line(out: &mut String, name: &str, sha256: &[u8; 32]) {
     let escape = name.contains(['\\', '\n', '\r']);
     if escape {
         out.push('\\');

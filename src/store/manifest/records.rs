@@ -106,12 +106,8 @@ impl Records {
     }
 
     /// Every manifest in `out_dir`: its own and each `--shard` run's (in
-    /// [`crate::store::shards_present`] order). Ok(None) if there is none.
-    pub fn open_all(out_dir: &Path) -> Result<Option<Records>, ManifestError> {
-        Ok(Records::open_all_with(out_dir, |_| {})?.map(|(records, _)| records))
-    }
-
-    /// [`Records::open_all`], as [`Records::open_with`] does it.
+    /// [`crate::store::shards_present`] order), with `on_line` and the bool
+    /// as in [`Records::open_with`]. Ok(None) if there is none.
     pub fn open_all_with(
         out_dir: &Path,
         mut on_line: impl FnMut(&JobRecord),
