@@ -1,8 +1,10 @@
 //! `haul verify` and `get --write-sums`: what to hash and where its sums
 //! go, wired to the verifier. Nothing here holds a list of files: the
-//! manifest (or the sums file) is streamed to the hashing threads, and a
-//! sums file written is sorted in bounded memory ([`SortedSums`]).
+//! manifest (or the sums file, checked whole first) is streamed to the
+//! hashing threads, and a sums file written is sorted in bounded memory
+//! ([`SortedSums`]).
 
+use std::fs::File;
 use std::path::Path;
 
 use anyhow::{bail, Context};
@@ -11,6 +13,7 @@ use crate::cli::VerifyArgs;
 use crate::naming::RelPath;
 use crate::shard::Shard;
 use crate::store::manifest::{JobRecord, JobState, Records};
+use crate::sums::{check_sums_file, CheckedSums, SumsFileError};
 use crate::ui::{self, lines};
 use crate::verify::{verify, SortedSums, VerifyItem, VerifyOutcome};
 
@@ -72,7 +75,8 @@ pub(super) async fn verify_cmd(args: VerifyArgs) -> anyhow::Result<u8> {
 /// records as done.
 enum Source {
     Manifest(Records),
-    Sums(Vec<VerifyItem>),
+    /// The sums file, checked, and its name.
+    Sums(CheckedSums, String),
 }
 
 impl Source {
@@ -80,18 +84,16 @@ impl Source {
     /// bad sha256 in the manifest refuses the run, as a bad sums line does.
     fn open(dir: &Path, sums: Option<&Path>) -> anyhow::Result<Source> {
         if let Some(path) = sums {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            let entries = crate::sums::parse_sums(&text, &path.display().to_string())?;
-            return Ok(Source::Sums(
-                entries
-                    .into_iter()
-                    .map(|e| VerifyItem {
-                        path: e.path.to_string(),
-                        expected: e.sha256,
-                    })
-                    .collect(),
-            ));
+            let file =
+                File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let source = path.display().to_string();
+            return match check_sums_file(file, &source) {
+                Ok(checked) => Ok(Source::Sums(checked, source)),
+                Err(SumsFileError::Sums(err)) => Err(err.into()),
+                Err(SumsFileError::Read(err)) => {
+                    Err(err).with_context(|| format!("cannot read {source}"))
+                }
+            };
         }
         // Indexing shows every line: only if a done one has a bad sha256
         // can a path's latest record have one, and only then does a pass
@@ -134,7 +136,14 @@ impl Source {
                     });
                 }
             })?,
-            Source::Sums(items) => items.into_iter().for_each(send),
+            Source::Sums(checked, source) => checked
+                .for_each(|entry| {
+                    send(VerifyItem {
+                        path: entry.path.to_string(),
+                        expected: entry.sha256,
+                    })
+                })
+                .with_context(|| format!("cannot read {source}"))?,
         }
         Ok(())
     }
