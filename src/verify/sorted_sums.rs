@@ -26,9 +26,9 @@ use crate::naming::RelPath;
 use crate::sums::push_line;
 
 /// Entries held in memory before a run is spilled: about 100 bytes each
-/// with a short path, so a run is a few MiB, and 10 million files make
-/// about 150 runs.
-pub const RUN_LEN: usize = 32 * 1024;
+/// with a short path, so a run is under a MiB, and 10 million files make
+/// about 1,200 runs (two merge passes).
+pub const RUN_LEN: usize = 8 * 1024;
 
 /// Runs merged at once: one open file and one read buffer each.
 pub const FAN_IN: usize = 64;
@@ -71,6 +71,10 @@ impl SortedSums {
 
     /// Adds one file; spills the run when it is full.
     pub fn push(&mut self, path: RelPath, sha256: [u8; 32]) -> io::Result<()> {
+        if self.run.capacity() == 0 {
+            // Growing by doubling would briefly hold one and a half runs.
+            self.run.reserve_exact(self.run_len);
+        }
         self.run.push(Entry { path, sha256 });
         if self.run.len() >= self.run_len {
             self.spill()?;
@@ -144,16 +148,18 @@ impl SortedSums {
 
 /// The run sorted by path, a repeated path kept once with its last digest.
 fn sorted(mut run: Vec<Entry>) -> Vec<Entry> {
-    // Stable: equal paths stay in push order, and the last is kept.
+    // Stable: equal paths stay in push order. `dedup_by` offers each entry
+    // with the kept one before it, and drops it if true: its digest, the
+    // later one, replaces the kept one's first.
     run.sort_by(|a, b| a.path.cmp(&b.path));
-    let mut out: Vec<Entry> = Vec::with_capacity(run.len());
-    for entry in run {
-        match out.last_mut() {
-            Some(last) if last.path == entry.path => *last = entry,
-            _ => out.push(entry),
+    run.dedup_by(|later, kept| {
+        let same = later.path == kept.path;
+        if same {
+            kept.sha256 = later.sha256;
         }
-    }
-    out
+        same
+    });
+    run
 }
 
 fn write_line(out: &mut impl Write, path: &str, sha256: &[u8; 32]) -> io::Result<()> {

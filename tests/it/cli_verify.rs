@@ -99,3 +99,67 @@ fn status_reports_the_recorded_downloads() {
         "status on a directory haul never used: {before}"
     );
 }
+
+/// More files than `haul` sorts in memory at once (runs of 8,192): the
+/// sums file is merged from spilled runs.
+const MORE_THAN_ONE_RUN: usize = 20_000;
+
+#[test]
+fn verify_write_sums_over_several_runs_matches_sha256sum_sorted() {
+    let sb = Sandbox::new();
+    // Names that do not sort the way they are created or listed.
+    for d in 0..10 {
+        std::fs::create_dir(sb.dl(&format!("d{d}"))).expect("mkdir");
+    }
+    for i in 0..MORE_THAN_ONE_RUN {
+        let name = format!("d{}/f{}.dat", (i * 7) % 10, (i * 7919) % MORE_THAN_ONE_RUN);
+        std::fs::write(sb.dl(&name), i.to_string()).expect("write");
+    }
+    // sha256sum's own output, in the order find lists the files.
+    let listed = std::process::Command::new("sh")
+        .args(["-c", "find . -type f -print0 | xargs -0 sha256sum"])
+        .current_dir(sb.dir())
+        .output()
+        .expect("run sha256sum");
+    assert!(listed.status.success(), "sha256sum failed");
+    let listed = String::from_utf8(listed.stdout).expect("utf-8");
+    assert_eq!(listed.lines().count(), MORE_THAN_ONE_RUN);
+    sb.write("SUMS", &listed);
+
+    let out = sb
+        .haul([
+            "verify",
+            "-d",
+            &sb.dir_arg(),
+            "--checksums",
+            "SUMS",
+            "--write-sums",
+            "SORTED",
+            "-q",
+        ])
+        .run();
+    out.assert_code(0);
+
+    // The same lines, by name in byte order, without the "./" find adds.
+    let mut want: Vec<String> = listed
+        .lines()
+        .map(|l| l.replacen("  ./", "  ", 1))
+        .collect();
+    want.sort_by(|a, b| a[66..].cmp(&b[66..]));
+    let want = want.join("\n") + "\n";
+    let got = std::fs::read_to_string(sb.root().join("SORTED")).expect("read SORTED");
+    assert!(
+        got == want,
+        "SORTED differs from sha256sum's lines sorted by name"
+    );
+    let mut names: Vec<String> = std::fs::read_dir(sb.root())
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["SORTED", "SUMS", "dl", "logs"],
+        "no spilled run left"
+    );
+}
