@@ -163,3 +163,39 @@ fn verify_write_sums_over_several_runs_matches_sha256sum_sorted() {
         "no spilled run left"
     );
 }
+
+#[test]
+fn verify_refuses_a_bad_sha256_in_the_manifest_before_hashing_unless_superseded() {
+    let sb = downloaded();
+    let manifest = sb.dir().join(".haul/manifest.json");
+    let text = std::fs::read_to_string(&manifest).expect("read the manifest");
+    let good = sha256_hex(&body(501, 130_000));
+    assert!(
+        text.contains(&good),
+        "the manifest records two.bin's sha256"
+    );
+    std::fs::write(&manifest, text.replace(&good, &"z".repeat(64))).expect("corrupt it");
+
+    let out = sb.haul(["verify", "-d", &sb.dir_arg()]).run();
+    out.assert_code(2);
+    assert!(
+        out.all_output().contains("has a bad sha256 for two.bin"),
+        "{out}"
+    );
+    assert!(
+        !out.all_output().contains("one.bin"),
+        "nothing hashed: {out}"
+    );
+
+    // A later journal line for the path is the record that counts.
+    let line = text
+        .lines()
+        .find(|l| l.contains("\"two.bin\""))
+        .expect("two.bin's line")
+        .trim()
+        .trim_end_matches(',');
+    std::fs::write(sb.dir().join(".haul/journal.jsonl"), format!("{line}\n"))
+        .expect("write the journal");
+    let out = sb.haul(["verify", "-d", &sb.dir_arg()]).run();
+    out.assert_code(0);
+}
