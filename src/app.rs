@@ -2,7 +2,6 @@
 //! SIGTERM, and turns outcomes into exit codes. It prints nothing itself:
 //! `ui` does.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -17,14 +16,15 @@ use crate::cli::{
 use crate::config::GetConfig;
 use crate::event::{Event, FailureKind, Report};
 use crate::hooks::RunEvent;
-use crate::naming::RelPath;
-use crate::shard::Shard;
-use crate::store::manifest::{JobRecord, JobState, Records};
+use crate::store::manifest::{JobRecord, RecordView, Records};
 use crate::ui::status::StatusReport;
 use crate::ui::{self, human_duration, lines};
-use crate::verify::{verify, write_sums_file, VerifyItem, VerifyOutcome};
+
+mod verify_run;
 
 pub use crate::exit::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK};
+
+use verify_run::{verify_cmd, write_done_sums};
 
 /// Threads for blocking file work.
 const BLOCKING_THREADS: usize = 32;
@@ -178,33 +178,6 @@ fn flag_hint(event: &Event) -> Option<Event> {
     }
 }
 
-/// `get --write-sums`: every file the run's manifest records as complete and
-/// that is still in place, this run's and earlier runs', sorted by name.
-fn write_done_sums(out_dir: &Path, shard: Option<Shard>, dest: &Path) -> anyhow::Result<()> {
-    // The sums file is sorted by name, so the done files' names and sums
-    // are held until the end (not their records).
-    let mut sums = BTreeMap::new();
-    if let Some(mut records) = Records::open(out_dir, shard)? {
-        records.for_each(|rec| {
-            if rec.state != JobState::Done {
-                return;
-            }
-            let (Some(hex_sum), Ok(path)) = (rec.sha256.as_deref(), RelPath::parse(&rec.path))
-            else {
-                return;
-            };
-            let mut digest = [0u8; 32];
-            let in_place =
-                std::fs::symlink_metadata(path.to_path(out_dir)).is_ok_and(|m| m.is_file());
-            if in_place && hex::decode_to_slice(hex_sum, &mut digest).is_ok() {
-                sums.insert(path, digest);
-            }
-        })?;
-    }
-    write_sums_file(dest, &crate::sums::format_sums(&sums))
-        .with_context(|| format!("cannot write sums file {}", dest.display()))
-}
-
 /// `haul completions SHELL`: the script on stdout.
 fn completions(args: CompletionsArgs) -> anyhow::Result<u8> {
     let mut script = Vec::new();
@@ -288,87 +261,6 @@ impl Signals {
     }
 }
 
-async fn verify_cmd(args: VerifyArgs) -> anyhow::Result<u8> {
-    check_dir(&args.dir)?;
-    let items = verify_items(&args.dir, args.checksums.as_deref())?;
-    let dir = args.dir.clone();
-    let (quiet, json) = (args.quiet, args.json);
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let (summary, verified) = tokio::task::spawn_blocking(move || {
-        let mut verified = BTreeMap::new();
-        let summary = verify(&dir, items, threads, |item, outcome| {
-            if let (VerifyOutcome::Ok, Ok(path)) = (outcome, RelPath::parse(&item.path)) {
-                verified.insert(path, item.expected);
-            }
-            if json {
-                ui::json::verify_result(item, outcome)
-            } else {
-                lines::verify_result(item, outcome, quiet)
-            }
-        });
-        (summary, verified)
-    })
-    .await
-    .context("the verify run crashed")?;
-    if json {
-        ui::json::verify_summary(&summary);
-    } else {
-        lines::verify_summary(&summary, quiet);
-    }
-    if let Some(dest) = &args.write_sums {
-        write_sums_file(dest, &crate::sums::format_sums(&verified))
-            .with_context(|| format!("cannot write sums file {}", dest.display()))?;
-    }
-    let bad = summary.mismatched + summary.missing + summary.unreadable;
-    Ok(if bad > 0 { EXIT_FAILED } else { EXIT_OK })
-}
-
-/// What to verify: the sums file if given, else every file the manifest
-/// records as done.
-fn verify_items(dir: &Path, sums: Option<&Path>) -> anyhow::Result<Vec<VerifyItem>> {
-    if let Some(path) = sums {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let entries = crate::sums::parse_sums(&text, &path.display().to_string())?;
-        return Ok(entries
-            .into_iter()
-            .map(|e| VerifyItem {
-                path: e.path.to_string(),
-                expected: e.sha256,
-            })
-            .collect());
-    }
-    let Some(mut records) = Records::open_all(dir)? else {
-        bail!(
-            "no haul manifest in {} (nothing downloaded there?); pass --checksums FILE to verify against a sums file",
-            dir.display()
-        );
-    };
-    let mut items = Vec::new();
-    let mut bad_sum = None;
-    records.for_each(|rec| {
-        if rec.state != JobState::Done || bad_sum.is_some() {
-            return;
-        }
-        let Some(hex_sum) = rec.sha256.as_deref() else {
-            return;
-        };
-        let mut expected = [0u8; 32];
-        if hex::decode_to_slice(hex_sum, &mut expected).is_err() {
-            bad_sum = Some(rec.path);
-            return;
-        }
-        items.push(VerifyItem {
-            path: rec.path,
-            expected,
-        });
-    })?;
-    if let Some(path) = bad_sum {
-        bail!("manifest in {} has a bad sha256 for {path}", dir.display());
-    }
-    Ok(items)
-}
-
 /// `haul status`: the counts first, then the unfinished jobs, each from its
 /// own pass over the manifests on disk, so no record is held.
 fn status(args: StatusArgs) -> anyhow::Result<u8> {
@@ -376,7 +268,7 @@ fn status(args: StatusArgs) -> anyhow::Result<u8> {
     // The counts are taken as the manifest is indexed; only if some path
     // has more than one record there do they need a pass of their own.
     let mut report = StatusReport::default();
-    let count = |progress| report.count(progress);
+    let count = |rec: &RecordView| report.count(rec.progress());
     let opened = match args.shard {
         Some(shard) => Records::open_with(&args.dir, Some(shard), count)?,
         None => Records::open_all_with(&args.dir, count)?,

@@ -9,7 +9,8 @@
 //! names with a backslash or a line break; [`format_sums`] escapes the same
 //! way. Names become [`RelPath`]s, so a sums file cannot point outside the
 //! output directory. Blank lines and `#` comments are ignored; errors start
-//! with `FILE:LINE: `. This module parses and renders text only: hashing and
+//! with `FILE:LINE: `. This module parses and renders text, and reads a
+//! sums file in two streaming passes ([`check_sums_file`]): hashing and
 //! writing files is the verifier's job.
 
 use std::collections::HashMap;
@@ -17,6 +18,10 @@ use std::sync::Arc;
 
 use crate::list::Origin;
 use crate::naming::{NameError, RelPath};
+
+mod file;
+
+pub use file::{check as check_sums_file, CheckedSums, SumsFileError};
 
 /// One checked line of a sums file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,12 +90,9 @@ pub fn parse_sums(text: &str, source: &str) -> Result<Vec<SumEntry>, SumsError> 
             source: Arc::clone(&source),
             line: index + 1,
         };
-        let line = raw.strip_suffix('\r').unwrap_or(raw);
-        let content = line.trim_start_matches([' ', '\t']);
-        if content.trim_end().is_empty() || content.starts_with('#') {
+        let Some(entry) = parse_text_line(raw, origin.clone())? else {
             continue;
-        }
-        let entry = parse_line(line, origin.clone())?;
+        };
         match seen.get(&entry.path) {
             Some(&at) if entries[at].sha256 == entry.sha256 => {}
             Some(&at) => {
@@ -107,6 +109,17 @@ pub fn parse_sums(text: &str, source: &str) -> Result<Vec<SumEntry>, SumsError> 
         }
     }
     Ok(entries)
+}
+
+/// One line of a sums file, without its `\n`: its entry, or None for a
+/// blank line or a comment.
+fn parse_text_line(raw: &str, origin: Origin) -> Result<Option<SumEntry>, SumsError> {
+    let line = raw.strip_suffix('\r').unwrap_or(raw);
+    let content = line.trim_start_matches([' ', '\t']);
+    if content.trim_end().is_empty() || content.starts_with('#') {
+        return Ok(None);
+    }
+    parse_line(line, origin).map(Some)
 }
 
 fn parse_line(line: &str, origin: Origin) -> Result<SumEntry, SumsError> {
@@ -254,7 +267,7 @@ where
 }
 
 /// Appends one text-mode line, escaped the way GNU sha256sum escapes.
-fn push_line(out: &mut String, name: &str, sha256: &[u8; 32]) {
+pub(crate) fn push_line(out: &mut String, name: &str, sha256: &[u8; 32]) {
     let escape = name.contains(['\\', '\n', '\r']);
     if escape {
         out.push('\\');

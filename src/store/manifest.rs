@@ -37,6 +37,7 @@ use records::Part;
 pub use records::Records;
 use relayout::relayout_snapshot;
 use store::{Store, EMPTY_SNAPSHOT};
+pub use view::RecordView;
 
 /// Snapshot format version written by this haul; any other version is refused.
 pub const FORMAT_VERSION: u64 = 1;
@@ -333,7 +334,7 @@ impl Manifest {
     fn read_only(
         out_dir: &Path,
         shard: Option<Shard>,
-        on_line: &mut dyn FnMut(Progress),
+        on_line: &mut dyn FnMut(&RecordView),
     ) -> Result<Option<Part>, ManifestError> {
         let dir = super::state_dir(out_dir, shard);
         match fs::metadata(&dir) {

@@ -1,6 +1,7 @@
 //! Memory guard (issue 12): the peak RSS of a release `haul` fetching a
-//! 200,000-URL list must stay under a fixed bound. A regression guard on a
-//! count the kernel keeps (VmHWM), not a timing.
+//! 200,000-URL list (and writing their sums), then verifying them, must
+//! stay under fixed bounds. A regression guard on a count the kernel keeps
+//! (VmHWM), not a timing.
 //!
 //! The figure only means something for the binary users run, so the test
 //! builds a release binary itself: `cargo build --release` into a target dir
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::support::bodies::body;
+use crate::support::bodies::{body, sha256_hex};
 use crate::support::cli::Sandbox;
 use crate::support::heavy;
 use crate::support::server::TestServer;
@@ -38,6 +39,15 @@ const BODY_LEN: usize = 1024;
 /// allocator growth steps, and fails any return of a per-URL cost above
 /// about 75 B.
 const PEAK_RSS_BOUND_KIB: u64 = 40 * 1024;
+
+/// The bound on the peak RSS of `haul verify --write-sums` over the URLS
+/// files the run left, in KiB. The manifest is streamed to the hashing
+/// threads and the sums sorted in runs spilled to disk: the release build
+/// peaked at 12,432-12,576 KiB over 200,000 files (8,704-8,868 KiB at
+/// 50,000: 25 B per extra file, the manifest's index). Before, at c6bab13,
+/// it peaked at 65,216-65,248 KiB (306 B per extra file: every path and
+/// sum held). The bound leaves about 60 % for noise and allocator steps.
+const VERIFY_PEAK_RSS_BOUND_KIB: u64 = 20 * 1024;
 
 /// The release binary to measure: `HAUL_RSS_BIN`, or a fresh release build.
 fn release_bin() -> PathBuf {
@@ -105,6 +115,8 @@ fn peak_rss_of_a_200k_url_release_run_stays_under_the_bound() {
         "32",
         "--max-per-host",
         "32",
+        "--write-sums",
+        "GOT-SUMS",
         "-q",
     ];
 
@@ -137,6 +149,46 @@ fn peak_rss_of_a_200k_url_release_run_stays_under_the_bound() {
     assert!(
         peak_kib <= PEAK_RSS_BOUND_KIB,
         "peak RSS {peak_kib} KiB for {URLS} URLs is over the bound of {PEAK_RSS_BOUND_KIB} KiB"
+    );
+    // Both sums files list every file, sorted by name (the numbered names
+    // sort as they were listed).
+    let digests: Vec<String> = bodies.iter().map(|b| sha256_hex(b)).collect();
+    let want: String = (0..URLS)
+        .map(|i| format!("{}  {i:06}.bin\n", digests[i % BODIES]))
+        .collect();
+    let sums = |name: &str| std::fs::read_to_string(sb.root().join(name)).unwrap_or_default();
+    assert!(
+        sums("GOT-SUMS") == want,
+        "get --write-sums wrote the wrong file"
+    );
+
+    let (out, verify_kib) = sb
+        .haul_at(
+            &bin,
+            [
+                "verify",
+                "-d",
+                &sb.dir_arg(),
+                "--write-sums",
+                "VERIFIED-SUMS",
+                "-q",
+            ],
+        )
+        .spawn()
+        .wait_watching_rss(Duration::from_secs(300));
+    out.assert_code(0);
+    assert!(
+        sums("VERIFIED-SUMS") == want,
+        "verify --write-sums wrote the wrong file"
+    );
+    println!(
+        "memory: verify of {URLS} files in {:.1}s, peak RSS {verify_kib} KiB, bound {VERIFY_PEAK_RSS_BOUND_KIB} KiB",
+        out.elapsed.as_secs_f64(),
+    );
+    assert!(verify_kib > 0, "the RSS watcher saw haul verify running");
+    assert!(
+        verify_kib <= VERIFY_PEAK_RSS_BOUND_KIB,
+        "peak RSS {verify_kib} KiB of verify over {URLS} files is over the bound of {VERIFY_PEAK_RSS_BOUND_KIB} KiB"
     );
     drop(disk);
 }

@@ -99,3 +99,103 @@ fn status_reports_the_recorded_downloads() {
         "status on a directory haul never used: {before}"
     );
 }
+
+/// More files than `haul` sorts in memory at once (runs of 8,192): the
+/// sums file is merged from spilled runs.
+const MORE_THAN_ONE_RUN: usize = 20_000;
+
+#[test]
+fn verify_write_sums_over_several_runs_matches_sha256sum_sorted() {
+    let sb = Sandbox::new();
+    // Names that do not sort the way they are created or listed.
+    for d in 0..10 {
+        std::fs::create_dir(sb.dl(&format!("d{d}"))).expect("mkdir");
+    }
+    for i in 0..MORE_THAN_ONE_RUN {
+        let name = format!("d{}/f{}.dat", (i * 7) % 10, (i * 7919) % MORE_THAN_ONE_RUN);
+        std::fs::write(sb.dl(&name), i.to_string()).expect("write");
+    }
+    // sha256sum's own output, in the order find lists the files.
+    let listed = std::process::Command::new("sh")
+        .args(["-c", "find . -type f -print0 | xargs -0 sha256sum"])
+        .current_dir(sb.dir())
+        .output()
+        .expect("run sha256sum");
+    assert!(listed.status.success(), "sha256sum failed");
+    let listed = String::from_utf8(listed.stdout).expect("utf-8");
+    assert_eq!(listed.lines().count(), MORE_THAN_ONE_RUN);
+    sb.write("SUMS", &listed);
+
+    let out = sb
+        .haul([
+            "verify",
+            "-d",
+            &sb.dir_arg(),
+            "--checksums",
+            "SUMS",
+            "--write-sums",
+            "SORTED",
+            "-q",
+        ])
+        .run();
+    out.assert_code(0);
+
+    // The same lines, by name in byte order, without the "./" find adds.
+    let mut want: Vec<String> = listed
+        .lines()
+        .map(|l| l.replacen("  ./", "  ", 1))
+        .collect();
+    want.sort_by(|a, b| a[66..].cmp(&b[66..]));
+    let want = want.join("\n") + "\n";
+    let got = std::fs::read_to_string(sb.root().join("SORTED")).expect("read SORTED");
+    assert!(
+        got == want,
+        "SORTED differs from sha256sum's lines sorted by name"
+    );
+    let mut names: Vec<String> = std::fs::read_dir(sb.root())
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["SORTED", "SUMS", "dl", "logs"],
+        "no spilled run left"
+    );
+}
+
+#[test]
+fn verify_refuses_a_bad_sha256_in_the_manifest_before_hashing_unless_superseded() {
+    let sb = downloaded();
+    let manifest = sb.dir().join(".haul/manifest.json");
+    let text = std::fs::read_to_string(&manifest).expect("read the manifest");
+    let good = sha256_hex(&body(501, 130_000));
+    assert!(
+        text.contains(&good),
+        "the manifest records two.bin's sha256"
+    );
+    std::fs::write(&manifest, text.replace(&good, &"z".repeat(64))).expect("corrupt it");
+
+    let out = sb.haul(["verify", "-d", &sb.dir_arg()]).run();
+    out.assert_code(2);
+    assert!(
+        out.all_output().contains("has a bad sha256 for two.bin"),
+        "{out}"
+    );
+    assert!(
+        !out.all_output().contains("one.bin"),
+        "nothing hashed: {out}"
+    );
+
+    // A later journal line for the path is the record that counts.
+    let line = text
+        .lines()
+        .find(|l| l.contains("\"two.bin\""))
+        .expect("two.bin's line")
+        .trim()
+        .trim_end_matches(',');
+    std::fs::write(sb.dir().join(".haul/journal.jsonl"), format!("{line}\n"))
+        .expect("write the journal");
+    let out = sb.haul(["verify", "-d", &sb.dir_arg()]).run();
+    out.assert_code(0);
+}

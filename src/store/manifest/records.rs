@@ -15,7 +15,7 @@ use std::path::Path;
 
 use super::index::{HashKeyed, Loc, PathHasher};
 use super::store::body_state;
-use super::{JobRecord, JobState, Manifest, ManifestError, Progress, Store};
+use super::{JobRecord, JobState, Manifest, ManifestError, RecordView, Store};
 use crate::shard::Shard;
 
 /// One manifest's files and its index.
@@ -30,7 +30,7 @@ pub(super) struct Part {
 impl Part {
     pub(super) fn index(
         mut store: Store,
-        on_line: &mut dyn FnMut(Progress),
+        on_line: &mut dyn FnMut(&RecordView),
     ) -> Result<Part, ManifestError> {
         let (index, _, relaid) = store.index(on_line)?;
         Ok(Part {
@@ -97,7 +97,7 @@ impl Records {
     pub fn open_with(
         out_dir: &Path,
         shard: Option<Shard>,
-        mut on_line: impl FnMut(Progress),
+        mut on_line: impl FnMut(&RecordView),
     ) -> Result<Option<(Records, bool)>, ManifestError> {
         let Some(part) = Manifest::read_only(out_dir, shard, &mut on_line)? else {
             return Ok(None);
@@ -107,15 +107,11 @@ impl Records {
     }
 
     /// Every manifest in `out_dir`: its own and each `--shard` run's (in
-    /// [`crate::store::shards_present`] order). Ok(None) if there is none.
-    pub fn open_all(out_dir: &Path) -> Result<Option<Records>, ManifestError> {
-        Ok(Records::open_all_with(out_dir, |_| {})?.map(|(records, _)| records))
-    }
-
-    /// [`Records::open_all`], as [`Records::open_with`] does it.
+    /// [`crate::store::shards_present`] order), with `on_line` and the bool
+    /// as in [`Records::open_with`]. Ok(None) if there is none.
     pub fn open_all_with(
         out_dir: &Path,
-        mut on_line: impl FnMut(Progress),
+        mut on_line: impl FnMut(&RecordView),
     ) -> Result<Option<(Records, bool)>, ManifestError> {
         let shards = crate::store::shards_present(out_dir).map_err(|source| ManifestError::Io {
             op: "list",

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::index::{self, Index, Loc};
 use super::lines::{self, Blob, Lines};
 use super::view::RecordView;
-use super::{io_err, relayout_snapshot, JobRecord, JobState, JournalScan, ManifestError, Progress};
+use super::{io_err, relayout_snapshot, JobRecord, JobState, JournalScan, ManifestError};
 
 /// The manifest's two files as the index points into them: `snapshot` may
 /// be a rewritten copy in memory (see [`relayout_snapshot`]), never
@@ -87,7 +87,7 @@ impl Store {
     pub(super) fn index_snapshot(
         &self,
         index: &mut Index,
-        on_line: &mut dyn FnMut(Progress),
+        on_line: &mut dyn FnMut(&RecordView),
     ) -> Result<bool, ManifestError> {
         let mut buf = Vec::new();
         lines::scan_snapshot(
@@ -97,10 +97,10 @@ impl Store {
                 let Ok(rec) = RecordView::parse(body) else {
                     return Ok(false);
                 };
-                index.set(&rec.path, index::in_snapshot(offset), |old| {
-                    self.owns(old, &rec.path, &mut buf)
+                index.set(rec.path(), index::in_snapshot(offset), |old| {
+                    self.owns(old, rec.path(), &mut buf)
                 })?;
-                on_line(rec.progress());
+                on_line(&rec);
                 Ok(true)
             },
         )
@@ -112,7 +112,7 @@ impl Store {
     pub(super) fn index_journal(
         &mut self,
         index: &mut Index,
-        on_line: &mut dyn FnMut(Progress),
+        on_line: &mut dyn FnMut(&RecordView),
     ) -> Result<JournalScan, ManifestError> {
         let mut scan = JournalScan::default();
         let mut complete = 0;
@@ -135,10 +135,10 @@ impl Store {
                     source,
                 })?;
             let store = &*self;
-            index.set(&rec.path, index::in_journal(line.offset), |old| {
-                store.owns(old, &rec.path, &mut buf)
+            index.set(rec.path(), index::in_journal(line.offset), |old| {
+                store.owns(old, rec.path(), &mut buf)
             })?;
-            on_line(rec.progress());
+            on_line(&rec);
         }
         self.journal_len = complete;
         Ok(scan)
@@ -149,7 +149,7 @@ impl Store {
     /// record line indexed (twice for a snapshot that was rewritten).
     pub(super) fn index(
         &mut self,
-        on_line: &mut dyn FnMut(Progress),
+        on_line: &mut dyn FnMut(&RecordView),
     ) -> Result<(Index, JournalScan, bool), ManifestError> {
         let mut index = Index::default();
         let mut relaid = false;

@@ -20,40 +20,65 @@ use super::{JobState, Progress, Segment};
 // The fields not read are there so that a line a JobRecord would refuse
 // (a missing URL, a number where a string belongs) is refused here too.
 #[allow(dead_code)]
-pub(super) struct RecordView<'a> {
+pub struct RecordView<'a> {
     #[serde(borrow, deserialize_with = "checked_path")]
-    pub(super) path: Cow<'a, str>,
+    path: Cow<'a, str>,
     url: AnyStr,
-    pub(super) state: JobState,
-    pub(super) bytes_done: u64,
-    pub(super) total: Option<u64>,
+    state: JobState,
+    bytes_done: u64,
+    total: Option<u64>,
     etag: Option<AnyStr>,
     last_modified: Option<AnyStr>,
     attempts: u32,
     last_error: Option<AnyStr>,
-    sha256: Option<AnyStr>,
+    #[serde(borrow)]
+    sha256: Option<Text<'a>>,
     boot_id: Option<AnyStr>,
     #[serde(default)]
     segments: Option<Vec<Segment>>,
 }
 
-impl RecordView<'_> {
+impl<'a> RecordView<'a> {
     /// Parses one record line. The line is checked to be UTF-8 once, as a
     /// whole, rather than string by string.
-    pub(super) fn parse(body: &[u8]) -> Result<RecordView<'_>, serde_json::Error> {
+    pub(super) fn parse(body: &'a [u8]) -> Result<RecordView<'a>, serde_json::Error> {
         match std::str::from_utf8(body) {
             Ok(text) => serde_json::from_str(text),
             // Let the parser say where the bad byte is.
             Err(_) => serde_json::from_slice(body),
         }
     }
+}
 
-    pub(super) fn progress(&self) -> Progress {
+impl RecordView<'_> {
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    pub fn state(&self) -> JobState {
+        self.state
+    }
+
+    /// The recorded sha256, as written (not checked to be hex).
+    pub fn sha256(&self) -> Option<&str> {
+        self.sha256.as_ref().map(|text| &*text.0)
+    }
+
+    pub fn progress(&self) -> Progress {
         Progress {
             state: self.state,
             bytes_done: self.bytes_done,
             total: self.total,
         }
+    }
+}
+
+/// A JSON string, borrowed where the line holds it unescaped.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Text<'a>, D::Error> {
+        d.deserialize_str(TextVisitor).map(Text)
     }
 }
 
@@ -151,7 +176,8 @@ mod tests {
             let view = RecordView::parse(line.as_bytes());
             match (&full, &view) {
                 (Ok(full), Ok(view)) => {
-                    assert_eq!(view.path, full.path, "{line}");
+                    assert_eq!(view.path(), full.path, "{line}");
+                    assert_eq!(view.sha256(), full.sha256.as_deref(), "{line}");
                     assert_eq!(view.progress(), full.progress(), "{line}");
                 }
                 (Err(_), Err(_)) => refused += 1,

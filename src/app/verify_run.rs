@@ -1,0 +1,198 @@
+//! `haul verify` and `get --write-sums`: what to hash and where its sums
+//! go, wired to the verifier. Nothing here holds a list of files: the
+//! manifest (or the sums file, checked whole first) is streamed to the
+//! hashing threads, and a sums file written is sorted in bounded memory
+//! ([`SortedSums`]).
+
+use std::fs::File;
+use std::path::Path;
+
+use anyhow::{bail, Context};
+
+use crate::cli::VerifyArgs;
+use crate::naming::RelPath;
+use crate::shard::Shard;
+use crate::store::manifest::{JobRecord, JobState, Records};
+use crate::sums::{check_sums_file, CheckedSums, SumsFileError};
+use crate::ui::{self, lines};
+use crate::verify::{verify, SortedSums, VerifyItem, VerifyOutcome};
+
+use super::{check_dir, EXIT_FAILED, EXIT_OK};
+
+/// `haul verify`: hashes every file the manifest records as done (or the
+/// sums file lists), prints each outcome and the counts, and writes the
+/// sums of the files that matched if asked.
+pub(super) async fn verify_cmd(args: VerifyArgs) -> anyhow::Result<u8> {
+    check_dir(&args.dir)?;
+    let source = Source::open(&args.dir, args.checksums.as_deref())?;
+    let dir = args.dir.clone();
+    let (quiet, json) = (args.quiet, args.json);
+    let write_sums = args.write_sums.clone();
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let (summary, sums) = tokio::task::spawn_blocking(move || {
+        let mut sums = write_sums
+            .as_deref()
+            .map(|dest| (SortedSums::new(dest), None));
+        let summary = verify(
+            &dir,
+            threads,
+            |send| source.feed(send),
+            |item, outcome| {
+                if let (Some((sorted, spill_error @ None)), VerifyOutcome::Ok) =
+                    (&mut sums, outcome)
+                {
+                    if let Ok(path) = RelPath::parse(&item.path) {
+                        *spill_error = sorted.push(path, item.expected).err();
+                    }
+                }
+                if json {
+                    ui::json::verify_result(item, outcome)
+                } else {
+                    lines::verify_result(item, outcome, quiet)
+                }
+            },
+        );
+        (summary, sums)
+    })
+    .await
+    .context("the verify run crashed")?;
+    let summary = summary?;
+    if json {
+        ui::json::verify_summary(&summary);
+    } else {
+        lines::verify_summary(&summary, quiet);
+    }
+    if let (Some(dest), Some((sorted, spill_error))) = (&args.write_sums, sums) {
+        spill_error
+            .map_or_else(|| sorted.write_to(dest), Err)
+            .with_context(|| format!("cannot write sums file {}", dest.display()))?;
+    }
+    let bad = summary.mismatched + summary.missing + summary.unreadable;
+    Ok(if bad > 0 { EXIT_FAILED } else { EXIT_OK })
+}
+
+/// What to verify: the sums file if given, else every file the manifest
+/// records as done.
+enum Source {
+    Manifest(Records),
+    /// The sums file, checked, and its name.
+    Sums(CheckedSums, String),
+}
+
+impl Source {
+    /// Opens the source and checks it whole before anything is hashed: a
+    /// bad sha256 in the manifest refuses the run, as a bad sums line does.
+    fn open(dir: &Path, sums: Option<&Path>) -> anyhow::Result<Source> {
+        if let Some(path) = sums {
+            let file =
+                File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let source = path.display().to_string();
+            return match check_sums_file(file, &source) {
+                Ok(checked) => Ok(Source::Sums(checked, source)),
+                Err(SumsFileError::Sums(err)) => Err(err.into()),
+                Err(SumsFileError::Read(err)) => {
+                    Err(err).with_context(|| format!("cannot read {source}"))
+                }
+            };
+        }
+        // Indexing shows every line: only if a done one has a bad sha256
+        // can a path's latest record have one, and only then does a pass
+        // of its own find which.
+        let mut suspect = false;
+        let opened = Records::open_all_with(dir, |rec| {
+            suspect |=
+                rec.state() == JobState::Done && rec.sha256().is_some_and(|hex| !is_digest(hex));
+        })?;
+        let Some((mut records, _)) = opened else {
+            bail!(
+                "no haul manifest in {} (nothing downloaded there?); pass --checksums FILE to verify against a sums file",
+                dir.display()
+            );
+        };
+        if suspect {
+            let mut bad_sum = None;
+            records.for_each(|rec| {
+                if bad_sum.is_none() && rec.state == JobState::Done && expected(&rec).is_err() {
+                    bad_sum = Some(rec.path);
+                }
+            })?;
+            if let Some(path) = bad_sum {
+                bail!("manifest in {} has a bad sha256 for {path}", dir.display());
+            }
+        }
+        Ok(Source::Manifest(records))
+    }
+
+    /// Hands every item to `send`, in the source's order.
+    fn feed(self, send: &mut dyn FnMut(VerifyItem)) -> anyhow::Result<()> {
+        match self {
+            Source::Manifest(mut records) => records.for_each(|rec| {
+                if rec.state != JobState::Done {
+                    return;
+                }
+                if let Ok(Some(expected)) = expected(&rec) {
+                    send(VerifyItem {
+                        path: rec.path,
+                        expected,
+                    });
+                }
+            })?,
+            Source::Sums(checked, source) => checked
+                .for_each(|entry| {
+                    send(VerifyItem {
+                        path: entry.path.to_string(),
+                        expected: entry.sha256,
+                    })
+                })
+                .with_context(|| format!("cannot read {source}"))?,
+        }
+        Ok(())
+    }
+}
+
+/// A record's sha256: None if it has none, an error if it is not 64 hex
+/// digits.
+/// Whether `hex` reads as a sha256, as [`expected`] would take it.
+fn is_digest(hex: &str) -> bool {
+    hex::decode_to_slice(hex, &mut [0u8; 32]).is_ok()
+}
+
+fn expected(rec: &JobRecord) -> Result<Option<[u8; 32]>, hex::FromHexError> {
+    let Some(hex_sum) = rec.sha256.as_deref() else {
+        return Ok(None);
+    };
+    let mut digest = [0u8; 32];
+    hex::decode_to_slice(hex_sum, &mut digest)?;
+    Ok(Some(digest))
+}
+
+/// `get --write-sums`: every file the run's manifest records as complete and
+/// that is still in place, this run's and earlier runs', sorted by name.
+pub(super) fn write_done_sums(
+    out_dir: &Path,
+    shard: Option<Shard>,
+    dest: &Path,
+) -> anyhow::Result<()> {
+    let context = || format!("cannot write sums file {}", dest.display());
+    let mut sorted = SortedSums::new(dest);
+    if let Some(mut records) = Records::open(out_dir, shard)? {
+        let mut spill_error = None;
+        records.for_each(|rec| {
+            if rec.state != JobState::Done || spill_error.is_some() {
+                return;
+            }
+            let (Ok(Some(digest)), Ok(path)) = (expected(&rec), RelPath::parse(&rec.path)) else {
+                return;
+            };
+            let in_place =
+                std::fs::symlink_metadata(path.to_path(out_dir)).is_ok_and(|m| m.is_file());
+            if in_place {
+                spill_error = sorted.push(path, digest).err();
+            }
+        })?;
+        if let Some(err) = spill_error {
+            return Err(err).with_context(context);
+        }
+    }
+    sorted.write_to(dest).with_context(context)
+}
