@@ -470,6 +470,8 @@ async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
     let verified = verify_cmd(VerifyArgs {
         dir: args.dir.clone(),
         checksums: None,
+        input: None,
+        done_only: false,
         quiet: false,
         write_sums: None,
         json: false,

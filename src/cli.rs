@@ -282,6 +282,25 @@ pub struct VerifyArgs {
     /// `SHA256 (name) = HEX` lines are read.
     #[arg(long, value_name = "FILE")]
     pub checksums: Option<PathBuf>,
+    /// Check DIR against the list `haul get -i LIST` ran ("-" for standard
+    /// input): every job it names must be done and match its sha256.
+    ///
+    /// The sha256 is the list's `checksum=`, else the one haul recorded when
+    /// it downloaded the file, in any run or shard in DIR. A job no run has
+    /// finished fails the check, named with why: the completion check to run
+    /// at the end of a sharded download. A bad list is refused whole, with
+    /// FILE:LINE, before anything is hashed.
+    #[arg(
+        short = 'i',
+        long = "input-file",
+        value_name = "LIST",
+        conflicts_with = "checksums"
+    )]
+    pub input: Option<String>,
+    /// Check only the files the manifests record as done: jobs not finished
+    /// are neither listed nor counted against the run.
+    #[arg(long, conflicts_with_all = ["input", "checksums"])]
+    pub done_only: bool,
     /// Print only problems.
     #[arg(short, long)]
     pub quiet: bool,

@@ -255,7 +255,7 @@ impl Jobs {
 
 /// The list file `input` and its name in errors (`-` is standard input,
 /// kept in an unlinked temporary file so that it can be read twice).
-fn open_list(input: &str) -> Result<(File, String), ConfigError> {
+pub(crate) fn open_list(input: &str) -> Result<(File, String), ConfigError> {
     if input != "-" {
         let file = File::open(input).map_err(|source| ConfigError::Read {
             path: input.into(),

@@ -101,8 +101,56 @@ fn parent_dir(path: &Path) -> &Path {
 pub struct VerifyItem {
     /// Relative, '/'-separated path under the verify root.
     pub path: String,
-    /// The expected sha256.
-    pub expected: [u8; 32],
+    pub expected: Expected,
+}
+
+/// What a file is checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expected {
+    /// The file must hash to this.
+    Sha256([u8; 32]),
+    /// The job is not done: there is nothing to hash yet, and the run fails
+    /// naming it (a completion check must not pass on an unfinished job).
+    Unfinished(Unfinished),
+}
+
+/// Why a job has no file to check yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unfinished {
+    Partial,
+    Pending,
+    Failed,
+    /// The list names it, no run in the directory recorded it, and the list
+    /// gives no sha256 to check a file against.
+    NotRecorded,
+    /// Recorded as done without a sha256, and the list gives none.
+    NoSha256,
+}
+
+impl Unfinished {
+    /// The word `--json` shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unfinished::Partial => "partial",
+            Unfinished::Pending => "pending",
+            Unfinished::Failed => "failed",
+            Unfinished::NotRecorded => "not_recorded",
+            Unfinished::NoSha256 => "no_sha256",
+        }
+    }
+
+    /// What people read.
+    pub fn says(self) -> &'static str {
+        match self {
+            Unfinished::Partial => "partly downloaded",
+            Unfinished::Pending => "not downloaded yet",
+            Unfinished::Failed => "failed (haul status shows why)",
+            Unfinished::NotRecorded => {
+                "no run in this directory recorded it, and the list gives no checksum"
+            }
+            Unfinished::NoSha256 => "recorded as done without a sha256",
+        }
+    }
 }
 
 /// What checking one file found.
@@ -120,6 +168,8 @@ pub enum VerifyOutcome {
     /// The file could not be read (permissions, a directory, an I/O error, or
     /// a path that would leave the root).
     Unreadable(std::io::Error),
+    /// The job is not done (see [`Expected::Unfinished`]).
+    Unfinished(Unfinished),
 }
 
 /// Counts over a whole verify run.
@@ -133,8 +183,17 @@ pub struct VerifySummary {
     pub missing: usize,
     /// Files that could not be read.
     pub unreadable: usize,
+    /// Jobs not done, so not checked.
+    pub unfinished: usize,
     /// Bytes hashed, over the files read to the end (matched or not).
     pub bytes: u64,
+}
+
+impl VerifySummary {
+    /// Files and jobs that did not check out: any makes the run fail.
+    pub fn problems(&self) -> usize {
+        self.mismatched + self.missing + self.unreadable + self.unfinished
+    }
 }
 
 /// Items go from the feed to the workers in chunks: a wake-up per item
@@ -228,6 +287,7 @@ pub fn verify<E: Send>(
                 VerifyOutcome::Mismatch { .. } => summary.mismatched += 1,
                 VerifyOutcome::Missing => summary.missing += 1,
                 VerifyOutcome::Unreadable(_) => summary.unreadable += 1,
+                VerifyOutcome::Unfinished(_) => summary.unfinished += 1,
             }
             summary.bytes += bytes;
             on_result(&item, &outcome);
@@ -242,6 +302,10 @@ pub fn verify<E: Send>(
 
 /// Checks one item; also returns the bytes hashed.
 fn check(root: &Path, item: &VerifyItem, buf: &mut [u8]) -> (VerifyOutcome, u64) {
+    let want = match item.expected {
+        Expected::Sha256(want) => want,
+        Expected::Unfinished(why) => return (VerifyOutcome::Unfinished(why), 0),
+    };
     let path = match resolve(root, &item.path) {
         Ok(path) => path,
         Err(e) => return (VerifyOutcome::Unreadable(e), 0),
@@ -252,7 +316,7 @@ fn check(root: &Path, item: &VerifyItem, buf: &mut [u8]) -> (VerifyOutcome, u64)
         Err(e) => return (VerifyOutcome::Unreadable(e), 0),
     };
     match hash_file(&mut file, buf) {
-        Ok((got, bytes)) if got == item.expected => (VerifyOutcome::Ok, bytes),
+        Ok((got, bytes)) if got == want => (VerifyOutcome::Ok, bytes),
         Ok((got, bytes)) => (VerifyOutcome::Mismatch { got }, bytes),
         Err(e) => (VerifyOutcome::Unreadable(e), 0),
     }
@@ -353,7 +417,7 @@ mod tests {
                 for i in 0..many {
                     send(VerifyItem {
                         path: format!("f{i}"),
-                        expected: digest(i.to_string().as_bytes()),
+                        expected: Expected::Sha256(digest(i.to_string().as_bytes())),
                     });
                 }
                 Err("feed broke")
@@ -396,9 +460,9 @@ mod tests {
         std::fs::write(root.join("sub/good.bin"), &good).expect("write");
         std::fs::write(root.join("bad.bin"), b"not what was expected").expect("write");
         std::fs::write(root.join("small"), b"abc").expect("write");
-        let item = |path: &str, expected| VerifyItem {
+        let item = |path: &str, digest| VerifyItem {
             path: path.into(),
-            expected,
+            expected: Expected::Sha256(digest),
         };
         let items = vec![
             item("sub/good.bin", digest(&good)),
@@ -407,6 +471,11 @@ mod tests {
             item("sub/dir", [0; 32]),
             item("../small", digest(b"abc")),
             item("small", digest(b"abc")),
+            // Unfinished: reported, never opened (the file is there).
+            VerifyItem {
+                path: "small".into(),
+                expected: Expected::Unfinished(Unfinished::Partial),
+            },
         ];
 
         let mut seen = BTreeMap::new();
@@ -416,11 +485,13 @@ mod tests {
                 VerifyOutcome::Mismatch { got } => format!("mismatch {}", hex::encode(got)),
                 VerifyOutcome::Missing => "missing".to_string(),
                 VerifyOutcome::Unreadable(_) => "unreadable".to_string(),
+                VerifyOutcome::Unfinished(why) => format!("unfinished {}", why.as_str()),
             };
-            assert!(
-                seen.insert(item.path.clone(), kind).is_none(),
-                "reported twice"
-            );
+            let key = match item.expected {
+                Expected::Unfinished(_) => format!("{} (unfinished)", item.path),
+                Expected::Sha256(_) => item.path.clone(),
+            };
+            assert!(seen.insert(key, kind).is_none(), "reported twice");
         });
 
         let bad = format!("mismatch {}", hex::encode(digest(b"not what was expected")));
@@ -431,6 +502,7 @@ mod tests {
             ("sub/dir", "unreadable"),
             ("../small", "unreadable"),
             ("small", "ok"),
+            ("small (unfinished)", "unfinished partial"),
         ]
         .into_iter()
         .map(|(p, k)| (p.to_string(), k.to_string()))
@@ -444,6 +516,7 @@ mod tests {
                 mismatched: 1,
                 missing: 1,
                 unreadable: 2,
+                unfinished: 1,
                 bytes,
             }
         );
@@ -458,7 +531,7 @@ mod tests {
         std::fs::write(dir.path().join("a"), b"a").expect("write");
         let items = vec![VerifyItem {
             path: "a".into(),
-            expected: digest(b"a"),
+            expected: Expected::Sha256(digest(b"a")),
         }];
         let mut calls = 0;
         let summary = verify_all(dir.path(), items, 64, |_, _| calls += 1);

@@ -10,12 +10,14 @@ use std::path::Path;
 use anyhow::{bail, Context};
 
 use crate::cli::VerifyArgs;
+use crate::engine::JobSpec;
 use crate::naming::RelPath;
+use crate::plan::list_file::{check as check_list, CheckListError};
 use crate::shard::Shard;
 use crate::store::manifest::{JobRecord, JobState, Records};
 use crate::sums::{check_sums_file, CheckedSums, SumsFileError};
 use crate::ui::{self, lines};
-use crate::verify::{verify, SortedSums, VerifyItem, VerifyOutcome};
+use crate::verify::{verify, Expected, SortedSums, Unfinished, VerifyItem, VerifyOutcome};
 
 use super::{check_dir, EXIT_FAILED, EXIT_OK};
 
@@ -24,7 +26,10 @@ use super::{check_dir, EXIT_FAILED, EXIT_OK};
 /// sums of the files that matched if asked.
 pub(super) async fn verify_cmd(args: VerifyArgs) -> anyhow::Result<u8> {
     check_dir(&args.dir)?;
-    let source = Source::open(&args.dir, args.checksums.as_deref())?;
+    let source = match &args.input {
+        Some(list) => Source::list(&args.dir, list)?,
+        None => Source::open(&args.dir, args.checksums.as_deref(), args.done_only)?,
+    };
     let dir = args.dir.clone();
     let (quiet, json) = (args.quiet, args.json);
     let write_sums = args.write_sums.clone();
@@ -38,11 +43,14 @@ pub(super) async fn verify_cmd(args: VerifyArgs) -> anyhow::Result<u8> {
             threads,
             |send| source.feed(send),
             |item, outcome| {
-                if let (Some((sorted, spill_error @ None)), VerifyOutcome::Ok) =
-                    (&mut sums, outcome)
+                if let (
+                    Some((sorted, spill_error @ None)),
+                    VerifyOutcome::Ok,
+                    Expected::Sha256(digest),
+                ) = (&mut sums, outcome, item.expected)
                 {
                     if let Ok(path) = RelPath::parse(&item.path) {
-                        *spill_error = sorted.push(path, item.expected).err();
+                        *spill_error = sorted.push(path, digest).err();
                     }
                 }
                 if json {
@@ -67,14 +75,24 @@ pub(super) async fn verify_cmd(args: VerifyArgs) -> anyhow::Result<u8> {
             .map_or_else(|| sorted.write_to(dest), Err)
             .with_context(|| format!("cannot write sums file {}", dest.display()))?;
     }
-    let bad = summary.mismatched + summary.missing + summary.unreadable;
-    Ok(if bad > 0 { EXIT_FAILED } else { EXIT_OK })
+    Ok(if summary.problems() > 0 {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    })
 }
 
 /// What to verify: the sums file if given, else every file the manifest
 /// records as done.
 enum Source {
-    Manifest(Records),
+    /// The manifests; with `true`, unfinished jobs are fed too, to fail.
+    Manifest(Records, bool),
+    /// A list's jobs, checked whole, and the manifests if there are any.
+    List(
+        Box<dyn Iterator<Item = std::io::Result<JobSpec>> + Send>,
+        Option<Records>,
+        String,
+    ),
     /// The sums file, checked, and its name.
     Sums(CheckedSums, String),
 }
@@ -82,7 +100,23 @@ enum Source {
 impl Source {
     /// Opens the source and checks it whole before anything is hashed: a
     /// bad sha256 in the manifest refuses the run, as a bad sums line does.
-    fn open(dir: &Path, sums: Option<&Path>) -> anyhow::Result<Source> {
+    fn list(dir: &Path, list: &str) -> anyhow::Result<Source> {
+        let (file, name) = crate::config::open_list(list)?;
+        let checked = check_list(Vec::new(), Some((file, name.clone())), |_| {}).map_err(
+            |err| -> anyhow::Error {
+                match err {
+                    CheckListError::Read(err) => {
+                        anyhow::Error::new(err).context(format!("cannot read {name}"))
+                    }
+                    CheckListError::List(err) => err.into(),
+                }
+            },
+        )?;
+        let records = Records::open_all_with(dir, |_| {})?.map(|(records, _)| records);
+        Ok(Source::List(Box::new(checked.into_jobs()), records, name))
+    }
+
+    fn open(dir: &Path, sums: Option<&Path>, done_only: bool) -> anyhow::Result<Source> {
         if let Some(path) = sums {
             let file =
                 File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -120,28 +154,49 @@ impl Source {
                 bail!("manifest in {} has a bad sha256 for {path}", dir.display());
             }
         }
-        Ok(Source::Manifest(records))
+        Ok(Source::Manifest(records, !done_only))
     }
 
     /// Hands every item to `send`, in the source's order.
     fn feed(self, send: &mut dyn FnMut(VerifyItem)) -> anyhow::Result<()> {
         match self {
-            Source::Manifest(mut records) => records.for_each(|rec| {
-                if rec.state != JobState::Done {
-                    return;
-                }
-                if let Ok(Some(expected)) = expected(&rec) {
+            Source::Manifest(mut records, unfinished_too) => records.for_each(|rec| {
+                let expected = match unfinished(rec.state) {
+                    None => match expected(&rec) {
+                        Ok(Some(digest)) => Expected::Sha256(digest),
+                        _ => return,
+                    },
+                    Some(why) if unfinished_too => Expected::Unfinished(why),
+                    Some(_) => return,
+                };
+                send(VerifyItem {
+                    path: rec.path,
+                    expected,
+                });
+            })?,
+            Source::List(jobs, records, name) => {
+                for job in jobs {
+                    let job = job.with_context(|| format!("cannot read {name}"))?;
+                    let expected = match job.checksum {
+                        // The list's sha256 is what the file must be,
+                        // whoever fetched it.
+                        Some(digest) => Expected::Sha256(digest),
+                        None => match &records {
+                            Some(records) => from_record(records.get(job.path.as_str())?),
+                            None => Expected::Unfinished(Unfinished::NotRecorded),
+                        },
+                    };
                     send(VerifyItem {
-                        path: rec.path,
+                        path: job.path.to_string(),
                         expected,
                     });
                 }
-            })?,
+            }
             Source::Sums(checked, source) => checked
                 .for_each(|entry| {
                     send(VerifyItem {
                         path: entry.path.to_string(),
-                        expected: entry.sha256,
+                        expected: Expected::Sha256(entry.sha256),
                     })
                 })
                 .with_context(|| format!("cannot read {source}"))?,
@@ -150,13 +205,39 @@ impl Source {
     }
 }
 
-/// A record's sha256: None if it has none, an error if it is not 64 hex
-/// digits.
 /// Whether `hex` reads as a sha256, as [`expected`] would take it.
 fn is_digest(hex: &str) -> bool {
     hex::decode_to_slice(hex, &mut [0u8; 32]).is_ok()
 }
 
+/// Why a job in `state` has no file to check, if it has none.
+fn unfinished(state: JobState) -> Option<Unfinished> {
+    match state {
+        JobState::Done => None,
+        JobState::Partial => Some(Unfinished::Partial),
+        JobState::Pending => Some(Unfinished::Pending),
+        JobState::Failed => Some(Unfinished::Failed),
+    }
+}
+
+/// What a list's job without a checksum is checked against: the sha256
+/// its record holds, once done.
+fn from_record(rec: Option<JobRecord>) -> Expected {
+    let Some(rec) = rec else {
+        return Expected::Unfinished(Unfinished::NotRecorded);
+    };
+    if let Some(why) = unfinished(rec.state) {
+        return Expected::Unfinished(why);
+    }
+    match expected(&rec) {
+        Ok(Some(digest)) => Expected::Sha256(digest),
+        // A done record's bad sha256 is no sha256 to check against.
+        Ok(None) | Err(_) => Expected::Unfinished(Unfinished::NoSha256),
+    }
+}
+
+/// A record's sha256: None if it has none, an error if it is not 64 hex
+/// digits.
 fn expected(rec: &JobRecord) -> Result<Option<[u8; 32]>, hex::FromHexError> {
     let Some(hex_sum) = rec.sha256.as_deref() else {
         return Ok(None);

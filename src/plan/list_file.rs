@@ -289,6 +289,30 @@ impl Checked {
         self.entries == 0
     }
 
+    /// Pass 2 as a plain iterator over every job kept, in list order, for
+    /// a reader that runs no engine (`haul verify -i`). Its last item is an
+    /// error if the file was not what pass 1 checked.
+    pub fn into_jobs(self) -> impl Iterator<Item = std::io::Result<JobSpec>> {
+        let head = self.head.into_iter().map(Ok);
+        let mut rest = self.list.map(Pass2::new);
+        let mut ended = false;
+        let rest = std::iter::from_fn(move || {
+            let reader = match rest.as_mut()? {
+                Ok(reader) => reader,
+                Err(_) => return rest.take().and_then(Result::err).map(Err),
+            };
+            match reader.next() {
+                Some(job) => Some(job),
+                None if ended => None,
+                None => {
+                    ended = true;
+                    reader.end().err().map(Err)
+                }
+            }
+        });
+        head.chain(rest)
+    }
+
     /// Pass 2: every job kept, in list order, through `adjust` (which may
     /// drop a job: `--shard`), as the engine's source; `expected` is how
     /// many `adjust` lets through. The first jobs (up to the engine's

@@ -98,9 +98,14 @@ enum Line<'a> {
     Verified {
         time: f64,
         path: &'a str,
-        /// `ok`, `mismatch`, `missing` or `unreadable`.
+        /// `ok`, `mismatch`, `missing`, `unreadable` or `unfinished`.
         status: &'static str,
-        expected: String,
+        /// None for an unfinished job.
+        expected: Option<String>,
+        /// Why a job is unfinished: `partial`, `pending`, `failed`,
+        /// `not_recorded`, `no_sha256`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        state: Option<&'static str>,
         got: Option<String>,
         error: Option<String>,
     },
@@ -112,6 +117,7 @@ enum Line<'a> {
         mismatched: usize,
         missing: usize,
         unreadable: usize,
+        unfinished: usize,
         bytes: u64,
     },
 }
@@ -431,17 +437,23 @@ impl Renderer for Json {
 
 /// `haul verify --json`: one `verified` line for a file, on stdout.
 pub fn verify_result(item: &VerifyItem, outcome: &VerifyOutcome) {
+    let mut state = None;
     let (status, got, error) = match outcome {
         VerifyOutcome::Ok => ("ok", None, None),
         VerifyOutcome::Mismatch { got } => ("mismatch", Some(hex::encode(got)), None),
         VerifyOutcome::Missing => ("missing", None, None),
         VerifyOutcome::Unreadable(err) => ("unreadable", None, Some(err.to_string())),
+        VerifyOutcome::Unfinished(why) => {
+            state = Some(why.as_str());
+            ("unfinished", None, Some(why.says().to_string()))
+        }
     };
     let line = Line::Verified {
         time: unix_now(),
         path: &item.path,
         status,
-        expected: hex::encode(item.expected),
+        expected: super::lines::expected_hex(item),
+        state,
         got,
         error,
     };
@@ -452,11 +464,12 @@ pub fn verify_result(item: &VerifyItem, outcome: &VerifyOutcome) {
 pub fn verify_summary(summary: &VerifySummary) {
     let line = Line::VerifySummary {
         time: unix_now(),
-        files: summary.ok + summary.mismatched + summary.missing + summary.unreadable,
+        files: summary.ok + summary.problems(),
         ok: summary.ok,
         mismatched: summary.mismatched,
         missing: summary.missing,
         unreadable: summary.unreadable,
+        unfinished: summary.unfinished,
         bytes: summary.bytes,
     };
     write_line(&mut io::stdout().lock(), &line);

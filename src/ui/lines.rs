@@ -13,7 +13,7 @@ use std::path::Path;
 use super::status::{Failure, StatusReport};
 use super::{count, human_bytes};
 use crate::store::manifest::{JobRecord, JobState, INTERRUPTED};
-use crate::verify::{VerifyItem, VerifyOutcome, VerifySummary};
+use crate::verify::{Expected, VerifyItem, VerifyOutcome, VerifySummary};
 
 /// A note about the run itself, on stderr.
 pub fn note(msg: &str) {
@@ -43,23 +43,38 @@ pub fn verify_result(item: &VerifyItem, outcome: &VerifyOutcome, quiet: bool) {
         VerifyOutcome::Mismatch { got } => eprintln!(
             "MISMATCH {}: expected sha256 {}, got {}",
             item.path,
-            hex::encode(item.expected),
+            expected_hex(item).unwrap_or_default(),
             hex::encode(got)
         ),
         VerifyOutcome::Missing => eprintln!("MISSING  {}", item.path),
         VerifyOutcome::Unreadable(err) => eprintln!("UNREADABLE {}: {err}", item.path),
+        VerifyOutcome::Unfinished(why) => eprintln!("UNFINISHED {}: {}", item.path, why.says()),
+    }
+}
+
+/// The sha256 an item was checked against, in hex.
+pub fn expected_hex(item: &VerifyItem) -> Option<String> {
+    match item.expected {
+        Expected::Sha256(want) => Some(hex::encode(want)),
+        Expected::Unfinished(_) => None,
     }
 }
 
 /// The closing line of `haul verify`; printed when quiet only if something is wrong.
 pub fn verify_summary(summary: &VerifySummary, quiet: bool) {
-    let bad = summary.mismatched + summary.missing + summary.unreadable;
+    let bad = summary.problems();
     if quiet && bad == 0 {
         return;
     }
+    // Said only when there are some, so a finished directory's line is
+    // what it always was.
+    let unfinished = match summary.unfinished {
+        0 => String::new(),
+        n => format!(", {} not done", count(n, "job")),
+    };
     eprintln!(
-        "verified {} ({}): {} ok, {} mismatched, {} missing, {} unreadable",
-        count(summary.ok + bad, "file"),
+        "verified {} ({}): {} ok, {} mismatched, {} missing, {} unreadable{unfinished}",
+        count(summary.ok + bad - summary.unfinished, "file"),
         human_bytes(summary.bytes),
         summary.ok,
         summary.mismatched,

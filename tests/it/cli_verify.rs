@@ -199,3 +199,158 @@ fn verify_refuses_a_bad_sha256_in_the_manifest_before_hashing_unless_superseded(
     let out = sb.haul(["verify", "-d", &sb.dir_arg()]).run();
     out.assert_code(0);
 }
+
+/// A list of `n` files on a fresh server, written to `urls.txt`; with
+/// `checksums`, each URL line carries its `checksum=sha-256=` option.
+fn list_of(sb: &Sandbox, n: usize, checksums: bool) -> (TestServer, String) {
+    let server = TestServer::start();
+    let mut list = String::new();
+    for i in 0..n {
+        let bytes = body(700 + i as u64, 1_000 + i);
+        list.push_str(&server.url(&format!("/f{i:02}.bin")));
+        list.push('\n');
+        if checksums {
+            list.push_str(&format!("  checksum=sha-256={}\n", sha256_hex(&bytes)));
+        }
+        server.add_file(&format!("/f{i:02}.bin"), bytes);
+    }
+    let list = sb.write("urls.txt", list).display().to_string();
+    (server, list)
+}
+
+/// Issue 13 point 2: with one shard of two never run, `verify -i LIST`
+/// fails naming its files; once it has run, it passes. (`verify -d` alone
+/// used to pass here, checking only what the manifests hold.)
+#[test]
+fn verify_against_the_list_fails_while_a_shard_never_ran_then_passes() {
+    let sb = Sandbox::new();
+    let (_server, list) = list_of(&sb, 12, false);
+    let dir = sb.dir_arg();
+    sb.haul(["get", "-i", &list, "-d", &dir, "--shard", "0/2", "-q"])
+        .run()
+        .assert_code(0);
+    let done_first = sb.downloads().len();
+    assert!(
+        done_first > 0 && done_first < 12,
+        "shard 0 of 2 took {done_first} of 12"
+    );
+
+    let out = sb.haul(["verify", "-i", &list, "-d", &dir]).run();
+    out.assert_code(1);
+    let unfinished: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| {
+            l.starts_with("UNFINISHED ") && l.contains("no run in this directory recorded it")
+        })
+        .collect();
+    assert_eq!(unfinished.len(), 12 - done_first, "{out}");
+    assert!(
+        out.stderr
+            .contains(&format!("{} jobs not done", 12 - done_first)),
+        "{out}"
+    );
+
+    sb.haul(["get", "-i", &list, "-d", &dir, "--shard", "1/2", "-q"])
+        .run()
+        .assert_code(0);
+    let out = sb.haul(["verify", "-i", &list, "-d", &dir]).run();
+    out.assert_code(0);
+    assert_eq!(
+        out.stdout.lines().filter(|l| l.starts_with("ok ")).count(),
+        12,
+        "{out}"
+    );
+}
+
+/// A list with checksums needs no state: files put in place by anything
+/// are checked against it, and a wrong or absent one fails the check.
+#[test]
+fn verify_against_a_list_with_checksums_needs_no_manifest() {
+    let sb = Sandbox::new();
+    let (_server, list) = list_of(&sb, 4, true);
+    std::fs::create_dir_all(sb.dir()).expect("mkdir");
+    for i in 0..4 {
+        std::fs::write(
+            sb.dl(&format!("f{i:02}.bin")),
+            body(700 + i as u64, 1_000 + i),
+        )
+        .expect("write");
+    }
+    let dir = sb.dir_arg();
+    sb.haul(["verify", "-i", &list, "-d", &dir])
+        .run()
+        .assert_code(0);
+
+    std::fs::write(sb.dl("f01.bin"), b"other bytes").expect("write");
+    std::fs::remove_file(sb.dl("f02.bin")).expect("rm");
+    let out = sb.haul(["verify", "-i", &list, "-d", &dir]).run();
+    out.assert_code(1);
+    assert!(
+        out.stderr
+            .lines()
+            .any(|l| l.starts_with("MISMATCH f01.bin")),
+        "{out}"
+    );
+    assert!(
+        out.stderr
+            .lines()
+            .any(|l| l.starts_with("MISSING  f02.bin")),
+        "{out}"
+    );
+}
+
+/// A bad line anywhere refuses the list before anything is hashed.
+#[test]
+fn verify_refuses_a_bad_list_naming_its_line() {
+    let sb = Sandbox::new();
+    let (_server, list) = list_of(&sb, 3, false);
+    let mut text = std::fs::read_to_string(&list).expect("read list");
+    text.push_str("ftp://example.com/x\n");
+    std::fs::write(&list, text).expect("write list");
+    let out = sb.haul(["verify", "-i", &list, "-d", &sb.dir_arg()]).run();
+    out.assert_code(2);
+    assert!(out.stderr.contains("urls.txt:4"), "{out}");
+    assert!(out.stdout.is_empty(), "nothing hashed: {out}");
+}
+
+/// `verify -d DIR` fails while a job the manifest holds is not done, naming
+/// it; `--done-only` checks the finished files alone, as verify did before.
+#[test]
+fn verify_fails_on_unfinished_jobs_unless_done_only() {
+    let sb = downloaded();
+    let server = TestServer::start();
+    let dir = sb.dir_arg();
+    sb.haul([
+        "get",
+        &server.url("/absent.bin"),
+        "-d",
+        &dir,
+        "--tries",
+        "1",
+        "-q",
+    ])
+    .run()
+    .assert_code(1);
+
+    let out = sb.haul(["verify", "-d", &dir]).run();
+    out.assert_code(1);
+    assert!(
+        out.stderr
+            .lines()
+            .any(|l| l.starts_with("UNFINISHED absent.bin: failed")),
+        "{out}"
+    );
+    let json = sb.haul(["verify", "-d", &dir, "--json"]).run();
+    json.assert_code(1);
+    assert!(
+        json.stdout.contains(
+            r#""path":"absent.bin","status":"unfinished","expected":null,"state":"failed""#
+        ),
+        "{json}"
+    );
+
+    let out = sb.haul(["verify", "-d", &dir, "--done-only"]).run();
+    out.assert_code(0);
+    assert!(!out.all_output().contains("absent.bin"), "{out}");
+}

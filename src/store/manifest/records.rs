@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::index::{HashKeyed, Loc, PathHasher};
+use super::index::{Found, HashKeyed, Loc, PathHasher};
 use super::store::body_state;
 use super::{JobRecord, JobState, Manifest, ManifestError, RecordView, Store};
 use crate::shard::Shard;
@@ -129,6 +129,28 @@ impl Records {
             _ => false,
         };
         Ok((!parts.is_empty()).then(|| (Records::of(parts), exact)))
+    }
+
+    /// `path`'s record, chosen over every manifest as [`Records::for_each`]
+    /// chooses: a `Done` one over any other, else the later manifest's.
+    pub fn get(&self, path: &str) -> Result<Option<JobRecord>, ManifestError> {
+        let mut buf = Vec::new();
+        let mut found: Option<JobRecord> = None;
+        for (store, index) in self.stores.iter().zip(&self.indexes) {
+            let loc = match index.find(path) {
+                Found::Exact(loc) => loc,
+                Found::Probable(loc) if store.owns(loc, path, &mut buf)? => loc,
+                Found::Probable(_) | Found::Absent => continue,
+            };
+            if found
+                .as_ref()
+                .is_some_and(|rec| rec.state == JobState::Done)
+            {
+                continue;
+            }
+            found = Some(store.record_at(loc, &mut buf)?);
+        }
+        Ok(found)
     }
 
     /// Calls `f` with every path's record once: manifest by manifest, each
