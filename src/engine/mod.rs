@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::event::{Cause, Event, FailureKind, JobId, Report};
 use crate::safe_url::SafeUrl;
+use crate::store::list_stamp::{self, ListStamp, ListStampError, Previous};
 use crate::store::lock::{DirLock, LockError};
 use crate::store::manifest::{boot_id, JobRecord, JobState, Manifest, ManifestError};
 use recorder::Recorder;
@@ -83,6 +84,10 @@ pub struct EngineConfig {
     /// `--shard K/N`: the manifest and lock live in the shard's own state
     /// directory (the jobs are already filtered).
     pub shard: Option<crate::shard::Shard>,
+    /// The list the jobs come from, recorded in the state directory before
+    /// the first request (`store::list_stamp`); None for jobs that are not
+    /// one list known up front (the library's streams).
+    pub list: Option<crate::store::list_stamp::ListStamp>,
 }
 
 /// Why a run could not start or could not save its state at the end.
@@ -98,6 +103,8 @@ pub enum EngineError {
     Lock(#[from] LockError),
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    ListStamp(#[from] ListStampError),
     #[error("the manifest writer stopped unexpectedly")]
     WriterPanicked,
     #[error("cannot start the manifest writer")]
@@ -130,15 +137,20 @@ pub async fn run(
     let first = intake.source.ready(intake.source.window_size());
     let arrived = first.len();
     let (admitted, refused) = intake.admit(first);
-    let (found, manifest) = tokio::task::spawn_blocking(move || {
+    let list = cfg.list.clone();
+    let (found, manifest, list_changed) = tokio::task::spawn_blocking(move || {
         let mut manifest = Manifest::open_shard(&out_dir, shard)?;
+        let list_changed = match &list {
+            Some(stamp) => stamp_list(manifest.dir(), stamp)?,
+            None => None,
+        };
         let found = reconcile(&manifest, admitted, &out_dir)?;
         // Records for new jobs are built as they are written, not all at once.
         manifest.insert_all(found.changed.iter().map(|&i| {
             let spec = &found.queue[i].spec;
             JobRecord::pending(spec.path.to_string(), spec.url.to_string())
         }))?;
-        Ok::<_, ManifestError>((found, manifest))
+        Ok::<_, EngineError>((found, manifest, list_changed))
     })
     .await
     .map_err(|_| EngineError::WriterPanicked)??;
@@ -175,9 +187,30 @@ pub async fn run(
     report.cancelled = cancel.is_cancelled();
     // Dropping the last Recorder lets the writer compact and close the manifest.
     drop(shared);
-    report.warnings = writer.join().await?;
+    report.warnings = list_changed.into_iter().collect();
+    report.warnings.extend(writer.join().await?);
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// Records the run's list in its state directory `dir`; what to say if
+/// that state came from another list. Not an error: people edit lists, and
+/// the manifest keys on paths, so what the two lists share is kept.
+fn stamp_list(dir: &std::path::Path, stamp: &ListStamp) -> Result<Option<String>, EngineError> {
+    Ok(match list_stamp::record(dir, stamp)? {
+        Previous::Same => None,
+        Previous::Other(old) => Some(format!(
+            "the state in {} was kept for another list ({}); it now records this one ({})",
+            dir.display(),
+            old.describe(),
+            stamp.describe()
+        )),
+        Previous::Unreadable => Some(format!(
+            "{} did not read; it now records this run's list ({})",
+            dir.join(list_stamp::LIST_STAMP_NAME).display(),
+            stamp.describe()
+        )),
+    })
 }
 
 /// Where jobs enter the run: numbers them, refuses one whose file another
