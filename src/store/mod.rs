@@ -14,6 +14,7 @@ pub mod lock;
 pub mod manifest;
 pub mod part;
 pub mod prefix_hash;
+pub mod runs;
 
 use std::io;
 use std::path::{Path, PathBuf};

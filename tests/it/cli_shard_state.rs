@@ -99,3 +99,109 @@ fn a_run_records_its_list_and_says_once_when_the_list_changed() {
     assert_eq!(now["jobs"], FILES, "{now}");
     assert_ne!(now["fingerprint"], first["fingerprint"]);
 }
+
+/// The shard of `path` among `n`, computed here independently of haul.
+fn shard_of(path: &str, n: u64) -> u64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(path.as_bytes());
+    let head: [u8; 8] = digest[..8].try_into().expect("8 bytes");
+    u64::from_be_bytes(head) % n
+}
+
+fn status_json(sb: &Sandbox) -> (i32, serde_json::Value) {
+    let out = sb.haul(["status", "--json", "-d", &sb.dir_arg()]).run();
+    let code = out.code().unwrap_or(-1);
+    let value = serde_json::from_str(out.stdout.trim()).expect("one JSON object");
+    (code, value)
+}
+
+#[test]
+fn status_names_a_shard_that_never_ran_and_exits_non_zero_until_it_has() {
+    const N: u64 = 4;
+    let sb = Sandbox::new();
+    let server = serve();
+    let list = write_list(&sb, &server, "urls.txt", FILES);
+    for k in 0..N - 1 {
+        get_shard(&sb, &list, &format!("{k}/{N}")).assert_code(0);
+    }
+    let last: Vec<String> = (0..FILES)
+        .map(name)
+        .filter(|p| shard_of(p, N) == N - 1)
+        .collect();
+    assert!(!last.is_empty(), "the last shard has files");
+
+    let out = sb.haul(["status", "-d", &sb.dir_arg()]).run();
+    out.assert_code(1);
+    assert!(
+        out.stdout
+            .contains(&format!("list: {FILES} jobs in {N} shards (fingerprint ")),
+        "{out}"
+    );
+    let jobs = if last.len() == 1 { "job" } else { "jobs" };
+    let missing = format!("{} {jobs} in no manifest yet", last.len());
+    assert!(out.stdout.contains(&missing), "{out}");
+    let never = "never started: shard 3/4 (no .haul/shard-3-of-4)";
+    assert!(out.stdout.contains(never), "{out}");
+
+    let (code, json) = status_json(&sb);
+    assert_eq!(code, 1, "{json}");
+    assert_eq!(json["unrecorded"], last.len(), "{json}");
+    assert_eq!(json["missing_shards"], serde_json::json!(["3/4"]), "{json}");
+    assert_eq!(json["list"]["jobs"], FILES, "{json}");
+    assert_eq!(json["list"]["shards"], N, "{json}");
+    assert_eq!(json["complete"], false, "{json}");
+    // The fields scripts read before are still there.
+    assert_eq!(json["jobs"], FILES - last.len(), "{json}");
+    assert_eq!(json["done"], FILES - last.len(), "{json}");
+
+    get_shard(&sb, &list, &format!("{}/{N}", N - 1)).assert_code(0);
+    let out = sb.haul(["status", "-d", &sb.dir_arg()]).run();
+    out.assert_code(0);
+    assert!(
+        out.stdout.contains(&format!("{FILES} jobs: {FILES} done")),
+        "{out}"
+    );
+    assert!(!out.stdout.contains("never started"), "{out}");
+    assert!(!out.stdout.contains("in no manifest"), "{out}");
+    let (code, json) = status_json(&sb);
+    assert_eq!(
+        (code, &json["complete"]),
+        (0, &serde_json::json!(true)),
+        "{json}"
+    );
+    assert_eq!(json["unrecorded"], 0, "{json}");
+}
+
+#[test]
+fn status_reports_a_stray_shard_dir_and_never_lets_it_shadow_a_done_file() {
+    let sb = Sandbox::new();
+    let server = serve();
+    let list = write_list(&sb, &server, "urls.txt", FILES);
+    get_shard(&sb, &list, "0/2").assert_code(0);
+    get_shard(&sb, &list, "1/2").assert_code(0);
+    // A retry submitted as an array of one: --shard 0/1 over the list
+    // the two shards already finished.
+    get_shard(&sb, &list, "0/1");
+    assert!(sb.dl(".haul/shard-0-of-1").is_dir());
+
+    let out = sb.haul(["status", "-d", &sb.dir_arg()]).run();
+    out.assert_code(0);
+    assert!(
+        out.stdout.contains(
+            "stray state .haul/shard-0-of-1: run as shard 0 of 1, but the list is run as 2 shards"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains(&format!("{FILES} jobs: {FILES} done")),
+        "{out}"
+    );
+    let (code, json) = status_json(&sb);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["strays"][0]["dir"], ".haul/shard-0-of-1", "{json}");
+    assert_eq!(json["list"]["shards"], 2, "{json}");
+    assert!(
+        json["missing_shards"].as_array().is_some_and(Vec::is_empty),
+        "{json}"
+    );
+}

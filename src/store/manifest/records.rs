@@ -115,15 +115,28 @@ impl Records {
     /// [`Records::open_all`], as [`Records::open_with`] does it.
     pub fn open_all_with(
         out_dir: &Path,
-        mut on_line: impl FnMut(Progress),
+        on_line: impl FnMut(Progress),
     ) -> Result<Option<(Records, bool)>, ManifestError> {
         let shards = crate::store::shards_present(out_dir).map_err(|source| ManifestError::Io {
             op: "list",
             path: crate::store::haul_dir(out_dir),
             source,
         })?;
+        let order = std::iter::once(None).chain(shards.into_iter().map(Some));
+        Records::open_in_order_with(out_dir, order, on_line)
+    }
+
+    /// The manifests of these state directories of `out_dir` (`None`: its
+    /// own), as [`Records::open_all_with`] does it. Among records of one
+    /// path none of which is `Done`, the later manifest's wins: a caller
+    /// puts last the runs it trusts most.
+    pub fn open_in_order_with(
+        out_dir: &Path,
+        order: impl IntoIterator<Item = Option<Shard>>,
+        mut on_line: impl FnMut(Progress),
+    ) -> Result<Option<(Records, bool)>, ManifestError> {
         let mut parts = Vec::new();
-        for shard in std::iter::once(None).chain(shards.into_iter().map(Some)) {
+        for shard in order {
             if let Some(part) = Manifest::read_only(out_dir, shard, &mut on_line)? {
                 parts.push(part);
             }
