@@ -205,3 +205,64 @@ fn status_reports_a_stray_shard_dir_and_never_lets_it_shadow_a_done_file() {
         "{json}"
     );
 }
+
+#[test]
+fn files_other_shards_finished_are_skipped_by_another_n_and_by_no_shard() {
+    let sb = Sandbox::new();
+    let server = serve();
+    let list = write_list(&sb, &server, "urls.txt", FILES);
+    get_shard(&sb, &list, "0/2").assert_code(0);
+    get_shard(&sb, &list, "1/2").assert_code(0);
+    let fetched = server.requests().len();
+
+    // The documented retry of one task, submitted as an array of one.
+    let out = sb
+        .haul([
+            "get",
+            "-i",
+            &list,
+            "-d",
+            &sb.dir_arg(),
+            "--shard",
+            "0/1",
+            "--write-sums",
+            "SUMS.0",
+        ])
+        .run();
+    out.assert_code(0);
+    assert!(!out.stderr.contains("exists"), "{out}");
+    assert_eq!(
+        server.requests().len(),
+        fetched,
+        "something was fetched again"
+    );
+    // Its sums list every file, as its own.
+    let sums = std::fs::read_to_string(sb.root().join("SUMS.0")).expect("sums written");
+    assert_eq!(sums.lines().count(), FILES, "{sums}");
+    for i in 0..FILES {
+        let want = format!(
+            "{}  {}",
+            crate::support::bodies::sha256_hex(&file_body(i)),
+            name(i)
+        );
+        assert!(sums.contains(&want), "{want} missing from\n{sums}");
+    }
+
+    // Without --shard too; a file changed since its shard finished is not
+    // vouched for, and is refused as before.
+    std::fs::write(sb.dl(&name(3)), b"changed by hand").expect("overwrite");
+    let out = sb
+        .haul(["get", "-i", &list, "-d", &sb.dir_arg(), "-q"])
+        .run();
+    out.assert_code(1);
+    assert_eq!(out.stderr.matches("exists").count(), 1, "{out}");
+    assert!(out.stderr.contains(&name(3)), "{out}");
+    assert_eq!(
+        server.requests().len(),
+        fetched,
+        "something was fetched again"
+    );
+    for i in (0..FILES).filter(|&i| i != 3) {
+        crate::support::bodies::assert_file_eq(&sb.dl(&name(i)), &file_body(i));
+    }
+}

@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::index::{HashKeyed, Loc, PathHasher};
+use super::index::{Found, HashKeyed, Loc, PathHasher};
 use super::store::body_state;
 use super::{JobRecord, JobState, Manifest, ManifestError, Progress, Store};
 use crate::shard::Shard;
@@ -146,6 +146,24 @@ impl Records {
             _ => false,
         };
         Ok((!parts.is_empty()).then(|| (Records::of(parts), exact)))
+    }
+
+    /// `path`'s `Done` record in the first manifest that has one: one
+    /// index lookup and at most one line read per manifest, no walk.
+    pub fn find_done(&self, path: &str) -> Result<Option<JobRecord>, ManifestError> {
+        let mut buf = Vec::new();
+        for (store, index) in self.stores.iter().zip(&self.indexes) {
+            let loc = match index.find(path) {
+                Found::Exact(loc) | Found::Probable(loc) => loc,
+                Found::Absent => continue,
+            };
+            let rec = store.record_at(loc, &mut buf)?;
+            // A probable hit may be another path with the same hash.
+            if rec.path == path && rec.state == JobState::Done {
+                return Ok(Some(rec));
+            }
+        }
+        Ok(None)
     }
 
     /// Calls `f` with every path's record once: manifest by manifest, each
