@@ -154,7 +154,18 @@ pub fn record(state_dir: &Path, stamp: &ListStamp) -> Result<Previous, ListStamp
     // A struct of numbers and strings always serialises.
     let mut text = serde_json::to_vec(stamp).unwrap_or_default();
     text.push(b'\n');
-    let mut file = fs::File::create(&tmp).map_err(io("create", &tmp))?;
+    // A temporary file left by a kill is ours to replace; created anew
+    // (O_EXCL), a symbolic link planted in its place is never followed.
+    if let Err(e) = fs::remove_file(&tmp) {
+        if e.kind() != io::ErrorKind::NotFound {
+            return Err(io("remove", &tmp)(e));
+        }
+    }
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(io("create", &tmp))?;
     file.write_all(&text)
         .and_then(|()| file.sync_all())
         .map_err(io("write", &tmp))?;
@@ -206,5 +217,19 @@ mod tests {
         record(dir.path(), &unsharded).expect("replace");
         let text = fs::read_to_string(dir.path().join(LIST_STAMP_NAME)).expect("written");
         assert!(!text.contains("shard"), "{text}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_planted_link_is_replaced_never_written_through() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "keep").expect("write");
+        std::os::unix::fs::symlink(&victim, dir.path().join(TMP_NAME)).expect("link");
+        std::os::unix::fs::symlink(&victim, dir.path().join(LIST_STAMP_NAME)).expect("link");
+        let stamp = ListStamp::new("ab".repeat(32), 1, None, 1);
+        record(dir.path(), &stamp).expect("write");
+        assert_eq!(fs::read_to_string(&victim).expect("read"), "keep");
+        assert_eq!(read(dir.path()).expect("read"), Some(stamp));
     }
 }
