@@ -21,6 +21,7 @@ use crate::naming::{self, NameError};
 use crate::netrc::NetrcError;
 use crate::plan::list_file::{check as check_list, CheckListError, Checked, Feed};
 use crate::settings::{NetrcSource, ResolveError, Setting, SettingError, Settings};
+use crate::shard::path_digest;
 use crate::store::list_stamp::ListStamp;
 use crate::sums::{parse_sums, SumsError};
 
@@ -133,8 +134,9 @@ impl GetConfig {
         let mut conflict: Option<(usize, String, String)> = None;
         let read_name = list.as_ref().map(|(_, name)| name.clone());
         let checked = check_list(entries, list, |job| {
-            fingerprint.add(&job.path);
-            if shard.is_none_or(|shard| shard.contains(&job.path)) {
+            let digest = path_digest(&job.path);
+            fingerprint.add_digest(&digest);
+            if shard.is_none_or(|shard| shard.contains_digest(&digest)) {
                 expected += 1;
             }
             let (Some(given), Some(digests)) = (job.checksum, digests) else {
