@@ -16,7 +16,9 @@ use crate::cli::{
 use crate::config::GetConfig;
 use crate::event::{Event, FailureKind, Report};
 use crate::hooks::RunEvent;
+use crate::shard::Shard;
 use crate::store::manifest::{JobRecord, RecordView, Records};
+use crate::store::runs::{Judged, ListInfo};
 use crate::ui::status::StatusReport;
 use crate::ui::{self, human_duration, lines};
 
@@ -262,16 +264,18 @@ impl Signals {
 }
 
 /// `haul status`: the counts first, then the unfinished jobs, each from its
-/// own pass over the manifests on disk, so no record is held.
+/// own pass over the manifests on disk, so no record is held. Exits 0 only
+/// when everything the list names is done (see [`StatusReport::judge`]).
 fn status(args: StatusArgs) -> anyhow::Result<u8> {
     check_dir(&args.dir)?;
+    let (judged, list_jobs, order) = judge_runs(&args.dir, args.shard)?;
     // The counts are taken as the manifest is indexed; only if some path
     // has more than one record there do they need a pass of their own.
     let mut report = StatusReport::default();
     let count = |rec: &RecordView| report.count(rec.progress());
     let opened = match args.shard {
         Some(shard) => Records::open_with(&args.dir, Some(shard), count)?,
-        None => Records::open_all_with(&args.dir, count)?,
+        None => Records::open_in_order_with(&args.dir, order, count)?,
     };
     let Some((mut records, counted)) = opened else {
         bail!("no haul manifest in {}", args.dir.display());
@@ -280,6 +284,7 @@ fn status(args: StatusArgs) -> anyhow::Result<u8> {
         report = StatusReport::default();
         records.for_each(|rec| report.count(rec.progress()))?;
     }
+    report.judge(judged, list_jobs);
     // With every job done the pass over the unfinished ones would read
     // every line to list nothing: a finished million-URL directory answers
     // from the counts alone.
@@ -308,7 +313,41 @@ fn status(args: StatusArgs) -> anyhow::Result<u8> {
             })?;
         }
     }
-    out.finish()
+    out.finish()?;
+    Ok(if report.complete {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    })
+}
+
+/// What the lists the runs in `dir` recorded say (for one shard, only
+/// its own), how many jobs its manifests should hold, and the order to
+/// read them in (strays first: see [`crate::store::runs::Judged::read_order`]).
+fn judge_runs(
+    dir: &Path,
+    shard: Option<Shard>,
+) -> anyhow::Result<(Judged, Option<u64>, Vec<Option<Shard>>)> {
+    let runs = crate::store::runs::read(dir)?;
+    if let Some(shard) = shard {
+        // One shard's own view: its part of the list, nothing of the others.
+        let own = runs.into_iter().find(|r| r.shard == Some(shard));
+        let stamp = own.and_then(|r| r.stamp);
+        let jobs = stamp.as_ref().and_then(|s| s.shard).map(|s| s.jobs);
+        let judged = Judged {
+            list: stamp.map(|s| ListInfo {
+                fingerprint: s.fingerprint,
+                jobs: s.jobs,
+                shards: Some(shard.count()),
+            }),
+            ..Judged::default()
+        };
+        return Ok((judged, jobs, vec![Some(shard)]));
+    }
+    let judged = crate::store::runs::judge(&runs);
+    let jobs = judged.list.as_ref().map(|l| l.jobs);
+    let order = judged.read_order(&runs);
+    Ok((judged, jobs, order))
 }
 
 /// A failure that refusing to overwrite caused names the flag that allows it.
@@ -344,7 +383,7 @@ impl StdoutText {
         }
     }
 
-    fn finish(mut self) -> anyhow::Result<u8> {
+    fn finish(mut self) -> anyhow::Result<()> {
         use std::io::Write;
         let result = match self.failed.take() {
             Some(err) => Err(err),
@@ -354,7 +393,7 @@ impl StdoutText {
             Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
                 Err(err).context("cannot write to standard output")
             }
-            _ => Ok(EXIT_OK),
+            _ => Ok(()),
         }
     }
 }

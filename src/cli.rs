@@ -25,8 +25,9 @@ const CONFIGURATION: &str = "Configuration";
 
 /// A resumable, parallel, verifying HTTP(S) download manager.
 ///
-/// Exit codes: 0 all done, 1 some downloads failed, 2 bad usage or input,
-/// 130 interrupted (progress saved: run the same command again to resume).
+/// Exit codes: 0 all done, 1 some downloads failed (status: not all done),
+/// 2 bad usage or input, 130 interrupted (progress saved: run the same
+/// command again to resume).
 #[derive(Debug, Parser)]
 #[command(name = "haul", version, about, long_about = None)]
 pub struct Cli {
@@ -53,7 +54,9 @@ pub enum Command {
     Get(GetArgs),
     /// Re-hash downloaded files against the manifest or a sha256sum file.
     Verify(VerifyArgs),
-    /// Show what the manifest in an output directory records.
+    /// Show what the manifests in an output directory record, and what
+    /// their list names that no manifest holds yet (exit 0 only when all
+    /// of it is done, else 1).
     Status(StatusArgs),
     /// Serve a directory over HTTP with Range and ETag support.
     Serve(ServeArgs),

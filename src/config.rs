@@ -16,10 +16,13 @@ use crate::engine::{EngineConfig, JobSource, JobSpec};
 use crate::hooks::{HookConfig, HookConfigError};
 use crate::http::{split_header, ClientError, Fetcher};
 use crate::list::{entries_from_args, ListError};
+use crate::list_fingerprint::ListFingerprint;
 use crate::naming::{self, NameError};
 use crate::netrc::NetrcError;
 use crate::plan::list_file::{check as check_list, CheckListError, Checked, Feed};
 use crate::settings::{NetrcSource, ResolveError, Setting, SettingError, Settings};
+use crate::shard::path_digest;
+use crate::store::list_stamp::ListStamp;
 use crate::sums::{parse_sums, SumsError};
 
 /// Everything `haul get` needs, checked.
@@ -125,11 +128,15 @@ impl GetConfig {
         };
         let shard = args.shard;
         let mut expected = 0;
+        // Over every shard's jobs, so all shards of a list agree on it.
+        let mut fingerprint = ListFingerprint::default();
         // The first conflict with the sums file, by its line: (line, path, origin).
         let mut conflict: Option<(usize, String, String)> = None;
         let read_name = list.as_ref().map(|(_, name)| name.clone());
         let checked = check_list(entries, list, |job| {
-            if shard.is_none_or(|shard| shard.contains(&job.path)) {
+            let digest = path_digest(&job.path);
+            fingerprint.add_digest(&digest);
+            if shard.is_none_or(|shard| shard.contains_digest(&digest)) {
                 expected += 1;
             }
             let (Some(given), Some(digests)) = (job.checksum, digests) else {
@@ -201,6 +208,16 @@ impl GetConfig {
             .resolve(|name| std::env::var_os(name))
             .map_err(resolve_error)?;
         resolved.engine.shard = args.shard;
+        // Only a list file is a list: URLs on the command line are one-off
+        // additions to a directory, and each would read as another list.
+        resolved.engine.list = args.input.is_some().then(|| {
+            ListStamp::new(
+                fingerprint.hex(),
+                fingerprint.count(),
+                args.shard,
+                expected as u64,
+            )
+        });
         let hooks = match args.on_complete {
             Some(program) => Some(HookConfig::new(
                 program,

@@ -3,7 +3,8 @@
 
 /// All done.
 pub const EXIT_OK: u8 = 0;
-/// Some downloads (or verifications) failed; the rest completed.
+/// Some downloads (or verifications) failed; the rest completed. For
+/// `status`: not everything the list names is done yet.
 pub const EXIT_FAILED: u8 = 1;
 /// Bad usage, bad input, or an unusable manifest / lock.
 pub const EXIT_USAGE: u8 = 2;

@@ -47,6 +47,7 @@ mod hash_keyed;
 mod hooks;
 mod http;
 mod list;
+mod list_fingerprint;
 mod man;
 mod naming;
 mod netrc;

@@ -129,7 +129,9 @@ fn exit_status(roff: &mut Roff) {
         (
             EXIT_FAILED,
             "Some downloads failed (the others completed); for verify, some files \
-             mismatched or are missing.",
+             mismatched or are missing; for status, not everything the list names \
+             is done yet (failed, unfinished, in no manifest, or a shard that never \
+             started).",
         ),
         (
             EXIT_USAGE,

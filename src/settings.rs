@@ -196,6 +196,7 @@ impl Settings {
                 checkpoint_every: CHECKPOINT_EVERY,
                 allow_overwrite: self.allow_overwrite,
                 shard: None,
+                list: None,
             },
             client,
             split_capped,

@@ -57,6 +57,12 @@ impl Shard {
         shard_of(path, self.count) == self.index
     }
 
+    /// [`Shard::contains`] for a path whose [`path_digest`] is `digest`
+    /// (taken once for this and the list's fingerprint).
+    pub fn contains_digest(&self, digest: &[u8; 32]) -> bool {
+        shard_of_digest(digest, self.count) == self.index
+    }
+
     /// Name of this shard's state directory inside `OUT_DIR/.haul/`:
     /// `shard-K-of-N`. N is part of it so that a run with another N never
     /// reads a manifest made for a different partition.
@@ -74,7 +80,15 @@ impl Shard {
 
 /// The shard index of `path` among `count` shards (`count` at least 1).
 pub fn shard_of(path: &RelPath, count: u64) -> u64 {
-    let digest = Sha256::digest(path.as_str().as_bytes());
+    shard_of_digest(&path_digest(path), count)
+}
+
+/// The sha256 of an output path, which decides its shard.
+pub fn path_digest(path: &RelPath) -> [u8; 32] {
+    Sha256::digest(path.as_str().as_bytes()).into()
+}
+
+fn shard_of_digest(digest: &[u8; 32], count: u64) -> u64 {
     let mut head = [0u8; 8];
     head.copy_from_slice(&digest[..8]);
     u64::from_be_bytes(head) % count.max(1)

@@ -12,6 +12,7 @@ mod limits;
 pub mod recorder;
 pub mod retry;
 pub mod segments;
+mod siblings;
 mod slots;
 pub mod throttle;
 pub mod worker;
@@ -29,10 +30,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::event::{Cause, Event, FailureKind, JobId, Report};
 use crate::safe_url::SafeUrl;
+use crate::store::list_stamp::{self, ListStamp, ListStampError, Previous};
 use crate::store::lock::{DirLock, LockError};
 use crate::store::manifest::{boot_id, JobRecord, JobState, Manifest, ManifestError};
 use recorder::Recorder;
 use retry::RetryPolicy;
+use siblings::Siblings;
 use worker::{run_job, Outcome, Shared};
 
 pub use job::{JobSource, JobSpec, WINDOW};
@@ -83,6 +86,10 @@ pub struct EngineConfig {
     /// `--shard K/N`: the manifest and lock live in the shard's own state
     /// directory (the jobs are already filtered).
     pub shard: Option<crate::shard::Shard>,
+    /// The list the jobs come from, recorded in the state directory before
+    /// the first request (`store::list_stamp`); None for jobs that are not
+    /// one list known up front (the library's streams).
+    pub list: Option<crate::store::list_stamp::ListStamp>,
 }
 
 /// Why a run could not start or could not save its state at the end.
@@ -98,6 +105,8 @@ pub enum EngineError {
     Lock(#[from] LockError),
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    ListStamp(#[from] ListStampError),
     #[error("the manifest writer stopped unexpectedly")]
     WriterPanicked,
     #[error("cannot start the manifest writer")]
@@ -130,15 +139,23 @@ pub async fn run(
     let first = intake.source.ready(intake.source.window_size());
     let arrived = first.len();
     let (admitted, refused) = intake.admit(first);
-    let (found, manifest) = tokio::task::spawn_blocking(move || {
+    let list = cfg.list.clone();
+    let (found, manifest, siblings, list_changed) = tokio::task::spawn_blocking(move || {
+        let mut siblings = Siblings::find(&out_dir, shard);
         let mut manifest = Manifest::open_shard(&out_dir, shard)?;
-        let found = reconcile(&manifest, admitted, &out_dir)?;
+        let list_changed = match &list {
+            Some(stamp) => stamp_list(manifest.dir(), stamp)?,
+            None => None,
+        };
+        let mut found = reconcile(&manifest, admitted, &out_dir, &mut siblings)?;
         // Records for new jobs are built as they are written, not all at once.
-        manifest.insert_all(found.changed.iter().map(|&i| {
+        let pending = found.changed.iter().map(|&i| {
             let spec = &found.queue[i].spec;
             JobRecord::pending(spec.path.to_string(), spec.url.to_string())
-        }))?;
-        Ok::<_, ManifestError>((found, manifest))
+        });
+        let adopted = std::mem::take(&mut found.adopted);
+        manifest.insert_all(pending.chain(adopted))?;
+        Ok::<_, EngineError>((found, manifest, siblings, list_changed))
     })
     .await
     .map_err(|_| EngineError::WriterPanicked)??;
@@ -156,7 +173,7 @@ pub async fn run(
             known_bytes,
         })
         .await;
-    let (recorder, writer) = Recorder::spawn(manifest).map_err(EngineError::Spawn)?;
+    let (recorder, writer) = Recorder::spawn(manifest, siblings).map_err(EngineError::Spawn)?;
     let shared = Arc::new(Shared {
         limits: Limits::new(cfg.max_connections, cfg.max_per_host),
         throttle: cfg.max_speed.map(throttle::Throttle::new),
@@ -175,9 +192,30 @@ pub async fn run(
     report.cancelled = cancel.is_cancelled();
     // Dropping the last Recorder lets the writer compact and close the manifest.
     drop(shared);
-    report.warnings = writer.join().await?;
+    report.warnings = list_changed.into_iter().collect();
+    report.warnings.extend(writer.join().await?);
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// Records the run's list in its state directory `dir`; what to say if
+/// that state came from another list. Not an error: people edit lists, and
+/// the manifest keys on paths, so what the two lists share is kept.
+fn stamp_list(dir: &std::path::Path, stamp: &ListStamp) -> Result<Option<String>, EngineError> {
+    Ok(match list_stamp::record(dir, stamp)? {
+        Previous::Same => None,
+        Previous::Other(old) => Some(format!(
+            "the state in {} was kept for another list ({}); it now records this one ({})",
+            dir.display(),
+            old.describe(),
+            stamp.describe()
+        )),
+        Previous::Unreadable => Some(format!(
+            "{} did not read; it now records this run's list ({})",
+            dir.join(list_stamp::LIST_STAMP_NAME).display(),
+            stamp.describe()
+        )),
+    })
 }
 
 /// Where jobs enter the run: numbers them, refuses one whose file another
@@ -385,6 +423,10 @@ struct Reconciled {
     skipped: Vec<Skip>,
     /// Positions in `queue` of the jobs that need a new record.
     changed: Vec<usize>,
+    /// Records of skipped jobs another run of the directory finished, to
+    /// be written into this run's manifest (its `--write-sums` and its
+    /// next run then know them as done).
+    adopted: Vec<JobRecord>,
 }
 
 /// Matches each job with what the manifest knows. A job is its output path:
@@ -392,18 +434,34 @@ struct Reconciled {
 /// whatever URL it was last fetched from (presigned links change on every
 /// listing, mirrors move, http becomes https). Complete files are skipped
 /// without a request; a partial one resumes under the usual If-Range rule,
-/// which makes a new origin prove it serves the same bytes.
+/// which makes a new origin prove it serves the same bytes. A file not
+/// done here whose final name is in the way may have been finished by
+/// another run of the directory (another `--shard`): see [`Siblings`].
 fn reconcile(
     manifest: &Manifest,
     specs: Vec<(JobId, Arc<JobSpec>)>,
     out_dir: &std::path::Path,
+    siblings: &mut Siblings,
 ) -> Result<Reconciled, ManifestError> {
     let mut queue = Vec::new();
     let mut skipped = Vec::new();
     let mut changed = Vec::new();
+    let mut adopted = Vec::new();
     for (id, spec) in specs {
         let path = spec.path.to_string();
-        let record = match manifest.get(&path)? {
+        let own = manifest.get(&path)?;
+        if own.as_ref().is_none_or(|rec| rec.state != JobState::Done) {
+            if let Some(rec) = done_by_sibling(siblings, &spec, out_dir) {
+                skipped.push(Skip {
+                    id,
+                    path,
+                    bytes: rec.total.unwrap_or(0),
+                });
+                adopted.push(rec);
+                continue;
+            }
+        }
+        let record = match own {
             // A pending record holds nothing but its URL: rewrite it when
             // the URL changed, so `status` shows where the job goes now.
             Some(rec) if rec.state != JobState::Pending || rec.url == spec.url.as_str() => rec,
@@ -432,6 +490,30 @@ fn reconcile(
         queue,
         skipped,
         changed,
+        adopted,
+    })
+}
+
+/// Another run's record of `spec`'s file, made this run's own, if that run
+/// finished it and the file in place is what it recorded (as
+/// [`is_complete`] judges this run's records). Only a file whose final
+/// name exists is asked about.
+fn done_by_sibling(
+    siblings: &mut Siblings,
+    spec: &JobSpec,
+    out_dir: &std::path::Path,
+) -> Option<JobRecord> {
+    if siblings.is_empty() || std::fs::symlink_metadata(spec.path.to_path(out_dir)).is_err() {
+        return None;
+    }
+    let rec = siblings.done(spec.path.as_str())?;
+    if !is_complete(&rec, spec, out_dir) {
+        return None;
+    }
+    Some(JobRecord {
+        segments: None,
+        last_error: None,
+        ..rec
     })
 }
 

@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{reconcile, EngineError, JobSpec, Reconciled};
+use super::{reconcile, EngineError, JobSpec, Reconciled, Siblings};
 use crate::event::JobId;
 use crate::store::manifest::{JobRecord, Manifest, ManifestError};
 
@@ -84,12 +84,17 @@ pub struct Recorder {
 pub struct RecorderThread(JoinHandle<Result<Vec<String>, ManifestError>>);
 
 impl Recorder {
-    /// Starts the actor; it owns `manifest` until every handle is dropped.
-    pub fn spawn(manifest: Manifest) -> std::io::Result<(Recorder, RecorderThread)> {
+    /// Starts the actor; it owns `manifest` (and the other runs' records
+    /// that jobs arriving later are reconciled with) until every handle is
+    /// dropped.
+    pub(crate) fn spawn(
+        manifest: Manifest,
+        siblings: Siblings,
+    ) -> std::io::Result<(Recorder, RecorderThread)> {
         let (tx, rx) = mpsc::unbounded_channel();
         let handle = std::thread::Builder::new()
             .name("haul-manifest".into())
-            .spawn(move || actor(manifest, rx))?;
+            .spawn(move || actor(manifest, siblings, rx))?;
         Ok((Recorder { tx }, RecorderThread(handle)))
     }
 
@@ -216,6 +221,7 @@ type Acks = Vec<Ack>;
 
 fn actor(
     mut manifest: Manifest,
+    mut siblings: Siblings,
     mut rx: mpsc::UnboundedReceiver<Msg>,
 ) -> Result<Vec<String>, ManifestError> {
     // fsync runs on a thread of its own: while it waits for the disk, this
@@ -241,7 +247,7 @@ fn actor(
         }
         let mut batch = Batch::default();
         for msg in msgs {
-            batch.apply(&mut manifest, msg);
+            batch.apply(&mut manifest, &mut siblings, msg);
         }
         batch.end(&sync_tx, &mut losses);
     }
@@ -300,7 +306,7 @@ struct Batch {
 }
 
 impl Batch {
-    fn apply(&mut self, manifest: &mut Manifest, msg: Msg) {
+    fn apply(&mut self, manifest: &mut Manifest, siblings: &mut Siblings, msg: Msg) {
         match msg {
             Msg::Save { rec, durable } => {
                 self.sync |= durable;
@@ -328,12 +334,15 @@ impl Batch {
             } => {
                 // A record that cannot be read back fails the jobs that
                 // arrived with it; the run goes on with the others.
-                let found = reconcile(manifest, jobs, &out_dir)
+                let mut found = reconcile(manifest, jobs, &out_dir, siblings)
                     .map_err(|err| RecordError::Append(Arc::new(err)));
-                if let Ok(found) = &found {
+                if let Ok(found) = &mut found {
                     for &i in &found.changed {
                         let spec = &found.queue[i].spec;
                         let rec = JobRecord::pending(spec.path.to_string(), spec.url.to_string());
+                        self.append(manifest, rec);
+                    }
+                    for rec in std::mem::take(&mut found.adopted) {
                         self.append(manifest, rec);
                     }
                 }
@@ -414,7 +423,7 @@ mod tests {
     async fn a_finished_file_gets_its_name_only_once_done_is_on_disk(
     ) -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
-        let (recorder, thread) = Recorder::spawn(Manifest::open(dir.path())?)?;
+        let (recorder, thread) = Recorder::spawn(Manifest::open(dir.path())?, Siblings::none())?;
         let (part, to) = (dir.path().join("a.bin.part"), dir.path().join("a.bin"));
         std::fs::write(&part, b"abc")?;
         let done = JobRecord {

@@ -1,17 +1,20 @@
 //! Everything haul keeps on disk besides the downloaded files themselves.
 //!
-//! All of it lives in `OUT_DIR/.haul/`: the resume manifest ([`manifest`]) and
-//! the lock that keeps two runs out of one directory ([`lock`]). A `--shard
+//! All of it lives in `OUT_DIR/.haul/`: the resume manifest ([`manifest`]),
+//! the list it came from ([`list_stamp`]) and the lock that keeps two runs
+//! out of one directory ([`lock`]). A `--shard
 //! K/N` run keeps both in `OUT_DIR/.haul/shard-K-of-N/` instead, so shards can
 //! share one output directory (on NFS, say) without sharing state. These are
 //! blocking `std::fs` APIs, meant to be called from one dedicated thread (the
 //! engine's store actor), never from async code. Nothing here does network I/O,
 //! prints, or decides what to download.
 
+pub mod list_stamp;
 pub mod lock;
 pub mod manifest;
 pub mod part;
 pub mod prefix_hash;
+pub mod runs;
 
 use std::io;
 use std::path::{Path, PathBuf};

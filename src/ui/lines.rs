@@ -98,6 +98,7 @@ pub fn status(records: &[JobRecord]) -> String {
 pub fn status_headline(report: &StatusReport) -> String {
     let mut text = report.headline();
     text.push('\n');
+    text.push_str(&report.list_lines());
     text
 }
 

@@ -10,7 +10,9 @@ use serde::Serialize;
 
 use super::{count, human_bytes};
 use crate::safe_url::SafeUrl;
+use crate::shard::Shard;
 use crate::store::manifest::{JobRecord, JobState, Progress};
+use crate::store::runs::{Judged, ListInfo, Stray};
 
 /// The summary of one output directory's manifest. Its field names are the
 /// stable JSON of `haul status --json`.
@@ -28,6 +30,20 @@ pub struct StatusReport {
     pub bytes_left: u64,
     /// Unfinished jobs whose length no server has told yet (not in `bytes_left`).
     pub unknown_size: usize,
+    /// The list the directory is for, when its runs recorded one (a run
+    /// with `-i`); null for state from an older haul.
+    pub list: Option<ListInfo>,
+    /// Jobs the list names that no manifest holds yet: the list's count
+    /// less the records (for one shard, the shard's count).
+    pub unrecorded: u64,
+    /// Shards of the list that never started (no state directory), as K/N.
+    pub missing_shards: Vec<String>,
+    /// State directories that do not fit the list (another N, another
+    /// list): reported, never trusted over the others.
+    pub strays: Vec<Stray>,
+    /// Everything the list names (without a list, every record) is done:
+    /// `haul status` then exits 0.
+    pub complete: bool,
     /// Failed jobs, in manifest order (the order their paths were registered).
     pub failures: Vec<Failure>,
 }
@@ -101,6 +117,61 @@ impl StatusReport {
             human_bytes(self.bytes_done),
             human_bytes(self.bytes_left),
         )
+    }
+}
+
+impl StatusReport {
+    /// Adds what the runs' lists say to the counts (taken first): the
+    /// list, the jobs it names that no record holds (`list_jobs` of them
+    /// are expected in the manifests read), and whether all is done.
+    pub fn judge(&mut self, judged: Judged, list_jobs: Option<u64>) {
+        let counted = self.jobs as u64;
+        self.unrecorded = list_jobs.map_or(0, |jobs| jobs.saturating_sub(counted));
+        self.missing_shards = judged.missing.iter().map(Shard::to_string).collect();
+        let vouched = !judged.strays.iter().any(|s| s.other_list);
+        self.complete = self.done == self.jobs
+            && self.unrecorded == 0
+            && self.missing_shards.is_empty()
+            && vouched;
+        self.list = judged.list;
+        self.strays = judged.strays;
+    }
+
+    /// What the list adds to the headline, a line each; empty without one.
+    pub fn list_lines(&self) -> String {
+        let Some(list) = &self.list else {
+            return String::new();
+        };
+        let short: String = list.fingerprint.chars().take(12).collect();
+        let run_as = match list.shards {
+            Some(n) => format!(" in {}", count(n as usize, "shard")),
+            None => String::new(),
+        };
+        let mut text = format!(
+            "list: {}{run_as} (fingerprint {short})",
+            count(list.jobs as usize, "job")
+        );
+        if self.unrecorded > 0 {
+            text.push_str(&format!(
+                "; {} in no manifest yet",
+                count(self.unrecorded as usize, "job")
+            ));
+        }
+        text.push('\n');
+        for shard in &self.missing_shards {
+            let dir = shard
+                .parse::<Shard>()
+                .map(|s| s.dir_name())
+                .unwrap_or_default();
+            text.push_str(&format!("never started: shard {shard} (no .haul/{dir})\n"));
+        }
+        for stray in &self.strays {
+            text.push_str(&format!(
+                "stray state {}: {}; not trusted over the others\n",
+                stray.dir, stray.why
+            ));
+        }
+        text
     }
 }
 

@@ -36,8 +36,13 @@ fn get_list(sb: &Sandbox, name: &str, urls: &[(String, Option<String>)]) -> Outc
 }
 
 fn status_json(sb: &Sandbox) -> Value {
+    status_json_exiting(sb, 0)
+}
+
+/// `haul status --json`, which must exit with `code` (1: not all done).
+fn status_json_exiting(sb: &Sandbox, code: i32) -> Value {
     let out = sb.haul(["status", "--json", "-d", &sb.dir_arg()]).run();
-    out.assert_code(0);
+    out.assert_code(code);
     serde_json::from_str(out.stdout.trim())
         .unwrap_or_else(|err| panic!("status --json ({err})\n{out}"))
 }
@@ -195,7 +200,7 @@ fn a_new_url_that_fails_before_a_byte_arrives_leaves_the_records_intact() {
     first.kill9();
     first.wait(WAIT);
     assert_file_eq(&sb.dl("done.bin"), &small);
-    let before = status_json(&sb);
+    let before = status_json_exiting(&sb, 1);
     assert!(
         before["bytes_done"].as_u64() > Some(small.len() as u64),
         "{before}"
@@ -209,7 +214,7 @@ fn a_new_url_that_fails_before_a_byte_arrives_leaves_the_records_intact() {
     assert_eq!(events(&lines, "skipped").len(), 1, "{broken}");
     assert_eq!(events(&lines, "failed").len(), 1, "{broken}");
     assert!(server.gets("/gone/done.bin").is_empty());
-    let after = status_json(&sb);
+    let after = status_json_exiting(&sb, 1);
     assert_eq!(after["bytes_done"], before["bytes_done"], "{after}");
     assert_eq!(after["done"], 1, "{after}");
 
@@ -218,7 +223,7 @@ fn a_new_url_that_fails_before_a_byte_arrives_leaves_the_records_intact() {
         .haul(["get", "-d", &sb.dir_arg(), &server.url("/other.bin")])
         .run();
     unrelated.assert_code(0);
-    let status = status_json(&sb);
+    let status = status_json_exiting(&sb, 1);
     assert_eq!(status["jobs"], 3, "{status}");
     assert_eq!(status["done"], 2, "{status}");
     assert_eq!(

@@ -36,6 +36,7 @@ mod cli_mirrors;
 mod cli_netrc;
 mod cli_resume;
 mod cli_shard;
+mod cli_shard_state;
 mod cli_snapshots;
 mod cli_speed;
 mod cli_split;

@@ -111,15 +111,28 @@ impl Records {
     /// as in [`Records::open_with`]. Ok(None) if there is none.
     pub fn open_all_with(
         out_dir: &Path,
-        mut on_line: impl FnMut(&RecordView),
+        on_line: impl FnMut(&RecordView),
     ) -> Result<Option<(Records, bool)>, ManifestError> {
         let shards = crate::store::shards_present(out_dir).map_err(|source| ManifestError::Io {
             op: "list",
             path: crate::store::haul_dir(out_dir),
             source,
         })?;
+        let order = std::iter::once(None).chain(shards.into_iter().map(Some));
+        Records::open_in_order_with(out_dir, order, on_line)
+    }
+
+    /// The manifests of these state directories of `out_dir` (`None`: its
+    /// own), as [`Records::open_all_with`] does it. Among records of one
+    /// path none of which is `Done`, the later manifest's wins: a caller
+    /// puts last the runs it trusts most.
+    pub fn open_in_order_with(
+        out_dir: &Path,
+        order: impl IntoIterator<Item = Option<Shard>>,
+        mut on_line: impl FnMut(&RecordView),
+    ) -> Result<Option<(Records, bool)>, ManifestError> {
         let mut parts = Vec::new();
-        for shard in std::iter::once(None).chain(shards.into_iter().map(Some)) {
+        for shard in order {
             if let Some(part) = Manifest::read_only(out_dir, shard, &mut on_line)? {
                 parts.push(part);
             }
@@ -132,25 +145,31 @@ impl Records {
     }
 
     /// `path`'s record, chosen over every manifest as [`Records::for_each`]
-    /// chooses: a `Done` one over any other, else the later manifest's.
+    /// chooses: a `Done` one over any other, else the later manifest's. One
+    /// index lookup and at most one line read per manifest, no walk.
     pub fn get(&self, path: &str) -> Result<Option<JobRecord>, ManifestError> {
         let mut buf = Vec::new();
         let mut found: Option<JobRecord> = None;
         for (store, index) in self.stores.iter().zip(&self.indexes) {
+            if found
+                .as_ref()
+                .is_some_and(|rec| rec.state == JobState::Done)
+            {
+                break;
+            }
             let loc = match index.find(path) {
                 Found::Exact(loc) => loc,
                 Found::Probable(loc) if store.owns(loc, path, &mut buf)? => loc,
                 Found::Probable(_) | Found::Absent => continue,
             };
-            if found
-                .as_ref()
-                .is_some_and(|rec| rec.state == JobState::Done)
-            {
-                continue;
-            }
             found = Some(store.record_at(loc, &mut buf)?);
         }
         Ok(found)
+    }
+
+    /// `path`'s `Done` record, if any manifest has one.
+    pub fn find_done(&self, path: &str) -> Result<Option<JobRecord>, ManifestError> {
+        Ok(self.get(path)?.filter(|rec| rec.state == JobState::Done))
     }
 
     /// Calls `f` with every path's record once: manifest by manifest, each

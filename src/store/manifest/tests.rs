@@ -851,3 +851,59 @@ fn manifest_memory_per_record() {
         m.close().expect("close");
     }
 }
+
+#[test]
+fn a_done_record_wins_in_any_manifest_and_is_found_by_path_alone() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let stray = Shard::new(0, 1);
+    let (zero, one) = (Shard::new(0, 2), Shard::new(1, 2));
+    let write = |shard: Option<Shard>, recs: Vec<JobRecord>| {
+        let mut m = Manifest::open_shard(out.path(), shard).expect("open");
+        for r in recs {
+            m.update(r).expect("update");
+        }
+        m.close().expect("close");
+    };
+    // The stray failed a and finished c; the real shards finished a and
+    // left c pending.
+    write(
+        stray,
+        vec![rec("a", JobState::Failed, 0), rec("c", JobState::Done, 3)],
+    );
+    write(zero, vec![rec("a", JobState::Done, 5)]);
+    write(
+        one,
+        vec![
+            rec("c", JobState::Pending, 0),
+            rec("d", JobState::Failed, 0),
+        ],
+    );
+
+    let order = [stray, zero, one];
+    let (mut records, _) = Records::open_in_order_with(out.path(), order, |_| {})
+        .expect("open")
+        .expect("some");
+    let mut states = Vec::new();
+    records
+        .for_each(|r| states.push((r.path, r.state)))
+        .expect("walk");
+    states.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        states,
+        [
+            ("a".to_string(), JobState::Done),
+            ("c".to_string(), JobState::Done),
+            ("d".to_string(), JobState::Failed),
+        ]
+    );
+    let found = |path| {
+        records
+            .find_done(path)
+            .expect("look up")
+            .map(|r| r.bytes_done)
+    };
+    assert_eq!(found("a"), Some(5));
+    assert_eq!(found("c"), Some(3));
+    assert_eq!(found("d"), None);
+    assert_eq!(found("e"), None);
+}
