@@ -185,6 +185,9 @@ pub struct VerifySummary {
     pub unreadable: usize,
     /// Jobs not done, so not checked.
     pub unfinished: usize,
+    /// Shards of the list the runs recorded that never started: their
+    /// files are unknown without the list, and the run fails.
+    pub shards_not_started: usize,
     /// Bytes hashed, over the files read to the end (matched or not).
     pub bytes: u64,
 }
@@ -192,7 +195,7 @@ pub struct VerifySummary {
 impl VerifySummary {
     /// Files and jobs that did not check out: any makes the run fail.
     pub fn problems(&self) -> usize {
-        self.mismatched + self.missing + self.unreadable + self.unfinished
+        self.mismatched + self.missing + self.unreadable + self.unfinished + self.shards_not_started
     }
 }
 
@@ -517,6 +520,7 @@ mod tests {
                 missing: 1,
                 unreadable: 2,
                 unfinished: 1,
+                shards_not_started: 0,
                 bytes,
             }
         );

@@ -64,7 +64,19 @@ pub(super) async fn verify_cmd(args: VerifyArgs) -> anyhow::Result<u8> {
     })
     .await
     .context("the verify run crashed")?;
-    let summary = summary?;
+    let mut summary = summary?;
+    // Without a list, the runs' records of it tell which shards never ran.
+    if args.input.is_none() && args.checksums.is_none() && !args.done_only {
+        let (judged, ..) = super::judge_runs(&args.dir, None)?;
+        for shard in &judged.missing {
+            if json {
+                ui::json::verify_shard_not_started(shard);
+            } else {
+                lines::verify_shard_not_started(shard);
+            }
+        }
+        summary.shards_not_started = judged.missing.len();
+    }
     if json {
         ui::json::verify_summary(&summary);
     } else {

@@ -118,7 +118,14 @@ enum Line<'a> {
         missing: usize,
         unreadable: usize,
         unfinished: usize,
+        shards_not_started: usize,
         bytes: u64,
+    },
+    /// `haul verify` without a list: a shard the runs' list has, never run.
+    ShardNotStarted {
+        time: f64,
+        /// `K/N`.
+        shard: String,
     },
 }
 
@@ -460,6 +467,15 @@ pub fn verify_result(item: &VerifyItem, outcome: &VerifyOutcome) {
     write_line(&mut io::stdout().lock(), &line);
 }
 
+/// `haul verify --json`: a `shard_not_started` line, on stdout.
+pub fn verify_shard_not_started(shard: &crate::shard::Shard) {
+    let line = Line::ShardNotStarted {
+        time: unix_now(),
+        shard: shard.to_string(),
+    };
+    write_line(&mut io::stdout().lock(), &line);
+}
+
 /// `haul verify --json`: the closing `verify_summary` line, on stdout.
 pub fn verify_summary(summary: &VerifySummary) {
     let line = Line::VerifySummary {
@@ -470,6 +486,7 @@ pub fn verify_summary(summary: &VerifySummary) {
         missing: summary.missing,
         unreadable: summary.unreadable,
         unfinished: summary.unfinished,
+        shards_not_started: summary.shards_not_started,
         bytes: summary.bytes,
     };
     write_line(&mut io::stdout().lock(), &line);

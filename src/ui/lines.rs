@@ -12,6 +12,7 @@ use std::path::Path;
 
 use super::status::{Failure, StatusReport};
 use super::{count, human_bytes};
+use crate::shard::Shard;
 use crate::store::manifest::{JobRecord, JobState, INTERRUPTED};
 use crate::verify::{Expected, VerifyItem, VerifyOutcome, VerifySummary};
 
@@ -52,6 +53,14 @@ pub fn verify_result(item: &VerifyItem, outcome: &VerifyOutcome, quiet: bool) {
     }
 }
 
+/// `haul verify` without a list: a shard of the list that never ran.
+pub fn verify_shard_not_started(shard: &Shard) {
+    eprintln!(
+        "NOT STARTED shard {shard} (no .haul/{}): its files are not checked; `haul verify -i LIST` names them",
+        shard.dir_name()
+    );
+}
+
 /// The sha256 an item was checked against, in hex.
 pub fn expected_hex(item: &VerifyItem) -> Option<String> {
     match item.expected {
@@ -68,13 +77,20 @@ pub fn verify_summary(summary: &VerifySummary, quiet: bool) {
     }
     // Said only when there are some, so a finished directory's line is
     // what it always was.
-    let unfinished = match summary.unfinished {
+    let mut unfinished = match summary.unfinished {
         0 => String::new(),
         n => format!(", {} not done", count(n, "job")),
     };
+    if summary.shards_not_started > 0 {
+        let n = summary.shards_not_started;
+        unfinished.push_str(&format!(", {} never started", count(n, "shard")));
+    }
     eprintln!(
         "verified {} ({}): {} ok, {} mismatched, {} missing, {} unreadable{unfinished}",
-        count(summary.ok + bad - summary.unfinished, "file"),
+        count(
+            summary.ok + bad - summary.unfinished - summary.shards_not_started,
+            "file"
+        ),
         human_bytes(summary.bytes),
         summary.ok,
         summary.mismatched,

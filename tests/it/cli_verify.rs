@@ -354,3 +354,38 @@ fn verify_fails_on_unfinished_jobs_unless_done_only() {
     out.assert_code(0);
     assert!(!out.all_output().contains("absent.bin"), "{out}");
 }
+
+/// Issue 13 point 2 without the list: `verify -d DIR` names a shard of the
+/// recorded list that never started and fails until it has run.
+#[test]
+fn verify_without_the_list_names_a_shard_that_never_started() {
+    let sb = Sandbox::new();
+    let (_server, list) = list_of(&sb, 12, false);
+    let dir = sb.dir_arg();
+    sb.haul(["get", "-i", &list, "-d", &dir, "--shard", "0/2", "-q"])
+        .run()
+        .assert_code(0);
+
+    let out = sb.haul(["verify", "-d", &dir]).run();
+    out.assert_code(1);
+    assert!(
+        out.stderr
+            .lines()
+            .any(|l| l.starts_with("NOT STARTED shard 1/2 (no .haul/shard-1-of-2)")),
+        "{out}"
+    );
+    assert!(out.stderr.contains("1 shard never started"), "{out}");
+    let json = sb.haul(["verify", "-d", &dir, "--json"]).run();
+    json.assert_code(1);
+    assert!(
+        json.stdout
+            .contains(r#""event":"shard_not_started","time":"#),
+        "{json}"
+    );
+    assert!(json.stdout.contains(r#""shards_not_started":1"#), "{json}");
+
+    sb.haul(["get", "-i", &list, "-d", &dir, "--shard", "1/2", "-q"])
+        .run()
+        .assert_code(0);
+    sb.haul(["verify", "-d", &dir]).run().assert_code(0);
+}
