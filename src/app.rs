@@ -268,6 +268,9 @@ impl Signals {
 /// when everything the list names is done (see [`StatusReport::judge`]).
 fn status(args: StatusArgs) -> anyhow::Result<u8> {
     check_dir(&args.dir)?;
+    if let Some(list) = &args.input {
+        return status_against_list(&args, list);
+    }
     let (judged, list_jobs, order) = judge_runs(&args.dir, args.shard)?;
     // The counts are taken as the manifest is indexed; only if some path
     // has more than one record there do they need a pass of their own.
@@ -312,6 +315,101 @@ fn status(args: StatusArgs) -> anyhow::Result<u8> {
                 }
             })?;
         }
+    }
+    out.finish()?;
+    Ok(if report.complete {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    })
+}
+
+/// A list checked whole (a bad line refuses it with FILE:LINE before
+/// anything else happens), and its jobs read again, for the commands that
+/// read a list without running it (`verify -i`, `status -i`); with its name.
+fn checked_list_jobs(
+    list: &str,
+) -> anyhow::Result<(
+    impl Iterator<Item = std::io::Result<crate::engine::JobSpec>> + Send,
+    String,
+)> {
+    use crate::plan::list_file::{check, CheckListError};
+    let (file, name) = crate::config::open_list(list)?;
+    let checked =
+        check(Vec::new(), Some((file, name.clone())), |_| {}).map_err(|err| -> anyhow::Error {
+            match err {
+                CheckListError::Read(err) => {
+                    anyhow::Error::new(err).context(format!("cannot read {name}"))
+                }
+                CheckListError::List(err) => err.into(),
+            }
+        })?;
+    Ok((checked.into_jobs(), name))
+}
+
+/// `haul status -i LIST`: the list's jobs as the manifests in the
+/// directory record them (any run's or shard's; a job none recorded is
+/// `unrecorded`), counts first, then each job not done. The list is read
+/// twice after its check, so nothing per job is held.
+fn status_against_list(args: &StatusArgs, list: &str) -> anyhow::Result<u8> {
+    let records = Records::open_all_with(&args.dir, |_| {})?.map(|(records, _)| records);
+    let lookup = |path: &str| -> anyhow::Result<Option<JobRecord>> {
+        Ok(match &records {
+            Some(records) => records.get(path)?,
+            None => None,
+        })
+    };
+    let mut report = StatusReport::default();
+    let mut list_jobs = 0u64;
+    let (jobs, name) = checked_list_jobs(list)?;
+    for job in jobs {
+        let job = job.with_context(|| format!("cannot read {name}"))?;
+        list_jobs += 1;
+        if let Some(rec) = lookup(job.path.as_str())? {
+            report.count(rec.progress());
+        }
+    }
+    report.judge(Judged::default(), Some(list_jobs));
+    let mut out = StdoutText::default();
+    let mut first = true;
+    if args.json {
+        out.write(&lines::status_json_head(&report));
+    } else {
+        out.write(&lines::status_headline(&report));
+        if report.unrecorded > 0 {
+            out.write(&format!(
+                "list {name}: {} in no manifest yet\n",
+                ui::count(report.unrecorded as usize, "job")
+            ));
+        }
+    }
+    if !report.complete {
+        let (jobs, _) = checked_list_jobs(list)?;
+        for job in jobs {
+            let job = job.with_context(|| format!("cannot read {name}"))?;
+            let rec = lookup(job.path.as_str())?;
+            match (rec, args.json) {
+                (Some(mut rec), json) => {
+                    hint_overwrite(&mut rec);
+                    let text = if json {
+                        lines::status_json_failure(&rec, &mut first)
+                    } else {
+                        lines::status_line(&rec)
+                    };
+                    if let Some(text) = text {
+                        out.write(&text);
+                    }
+                }
+                (None, false) => out.write(&format!(
+                    "{:<8} {}  (no run in this directory recorded it)\n",
+                    "none", job.path
+                )),
+                (None, true) => {}
+            }
+        }
+    }
+    if args.json {
+        out.write(lines::STATUS_JSON_TAIL);
     }
     out.finish()?;
     Ok(if report.complete {

@@ -324,8 +324,13 @@ pub struct StatusArgs {
     #[arg(short = 'd', long = "dir", value_name = "DIR", default_value = ".")]
     pub dir: PathBuf,
     /// Show only shard K/N's manifest [default: every manifest in DIR].
-    #[arg(long, value_name = "K/N")]
+    #[arg(long, value_name = "K/N", conflicts_with = "input")]
     pub shard: Option<crate::shard::Shard>,
+    /// Show the jobs of the list `haul get -i LIST` ran ("-" for standard
+    /// input), as any run or shard in DIR recorded them; a job none recorded
+    /// is `none`. Exits 0 only when every one is done.
+    #[arg(short = 'i', long = "input-file", value_name = "LIST")]
+    pub input: Option<String>,
     /// Print the summary as one JSON object.
     #[arg(long)]
     pub json: bool,

@@ -12,7 +12,6 @@ use anyhow::{bail, Context};
 use crate::cli::VerifyArgs;
 use crate::engine::JobSpec;
 use crate::naming::RelPath;
-use crate::plan::list_file::{check as check_list, CheckListError};
 use crate::shard::Shard;
 use crate::store::manifest::{JobRecord, JobState, Records};
 use crate::sums::{check_sums_file, CheckedSums, SumsFileError};
@@ -113,19 +112,9 @@ impl Source {
     /// Opens the source and checks it whole before anything is hashed: a
     /// bad sha256 in the manifest refuses the run, as a bad sums line does.
     fn list(dir: &Path, list: &str) -> anyhow::Result<Source> {
-        let (file, name) = crate::config::open_list(list)?;
-        let checked = check_list(Vec::new(), Some((file, name.clone())), |_| {}).map_err(
-            |err| -> anyhow::Error {
-                match err {
-                    CheckListError::Read(err) => {
-                        anyhow::Error::new(err).context(format!("cannot read {name}"))
-                    }
-                    CheckListError::List(err) => err.into(),
-                }
-            },
-        )?;
+        let (jobs, name) = super::checked_list_jobs(list)?;
         let records = Records::open_all_with(dir, |_| {})?.map(|(records, _)| records);
-        Ok(Source::List(Box::new(checked.into_jobs()), records, name))
+        Ok(Source::List(Box::new(jobs), records, name))
     }
 
     fn open(dir: &Path, sums: Option<&Path>, done_only: bool) -> anyhow::Result<Source> {

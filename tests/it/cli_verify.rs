@@ -218,22 +218,38 @@ fn list_of(sb: &Sandbox, n: usize, checksums: bool) -> (TestServer, String) {
     (server, list)
 }
 
-/// Issue 13 point 2: with one shard of two never run, `verify -i LIST`
-/// fails naming its files; once it has run, it passes. (`verify -d` alone
-/// used to pass here, checking only what the manifests hold.)
-#[test]
-fn verify_against_the_list_fails_while_a_shard_never_ran_then_passes() {
+/// A 12-file list of which only shard 0 of 2 has run; with how many files
+/// that shard fetched.
+fn first_shard_of_two() -> (Sandbox, TestServer, String, usize) {
     let sb = Sandbox::new();
-    let (_server, list) = list_of(&sb, 12, false);
-    let dir = sb.dir_arg();
-    sb.haul(["get", "-i", &list, "-d", &dir, "--shard", "0/2", "-q"])
-        .run()
-        .assert_code(0);
+    let (server, list) = list_of(&sb, 12, false);
+    sb.haul([
+        "get",
+        "-i",
+        &list,
+        "-d",
+        &sb.dir_arg(),
+        "--shard",
+        "0/2",
+        "-q",
+    ])
+    .run()
+    .assert_code(0);
     let done_first = sb.downloads().len();
     assert!(
         done_first > 0 && done_first < 12,
         "shard 0 of 2 took {done_first} of 12"
     );
+    (sb, server, list, done_first)
+}
+
+/// Issue 13 point 2: with one shard of two never run, `verify -i LIST`
+/// fails naming its files; once it has run, it passes. (`verify -d` alone
+/// used to pass here, checking only what the manifests hold.)
+#[test]
+fn verify_against_the_list_fails_while_a_shard_never_ran_then_passes() {
+    let (sb, _server, list, done_first) = first_shard_of_two();
+    let dir = sb.dir_arg();
 
     let out = sb.haul(["verify", "-i", &list, "-d", &dir]).run();
     out.assert_code(1);
@@ -359,12 +375,8 @@ fn verify_fails_on_unfinished_jobs_unless_done_only() {
 /// recorded list that never started and fails until it has run.
 #[test]
 fn verify_without_the_list_names_a_shard_that_never_started() {
-    let sb = Sandbox::new();
-    let (_server, list) = list_of(&sb, 12, false);
+    let (sb, _server, list, _) = first_shard_of_two();
     let dir = sb.dir_arg();
-    sb.haul(["get", "-i", &list, "-d", &dir, "--shard", "0/2", "-q"])
-        .run()
-        .assert_code(0);
 
     let out = sb.haul(["verify", "-d", &dir]).run();
     out.assert_code(1);
@@ -388,4 +400,40 @@ fn verify_without_the_list_names_a_shard_that_never_started() {
         .run()
         .assert_code(0);
     sb.haul(["verify", "-d", &dir]).run().assert_code(0);
+}
+
+/// `haul status -i LIST`: the list's jobs as the directory's runs recorded
+/// them, exit 1 until every one is done, with no shard state needed.
+#[test]
+fn status_against_the_list_counts_jobs_no_run_recorded() {
+    let (sb, _server, list, done_first) = first_shard_of_two();
+    let dir = sb.dir_arg();
+
+    let out = sb.haul(["status", "-i", &list, "-d", &dir]).run();
+    out.assert_code(1);
+    let none = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("none "))
+        .count();
+    assert_eq!(none, 12 - done_first, "{out}");
+    assert!(
+        out.stdout
+            .contains(&format!("{} jobs in no manifest yet", 12 - done_first)),
+        "{out}"
+    );
+    let json = sb.haul(["status", "-i", &list, "-d", &dir, "--json"]).run();
+    json.assert_code(1);
+    assert!(
+        json.stdout
+            .contains(&format!(r#""unrecorded":{}"#, 12 - done_first)),
+        "{json}"
+    );
+
+    sb.haul(["get", "-i", &list, "-d", &dir, "--shard", "1/2", "-q"])
+        .run()
+        .assert_code(0);
+    let out = sb.haul(["status", "-i", &list, "-d", &dir]).run();
+    out.assert_code(0);
+    assert!(out.stdout.starts_with("12 jobs: 12 done"), "{out}");
 }
