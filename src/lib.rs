@@ -43,6 +43,7 @@ mod engine;
 mod error;
 pub mod event;
 mod exit;
+mod file_stamp;
 mod hash_keyed;
 mod hooks;
 mod http;

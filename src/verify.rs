@@ -104,6 +104,17 @@ pub struct VerifyItem {
     pub expected: Expected,
 }
 
+impl VerifyItem {
+    /// The sha256 the file is checked against, in hex; None for a job not
+    /// done.
+    pub fn expected_hex(&self) -> Option<String> {
+        match self.expected {
+            Expected::Sha256(want) => Some(hex::encode(want)),
+            Expected::Unfinished(_) => None,
+        }
+    }
+}
+
 /// What a file is checked against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expected {

@@ -66,7 +66,7 @@ pub(super) async fn verify_cmd(args: VerifyArgs) -> anyhow::Result<u8> {
     let mut summary = summary?;
     // Without a list, the runs' records of it tell which shards never ran.
     if args.input.is_none() && args.checksums.is_none() && !args.done_only {
-        let (judged, ..) = super::judge_runs(&args.dir, None)?;
+        let (judged, ..) = super::status_run::judge_runs(&args.dir, None)?;
         for shard in &judged.missing {
             if json {
                 ui::json::verify_shard_not_started(shard);

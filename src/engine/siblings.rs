@@ -43,10 +43,7 @@ impl Siblings {
         // A directory that cannot be listed has no siblings to offer.
         let shards = crate::store::shards_present(out_dir).unwrap_or_default();
         let own_dir = crate::store::haul_dir(out_dir);
-        let root = own.is_some()
-            && ["manifest.json", "journal.jsonl"]
-                .iter()
-                .any(|name| own_dir.join(name).exists());
+        let root = own.is_some() && crate::store::manifest::present(&own_dir);
         let dirs = root
             .then_some(None)
             .into_iter()

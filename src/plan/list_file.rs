@@ -17,13 +17,13 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek};
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use futures::stream::{self, StreamExt};
 use tokio::sync::mpsc;
 
 use super::{entry_path, job, Admit, Check, CheckError, Kept, Lookup};
 use crate::engine::{JobSource, JobSpec, WINDOW};
+use crate::file_stamp::FileStamp;
 use crate::list::{ListEntry, ListError, ListReader, Origin, ReadError};
 
 /// Positions of jobs held in memory (the command line's URLs, planned
@@ -70,19 +70,7 @@ struct CheckedFile {
     /// Jobs the file holds, once repeated URLs are dropped.
     jobs: usize,
     /// What the file looked like when pass 1 read it.
-    stamp: Stamp,
-}
-
-/// A file's length and modification time: if they changed between the
-/// passes, the second did not read what the first checked.
-#[derive(Debug, PartialEq)]
-struct Stamp(u64, Option<SystemTime>);
-
-impl Stamp {
-    fn of(file: &File) -> std::io::Result<Stamp> {
-        let meta = file.metadata()?;
-        Ok(Stamp(meta.len(), meta.modified().ok()))
-    }
+    stamp: FileStamp,
 }
 
 /// Pass 1: plans `head` (entries in memory, first) and then every entry of
@@ -129,7 +117,7 @@ pub fn check(
         });
     };
     file.rewind().map_err(CheckListError::Read)?;
-    let stamp = Stamp::of(&file).map_err(CheckListError::Read)?;
+    let stamp = FileStamp::of(&file).map_err(CheckListError::Read)?;
     let mut dropped = HashSet::new();
     let mut listed = 0;
     let mut reader = ListReader::new(BufReader::with_capacity(READ_BUFFER, &file), &source, 0);
@@ -400,7 +388,7 @@ struct Pass2 {
     dropped: HashSet<u64>,
     jobs: usize,
     read: usize,
-    stamp: Stamp,
+    stamp: FileStamp,
     failed: bool,
 }
 
@@ -426,7 +414,7 @@ impl Pass2 {
                 self.read, self.jobs
             )));
         }
-        let now = Stamp::of(self.reader.get_ref().get_ref())?;
+        let now = FileStamp::of(self.reader.get_ref().get_ref())?;
         if now != self.stamp {
             return Err(changed("its size or modification time differs"));
         }

@@ -46,6 +46,14 @@ const SNAPSHOT_NAME: &str = "manifest.json";
 const SNAPSHOT_TMP_NAME: &str = "manifest.json.tmp";
 const JOURNAL_NAME: &str = "journal.jsonl";
 
+/// Whether the state directory `dir` holds a manifest (a snapshot or a
+/// journal).
+pub fn present(dir: &Path) -> bool {
+    [SNAPSHOT_NAME, JOURNAL_NAME]
+        .iter()
+        .any(|name| dir.join(name).exists())
+}
+
 /// The journal is folded into the snapshot once it holds more lines than this
 /// or twice the number of records, whichever is larger: each compaction costs
 /// O(records) and happens at most once per O(records) updates, so an update

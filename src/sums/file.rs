@@ -19,9 +19,9 @@ use std::hash::BuildHasher;
 use std::io::{self, BufRead, BufReader, Seek};
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use super::{parse_text_line, SumEntry, SumsError};
+use crate::file_stamp::FileStamp;
 use crate::hash_keyed::HashKeyed;
 use crate::list::Origin;
 use crate::naming::RelPath;
@@ -50,19 +50,7 @@ pub struct CheckedSums {
     dropped: HashSet<u64>,
     /// Entries kept, repeated lines left out.
     entries: usize,
-    stamp: Stamp,
-}
-
-/// A file's length and modification time: if they changed between the
-/// passes, the second did not read what the first checked.
-#[derive(Debug, PartialEq)]
-struct Stamp(u64, Option<SystemTime>);
-
-impl Stamp {
-    fn of(file: &File) -> io::Result<Stamp> {
-        let meta = file.metadata()?;
-        Ok(Stamp(meta.len(), meta.modified().ok()))
-    }
+    stamp: FileStamp,
 }
 
 /// Where the first line naming a path is.
@@ -88,7 +76,7 @@ fn check_with(
 ) -> Result<CheckedSums, SumsFileError> {
     let source: Arc<str> = Arc::from(source);
     file.rewind().map_err(SumsFileError::Read)?;
-    let stamp = Stamp::of(&file).map_err(SumsFileError::Read)?;
+    let stamp = FileStamp::of(&file).map_err(SumsFileError::Read)?;
     let mut first: HashKeyed<Loc> = HashKeyed::default();
     // Names whose hash an earlier, different name holds.
     let mut by_name: HashMap<RelPath, Loc> = HashMap::new();
@@ -180,7 +168,7 @@ impl CheckedSums {
         if read != self.entries {
             return Err(changed("it holds fewer entries than were checked"));
         }
-        if Stamp::of(&self.file).map_err(SumsFileError::Read)? != self.stamp {
+        if FileStamp::of(&self.file).map_err(SumsFileError::Read)? != self.stamp {
             return Err(changed("its size or modification time differs"));
         }
         Ok(())

@@ -459,7 +459,7 @@ pub fn verify_result(item: &VerifyItem, outcome: &VerifyOutcome) {
         time: unix_now(),
         path: &item.path,
         status,
-        expected: super::lines::expected_hex(item),
+        expected: item.expected_hex(),
         state,
         got,
         error,

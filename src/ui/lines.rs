@@ -14,7 +14,7 @@ use super::status::{Failure, StatusReport};
 use super::{count, human_bytes};
 use crate::shard::Shard;
 use crate::store::manifest::{JobRecord, JobState, INTERRUPTED};
-use crate::verify::{Expected, VerifyItem, VerifyOutcome, VerifySummary};
+use crate::verify::{VerifyItem, VerifyOutcome, VerifySummary};
 
 /// A note about the run itself, on stderr.
 pub fn note(msg: &str) {
@@ -44,7 +44,7 @@ pub fn verify_result(item: &VerifyItem, outcome: &VerifyOutcome, quiet: bool) {
         VerifyOutcome::Mismatch { got } => eprintln!(
             "MISMATCH {}: expected sha256 {}, got {}",
             item.path,
-            expected_hex(item).unwrap_or_default(),
+            item.expected_hex().unwrap_or_default(),
             hex::encode(got)
         ),
         VerifyOutcome::Missing => eprintln!("MISSING  {}", item.path),
@@ -59,14 +59,6 @@ pub fn verify_shard_not_started(shard: &Shard) {
         "NOT STARTED shard {shard} (no .haul/{}): its files are not checked; `haul verify -i LIST` names them",
         shard.dir_name()
     );
-}
-
-/// The sha256 an item was checked against, in hex.
-pub fn expected_hex(item: &VerifyItem) -> Option<String> {
-    match item.expected {
-        Expected::Sha256(want) => Some(hex::encode(want)),
-        Expected::Unfinished(_) => None,
-    }
 }
 
 /// The closing line of `haul verify`; printed when quiet only if something is wrong.
