@@ -30,11 +30,13 @@ enum Msg {
         durable: bool,
     },
     SaveSynced(JobRecord, oneshot::Sender<Result<(), RecordError>>),
-    /// Like `SaveSynced`, then renames `part` to `to` once the record is on disk.
+    /// Like `SaveSynced`, then renames `part` to `to` once the record is on
+    /// disk, and `data` (the open `.part`, if not yet synced) too.
     Finish {
         rec: JobRecord,
         part: PathBuf,
         to: PathBuf,
+        data: Option<std::fs::File>,
         done: oneshot::Sender<Result<(), FinishError>>,
     },
     /// Matches jobs with the manifest and appends the records of new ones.
@@ -71,6 +73,10 @@ pub enum FinishError {
     /// The record is on disk; the rename failed.
     #[error("cannot rename the .part to its final name")]
     Rename(#[source] std::io::Error),
+    /// The record is on disk; the `.part`'s data could not be synced, so
+    /// it was not renamed.
+    #[error("cannot sync the .part")]
+    Sync(#[source] std::io::Error),
 }
 
 /// A cheap handle workers use to persist their job's record.
@@ -125,12 +131,16 @@ impl Recorder {
     }
 
     /// Records a finished file's "done" state, and once that is on disk
-    /// renames its complete, synced `part` to `to`.
+    /// renames its complete `part` to `to`. `data` is the `.part`, open,
+    /// when its bytes are written but not synced (a small file: see
+    /// `PartWriter::land`): it is synced after the journal, together with
+    /// the others of its group, and before the rename.
     pub async fn finish(
         &self,
         rec: JobRecord,
         part: PathBuf,
         to: PathBuf,
+        data: Option<std::fs::File>,
     ) -> Result<(), FinishError> {
         let (done, finished) = oneshot::channel();
         self.tx
@@ -138,6 +148,7 @@ impl Recorder {
                 rec,
                 part,
                 to,
+                data,
                 done,
             })
             .map_err(|_| RecordError::Stopped)?;
@@ -180,10 +191,12 @@ impl RecorderThread {
 /// A worker waiting for the next fsync of the journal.
 enum Ack {
     Synced(oneshot::Sender<Result<(), RecordError>>),
-    /// Waits for the rename that follows the fsync as well.
+    /// Waits for the rename that follows the fsync as well (and for the
+    /// sync of `data`, before it).
     Promote {
         part: PathBuf,
         to: PathBuf,
+        data: Option<std::fs::File>,
         done: oneshot::Sender<Result<(), FinishError>>,
     },
 }
@@ -208,7 +221,16 @@ impl Ack {
             Ack::Synced(done) => {
                 let _ = done.send(Ok(()));
             }
-            Ack::Promote { part, to, done } => {
+            Ack::Promote {
+                part,
+                to,
+                data,
+                done,
+            } => {
+                if let Some(Err(err)) = data.map(|file| file.sync_data()) {
+                    let _ = done.send(Err(FinishError::Sync(err)));
+                    return;
+                }
                 let renamed = crate::store::part::promote_blocking(&part, &to);
                 let _ = done.send(renamed.map_err(FinishError::Rename));
             }
@@ -321,9 +343,15 @@ impl Batch {
                 rec,
                 part,
                 to,
+                data,
                 done,
             } => {
-                self.waiting.push(Ack::Promote { part, to, done });
+                self.waiting.push(Ack::Promote {
+                    part,
+                    to,
+                    data,
+                    done,
+                });
                 self.sync = true;
                 self.append(manifest, rec);
             }
@@ -432,7 +460,9 @@ mod tests {
             total: Some(3),
             ..JobRecord::pending("a.bin".into(), "http://h/a.bin".into())
         };
-        recorder.finish(done, part.clone(), to.clone()).await?;
+        recorder
+            .finish(done, part.clone(), to.clone(), None)
+            .await?;
         assert_eq!(std::fs::read(&to)?, b"abc");
         assert!(!part.exists());
         let state = loaded(dir.path(), "a.bin").map(|r| r.state);
@@ -444,7 +474,7 @@ mod tests {
             ..loaded(dir.path(), "a.bin").ok_or("a.bin was recorded")?
         };
         let (part, to) = (dir.path().join("b.bin.part"), dir.path().join("b.bin"));
-        let err = recorder.finish(gone, part, to.clone()).await.err();
+        let err = recorder.finish(gone, part, to.clone(), None).await.err();
         assert!(matches!(err, Some(FinishError::Rename(_))), "{err:?}");
         assert!(!to.exists());
         let state = loaded(dir.path(), "b.bin").map(|r| r.state);

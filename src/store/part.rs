@@ -10,7 +10,8 @@
 //! and each connection writes its range through a writer of its own. Both
 //! hash the contiguous prefix with a [`PrefixHash`] that the writers feed
 //! as their bytes land: every read and write of a `.part` runs on the
-//! blocking pool.
+//! blocking pool, but for a whole small file's one write
+//! ([`PartWriter::land`]).
 
 use std::io::{IoSlice, Write};
 use std::path::{Path, PathBuf};
@@ -37,6 +38,11 @@ use crate::naming::RelPath;
 fn write_buffer(share: Option<u64>) -> usize {
     share.map_or(256 << 10, |share| (share / 256).clamp(64 << 10, 1 << 20)) as usize
 }
+
+/// The largest whole file [`PartWriter::land`] writes on the calling
+/// thread: its open, write and hash take a few microseconds, which an event
+/// loop can spend; a larger one goes through the blocking pool.
+const INLINE_MAX: usize = 64 << 10;
 
 /// The name a download lives under until it is complete: `NAME.part`.
 pub fn part_path(final_path: &Path) -> PathBuf {
@@ -230,6 +236,41 @@ impl PartWriter {
         self.write_out(true).await?;
         self.last_sync = Instant::now();
         Ok(())
+    }
+
+    /// Ends a body that is complete: its bytes go to the kernel, and either
+    /// to the disk as [`sync`] does (`Ok(None)`), or, for a whole file of
+    /// at most `INLINE_MAX` that has not met the kernel yet, written here,
+    /// unsynced, and its open file handed back (`Ok(Some)`) for the
+    /// manifest's syncer to sync right before the rename
+    /// ([`crate::engine::recorder::Recorder::finish`]).
+    ///
+    /// A small file then costs no trip to the blocking pool: the open and
+    /// the write go to the page cache (as curl and nginx do them, on their
+    /// event loop), and its sync joins the journal's. On 50,000 files of
+    /// 1 KiB the trip was the largest cost haul had over a bare reqwest
+    /// client (a fifth of the CPU, in waking pool threads and the tasks
+    /// they answer). The sync still comes before the final name; a "done"
+    /// record may now reach the disk before the data, which a run after a
+    /// crash catches: it promotes a "done" `.part` only if it hashes to the
+    /// recorded sha256, and otherwise starts the file over.
+    ///
+    /// [`sync`]: PartWriter::sync
+    pub async fn land(&mut self) -> std::io::Result<Option<std::fs::File>> {
+        let whole_here = self.pending.is_none()
+            && matches!(self.file, Some(Handle::Unopened(..)))
+            && self.buffered <= INLINE_MAX;
+        if !whole_here {
+            return self.sync().await.map(|()| None);
+        }
+        let batch = self.take_batch();
+        let file = self.take_file()?;
+        let (file, spare) = batch.run(file, false).inspect_err(|err| {
+            self.broken = Some((err.kind(), err.to_string()));
+        })?;
+        self.spare = spare;
+        self.landed = self.pending_end;
+        Ok(Some(file))
     }
 
     async fn write_out(&mut self, sync: bool) -> std::io::Result<()> {

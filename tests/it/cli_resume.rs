@@ -300,3 +300,35 @@ fn promotes_a_complete_part_recorded_as_done_and_refetches_a_damaged_one() {
         "a damaged part must not be resumed: {range:?}"
     );
 }
+
+/// A small file's "done" record may reach the disk before its bytes (their
+/// sync goes with the rename), so a crash can leave a "done" `.part` that is
+/// short and wrong. The rerun must fetch it again from zero: resuming from
+/// its length would keep the bad front and rename it into place.
+#[test]
+fn a_done_part_cut_short_is_fetched_again_from_zero() {
+    let server = TestServer::start();
+    let sb = Sandbox::new();
+    server.add_file("/small.bin", body(312, 4096));
+    let args = ["get", &server.url("/small.bin"), "-d", &sb.dir_arg()].map(String::from);
+    sb.haul(&args).run().assert_code(0);
+    let before = server.gets("/small.bin").len();
+    let mut torn = std::fs::read(sb.dl("small.bin")).expect("read small");
+    torn.truncate(1500);
+    torn[100] ^= 0xff;
+    std::fs::write(sb.dl("small.bin.part"), torn).expect("write small.part");
+    std::fs::remove_file(sb.dl("small.bin")).expect("remove small");
+
+    let out = sb.haul(&args).run();
+
+    out.assert_code(0);
+    assert_file_eq(&sb.dl("small.bin"), &body(312, 4096));
+    sb.assert_no_part_files();
+    let gets = server.gets("/small.bin");
+    assert!(gets.len() > before, "small.bin was not fetched again");
+    let range = gets.last().and_then(|r| r.header("range"));
+    assert!(
+        range.is_none_or(|r| r.starts_with("bytes=0-")),
+        "a done part cut short must not be resumed: {range:?}"
+    );
+}

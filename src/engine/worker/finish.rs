@@ -45,12 +45,18 @@ impl Worker {
         self.rec.boot_id = None;
         // The recorder renames once "done" is synced: never before it.
         let (part, to) = (self.part_path.clone(), self.final_path.clone());
-        match self
+        let unsynced = self.unsynced.take();
+        let was_unsynced = unsynced.is_some();
+        let finished = self
             .shared
             .recorder
-            .finish(self.rec.clone(), part, to)
-            .await
-        {
+            .finish(self.rec.clone(), part, to, unsynced)
+            .await;
+        if finished.is_err() && was_unsynced {
+            // Its sync may not have run: after a reboot nothing of it counts.
+            self.rec.bytes_done = 0;
+        }
+        match finished {
             Ok(()) => {}
             Err(FinishError::Record(err)) => {
                 let error = crate::error::cause(&err)
@@ -60,6 +66,13 @@ impl Worker {
             Err(FinishError::Rename(source)) => {
                 let err = DownloadError::Io {
                     path: self.final_path.clone(),
+                    source,
+                };
+                return self.fail(err).await;
+            }
+            Err(FinishError::Sync(source)) => {
+                let err = DownloadError::Io {
+                    path: self.part_path.clone(),
                     source,
                 };
                 return self.fail(err).await;
@@ -113,6 +126,15 @@ impl Worker {
         kind: FailureKind,
         error: crate::event::Cause,
     ) -> Outcome {
+        // A record counts only synced bytes: a small file written but not
+        // synced is synced now (it failed its checks, or its "done" was
+        // lost), or counted as nothing if that fails too.
+        if let Some(file) = self.unsynced.take() {
+            let synced = tokio::task::spawn_blocking(move || file.sync_data()).await;
+            if !matches!(synced, Ok(Ok(()))) {
+                self.rec.bytes_done = 0;
+            }
+        }
         self.rec.state = JobState::Failed;
         self.rec.last_error = Some(error.to_string());
         let mut rec = self.to_record();

@@ -210,6 +210,7 @@ pub(crate) async fn run_job(
         rec: record,
         loaded,
         touched: false,
+        unsynced: None,
         pos: 0,
         hasher: Sha256::new(),
         fetched: 0,
@@ -243,6 +244,10 @@ struct Worker {
     touched: bool,
     final_path: PathBuf,
     part_path: PathBuf,
+    /// The `.part` of a whole small file, written but not yet synced: its
+    /// "done" record carries it to the manifest's syncer, which syncs it
+    /// before the rename (see `PartWriter::land`).
+    unsynced: Option<std::fs::File>,
     /// Bytes of the `.part` file that `hasher` has seen.
     pos: u64,
     hasher: Sha256,

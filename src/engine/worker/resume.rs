@@ -72,8 +72,13 @@ impl Worker {
             return Ok(false);
         }
         let mut offset = resume_offset(&self.rec, on_disk, self.shared.boot_id.as_deref());
-        if self.rec.state == JobState::Done && Some(on_disk) == self.rec.total {
-            if let Some(recorded) = self.rec.sha256.clone() {
+        // A small file's "done" may reach the disk before its bytes (their
+        // sync joins the rename; see `PartWriter::land`): a "done" `.part`
+        // counts whole and verified, or not at all.
+        if self.rec.state == JobState::Done {
+            if let (Some(recorded), true) =
+                (self.rec.sha256.clone(), Some(on_disk) == self.rec.total)
+            {
                 self.hash_prefix(on_disk).await?;
                 if hex::encode(self.hasher.clone().finalize()) == recorded {
                     return Ok(true);

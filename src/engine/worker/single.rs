@@ -286,13 +286,19 @@ impl Worker {
         let mut part =
             PartWriter::new(&self.part_path, start, self.rec.total).hashing(hash.clone());
         let streamed = Stream::run(self, &mut part, resp, end).await;
-        // Whatever happened, keep what arrived: sync, then let the manifest count it.
-        let synced = part.sync().await;
+        // Whatever happened, keep what arrived: sync, then let the manifest
+        // count it. A whole small file is only handed to the kernel here:
+        // the "done" record that follows at once takes its sync along.
+        let synced = if streamed.is_ok() && end.is_none() {
+            part.land().await
+        } else {
+            part.sync().await.map(|()| None)
+        };
         // The hash holds what the kernel took; after a failed write that is
         // where the next attempt goes on from.
         self.hasher = hash.hasher();
         self.pos = hash.len();
-        synced.map_err(|source| DownloadError::Io {
+        self.unsynced = synced.map_err(|source| DownloadError::Io {
             path: self.part_path.clone(),
             source,
         })?;
