@@ -227,7 +227,8 @@ impl Ack {
                 data,
                 done,
             } => {
-                if let Some(Err(err)) = data.map(|file| file.sync_data()) {
+                let synced = data.map(|file| crate::store::part::sync_data_timed(&file));
+                if let Some(Err(err)) = synced {
                     let _ = done.send(Err(FinishError::Sync(err)));
                     return;
                 }

@@ -15,6 +15,7 @@
 
 use std::io::{IoSlice, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -43,6 +44,29 @@ fn write_buffer(share: Option<u64>) -> usize {
 /// thread: its open, write and hash take a few microseconds, which an event
 /// loop can spend; a larger one goes through the blocking pool.
 const INLINE_MAX: usize = 64 << 10;
+
+/// How long the last sync of a `.part`'s data took, in microseconds. It
+/// belongs to the disk, not to a download, hence one for the process.
+static LAST_SYNC_MICROS: AtomicU64 = AtomicU64::new(0);
+
+/// A sync this quick (a tmpfs, a disk cache that acknowledges at once) is
+/// cheaper than the trip to the blocking pool, so [`PartWriter::land`]
+/// leaves small files' syncs to the one thread that syncs the manifest.
+/// A slower one (a real disk: a journal commit each) is left to the pool,
+/// where many run at once and the file system can group them: one
+/// thread syncing 2,000 files of 48 KiB one after another on ext4 was
+/// 5-15 % slower than the pool.
+const CHEAP_SYNC_MICROS: u64 = 250;
+
+/// Syncs a `.part`'s data, noting how long that took (see
+/// [`CHEAP_SYNC_MICROS`]).
+pub fn sync_data_timed(file: &std::fs::File) -> std::io::Result<()> {
+    let started = Instant::now();
+    let synced = file.sync_data();
+    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    LAST_SYNC_MICROS.store(micros, Ordering::Relaxed);
+    synced
+}
 
 /// The name a download lives under until it is complete: `NAME.part`.
 pub fn part_path(final_path: &Path) -> PathBuf {
@@ -240,7 +264,8 @@ impl PartWriter {
 
     /// Ends a body that is complete: its bytes go to the kernel, and either
     /// to the disk as [`sync`] does (`Ok(None)`), or, for a whole file of
-    /// at most `INLINE_MAX` that has not met the kernel yet, written here,
+    /// at most `INLINE_MAX` that has not met the kernel yet, while syncs
+    /// are cheap (`CHEAP_SYNC_MICROS`), written here,
     /// unsynced, and its open file handed back (`Ok(Some)`) for the
     /// manifest's syncer to sync right before the rename
     /// ([`crate::engine::recorder::Recorder::finish`]).
@@ -257,7 +282,14 @@ impl PartWriter {
     ///
     /// [`sync`]: PartWriter::sync
     pub async fn land(&mut self) -> std::io::Result<Option<std::fs::File>> {
-        let whole_here = self.pending.is_none()
+        let cheap = LAST_SYNC_MICROS.load(Ordering::Relaxed) <= CHEAP_SYNC_MICROS;
+        self.land_if(cheap).await
+    }
+
+    /// [`PartWriter::land`], told whether syncs are cheap.
+    async fn land_if(&mut self, cheap_syncs: bool) -> std::io::Result<Option<std::fs::File>> {
+        let whole_here = cheap_syncs
+            && self.pending.is_none()
             && matches!(self.file, Some(Handle::Unopened(..)))
             && self.buffered <= INLINE_MAX;
         if !whole_here {
@@ -335,7 +367,7 @@ impl Batch {
         let mut file = file.into_file()?;
         write_chunks(&mut file, &self.chunks)?;
         if sync {
-            file.sync_data()?;
+            sync_data_timed(&file)?;
         }
         if let Some(hash) = &self.hash {
             hash.offer(self.at, &self.chunks);
@@ -546,6 +578,32 @@ mod tests {
         promote_blocking(&path, &final_path)?;
         assert_eq!(tokio::fs::read(&final_path).await?, b"hello!");
         assert_eq!(part_len(&path).await?, 0);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_small_whole_file_lands_unsynced_only_while_syncs_are_cheap() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let small = dir.path().join("small.part");
+        let mut part = PartWriter::new(&small, Start::Cut(0), Some(5));
+        part.write(Bytes::from_static(b"small")).await?;
+        let file = part.land_if(true).await?;
+        assert!(file.is_some(), "a cheap sync is left to the caller");
+        assert_eq!(std::fs::read(&small)?, b"small");
+
+        // Slow syncs (a real disk): the pool syncs it, in parallel with others.
+        let slow = dir.path().join("slow.part");
+        let mut part = PartWriter::new(&slow, Start::Cut(0), Some(4));
+        part.write(Bytes::from_static(b"slow")).await?;
+        assert!(part.land_if(false).await?.is_none());
+        assert_eq!(std::fs::read(&slow)?, b"slow");
+
+        // Larger than a write buffer: its first bytes went to the pool already.
+        let big = dir.path().join("big.part");
+        let mut part = PartWriter::new(&big, Start::Cut(0), Some(100 << 10));
+        part.write(Bytes::from(vec![7u8; 100 << 10])).await?;
+        assert!(part.land_if(true).await?.is_none());
+        assert_eq!(std::fs::read(&big)?.len(), 100 << 10);
         Ok(())
     }
 
