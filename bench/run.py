@@ -812,13 +812,20 @@ def check_outputs(expected):
     return len(bad), (bad[0] if bad else "")
 
 
-def finished_names(outdir):
-    """Names of the regular files directly in outdir, partial downloads (*.part) left out."""
+def finished_names(outdir, expected):
+    """Names of the regular files directly in outdir that are already complete: partial
+    downloads (*.part) left out, and, where the workload knows what a file must hold, any
+    whose sha256 is not that yet (curl, wget2, aria2c and axel write under the final name as
+    they go, so a name alone does not mean a finished file)."""
     try:
-        return {e.name for e in os.scandir(outdir) if e.is_file(follow_symlinks=False)
-                and not e.name.endswith(".part") and not e.name.startswith(".")}
+        names = {e.name for e in os.scandir(outdir) if e.is_file(follow_symlinks=False)
+                 and not e.name.endswith(".part") and not e.name.startswith(".")}
     except FileNotFoundError:
         return set()
+    want = {Path(p).name: h for p, h in expected.items() if Path(p).parent == Path(outdir)}
+    if not want:
+        return names
+    return {n for n in names if n in want and hash_file(Path(outdir) / n) == want[n]}
 
 
 def refetched(access_slice, names):
@@ -978,7 +985,7 @@ class Runner:
             res["first"] = {k: first[k] for k in ("wall", "killed", "body", "requests", "delivered_at_kill",
                                                   "requests_at_kill")}
             # Files already at their final name when the kill came: the rerun must not fetch them.
-            done = finished_names(spec.outdir) if spec.outdir is not None else set()
+            done = finished_names(spec.outdir, spec.expected) if spec.outdir is not None else set()
             second = self.timed(spec.argv, tag)
             res.update(second)
             res["finished_at_kill"] = len(done)
