@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{reconcile, EngineError, JobSpec, Reconciled, Siblings};
 use crate::event::JobId;
 use crate::store::manifest::{JobRecord, Manifest, ManifestError};
+use crate::store::sync_cost::SyncCost;
 
 enum Msg {
     /// Append; `durable` asks for an fsync before the batch is done.
@@ -250,11 +251,7 @@ fn actor(
     // A slow fsync runs on a thread of its own: while it waits for the
     // disk, this one keeps appending, so a kill loses only what was not yet
     // written, never a backlog queued behind it (see `JournalSync`).
-    let journal = Arc::new(JournalSync {
-        journal: manifest.journal_handle()?,
-        failure: std::sync::Mutex::new(None),
-        last_micros: std::sync::atomic::AtomicU64::new(0),
-    });
+    let journal = Arc::new(JournalSync::new(manifest.journal_handle()?));
     let (sync_tx, sync_rx) = std::sync::mpsc::channel::<Acks>();
     let for_syncer = journal.clone();
     let syncer = std::thread::Builder::new()
@@ -416,7 +413,7 @@ impl Batch {
             None if self.sync => {
                 // Everything this batch appended precedes the fsync that
                 // answers its acks, so they are honest.
-                if journal.quick() {
+                if journal.cost.quick() {
                     journal.sync(self.waiting);
                 } else {
                     let _ = sync_tx.send(self.waiting);
@@ -436,16 +433,16 @@ impl Batch {
 struct JournalSync {
     journal: std::fs::File,
     failure: std::sync::Mutex<Option<Arc<std::io::Error>>>,
-    /// How long the last fsync took, in microseconds.
-    last_micros: std::sync::atomic::AtomicU64,
+    cost: SyncCost,
 }
 
-/// An fsync this quick is run by the actor itself.
-const QUICK_SYNC_MICROS: u64 = 250;
-
 impl JournalSync {
-    fn quick(&self) -> bool {
-        self.last_micros.load(std::sync::atomic::Ordering::Relaxed) <= QUICK_SYNC_MICROS
+    fn new(journal: std::fs::File) -> Self {
+        JournalSync {
+            journal,
+            failure: std::sync::Mutex::new(None),
+            cost: SyncCost::new(),
+        }
     }
 
     /// fsyncs the journal once for all of `acks` (group commit), then
@@ -457,11 +454,7 @@ impl JournalSync {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             if failure.is_none() {
-                let started = std::time::Instant::now();
-                *failure = self.journal.sync_data().err().map(Arc::new);
-                let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-                self.last_micros
-                    .store(micros, std::sync::atomic::Ordering::Relaxed);
+                *failure = self.cost.sync_data(&self.journal).err().map(Arc::new);
             }
             failure.clone()
         };
@@ -553,20 +546,14 @@ mod tests {
     fn the_actor_syncs_itself_only_while_syncs_are_quick() -> Result<(), Box<dyn std::error::Error>>
     {
         let dir = tempfile::tempdir()?;
-        let journal = JournalSync {
-            journal: std::fs::File::create(dir.path().join("journal.jsonl"))?,
-            failure: std::sync::Mutex::new(None),
-            last_micros: std::sync::atomic::AtomicU64::new(0),
-        };
-        assert!(journal.quick(), "no sync yet: the first is tried here");
+        let journal = JournalSync::new(std::fs::File::create(dir.path().join("journal.jsonl"))?);
+        assert!(journal.cost.quick(), "no sync yet: the first is tried here");
         let (done, answer) = oneshot::channel();
         journal.sync(vec![Ack::Synced(done)]);
         assert!(matches!(answer.blocking_recv(), Ok(Ok(()))));
-        journal
-            .last_micros
-            .store(QUICK_SYNC_MICROS + 1, std::sync::atomic::Ordering::Relaxed);
+        journal.cost.seem_slow();
         assert!(
-            !journal.quick(),
+            !journal.cost.quick(),
             "a slow disk's syncs go to the fsync thread"
         );
         journal.into_result()?;

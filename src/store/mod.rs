@@ -15,6 +15,7 @@ pub mod manifest;
 pub mod part;
 pub mod prefix_hash;
 pub mod runs;
+pub mod sync_cost;
 
 use std::io;
 use std::path::{Path, PathBuf};

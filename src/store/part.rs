@@ -15,13 +15,13 @@
 
 use std::io::{IoSlice, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 
 use super::prefix_hash::PrefixHash;
+use super::sync_cost::SyncCost;
 use crate::naming::RelPath;
 
 /// Bytes a writer gathers before handing them to the kernel: a 256th of
@@ -45,27 +45,13 @@ fn write_buffer(share: Option<u64>) -> usize {
 /// loop can spend; a larger one goes through the blocking pool.
 const INLINE_MAX: usize = 64 << 10;
 
-/// How long the last sync of a `.part`'s data took, in microseconds. It
-/// belongs to the disk, not to a download, hence one for the process.
-static LAST_SYNC_MICROS: AtomicU64 = AtomicU64::new(0);
+/// How long `.part` syncs take: they belong to the disk, not to a
+/// download, hence one for the process.
+static PART_SYNCS: SyncCost = SyncCost::new();
 
-/// A sync this quick (a tmpfs, a disk cache that acknowledges at once) is
-/// cheaper than the trip to the blocking pool, so [`PartWriter::land`]
-/// leaves small files' syncs to the one thread that syncs the manifest.
-/// A slower one (a real disk: a journal commit each) is left to the pool,
-/// where many run at once and the file system can group them: one
-/// thread syncing 2,000 files of 48 KiB one after another on ext4 was
-/// 5-15 % slower than the pool.
-const CHEAP_SYNC_MICROS: u64 = 250;
-
-/// Syncs a `.part`'s data, noting how long that took (see
-/// [`CHEAP_SYNC_MICROS`]).
+/// Syncs a `.part`'s data, noting how long that took (see [`SyncCost`]).
 pub fn sync_data_timed(file: &std::fs::File) -> std::io::Result<()> {
-    let started = Instant::now();
-    let synced = file.sync_data();
-    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-    LAST_SYNC_MICROS.store(micros, Ordering::Relaxed);
-    synced
+    PART_SYNCS.sync_data(file)
 }
 
 /// The name a download lives under until it is complete: `NAME.part`.
@@ -265,7 +251,7 @@ impl PartWriter {
     /// Ends a body that is complete: its bytes go to the kernel, and either
     /// to the disk as [`sync`] does (`Ok(None)`), or, for a whole file of
     /// at most `INLINE_MAX` that has not met the kernel yet, while syncs
-    /// are cheap (`CHEAP_SYNC_MICROS`), written here,
+    /// are quick ([`SyncCost`]), written here,
     /// unsynced, and its open file handed back (`Ok(Some)`) for the
     /// manifest's syncer to sync right before the rename
     /// ([`crate::engine::recorder::Recorder::finish`]).
@@ -282,8 +268,7 @@ impl PartWriter {
     ///
     /// [`sync`]: PartWriter::sync
     pub async fn land(&mut self) -> std::io::Result<Option<std::fs::File>> {
-        let cheap = LAST_SYNC_MICROS.load(Ordering::Relaxed) <= CHEAP_SYNC_MICROS;
-        self.land_if(cheap).await
+        self.land_if(PART_SYNCS.quick()).await
     }
 
     /// [`PartWriter::land`], told whether syncs are cheap.

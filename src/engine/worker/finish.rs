@@ -130,7 +130,9 @@ impl Worker {
         // synced is synced now (it failed its checks, or its "done" was
         // lost), or counted as nothing if that fails too.
         if let Some(file) = self.unsynced.take() {
-            let synced = tokio::task::spawn_blocking(move || file.sync_data()).await;
+            let synced =
+                tokio::task::spawn_blocking(move || crate::store::part::sync_data_timed(&file))
+                    .await;
             if !matches!(synced, Ok(Ok(()))) {
                 self.rec.bytes_done = 0;
             }
