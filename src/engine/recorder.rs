@@ -274,7 +274,7 @@ fn actor(
         for msg in msgs {
             batch.apply(&mut manifest, &mut siblings, msg);
         }
-        batch.end(&journal, &sync_tx, &mut losses);
+        batch.end(&mut manifest, &journal, &sync_tx, &mut losses);
     }
     drop(sync_tx);
     let synced = match syncer.join() {
@@ -366,6 +366,8 @@ impl Batch {
                 out_dir,
                 done,
             } => {
+                // The look-ups read from disk: what this batch staged first.
+                self.flush(manifest);
                 // A record that cannot be read back fails the jobs that
                 // arrived with it; the run goes on with the others.
                 let mut found = reconcile(manifest, jobs, &out_dir, siblings)
@@ -386,8 +388,18 @@ impl Batch {
     }
 
     fn append(&mut self, manifest: &mut Manifest, rec: JobRecord) {
-        if let Err(err) = manifest.update(rec) {
+        if let Err(err) = manifest.stage(rec) {
             self.lost += 1;
+            self.failure.get_or_insert_with(|| Arc::new(err));
+        }
+    }
+
+    /// Writes what was staged, one write for the batch; a failure loses
+    /// every record staged since the last flush.
+    fn flush(&mut self, manifest: &mut Manifest) {
+        let staged = manifest.staged();
+        if let Err(err) = manifest.flush() {
+            self.lost += staged;
             self.failure.get_or_insert_with(|| Arc::new(err));
         }
     }
@@ -395,11 +407,13 @@ impl Batch {
     /// Acks the batch: after the next fsync, or at once with the error that
     /// lost some of its records.
     fn end(
-        self,
+        mut self,
+        manifest: &mut Manifest,
         journal: &JournalSync,
         sync_tx: &std::sync::mpsc::Sender<Acks>,
         losses: &mut Losses,
     ) {
+        self.flush(manifest);
         losses.lost += self.lost;
         match self.failure {
             Some(err) => {

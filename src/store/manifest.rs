@@ -268,6 +268,11 @@ pub struct Manifest {
     /// append, or it would become a corrupt line in the middle of the journal.
     tail_suspect: bool,
     line_buf: Vec<u8>,
+    /// Record lines encoded by [`Manifest::stage`], not yet written, and
+    /// each one's path and offset in them: [`Manifest::flush`] appends
+    /// them with one write and only then points the index at them.
+    staged: Vec<u8>,
+    staged_paths: Vec<(String, u64)>,
     /// After a compaction failed (a full disk), the next is tried only once
     /// the journal has grown past this many lines, not at every append.
     compact_retry_at: usize,
@@ -309,7 +314,7 @@ impl Manifest {
             .map_err(io_err("open manifest journal", &files.journal))?;
         let mut store = Store {
             snapshot: snapshot.unwrap_or_else(|| Blob::Mem(EMPTY_SNAPSHOT.to_vec())),
-            journal: Blob::File(reader),
+            journal: Blob::file(reader),
             journal_len: 0,
             snapshot_path: files.snapshot.clone(),
             journal_path: files.journal.clone(),
@@ -324,6 +329,8 @@ impl Manifest {
             journal_len: scan.bytes,
             tail_suspect: false,
             line_buf: Vec::new(),
+            staged: Vec::new(),
+            staged_paths: Vec::new(),
             compact_retry_at: 0,
             broken: false,
         };
@@ -378,15 +385,18 @@ impl Manifest {
     fn check(&self) -> Result<(), ManifestError> {
         if self.broken {
             return Err(io_err("use manifest", &self.files.dir)(io::Error::other(
-                "its index was lost when a compaction failed",
+                "its index was lost (a compaction failed, or a record appended \
+                 could not be read back)",
             )));
         }
         Ok(())
     }
 
-    /// The record for `path`, if any, read from disk.
+    /// The record for `path`, if any, read from disk. Records staged and
+    /// not yet flushed are not seen.
     pub fn get(&self, path: &str) -> Result<Option<JobRecord>, ManifestError> {
         self.check()?;
+        debug_assert!(self.staged_paths.is_empty(), "get with records staged");
         let mut buf = Vec::new();
         match self.index.find(path) {
             Found::Exact(loc) => self.store.record_at(loc, &mut buf).map(Some),
@@ -401,6 +411,7 @@ impl Manifest {
     #[cfg(test)]
     /// All records, in the order they were registered.
     pub fn records(&mut self) -> Vec<JobRecord> {
+        self.write_staged().expect("write the staged records");
         let mut all = Vec::new();
         self.store
             .walk(&mut self.index, |_, body| {
@@ -424,8 +435,37 @@ impl Manifest {
     /// the module docs), so an occasional call costs O(records); a failed
     /// compaction is not an error here, since the record is safe in the
     /// journal (the next is tried once the journal has doubled).
+    #[cfg(test)]
     pub fn update(&mut self, rec: JobRecord) -> Result<(), ManifestError> {
-        self.append(&rec)?;
+        self.stage(rec)?;
+        self.flush()
+    }
+
+    /// Encodes `rec` for the next [`Manifest::flush`]: the recorder stages
+    /// all the records it took at once and writes them with one system
+    /// call, not one each (two per file on many small files).
+    pub fn stage(&mut self, rec: JobRecord) -> Result<(), ManifestError> {
+        self.check()?;
+        let start = self.staged.len();
+        if let Err(e) = serde_json::to_writer(&mut self.staged, &rec) {
+            self.staged.truncate(start);
+            return Err(io_err("encode a record for", &self.files.journal)(e.into()));
+        }
+        self.staged.push(b'\n');
+        self.staged_paths.push((rec.path, start as u64));
+        Ok(())
+    }
+
+    /// How many records are staged and not yet written.
+    pub fn staged(&self) -> usize {
+        self.staged_paths.len()
+    }
+
+    /// Writes the staged records (all of them or, if the write fails, none:
+    /// the journal is cut back and the index left as it was), then compacts
+    /// if the journal has grown past its threshold (see [`Manifest::update`]).
+    pub fn flush(&mut self) -> Result<(), ManifestError> {
+        self.write_staged()?;
         if self.journal_lines > self.compact_threshold().max(self.compact_retry_at)
             && self.compact().is_err()
         {
@@ -434,38 +474,54 @@ impl Manifest {
         self.check()
     }
 
-    fn append(&mut self, rec: &JobRecord) -> Result<(), ManifestError> {
+    fn write_staged(&mut self) -> Result<(), ManifestError> {
+        if self.staged_paths.is_empty() {
+            return Ok(());
+        }
+        let staged = std::mem::take(&mut self.staged);
+        let paths = std::mem::take(&mut self.staged_paths);
+        let written = self.append(&staged, &paths);
+        // The buffers are kept for the next batch, emptied whatever happened.
+        (self.staged, self.staged_paths) = (staged, paths);
+        self.staged.clear();
+        self.staged_paths.clear();
+        written
+    }
+
+    fn append(&mut self, lines: &[u8], paths: &[(String, u64)]) -> Result<(), ManifestError> {
         self.check()?;
-        // Who owns the path's slot is settled before anything is written, so
-        // a failed read leaves the journal and the index as they were.
-        let owns = match self.index.find(&rec.path) {
-            Found::Probable(loc) => self.store.owns(loc, &rec.path, &mut self.line_buf)?,
-            Found::Exact(_) | Found::Absent => true,
-        };
         if self.tail_suspect {
+            self.store.journal.forget();
             self.journal
                 .set_len(self.journal_len)
                 .map_err(io_err("truncate manifest journal", &self.files.journal))?;
             self.tail_suspect = false;
         }
-        self.line_buf.clear();
-        serde_json::to_writer(&mut self.line_buf, rec)
-            .map_err(|e| io_err("encode a record for", &self.files.journal)(e.into()))?;
-        self.line_buf.push(b'\n');
-        // One write of the whole line: a kill can only tear the last line.
-        if let Err(e) = self.journal.write_all(&self.line_buf) {
+        // One write of whole lines: a kill can only tear the last one.
+        if let Err(e) = self.journal.write_all(lines) {
+            // What was read ahead past the end may hold the torn bytes.
+            self.store.journal.forget();
             self.tail_suspect = self.journal.set_len(self.journal_len).is_err();
             return Err(io_err("append to manifest journal", &self.files.journal)(e));
         }
-        let at = self.journal_len;
-        self.journal_len += self.line_buf.len() as u64;
+        let base = self.journal_len;
+        self.journal_len += lines.len() as u64;
         self.store.journal_len = self.journal_len;
-        self.journal_lines += 1;
-        self.index
-            .set(&rec.path, index::in_journal(at), |_| {
-                Ok::<_, std::convert::Infallible>(owns)
-            })
-            .unwrap_or_else(|never| match never {});
+        self.journal_lines += paths.len();
+        // Who owns a path's slot is settled once the lines are on disk (a
+        // path staged twice, or two paths sharing a hash, are told apart by
+        // reading what the slot points at, as when loading).
+        let (store, buf) = (&self.store, &mut self.line_buf);
+        for (path, at) in paths {
+            let loc = index::in_journal(base + at);
+            if let Err(err) = self.index.set(path, loc, |old| store.owns(old, path, buf)) {
+                // The lines are in the journal but the index cannot say
+                // whose they are: a later look-up could read the wrong one.
+                // The next load indexes them from the journal.
+                self.broken = true;
+                return Err(err);
+            }
+        }
         Ok(())
     }
 
@@ -475,7 +531,11 @@ impl Manifest {
         recs: impl IntoIterator<Item = JobRecord>,
     ) -> Result<(), ManifestError> {
         for rec in recs {
-            self.append(&rec)?;
+            self.stage(rec)?;
+            // Bounded: a list's first window stages thousands.
+            if self.staged.len() > 1 << 20 {
+                self.write_staged()?;
+            }
         }
         self.compact()
     }
@@ -492,6 +552,7 @@ impl Manifest {
 
     #[cfg(test)]
     pub fn sync(&mut self) -> Result<(), ManifestError> {
+        self.write_staged()?;
         self.journal
             .sync_data()
             .map_err(io_err("sync manifest journal", &self.files.journal))
@@ -509,6 +570,7 @@ impl Manifest {
     /// journal; a kill after it leaves the new snapshot and a journal whose
     /// records it already holds, and replaying whole records is idempotent.
     pub fn compact(&mut self) -> Result<(), ManifestError> {
+        self.write_staged()?;
         self.check()?;
         let files = self.files.clone();
         let written = create_private(
@@ -532,9 +594,10 @@ impl Manifest {
             }
         };
         // The new snapshot is the manifest from here on, whatever fails next.
-        self.store.snapshot = Blob::File(tmp);
+        self.store.snapshot = Blob::file(tmp);
         self.index.unmark_all();
         super::sync_dir(&files.dir).map_err(io_err("sync manifest directory", &files.dir))?;
+        self.store.journal.forget();
         self.journal
             .set_len(0)
             .and_then(|()| self.journal.sync_all())
@@ -601,7 +664,7 @@ impl Manifest {
 
 fn open_if_present(path: &Path, op: &'static str) -> Result<Option<Blob>, ManifestError> {
     match File::open(path) {
-        Ok(file) => Ok(Some(Blob::File(file))),
+        Ok(file) => Ok(Some(Blob::file(file))),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io_err(op, path)(e)),
     }

@@ -694,6 +694,50 @@ fn with_one_hash<T>(f: impl FnOnce() -> T) -> T {
 }
 
 #[test]
+fn records_staged_together_land_with_one_write_and_keep_their_paths_apart() {
+    with_one_hash(|| {
+        let out = tempfile::tempdir().expect("temp dir");
+        let mut m = Manifest::open(out.path()).expect("open");
+        m.insert_all([rec("a", JobState::Pending, 0)])
+            .expect("insert");
+        let journal = haul_file(&out, JOURNAL_NAME);
+        let before = fs::metadata(&journal).expect("journal").len();
+        // One batch: a path twice, and paths sharing a's hash.
+        for r in [
+            rec("a", JobState::Partial, 1),
+            rec("b", JobState::Pending, 0),
+            rec("a", JobState::Done, 2),
+            rec("c", JobState::Partial, 3),
+        ] {
+            m.stage(r).expect("stage");
+        }
+        assert_eq!(m.staged(), 4);
+        assert_eq!(
+            fs::metadata(&journal).expect("journal").len(),
+            before,
+            "staged, not written"
+        );
+        m.flush().expect("flush");
+        assert_eq!(m.staged(), 0);
+        let want = vec![
+            rec("a", JobState::Done, 2),
+            rec("b", JobState::Pending, 0),
+            rec("c", JobState::Partial, 3),
+        ];
+        for r in &want {
+            assert_eq!(got(&m, &r.path).as_ref(), Some(r));
+        }
+        assert_eq!(m.records(), want);
+        m.sync().expect("sync");
+        drop(m);
+        let loaded = Manifest::load_readonly(out.path())
+            .expect("load")
+            .expect("has a .haul");
+        assert_eq!(loaded, want);
+    });
+}
+
+#[test]
 fn paths_with_the_same_hash_are_never_merged() {
     with_one_hash(|| {
         let out = tempfile::tempdir().expect("temp dir");
