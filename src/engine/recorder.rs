@@ -392,6 +392,9 @@ impl Batch {
             self.lost += 1;
             self.failure.get_or_insert_with(|| Arc::new(err));
         }
+        if manifest.staged_enough() {
+            self.flush(manifest);
+        }
     }
 
     /// Writes what was staged, one write for the batch; a failure loses
