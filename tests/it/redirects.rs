@@ -316,6 +316,11 @@ fn a_range_refused_where_the_redirects_led_walks_them_again_before_it_counts() {
         0,
         "the 403 was never sent"
     );
-    // The first answer's walk, and one more after the 403.
-    assert_eq!(server.gets("/r1").len(), 2, "{out}");
+    // The first answer's walk, and one more after the 403. A connection
+    // that starts a range while that walk is still on its way finds no
+    // target known and walks the redirects itself, so on a loaded machine
+    // up to each of the 4 connections may walk once more: never a retry
+    // storm, and never a 403 counted against the mirror.
+    let walks = server.gets("/r1").len();
+    assert!((2..=1 + 4).contains(&walks), "{walks} walks of /r1\n{out}");
 }
