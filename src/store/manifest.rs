@@ -493,7 +493,6 @@ impl Manifest {
         self.staged.clear();
         self.staged.shrink_to(STAGED_MAX);
         self.staged_paths.clear();
-        self.staged_paths.shrink_to(STAGED_MAX / 256);
         written
     }
 
@@ -671,10 +670,8 @@ impl Manifest {
 }
 
 /// The staging buffer's size; see [`Manifest::staged_enough`]. It is
-/// written out at three quarters full, so it does not grow past this (a
-/// record is a few hundred bytes): a buffer grown to 128 KiB is mapped and
-/// unmapped by the allocator, which then keeps later large buffers on its
-/// heap, and a W4 run peaked 0.8 MiB higher.
+/// written out at three quarters full, so a batch of any length (a record
+/// is a few hundred bytes) never grows it past this.
 const STAGED_MAX: usize = 64 * 1024;
 
 fn open_if_present(path: &Path, op: &'static str) -> Result<Option<Blob>, ManifestError> {

@@ -76,9 +76,10 @@ impl Blob {
 /// A manifest file read one line at a time at offsets that mostly follow
 /// each other: the records a run looks up (to check a path owns its slot)
 /// and a compaction copies were written in about the order they are read,
-/// so one read ahead (32 KiB, a hundred records) serves the next ones. A 512-byte `pread` per record
-/// was two system calls per file on 10,000 small files, and the compaction
-/// at the end of a run, which no download overlaps, was one per record.
+/// so one read ahead (32 KiB, a hundred records) serves the next ones. A
+/// 512-byte `pread` per record was two system calls per file on 10,000
+/// small files, and the compaction at the end of a run, which no download
+/// overlaps, was one per record.
 ///
 /// Bytes once written under an offset do not change, with two exceptions
 /// that call [`Blob::forget`]: the journal cut back after a failed append,
