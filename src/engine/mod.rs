@@ -173,7 +173,7 @@ pub async fn run(
             known_bytes,
         })
         .await;
-    let (recorder, writer) = Recorder::spawn(manifest, siblings).map_err(EngineError::Spawn)?;
+    let (recorder, writer) = Recorder::spawn(manifest, siblings)?;
     let shared = Arc::new(Shared {
         limits: Limits::new(cfg.max_connections, cfg.max_per_host),
         throttle: cfg.max_speed.map(throttle::Throttle::new),

@@ -1,14 +1,23 @@
-//! The manifest's single owner: an actor on its own thread that appends the
-//! records workers send and syncs them in groups, and reconciles the jobs
-//! that join a run after it started.
+//! The manifest's single owner: an actor that appends the records workers
+//! send and syncs them in groups, and reconciles the jobs that join a run
+//! after it started.
+//!
+//! The actor is a task on the run's runtime, not a thread of its own: while
+//! the disk syncs quickly (a tmpfs, a cache that acknowledges at once) it
+//! takes each batch on the event loop, as `PartWriter::land` writes a small
+//! file there, and its acks wake workers on the same runtime. A thread of
+//! its own cost a futex wake-up and a context switch each way per batch:
+//! on 50,000 files of 1 KiB it woke 16,800 times and used a fifth of
+//! haul's CPU. On a slower disk each batch goes to the blocking pool, so
+//! no worker waits behind the disk.
 //!
 //! Workers sync their `.part` data before they send a record, so the
 //! manifest never claims bytes that are not on disk. One fsync covers every
 //! record that arrived while the last one ran (group commit), which keeps the
 //! cost per update flat however many jobs run.
 //!
-//! A finished file's rename is done here too ([`Recorder::finish`]), by the
-//! thread that syncs the journal, right after the fsync that makes its
+//! A finished file's rename is done here too ([`Recorder::finish`]), by
+//! whoever syncs the journal, right after the fsync that makes its
 //! "done" durable: the rename can never run ahead of that record, and a
 //! small file's end costs its worker one wait instead of a wait for the
 //! record and another trip to the blocking pool for the rename.
@@ -88,21 +97,48 @@ pub struct Recorder {
 
 /// Joins the actor once every [`Recorder`] is dropped; the manifest is
 /// compacted and closed by then.
-pub struct RecorderThread(JoinHandle<Result<Vec<String>, ManifestError>>);
+pub struct RecorderTask(tokio::task::JoinHandle<Result<Vec<String>, ManifestError>>);
 
 impl Recorder {
-    /// Starts the actor; it owns `manifest` (and the other runs' records
-    /// that jobs arriving later are reconciled with) until every handle is
-    /// dropped.
+    /// Starts the actor on the current runtime; it owns `manifest` (and
+    /// the other runs' records that jobs arriving later are reconciled
+    /// with) until every handle is dropped.
     pub(crate) fn spawn(
         manifest: Manifest,
         siblings: Siblings,
-    ) -> std::io::Result<(Recorder, RecorderThread)> {
+    ) -> Result<(Recorder, RecorderTask), EngineError> {
+        let journal = JournalSync::new(manifest.journal_handle()?);
+        Self::spawn_with(manifest, siblings, journal)
+    }
+
+    fn spawn_with(
+        manifest: Manifest,
+        siblings: Siblings,
+        journal: JournalSync,
+    ) -> Result<(Recorder, RecorderTask), EngineError> {
+        // A slow fsync runs on a thread of its own: while it waits for the
+        // disk, appends go on, so a kill loses only what was not yet
+        // written, never a backlog queued behind it (see `JournalSync`).
+        let journal = Arc::new(journal);
+        let (sync_tx, sync_rx) = std::sync::mpsc::channel::<Acks>();
+        let for_syncer = journal.clone();
+        let syncer = std::thread::Builder::new()
+            .name("haul-fsync".into())
+            .spawn(move || syncer(&for_syncer, sync_rx))
+            .map_err(EngineError::Spawn)?;
         let (tx, rx) = mpsc::unbounded_channel();
-        let handle = std::thread::Builder::new()
-            .name("haul-manifest".into())
-            .spawn(move || actor(manifest, siblings, rx))?;
-        Ok((Recorder { tx }, RecorderThread(handle)))
+        let owned = Owned {
+            manifest,
+            siblings,
+            losses: Losses::default(),
+        };
+        let fsync = Fsync {
+            journal,
+            tx: sync_tx,
+            thread: syncer,
+        };
+        let handle = tokio::spawn(actor(owned, fsync, rx));
+        Ok((Recorder { tx }, RecorderTask(handle)))
     }
 
     /// Records a checkpoint; durable at the actor's next sync, moments later.
@@ -177,14 +213,13 @@ impl Recorder {
     }
 }
 
-impl RecorderThread {
+impl RecorderTask {
     /// Waits for the actor to compact and close the manifest; returns what
     /// it could not write, as warnings (see `actor`).
     pub async fn join(self) -> Result<Vec<String>, EngineError> {
-        let handle = self.0;
-        match tokio::task::spawn_blocking(move || handle.join()).await {
-            Ok(Ok(result)) => result.map_err(EngineError::Manifest),
-            _ => Err(EngineError::WriterPanicked),
+        match self.0.await {
+            Ok(result) => result.map_err(EngineError::Manifest),
+            Err(_) => Err(EngineError::WriterPanicked),
         }
     }
 }
@@ -243,40 +278,93 @@ impl Ack {
 /// Acks waiting for the next fsync of the journal.
 type Acks = Vec<Ack>;
 
-fn actor(
-    mut manifest: Manifest,
-    mut siblings: Siblings,
+/// What the actor owns, moved to the blocking pool and back with a batch
+/// taken there.
+struct Owned {
+    manifest: Manifest,
+    siblings: Siblings,
+    losses: Losses,
+}
+
+impl Owned {
+    fn take(&mut self, msgs: Vec<Msg>, journal: &JournalSync, sync_tx: &SyncSender) {
+        let mut batch = Batch::default();
+        for msg in msgs {
+            batch.apply(&mut self.manifest, &mut self.siblings, msg);
+        }
+        batch.end(&mut self.manifest, journal, sync_tx, &mut self.losses);
+    }
+}
+
+/// Where the actor hands a slow disk's fsyncs.
+type SyncSender = std::sync::mpsc::Sender<Acks>;
+
+/// The journal's fsync and the thread a slow one goes to.
+struct Fsync {
+    journal: Arc<JournalSync>,
+    tx: SyncSender,
+    thread: JoinHandle<()>,
+}
+
+async fn actor(
+    mut owned: Owned,
+    fsync: Fsync,
     mut rx: mpsc::UnboundedReceiver<Msg>,
 ) -> Result<Vec<String>, ManifestError> {
-    // A slow fsync runs on a thread of its own: while it waits for the
-    // disk, this one keeps appending, so a kill loses only what was not yet
-    // written, never a backlog queued behind it (see `JournalSync`).
-    let journal = Arc::new(JournalSync::new(manifest.journal_handle()?));
-    let (sync_tx, sync_rx) = std::sync::mpsc::channel::<Acks>();
-    let for_syncer = journal.clone();
-    let syncer = std::thread::Builder::new()
-        .name("haul-fsync".into())
-        .spawn(move || syncer(&for_syncer, sync_rx))
-        .map_err(|source| ManifestError::Io {
-            op: "start the manifest syncer",
-            path: manifest.dir().to_path_buf(),
-            source,
-        })?;
-    let mut losses = Losses::default();
-    while let Some(first) = rx.blocking_recv() {
+    let dir = owned.manifest.dir().to_path_buf();
+    let writer_lost = move |source| ManifestError::Io {
+        op: "run the manifest writer for",
+        path: dir,
+        source,
+    };
+    let Fsync {
+        journal,
+        tx: sync_tx,
+        thread: syncer,
+    } = fsync;
+    while let Some(first) = rx.recv().await {
         // What is queued now, and no more: a steady flood of records must
         // not hold back the sync that acks the first ones.
         let mut msgs = vec![first];
         while let Ok(more) = rx.try_recv() {
             msgs.push(more);
         }
-        let mut batch = Batch::default();
-        for msg in msgs {
-            batch.apply(&mut manifest, &mut siblings, msg);
+        // A quick disk's appends, syncs and renames cost less than the trip
+        // to the pool; a slow one's must not hold a worker of the runtime.
+        if journal.cost.quick() {
+            owned.take(msgs, &journal, &sync_tx);
+        } else {
+            let (journal, sync_tx) = (journal.clone(), sync_tx.clone());
+            let taken = tokio::task::spawn_blocking(move || {
+                owned.take(msgs, &journal, &sync_tx);
+                owned
+            });
+            owned = match taken.await {
+                Ok(owned) => owned,
+                Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+                Err(err) => return Err(writer_lost(std::io::Error::other(err))),
+            };
         }
-        batch.end(&mut manifest, &journal, &sync_tx, &mut losses);
     }
     drop(sync_tx);
+    let closed = tokio::task::spawn_blocking(move || close(owned, journal, syncer));
+    match closed.await {
+        Ok(closed) => closed,
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        Err(err) => Err(writer_lost(std::io::Error::other(err))),
+    }
+}
+
+/// Waits for the last fsync, then compacts and closes the manifest;
+/// returns what could not be written, as warnings.
+fn close(
+    owned: Owned,
+    journal: Arc<JournalSync>,
+    syncer: JoinHandle<()>,
+) -> Result<Vec<String>, ManifestError> {
+    let Owned {
+        manifest, losses, ..
+    } = owned;
     let synced = match syncer.join() {
         Err(_) => Err(std::io::Error::other("the manifest syncer crashed")),
         Ok(()) => Arc::try_unwrap(journal)
@@ -413,7 +501,7 @@ impl Batch {
         mut self,
         manifest: &mut Manifest,
         journal: &JournalSync,
-        sync_tx: &std::sync::mpsc::Sender<Acks>,
+        sync_tx: &SyncSender,
         losses: &mut Losses,
     ) {
         self.flush(manifest);
@@ -521,12 +609,10 @@ mod tests {
         records.into_iter().find(|r| r.path == path)
     }
 
-    #[tokio::test]
-    async fn a_finished_file_gets_its_name_only_once_done_is_on_disk(
-    ) -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let (recorder, thread) = Recorder::spawn(Manifest::open(dir.path())?, Siblings::none())?;
-        let (part, to) = (dir.path().join("a.bin.part"), dir.path().join("a.bin"));
+    /// `a.bin.part` holding "abc", and the "done" record that vouches for
+    /// it; with the part's path and its final one.
+    fn a_complete_part(dir: &Path) -> std::io::Result<(JobRecord, PathBuf, PathBuf)> {
+        let (part, to) = (dir.join("a.bin.part"), dir.join("a.bin"));
         std::fs::write(&part, b"abc")?;
         let done = JobRecord {
             state: JobState::Done,
@@ -534,6 +620,15 @@ mod tests {
             total: Some(3),
             ..JobRecord::pending("a.bin".into(), "http://h/a.bin".into())
         };
+        Ok((done, part, to))
+    }
+
+    #[tokio::test]
+    async fn a_finished_file_gets_its_name_only_once_done_is_on_disk(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let (recorder, task) = Recorder::spawn(Manifest::open(dir.path())?, Siblings::none())?;
+        let (done, part, to) = a_complete_part(dir.path())?;
         recorder
             .finish(done, part.clone(), to.clone(), None)
             .await?;
@@ -555,7 +650,30 @@ mod tests {
         assert_eq!(state, Some(JobState::Done));
 
         drop(recorder);
-        assert_eq!(thread.join().await?, Vec::<String>::new());
+        assert_eq!(task.join().await?, Vec::<String>::new());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_slow_disk_s_batch_is_taken_off_the_event_loop_and_lands_the_same(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let manifest = Manifest::open(dir.path())?;
+        let journal = JournalSync::new(manifest.journal_handle()?);
+        journal.cost.seem_slow();
+        let (recorder, task) = Recorder::spawn_with(manifest, Siblings::none(), journal)?;
+        let (done, part, to) = a_complete_part(dir.path())?;
+        // Unsynced data, as a small file's: the pool syncs it too.
+        let data = std::fs::File::open(&part)?;
+        recorder
+            .finish(done, part.clone(), to.clone(), Some(data))
+            .await?;
+        assert_eq!(std::fs::read(&to)?, b"abc");
+        assert!(!part.exists());
+        let state = loaded(dir.path(), "a.bin").map(|r| r.state);
+        assert_eq!(state, Some(JobState::Done));
+        drop(recorder);
+        assert_eq!(task.join().await?, Vec::<String>::new());
         Ok(())
     }
 
