@@ -135,6 +135,7 @@ pub async fn run(
     })?;
     let shard = cfg.shard;
     let _lock = DirLock::acquire_shard(&out_dir, shard)?;
+    let fresh_out_dir = crate::store::fresh_out_dir(&out_dir);
     let mut intake = Intake::new(jobs);
     let first = intake.source.ready(intake.source.window_size());
     let arrived = first.len();
@@ -183,6 +184,7 @@ pub async fn run(
         recorder,
         cancel: cancel.clone(),
         boot_id: boot_id(),
+        fresh_out_dir,
     });
     let mut hosts = HostQueues::default();
     intake

@@ -89,6 +89,9 @@ pub(crate) struct Shared {
     pub recorder: Recorder,
     pub cancel: CancellationToken,
     pub boot_id: Option<String>,
+    /// The output directory held no files when the run began
+    /// (`store::fresh_out_dir`).
+    pub fresh_out_dir: bool,
 }
 
 impl Shared {

@@ -38,9 +38,12 @@ impl Worker {
         let rec = &self.rec;
         let part_counts =
             rec.etag.is_some() || rec.last_modified.is_some() || rec.state == JobState::Done;
+        // A file in the way is refused, unless overwriting is allowed; a
+        // directory that held no files when the run began has none.
+        let look_final = !self.shared.cfg.allow_overwrite && !self.shared.fresh_out_dir;
         let look = move || {
             crate::store::part::make_parents_blocking(&root, &rel)?;
-            let final_exists = std::fs::symlink_metadata(&final_path).is_ok();
+            let final_exists = look_final && std::fs::symlink_metadata(&final_path).is_ok();
             let len = if part_counts {
                 part_len_blocking(&part)?
             } else {
