@@ -287,6 +287,23 @@ struct Owned {
 }
 
 impl Owned {
+    /// Whether `msgs` may take long whatever the disk: a compaction
+    /// (rewriting every record) or a look-up in another run's manifest
+    /// (loaded whole on the first one).
+    fn long_work(&self, msgs: &[Msg]) -> bool {
+        let mut records = 0;
+        for msg in msgs {
+            records += match msg {
+                // At most a new record per job: none is adopted from
+                // another run when there is none.
+                Msg::Reconcile { jobs, .. } if self.siblings.is_empty() => jobs.len(),
+                Msg::Reconcile { .. } => return true,
+                _ => 1,
+            };
+        }
+        self.manifest.may_compact_within(records)
+    }
+
     fn take(&mut self, msgs: Vec<Msg>, journal: &JournalSync, sync_tx: &SyncSender) {
         let mut batch = Batch::default();
         for msg in msgs {
@@ -330,8 +347,9 @@ async fn actor(
             msgs.push(more);
         }
         // A quick disk's appends, syncs and renames cost less than the trip
-        // to the pool; a slow one's must not hold a worker of the runtime.
-        if journal.cost.quick() {
+        // to the pool; a slow one's, or long work, must not hold a worker of
+        // the runtime.
+        if journal.cost.quick() && !owned.long_work(&msgs) {
             owned.take(msgs, &journal, &sync_tx);
         } else {
             let (journal, sync_tx) = (journal.clone(), sync_tx.clone());

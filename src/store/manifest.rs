@@ -659,6 +659,14 @@ impl Manifest {
         &self.files.dir
     }
 
+    /// Whether writing `records` more (besides what is staged) may compact
+    /// the manifest, which rewrites every record: an owner that runs cheap
+    /// work where it cannot block for long moves such a batch elsewhere.
+    pub fn may_compact_within(&self, records: usize) -> bool {
+        self.journal_lines + self.staged() + records
+            > self.compact_threshold().max(self.compact_retry_at)
+    }
+
     fn compact_threshold(&self) -> usize {
         MIN_COMPACT_LINES.max(2 * self.index.len())
     }

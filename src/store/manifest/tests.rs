@@ -229,6 +229,30 @@ fn a_snapshot_with_jobs_before_its_version_is_corrupt_not_empty() {
 }
 
 #[test]
+fn a_compaction_is_foretold_by_the_records_about_to_be_written() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let mut m = Manifest::open(out.path()).expect("open");
+    m.insert_all((0..100).map(|i| rec(&format!("f{i:03}"), JobState::Pending, 0)))
+        .expect("insert");
+    let mut foretold = 0;
+    for n in 0..10_000u64 {
+        let before = m.journal_lines();
+        let predicted = m.may_compact_within(1);
+        m.update(rec(&format!("f{:03}", n % 100), JobState::Partial, n))
+            .expect("update");
+        let compacted = m.journal_lines() <= before;
+        assert_eq!(predicted, compacted, "update {n}, {before} lines before");
+        foretold += usize::from(predicted);
+    }
+    assert!(foretold > 0, "the loop compacted");
+    // Staged records count as written.
+    m.stage(rec("f000", JobState::Partial, 1)).expect("stage");
+    let left = MIN_COMPACT_LINES - m.journal_lines() - 1;
+    assert!(!m.may_compact_within(left));
+    assert!(m.may_compact_within(left + 1));
+}
+
+#[test]
 fn compaction_keeps_the_journal_bounded() {
     let out = tempfile::tempdir().expect("temp dir");
     let mut m = Manifest::open(out.path()).expect("open");
