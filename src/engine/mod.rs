@@ -636,7 +636,10 @@ async fn dispatch(
                 (slot, permit),
                 seed,
             );
-            let handle = running.spawn(task);
+            // A job's future is a few KiB: boxed once here, tokio moves a
+            // pointer instead of copying it into the task and out again
+            // (five copies a job, 2 % of a small file's instructions).
+            let handle = running.spawn(Box::pin(task));
             in_flight.insert(handle.id(), (job.id, path));
         }
         // Queued jobs come first: what they leave (nothing queued, or every
