@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::shard::Shard;
 
+mod encode;
 mod index;
 mod lines;
 mod records;
@@ -447,7 +448,7 @@ impl Manifest {
     pub fn stage(&mut self, rec: JobRecord) -> Result<(), ManifestError> {
         self.check()?;
         let start = self.staged.len();
-        if let Err(e) = serde_json::to_writer(&mut self.staged, &rec) {
+        if let Err(e) = encode::record(&rec, &mut self.staged) {
             self.staged.truncate(start);
             return Err(io_err("encode a record for", &self.files.journal)(e.into()));
         }

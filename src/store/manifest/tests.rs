@@ -585,6 +585,16 @@ mod properties {
             )
     }
 
+    proptest! {
+        #[test]
+        fn a_record_is_encoded_as_serde_encodes_it(rec in record()) {
+            let mut line = Vec::new();
+            encode::record(&rec, &mut line).expect("encode");
+            let derived = serde_json::to_vec(&rec).expect("serialise");
+            prop_assert_eq!(String::from_utf8_lossy(&line), String::from_utf8_lossy(&derived));
+        }
+    }
+
     fn snapshot_bytes(records: &[JobRecord]) -> Vec<u8> {
         let sorted: BTreeMap<&str, &JobRecord> =
             records.iter().map(|r| (r.path.as_str(), r)).collect();
