@@ -9,7 +9,8 @@
 //! its own cost a futex wake-up and a context switch each way per batch:
 //! on 50,000 files of 1 KiB it woke 16,800 times and used a fifth of
 //! haul's CPU. On a slower disk each batch goes to the blocking pool, so
-//! no worker waits behind the disk.
+//! no worker waits behind the disk, and so does any batch that may compact
+//! the manifest or load another run's (see `Owned::long_work`).
 //!
 //! Workers sync their `.part` data before they send a record, so the
 //! manifest never claims bytes that are not on disk. One fsync covers every
