@@ -135,31 +135,33 @@ pub async fn run(
     })?;
     let shard = cfg.shard;
     let _lock = DirLock::acquire_shard(&out_dir, shard)?;
-    let fresh_out_dir = crate::store::fresh_out_dir(&out_dir);
     let mut intake = Intake::new(jobs);
     let first = intake.source.ready(intake.source.window_size());
     let arrived = first.len();
     let (admitted, refused) = intake.admit(first);
     let list = cfg.list.clone();
-    let (found, manifest, siblings, list_changed) = tokio::task::spawn_blocking(move || {
-        let mut siblings = Siblings::find(&out_dir, shard);
-        let mut manifest = Manifest::open_shard(&out_dir, shard)?;
-        let list_changed = match &list {
-            Some(stamp) => stamp_list(manifest.dir(), stamp)?,
-            None => None,
-        };
-        let mut found = reconcile(&manifest, admitted, &out_dir, &mut siblings)?;
-        // Records for new jobs are built as they are written, not all at once.
-        let pending = found.changed.iter().map(|&i| {
-            let spec = &found.queue[i].spec;
-            JobRecord::pending(spec.path.to_string(), spec.url.to_string())
-        });
-        let adopted = std::mem::take(&mut found.adopted);
-        manifest.insert_all(pending.chain(adopted))?;
-        Ok::<_, EngineError>((found, manifest, siblings, list_changed))
-    })
-    .await
-    .map_err(|_| EngineError::WriterPanicked)??;
+    let (found, manifest, siblings, list_changed, fresh_out_dir) =
+        tokio::task::spawn_blocking(move || {
+            // Looked at before the manifest or anything else is written.
+            let fresh_out_dir = crate::store::fresh_out_dir(&out_dir);
+            let mut siblings = Siblings::find(&out_dir, shard);
+            let mut manifest = Manifest::open_shard(&out_dir, shard)?;
+            let list_changed = match &list {
+                Some(stamp) => stamp_list(manifest.dir(), stamp)?,
+                None => None,
+            };
+            let mut found = reconcile(&manifest, admitted, &out_dir, &mut siblings)?;
+            // Records for new jobs are built as they are written, not all at once.
+            let pending = found.changed.iter().map(|&i| {
+                let spec = &found.queue[i].spec;
+                JobRecord::pending(spec.path.to_string(), spec.url.to_string())
+            });
+            let adopted = std::mem::take(&mut found.adopted);
+            manifest.insert_all(pending.chain(adopted))?;
+            Ok::<_, EngineError>((found, manifest, siblings, list_changed, fresh_out_dir))
+        })
+        .await
+        .map_err(|_| EngineError::WriterPanicked)??;
 
     let mut report = Report::default();
     let known_bytes = found

@@ -474,9 +474,7 @@ impl Manifest {
     /// if the journal has grown past its threshold (see [`Manifest::update`]).
     pub fn flush(&mut self) -> Result<(), ManifestError> {
         self.write_staged()?;
-        if self.journal_lines > self.compact_threshold().max(self.compact_retry_at)
-            && self.compact().is_err()
-        {
+        if self.compaction_due(self.journal_lines) && self.compact().is_err() {
             self.compact_retry_at = 2 * self.journal_lines;
         }
         self.check()
@@ -664,8 +662,12 @@ impl Manifest {
     /// the manifest, which rewrites every record: an owner that runs cheap
     /// work where it cannot block for long moves such a batch elsewhere.
     pub fn may_compact_within(&self, records: usize) -> bool {
-        self.journal_lines + self.staged() + records
-            > self.compact_threshold().max(self.compact_retry_at)
+        self.compaction_due(self.journal_lines + self.staged() + records)
+    }
+
+    /// Whether a journal of `lines` lines is compacted when written.
+    fn compaction_due(&self, lines: usize) -> bool {
+        lines > self.compact_threshold().max(self.compact_retry_at)
     }
 
     fn compact_threshold(&self) -> usize {

@@ -228,12 +228,18 @@ fn a_snapshot_with_jobs_before_its_version_is_corrupt_not_empty() {
     );
 }
 
-#[test]
-fn a_compaction_is_foretold_by_the_records_about_to_be_written() {
+/// A manifest in a new directory holding `f000`..`f099`, pending.
+fn hundred_pending() -> (tempfile::TempDir, Manifest) {
     let out = tempfile::tempdir().expect("temp dir");
     let mut m = Manifest::open(out.path()).expect("open");
     m.insert_all((0..100).map(|i| rec(&format!("f{i:03}"), JobState::Pending, 0)))
         .expect("insert");
+    (out, m)
+}
+
+#[test]
+fn a_compaction_is_foretold_by_the_records_about_to_be_written() {
+    let (_out, mut m) = hundred_pending();
     let mut foretold = 0;
     for n in 0..10_000u64 {
         let before = m.journal_lines();
@@ -254,10 +260,7 @@ fn a_compaction_is_foretold_by_the_records_about_to_be_written() {
 
 #[test]
 fn compaction_keeps_the_journal_bounded() {
-    let out = tempfile::tempdir().expect("temp dir");
-    let mut m = Manifest::open(out.path()).expect("open");
-    m.insert_all((0..100).map(|i| rec(&format!("f{i:03}"), JobState::Pending, 0)))
-        .expect("insert");
+    let (out, mut m) = hundred_pending();
     let threshold = MIN_COMPACT_LINES.max(2 * m.len());
     let mut compactions = 0;
     let mut last = 0;
